@@ -1,0 +1,46 @@
+/**
+ * Creating a customer: its row and its subscription read model, in one transaction, before the
+ * workflow starts (so reads work at once). Version 0 lets the workflow's first write replace it.
+ */
+import type { SubscriptionInput, SubscriptionSnapshot } from '../workflows/messages.js';
+import { subscriptionWorkflowId } from '../workflows/messages.js';
+import type { Db } from './db.js';
+import { subscriptionColumns } from './subscriptionStore.js';
+
+export function snapshotOfInput(input: SubscriptionInput): SubscriptionSnapshot {
+  return {
+    customerId: input.customerId,
+    planId: input.planId,
+    interval: input.interval,
+    seats: input.seats,
+    status: input.cancelAtPeriodEnd ? 'cancel_scheduled' : 'active',
+    currency: input.catalog.currency,
+    periodStart: input.periodStart,
+    periodEnd: input.periodEnd,
+    cycleStart: input.cycleStart,
+    cycleEnd: input.cycleEnd,
+    cancelAtPeriodEnd: input.cancelAtPeriodEnd,
+    creditOwedMinor: input.creditOwedMinor,
+    version: 0,
+    cycleNumber: input.cycleNumber,
+  };
+}
+
+export async function insertCustomer(db: Db, customer: { id: string; name: string; email: string }, input: SubscriptionInput): Promise<void> {
+  await db.customer.create({
+    data: {
+      ...customer,
+      subscription: {
+        create: { ...subscriptionColumns(snapshotOfInput(input)), workflowId: subscriptionWorkflowId(customer.id) },
+      },
+    },
+  });
+}
+
+/** Undoes insertCustomer when the workflow could not be started. */
+export async function deleteCustomer(db: Db, customerId: string): Promise<void> {
+  await db.$transaction([
+    db.subscription.deleteMany({ where: { customerId } }),
+    db.customer.deleteMany({ where: { id: customerId } }),
+  ]);
+}

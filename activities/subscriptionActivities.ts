@@ -1,0 +1,88 @@
+/**
+ * The subscription workflow's side effects. Each is idempotent by construction (invoice keys and
+ * versioned read-model writes), so Temporal may retry any of them freely.
+ */
+import { log } from '@temporalio/activity';
+import type { Catalog } from '../billing/catalog.js';
+import type { InvoiceDraft } from '../billing/invoiceDraft.js';
+import type { SubscriptionSnapshot } from '../workflows/messages.js';
+import type { Db } from './db.js';
+import { storeInvoice, withIdempotentRetry, type StoredInvoice } from './invoiceStore.js';
+import type { PaymentProvider } from './payments/paymentProvider.js';
+import { saveSubscriptionSnapshot } from './subscriptionStore.js';
+
+export interface SubscriptionActivityDeps {
+  db: Db;
+  payments: PaymentProvider;
+  /** The catalog as configured now; renewals hand it to the next run so catalog edits reach running subscriptions. */
+  catalog: () => Catalog;
+}
+
+export interface InvoiceReceipt {
+  id: string;
+  number: string;
+  status: string;
+  totalMinor: string;
+}
+
+export function createSubscriptionActivities(deps: SubscriptionActivityDeps) {
+  const { db, payments } = deps;
+
+  async function collect(invoice: StoredInvoice, draft: InvoiceDraft): Promise<InvoiceReceipt> {
+    let status = invoice.status;
+    if (status === 'open' && invoice.totalMinor > 0n && payments.name !== 'none') {
+      const result = await payments.collect({
+        invoiceId: invoice.id,
+        number: invoice.number,
+        customerId: draft.customerId,
+        currency: draft.currency,
+        totalMinor: invoice.totalMinor,
+        idempotencyKey: `charge:${draft.idempotencyKey}`,
+      });
+      if (result.status !== 'open') {
+        status = result.status === 'paid' ? 'paid' : 'open';
+        await db.invoice.update({ where: { id: invoice.id }, data: { status } });
+      }
+    }
+    if (invoice.created) log.info('invoice issued', { number: invoice.number, customerId: draft.customerId, totalMinor: draft.totalMinor });
+    return { id: invoice.id, number: invoice.number, status, totalMinor: invoice.totalMinor.toString() };
+  }
+
+  function catalogFor(subscription: SubscriptionSnapshot): Catalog | undefined {
+    const catalog = deps.catalog();
+    const fits = catalog.currency === subscription.currency && catalog.plans.some((p) => p.id === subscription.planId);
+    if (!fits) log.warn('the configured catalog no longer has this plan or currency; the subscription keeps its own copy', { customerId: subscription.customerId });
+    return fits ? catalog : undefined;
+  }
+
+  return {
+    /** Issues an invoice outside a renewal (a new subscription's first period). */
+    async issueInvoice(draft: InvoiceDraft): Promise<InvoiceReceipt> {
+      const stored = await withIdempotentRetry(db, (tx) => storeInvoice(tx, draft, payments.name));
+      return collect(stored, draft);
+    },
+
+    /** A renewal in one transaction: the new period's invoice (if any) and the read model. */
+    async recordRenewal(args: { subscription: SubscriptionSnapshot; invoice?: InvoiceDraft }): Promise<{
+      invoice?: InvoiceReceipt;
+      /** The current catalog for the next run, unless it no longer fits this subscription. */
+      catalog?: Catalog;
+    }> {
+      const { invoice: draft, subscription } = args;
+      const stored = await withIdempotentRetry(db, async (tx) => {
+        const result = draft ? await storeInvoice(tx, draft, payments.name) : undefined;
+        await saveSubscriptionSnapshot(tx, subscription);
+        return result;
+      });
+      const receipt = stored && draft ? await collect(stored, draft) : undefined;
+      return { invoice: receipt, catalog: catalogFor(subscription) };
+    },
+
+    /** Writes the read model after an update changed the subscription. */
+    async saveSubscription(snapshot: SubscriptionSnapshot): Promise<void> {
+      await db.$transaction((tx) => saveSubscriptionSnapshot(tx, snapshot));
+    },
+  };
+}
+
+export type SubscriptionActivities = ReturnType<typeof createSubscriptionActivities>;

@@ -1,0 +1,27 @@
+/** Starts a subscription's workflow, keyed by customer id and indexed for the Temporal UI. */
+import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { subscriptionWorkflow } from '../../workflows/subscriptionWorkflow.js';
+import { SUBSCRIPTION_WORKFLOW_TYPE, subscriptionWorkflowId, type SubscriptionInput } from '../../workflows/messages.js';
+import { CUSTOMER_ID, PERIOD_END, PLAN_ID, SUBSCRIPTION_STATUS } from '../../workflows/searchAttributes.js';
+
+export async function startSubscriptionWorkflow(
+  client: Client,
+  taskQueue: string,
+  input: SubscriptionInput,
+): Promise<WorkflowHandle<typeof subscriptionWorkflow>> {
+  return client.workflow.start<typeof subscriptionWorkflow>(SUBSCRIPTION_WORKFLOW_TYPE, {
+    workflowId: subscriptionWorkflowId(input.customerId),
+    taskQueue,
+    args: [input],
+    // One subscription per customer, ever: a second start for the same id is refused.
+    workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+    workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+    typedSearchAttributes: [
+      { key: CUSTOMER_ID, value: input.customerId },
+      { key: PLAN_ID, value: input.planId },
+      { key: SUBSCRIPTION_STATUS, value: input.cancelAtPeriodEnd ? 'cancel_scheduled' : 'active' },
+      { key: PERIOD_END, value: new Date(input.periodEnd) },
+    ],
+  });
+}

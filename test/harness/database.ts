@@ -1,0 +1,25 @@
+/** A fresh, migrated database per test file on the run's PostgreSQL server. */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { inject } from 'vitest';
+import { createDb, type Db } from '../../activities/db.js';
+import { migrate } from '../../prisma/migrate.js';
+
+export interface TestDatabase {
+  url: string;
+  db: Db;
+  close(): Promise<void>;
+}
+
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const adminUrl = inject('postgresAdminUrl');
+  const name = `t_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = adminUrl.replace(/\/postgres$/, `/${name}`);
+  await migrate(url);
+  const db = createDb(url, { maxConnections: 5 });
+  return { url, db, close: () => db.$disconnect() };
+}

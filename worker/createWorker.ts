@@ -1,0 +1,39 @@
+/**
+ * Builds the Temporal worker: the subscription workflow bundle plus the activities wired to the
+ * database and the payment provider. Shared by the worker process and the tests.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { Catalog } from '../billing/catalog.js';
+import type { Db } from '../activities/db.js';
+import type { PaymentProvider } from '../activities/payments/paymentProvider.js';
+import { createSubscriptionActivities } from '../activities/subscriptionActivities.js';
+import { TASK_QUEUE_DEFAULT } from '../workflows/messages.js';
+
+export const WORKFLOWS_PATH = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'workflows', 'index.ts');
+
+export interface WorkerDeps {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue?: string;
+  db: Db;
+  payments: PaymentProvider;
+  catalog: () => Catalog;
+  /** Extra options (tests pass a prebuilt bundle to save bundling time). */
+  options?: Partial<WorkerOptions>;
+}
+
+export async function createWorker(deps: WorkerDeps): Promise<Worker> {
+  return Worker.create({
+    connection: deps.connection,
+    namespace: deps.namespace,
+    taskQueue: deps.taskQueue ?? TASK_QUEUE_DEFAULT,
+    workflowsPath: WORKFLOWS_PATH,
+    activities: createSubscriptionActivities({ db: deps.db, payments: deps.payments, catalog: deps.catalog }),
+    // On shutdown, in-flight activities get this long to finish; after that they are cancelled
+    // and Temporal retries them elsewhere (they are idempotent).
+    shutdownGraceTime: '10 seconds',
+    ...deps.options,
+  });
+}

@@ -1,0 +1,64 @@
+/**
+ * The subscription workflow's message contract, defined once and imported by the workflow, the
+ * worker's activities and the API. Names carry a version so a changed payload gets a new name
+ * while running workflows keep answering the old one.
+ */
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import type { Catalog, Interval } from '../billing/catalog.js';
+
+export const SUBSCRIPTION_WORKFLOW_TYPE = 'subscriptionWorkflow';
+export const TASK_QUEUE_DEFAULT = 'tollgate-subscriptions';
+
+export function subscriptionWorkflowId(customerId: string): string {
+  return `subscription-${customerId}`;
+}
+
+export type SubscriptionStatus = 'active' | 'cancel_scheduled';
+
+/** What a run of the workflow starts from; continue-as-new passes the next one. */
+export interface SubscriptionInput {
+  customerId: string;
+  catalog: Catalog;
+  planId: string;
+  interval: Interval;
+  seats: number;
+  /** Billing period (epoch ms). */
+  periodStart: number;
+  periodEnd: number;
+  /** Usage cycle inside the period (epoch ms). */
+  cycleStart: number;
+  cycleEnd: number;
+  cancelAtPeriodEnd: boolean;
+  /** Money owed back to the customer, credited on the next invoice (minor units, bigint string). */
+  creditOwedMinor: string;
+  /** Increases with every state change; read-model writes carry it so a stale write never wins. */
+  version: number;
+  /** Cycles completed since the subscription began. */
+  cycleNumber: number;
+  /** True on a new (not imported) subscription's first run: invoice the first period. */
+  invoiceFirstPeriod: boolean;
+}
+
+/** The workflow's state as queries, updates and the read model see it. */
+export interface SubscriptionSnapshot {
+  customerId: string;
+  planId: string;
+  interval: Interval;
+  seats: number;
+  status: SubscriptionStatus;
+  currency: string;
+  periodStart: number;
+  periodEnd: number;
+  cycleStart: number;
+  cycleEnd: number;
+  cancelAtPeriodEnd: boolean;
+  creditOwedMinor: string;
+  version: number;
+  cycleNumber: number;
+}
+
+export const getStateQuery = defineQuery<SubscriptionSnapshot>('getState.v1');
+/** Schedule cancellation at the period end. Refused: see refusals.ts. */
+export const cancelUpdate = defineUpdate<SubscriptionSnapshot, []>('cancel.v1');
+/** Undo a scheduled cancellation within the period. */
+export const reactivateUpdate = defineUpdate<SubscriptionSnapshot, []>('reactivate.v1');

@@ -1,0 +1,20 @@
+/**
+ * Search attributes that make every subscription findable in the Temporal UI, e.g.
+ * `CustomerId = "acme"` or `PlanId = "pro" AND SubscriptionStatus = "cancel_scheduled"`.
+ * Defined once here; the workflow upserts them, the worker registers them, the dev server is
+ * started with them.
+ */
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+export const CUSTOMER_ID = defineSearchAttributeKey('CustomerId', SearchAttributeType.KEYWORD);
+export const PLAN_ID = defineSearchAttributeKey('PlanId', SearchAttributeType.KEYWORD);
+export const SUBSCRIPTION_STATUS = defineSearchAttributeKey('SubscriptionStatus', SearchAttributeType.KEYWORD);
+export const PERIOD_END = defineSearchAttributeKey('PeriodEnd', SearchAttributeType.DATETIME);
+
+export const SEARCH_ATTRIBUTES = [CUSTOMER_ID, PLAN_ID, SUBSCRIPTION_STATUS, PERIOD_END] as const;
+
+/** `Name=Type` pairs as the Temporal CLI's `--search-attribute` flag takes them. */
+export function searchAttributeFlags(): string[] {
+  const cliType: Record<string, string> = { KEYWORD: 'Keyword', DATETIME: 'Datetime' };
+  return SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=${cliType[key.type] ?? key.type}`]);
+}

@@ -1,0 +1,73 @@
+/**
+ * One long-lived workflow per customer subscription (id `subscription-<customerId>`). Each run
+ * covers one usage cycle: it sleeps until the cycle ends, renews (invoice + read model in one
+ * activity), then continues-as-new so history stays a handful of events per cycle for years.
+ *
+ * Deterministic by construction: time comes from the workflow clock, every side effect is an
+ * activity, and handlers are registered before the first await.
+ */
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { SubscriptionActivities } from '../activities/subscriptionActivities.js';
+import { cancelUpdate, getStateQuery, reactivateUpdate, type SubscriptionInput } from './messages.js';
+import { PERIOD_END, PLAN_ID, SUBSCRIPTION_STATUS } from './searchAttributes.js';
+import { SubscriptionEntity } from './subscriptionEntity.js';
+
+// Database writes are short; a dead worker's attempt is retried after startToClose. Retries never
+// stop: each activity is idempotent, and giving up would lose an invoice.
+const activities = proxyActivities<SubscriptionActivities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+export async function subscriptionWorkflow(input: SubscriptionInput): Promise<void> {
+  const subscription = new SubscriptionEntity(input);
+
+  const indexForSearch = () => {
+    const state = subscription.snapshot();
+    upsertSearchAttributes([
+      { key: PLAN_ID, value: state.planId },
+      { key: SUBSCRIPTION_STATUS, value: state.status },
+      { key: PERIOD_END, value: new Date(state.periodEnd) },
+    ]);
+  };
+  // After an update changed state: index it, write the read model, answer with the new state.
+  const publish = async () => {
+    indexForSearch();
+    await activities.saveSubscription(subscription.snapshot());
+    return subscription.snapshot();
+  };
+
+  setHandler(getStateQuery, () => subscription.snapshot());
+  setHandler(cancelUpdate, async () => {
+    subscription.cancel();
+    return publish();
+  }, { validator: () => subscription.validateCancel() });
+  setHandler(reactivateUpdate, async () => {
+    subscription.reactivate();
+    return publish();
+  }, { validator: () => subscription.validateReactivate() });
+
+  if (input.invoiceFirstPeriod) {
+    const invoice = subscription.firstPeriodInvoice();
+    if (invoice) await activities.issueInvoice(invoice);
+  }
+
+  const untilCycleEnd = subscription.currentCycleEnd - Date.now();
+  if (untilCycleEnd > 0) await condition(() => false, untilCycleEnd);
+
+  const periodEnded = subscription.renew();
+  const invoice = periodEnded.invoice;
+  if (periodEnded.newPeriod) indexForSearch();
+  const { catalog } = await activities.recordRenewal({ subscription: subscription.snapshot(), invoice });
+
+  // Let in-flight updates finish (they may change state) before handing state to the next run.
+  await condition(allHandlersFinished);
+  await continueAsNew<typeof subscriptionWorkflow>(subscription.nextRunInput(catalog));
+}
