@@ -6,10 +6,10 @@ import { log } from '@temporalio/activity';
 import type { Catalog } from '../billing/catalog.js';
 import type { InvoiceDraft } from '../billing/invoiceDraft.js';
 import type { SubscriptionSnapshot } from '../workflows/messages.js';
-import type { Db } from './db.js';
-import { storeInvoice, withIdempotentRetry, type StoredInvoice } from './invoiceStore.js';
+import type { Db } from '../store/db.js';
+import { storeInvoice, withIdempotentRetry, type StoredInvoice } from '../store/invoiceStore.js';
 import type { PaymentProvider } from './payments/paymentProvider.js';
-import { saveSubscriptionSnapshot } from './subscriptionStore.js';
+import { saveSubscriptionSnapshot } from '../store/subscriptionStore.js';
 
 export interface SubscriptionActivityDeps {
   db: Db;

@@ -12,10 +12,11 @@ export function generatePrismaClient(): void {
   const result = spawnSync(process.execPath, [path.join(projectRoot, 'node_modules', 'prisma', 'build', 'index.js'), 'generate'], {
     cwd: projectRoot,
     env: { ...process.env, PRISMA_SCHEMA_ENGINE_BINARY: process.env.PRISMA_SCHEMA_ENGINE_BINARY ?? '/bin/true', PRISMA_HIDE_UPDATE_MESSAGE: '1' },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'pipe', 'pipe'],
+    encoding: 'utf8',
   });
   if (result.status !== 0) {
-    throw new Error('`prisma generate` failed: run `npm ci` first so node_modules/prisma exists, then retry.');
+    throw new Error(`\`prisma generate\` failed (run \`npm ci\` first so node_modules/prisma exists):\n${result.stderr}${result.stdout}`);
   }
 }
 

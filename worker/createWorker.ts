@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Catalog } from '../billing/catalog.js';
-import type { Db } from '../activities/db.js';
+import type { Db } from '../store/db.js';
 import type { PaymentProvider } from '../activities/payments/paymentProvider.js';
 import { createSubscriptionActivities } from '../activities/subscriptionActivities.js';
 import { TASK_QUEUE_DEFAULT } from '../workflows/messages.js';

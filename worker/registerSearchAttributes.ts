@@ -4,10 +4,12 @@
  */
 import type { Connection } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
-import { temporal } from '@temporalio/proto';
+import proto, { type temporal as protoTypes } from '@temporalio/proto';
 import { SEARCH_ATTRIBUTES } from '../workflows/searchAttributes.js';
 
-const INDEXED_TYPE: Record<string, temporal.api.enums.v1.IndexedValueType> = {
+const { temporal } = proto; // a CommonJS package: named imports do not resolve under ESM
+
+const INDEXED_TYPE: Record<string, protoTypes.api.enums.v1.IndexedValueType> = {
   KEYWORD: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
   DATETIME: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
 };
@@ -21,7 +23,7 @@ export async function registerSearchAttributes(connection: Connection | NativeCo
   ]);
   const missing = SEARCH_ATTRIBUTES.filter((key) => !known.has(key.name));
   if (missing.length === 0) return [];
-  const searchAttributes: Record<string, temporal.api.enums.v1.IndexedValueType> = {};
+  const searchAttributes: Record<string, protoTypes.api.enums.v1.IndexedValueType> = {};
   for (const key of missing) {
     const type = INDEXED_TYPE[key.type];
     if (type === undefined) throw new Error(`no indexed type for search attribute ${key.name} (${key.type})`);

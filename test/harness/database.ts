@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
-import { createDb, type Db } from '../../activities/db.js';
+import { createDb, type Db } from '../../store/db.js';
 import { migrate } from '../../prisma/migrate.js';
 
 export interface TestDatabase {

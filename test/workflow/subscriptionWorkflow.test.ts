@@ -9,7 +9,7 @@ import { bundleWorkflowCode, type Worker, type WorkflowBundleWithSourceMap } fro
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAY_MS } from '../../billing/period.js';
 import { loadCatalog } from '../../config/loadCatalog.js';
-import { insertCustomer } from '../../activities/customerStore.js';
+import { insertCustomer } from '../../store/customerStore.js';
 import { NoPaymentProvider } from '../../activities/payments/noPaymentProvider.js';
 import { startSubscriptionWorkflow } from '../../api/temporal/startSubscriptionWorkflow.js';
 import { cancelUpdate, getStateQuery, reactivateUpdate } from '../../workflows/messages.js';

@@ -32,3 +32,41 @@ export async function saveSubscriptionSnapshot(tx: Tx, snapshot: SubscriptionSna
 }
 
 export { columns as subscriptionColumns };
+
+/** What the read model knows of a subscription (the workflow's snapshot less its run counters). */
+export type SubscriptionRecord = Omit<SubscriptionSnapshot, 'cycleNumber'>;
+
+interface SubscriptionRow {
+  customerId: string;
+  planId: string;
+  interval: string;
+  seats: number;
+  status: string;
+  currency: string;
+  periodStart: Date;
+  periodEnd: Date;
+  cycleStart: Date;
+  cycleEnd: Date;
+  cancelAtPeriodEnd: boolean;
+  creditOwedMinor: bigint;
+  version: number;
+}
+
+/** A read-model row in the workflow's snapshot shape (for views). */
+export function snapshotOfRow(row: SubscriptionRow): SubscriptionRecord {
+  return {
+    customerId: row.customerId,
+    planId: row.planId,
+    interval: row.interval === 'yearly' ? 'yearly' : 'monthly',
+    seats: row.seats,
+    status: row.status === 'cancel_scheduled' ? 'cancel_scheduled' : 'active',
+    currency: row.currency,
+    periodStart: row.periodStart.getTime(),
+    periodEnd: row.periodEnd.getTime(),
+    cycleStart: row.cycleStart.getTime(),
+    cycleEnd: row.cycleEnd.getTime(),
+    cancelAtPeriodEnd: row.cancelAtPeriodEnd,
+    creditOwedMinor: row.creditOwedMinor.toString(),
+    version: row.version,
+  };
+}

@@ -1,0 +1,44 @@
+/** The Express application: public health and OpenAPI routes, then everything else behind an API key. */
+import type { Client } from '@temporalio/client';
+import express, { type Express } from 'express';
+import type { Logger } from 'pino';
+import type { Catalog } from '../billing/catalog.js';
+import type { Db } from '../store/db.js';
+import { requireApiKey } from './auth.js';
+import { errorHandler, notFound } from './errors.js';
+import { openApiDocument } from './openapi.js';
+import { customerRoutes } from './routes/customerRoutes.js';
+import { healthRoutes } from './routes/healthRoutes.js';
+
+export interface AppDeps {
+  db: Db;
+  temporal: Client;
+  taskQueue: string;
+  catalog: Catalog;
+  operatorKey: string;
+  logger: Logger;
+  now?: () => number;
+}
+
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  app.use((req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      deps.logger.info({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
+    });
+    next();
+  });
+  app.use(healthRoutes(deps));
+  const document = openApiDocument();
+  app.get('/openapi.json', (_req, res) => { res.json(document); });
+  app.use(requireApiKey(deps.operatorKey));
+  app.use(express.json({ limit: '1mb' }));
+  app.use(customerRoutes(deps));
+  app.use(notFound);
+  app.use(errorHandler(deps.logger));
+  return app;
+}

@@ -1,0 +1,41 @@
+/** The API process: `npm run api`. Settings come from the environment (config/settings.ts). */
+import http from 'node:http';
+import { Client, Connection } from '@temporalio/client';
+import { pino } from 'pino';
+import { loadCatalog } from '../config/loadCatalog.js';
+import { loadApiSettings } from '../config/settings.js';
+import { temporalConnectionOptions } from '../config/temporalConnection.js';
+import { createDb } from '../store/db.js';
+import { createApp } from './createApp.js';
+
+async function main() {
+  const settings = loadApiSettings();
+  const logger = pino({ level: settings.LOG_LEVEL, base: { service: 'tollgate-api' } });
+  const catalog = loadCatalog(settings.TOLLGATE_CATALOG);
+  const db = createDb(settings.DATABASE_URL);
+  const connection = await Connection.connect(temporalConnectionOptions(settings));
+  const temporal = new Client({ connection, namespace: settings.TEMPORAL_NAMESPACE });
+  const app = createApp({ db, temporal, taskQueue: settings.TEMPORAL_TASK_QUEUE, catalog, operatorKey: settings.TOLLGATE_OPERATOR_KEY, logger });
+  const server = http.createServer(app);
+  await new Promise<void>((resolve) => server.listen(settings.PORT, settings.HOST, resolve));
+  logger.info({ url: `http://${settings.HOST}:${settings.PORT}` }, 'Tollgate API listening');
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping: finishing requests in flight');
+    server.close();
+    server.closeIdleConnections();
+    await new Promise((r) => setTimeout(r, 100));
+    await Promise.allSettled([connection.close(), db.$disconnect()]);
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`tollgate-api: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

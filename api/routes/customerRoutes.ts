@@ -1,0 +1,150 @@
+/**
+ * Customers and their subscription: create (starts the workflow), read the usage card, cancel,
+ * reactivate, list invoices. Writes that change a subscription go through the workflow's Updates,
+ * so the workflow is the one place that decides; reads come from the Postgres read model.
+ */
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { Router, type Request } from 'express';
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import { defaultSeats, findPlan, offersYearly, seatProblem, type Catalog } from '../../billing/catalog.js';
+import { cycleMs, cyclesPerPeriod } from '../../billing/period.js';
+import { Prisma } from '../../generated/prisma/client.js';
+import type { Db } from '../../store/db.js';
+import { deleteCustomer, insertCustomer } from '../../store/customerStore.js';
+import { snapshotOfRow } from '../../store/subscriptionStore.js';
+import { cancelUpdate, reactivateUpdate, subscriptionWorkflowId, type SubscriptionSnapshot } from '../../workflows/messages.js';
+import { isRefusalCode } from '../../workflows/refusals.js';
+import { newSubscriptionInput } from '../../workflows/subscriptionInput.js';
+import { ApiError, validationError } from '../errors.js';
+import { createCustomerBody, customerParams, listInvoicesQuery, type CreateCustomerBody } from '../schemas.js';
+import { startSubscriptionWorkflow } from '../temporal/startSubscriptionWorkflow.js';
+import { invoiceView, subscriptionView } from '../views.js';
+
+export interface CustomerRoutesDeps {
+  db: Db;
+  temporal: Client;
+  taskQueue: string;
+  catalog: Catalog;
+  logger: Logger;
+  now?: () => number;
+}
+
+function parse<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'query' | 'path'): T {
+  if (where === 'body' && value === undefined) {
+    throw new ApiError(400, 'invalid_json', 'Send a JSON object with `Content-Type: application/json`.');
+  }
+  const result = schema.safeParse(value);
+  if (!result.success) throw validationError(result.error, where);
+  return result.data;
+}
+
+/** Checks a creation against the catalog; returns the seats to use. */
+function checkAgainstCatalog(catalog: Catalog, body: CreateCustomerBody, now: number): { seats: number; importedPeriodStart?: number } {
+  const plan = findPlan(catalog, body.plan);
+  if (!plan) {
+    throw new ApiError(422, 'unknown_plan', `There is no plan "${body.plan}". Plans: ${catalog.plans.map((p) => p.id).join(', ')}.`);
+  }
+  if (body.interval === 'yearly' && !offersYearly(catalog, plan)) {
+    throw new ApiError(422, 'interval_not_offered', `The ${plan.name} plan is not offered yearly.`);
+  }
+  const seats = body.seats ?? defaultSeats(plan);
+  const problem = seatProblem(plan, seats);
+  if (problem) throw new ApiError(422, 'invalid_seats', `${problem}.`);
+  if (body.periodStart === undefined) return { seats };
+  const start = Date.parse(body.periodStart);
+  const periodLength = cycleMs(catalog.cycleDays) * cyclesPerPeriod(body.interval);
+  if (start > now) throw new ApiError(422, 'invalid_period_start', 'periodStart must not be in the future.');
+  if (start <= now - periodLength) {
+    throw new ApiError(422, 'invalid_period_start', `periodStart must be within the current ${body.interval} period (less than ${periodLength / 86_400_000} days ago).`);
+  }
+  return { seats, importedPeriodStart: start };
+}
+
+function refusalOf(error: unknown): ApiError | undefined {
+  if (error instanceof WorkflowUpdateFailedError && error.cause instanceof ApplicationFailure && isRefusalCode(error.cause.type)) {
+    return new ApiError(409, error.cause.type, error.cause.message);
+  }
+  return undefined;
+}
+
+export function customerRoutes(deps: CustomerRoutesDeps): Router {
+  const { db, temporal, catalog, logger } = deps;
+  const now = deps.now ?? Date.now;
+  const router = Router();
+
+  router.post('/v1/customers', async (req, res) => {
+    const body = parse(createCustomerBody, req.body, 'body');
+    const { seats, importedPeriodStart } = checkAgainstCatalog(catalog, body, now());
+    const input = newSubscriptionInput({ catalog, customerId: body.id, planId: body.plan, interval: body.interval, seats, importedPeriodStart, now: now() });
+    try {
+      await insertCustomer(db, { id: body.id, name: body.name, email: body.email }, input);
+    } catch (error) {
+      if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') {
+        throw new ApiError(409, 'customer_exists', `A customer with id "${body.id}" already exists.`);
+      }
+      throw error;
+    }
+    try {
+      await startSubscriptionWorkflow(temporal, deps.taskQueue, input);
+    } catch (error) {
+      // Without its workflow the customer would never renew: undo, so a retry starts clean.
+      await deleteCustomer(db, body.id);
+      if (error instanceof WorkflowExecutionAlreadyStartedError) {
+        throw new ApiError(409, 'customer_exists', `A subscription workflow for "${body.id}" already exists.`);
+      }
+      logger.error({ err: error, customerId: body.id }, 'could not start the subscription workflow');
+      throw new ApiError(503, 'temporal_unavailable', 'The subscription could not be started; nothing was created. Try again shortly.');
+    }
+    const row = await db.subscription.findUniqueOrThrow({ where: { customerId: body.id } });
+    res.status(201).location(`/v1/customers/${encodeURIComponent(body.id)}/subscription`).json({
+      customer: { id: body.id, name: body.name, email: body.email },
+      subscription: subscriptionView(catalog, snapshotOfRow(row)),
+    });
+  });
+
+  const customerIdOf = (req: Request) => parse(customerParams, req.params, 'path').customerId;
+
+  router.get('/v1/customers/:customerId/subscription', async (req, res) => {
+    const customerId = customerIdOf(req);
+    const row = await db.subscription.findUnique({ where: { customerId } });
+    if (!row) throw new ApiError(404, 'customer_not_found', `No customer "${customerId}".`);
+    res.json(subscriptionView(catalog, snapshotOfRow(row)));
+  });
+
+  const update = (name: 'cancel' | 'reactivate', definition: typeof cancelUpdate | typeof reactivateUpdate) =>
+    router.post(`/v1/customers/:customerId/subscription/${name}`, async (req, res) => {
+      const customerId = customerIdOf(req);
+      const exists = await db.customer.findUnique({ where: { id: customerId }, select: { id: true } });
+      if (!exists) throw new ApiError(404, 'customer_not_found', `No customer "${customerId}".`);
+      let snapshot: SubscriptionSnapshot;
+      try {
+        snapshot = await temporal.workflow.getHandle(subscriptionWorkflowId(customerId)).executeUpdate(definition);
+      } catch (error) {
+        const refusal = refusalOf(error);
+        if (refusal) throw refusal;
+        if (error instanceof WorkflowNotFoundError) throw new ApiError(404, 'subscription_not_running', `The subscription workflow of "${customerId}" is not running.`);
+        throw error;
+      }
+      res.json(subscriptionView(catalog, snapshot));
+    });
+  update('cancel', cancelUpdate);
+  update('reactivate', reactivateUpdate);
+
+  router.get('/v1/customers/:customerId/invoices', async (req, res) => {
+    const customerId = customerIdOf(req);
+    const { limit } = parse(listInvoicesQuery, req.query, 'query');
+    const exists = await db.customer.findUnique({ where: { id: customerId }, select: { id: true } });
+    if (!exists) throw new ApiError(404, 'customer_not_found', `No customer "${customerId}".`);
+    const invoices = await db.invoice.findMany({
+      where: { customerId },
+      orderBy: [{ periodStart: 'desc' }, { number: 'desc' }],
+      take: limit + 1,
+      include: { lines: { orderBy: { position: 'asc' } } },
+    });
+    res.json({ data: invoices.slice(0, limit).map(invoiceView), hasMore: invoices.length > limit });
+  });
+
+  return router;
+}

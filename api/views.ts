@@ -1,0 +1,107 @@
+/** JSON views the API returns. Money is an exact decimal string with its currency. */
+import { findPlan, planPriceNanos, type Catalog } from '../billing/catalog.js';
+import { formatMinor, formatNanos } from '../billing/money.js';
+import type { SubscriptionRecord } from '../store/subscriptionStore.js';
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export interface UsageView {
+  metric: string;
+  name: string;
+  unit: string;
+  used: number;
+  limit: number;
+  percent: number;
+  remaining: number;
+  overage: number;
+  overLimitPolicy: string;
+  blocked: boolean;
+}
+
+/** The usage card: what a host's billing page shows. Usage is metered from the usage issue on; zero until then. */
+export function subscriptionView(catalog: Catalog, s: SubscriptionRecord) {
+  const plan = findPlan(catalog, s.planId);
+  const usage: UsageView[] = catalog.metrics.map((metric) => {
+    const limit = plan?.limits[metric.id]?.included ?? 0;
+    const used = 0;
+    return {
+      metric: metric.id,
+      name: metric.name,
+      unit: metric.unit,
+      used,
+      limit,
+      percent: limit === 0 ? 0 : Math.round((used / limit) * 10_000) / 100,
+      remaining: Math.max(0, limit - used),
+      overage: Math.max(0, used - limit),
+      overLimitPolicy: plan?.limits[metric.id]?.overLimit.policy ?? 'reject',
+      blocked: false,
+    };
+  });
+  return {
+    customerId: s.customerId,
+    plan: {
+      id: s.planId,
+      name: plan?.name ?? s.planId,
+      tier: plan?.tier ?? null,
+      price: plan ? { amount: formatNanos(planPriceNanos(catalog, plan, s.interval), catalog.currency), currency: catalog.currency } : null,
+      features: plan?.features ?? {},
+    },
+    interval: s.interval,
+    seats: s.seats,
+    status: s.status,
+    cancelAtPeriodEnd: s.cancelAtPeriodEnd,
+    currentPeriod: { start: iso(s.periodStart), end: iso(s.periodEnd) },
+    currentCycle: { start: iso(s.cycleStart), end: iso(s.cycleEnd) },
+    creditBalance: { amount: formatMinor(0n, s.currency), currency: s.currency },
+    creditOwed: { amount: formatMinor(BigInt(s.creditOwedMinor), s.currency), currency: s.currency },
+    usage,
+  };
+}
+
+interface InvoiceRow {
+  id: string;
+  number: string;
+  reason: string;
+  status: string;
+  currency: string;
+  periodStart: Date;
+  periodEnd: Date;
+  subtotalMinor: bigint;
+  taxMinor: bigint;
+  totalMinor: bigint;
+  issuedAt: Date;
+  lines: Array<{
+    kind: string;
+    description: string;
+    quantity: bigint;
+    unitPrice: string;
+    amountMinor: bigint;
+    periodStart: Date;
+    periodEnd: Date;
+  }>;
+}
+
+export function invoiceView(invoice: InvoiceRow) {
+  const money = (minor: bigint) => ({ amount: formatMinor(minor, invoice.currency), currency: invoice.currency });
+  return {
+    id: invoice.id,
+    number: invoice.number,
+    status: invoice.status,
+    reason: invoice.reason,
+    issuedAt: invoice.issuedAt.toISOString(),
+    period: { start: invoice.periodStart.toISOString(), end: invoice.periodEnd.toISOString() },
+    subtotal: money(invoice.subtotalMinor),
+    tax: money(invoice.taxMinor),
+    total: money(invoice.totalMinor),
+    // PDF rendering arrives with the Stripe issue (Stripe hosts invoice PDFs); none exists yet.
+    pdfUrl: null,
+    lines: invoice.lines.map((line) => ({
+      kind: line.kind,
+      description: line.description,
+      quantity: line.quantity.toString(),
+      unitPrice: { amount: line.unitPrice, currency: invoice.currency },
+      amount: money(line.amountMinor),
+      period: { start: line.periodStart.toISOString(), end: line.periodEnd.toISOString() },
+    })),
+  };
+}

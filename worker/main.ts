@@ -1,0 +1,53 @@
+/**
+ * The worker process: `npm run worker`. Registers the search attributes, then polls the
+ * subscription task queue. On SIGINT/SIGTERM the SDK stops polling and gives in-flight
+ * activities the shutdown grace time to finish; whatever does not finish is retried by Temporal
+ * on another worker (every activity is idempotent).
+ */
+import { NativeConnection, Runtime } from '@temporalio/worker';
+import { pino } from 'pino';
+import { NoPaymentProvider } from '../activities/payments/noPaymentProvider.js';
+import { loadCatalog } from '../config/loadCatalog.js';
+import { loadWorkerSettings } from '../config/settings.js';
+import { temporalConnectionOptions } from '../config/temporalConnection.js';
+import { createDb } from '../store/db.js';
+import { createWorker } from './createWorker.js';
+import { registerSearchAttributes } from './registerSearchAttributes.js';
+import { temporalLogger } from './temporalLogger.js';
+
+async function main() {
+  const settings = loadWorkerSettings();
+  const logger = pino({ level: settings.LOG_LEVEL, base: { service: 'tollgate-worker' } });
+  Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'], logger: temporalLogger(logger) });
+  let catalog = loadCatalog(settings.TOLLGATE_CATALOG);
+  // SIGHUP reloads the catalog file: renewals then hand the new catalog to running subscriptions.
+  process.on('SIGHUP', () => {
+    try {
+      catalog = loadCatalog(settings.TOLLGATE_CATALOG);
+      logger.info('catalog reloaded');
+    } catch (error) {
+      logger.error({ err: error }, 'catalog reload failed; keeping the previous one');
+    }
+  });
+  const db = createDb(settings.DATABASE_URL);
+  const connection = await NativeConnection.connect(temporalConnectionOptions(settings));
+  const added = await registerSearchAttributes(connection, settings.TEMPORAL_NAMESPACE);
+  if (added.length > 0) logger.info({ added }, 'registered search attributes');
+  const worker = await createWorker({
+    connection,
+    namespace: settings.TEMPORAL_NAMESPACE,
+    taskQueue: settings.TEMPORAL_TASK_QUEUE,
+    db,
+    payments: new NoPaymentProvider(),
+    catalog: () => catalog,
+  });
+  logger.info({ taskQueue: settings.TEMPORAL_TASK_QUEUE, namespace: settings.TEMPORAL_NAMESPACE }, 'Tollgate worker running');
+  await worker.run();
+  await Promise.allSettled([connection.close(), db.$disconnect()]);
+  logger.info('worker stopped');
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`tollgate-worker: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
