@@ -123,17 +123,20 @@ export function parseCatalog(input: unknown, source = 'catalog'): Catalog {
       if (nanos % 10n ** BigInt(9 - digits) !== 0n) problems.push(`${where}: "${value}" has more than ${digits} decimal places for ${catalog.currency}`);
     };
     checkPrice(`plans[${i}].price.monthly`, p.price.monthly);
-    if (p.price.yearly !== undefined) checkPrice(`plans[${i}].price.yearly`, p.price.yearly);
-    else if (catalog.yearlyDiscountPercent !== undefined) {
-      const yearly = derivedYearlyNanos(parseNanos(p.price.monthly), catalog.yearlyDiscountPercent);
+    const checkYearly = (where: string, prices: Plan['price']) => {
+      if (prices.yearly !== undefined) return checkPrice(`${where}.yearly`, prices.yearly);
+      if (catalog.yearlyDiscountPercent === undefined) return;
+      const yearly = derivedYearlyNanos(parseNanos(prices.monthly), catalog.yearlyDiscountPercent);
       if (yearly === undefined || yearly % 10n ** BigInt(9 - digits) !== 0n) {
-        problems.push(`plans[${i}].price: the yearly price derived from ${catalog.yearlyDiscountPercent}% off is not a whole ${catalog.currency} minor unit; give price.yearly explicitly`);
+        problems.push(`${where}: the yearly price derived from ${catalog.yearlyDiscountPercent}% off is not a whole ${catalog.currency} minor unit; give ${where.replace(/^plans\[\d+\]\./, '')}.yearly explicitly`);
       }
-    }
+    };
+    checkYearly(`plans[${i}].price`, p.price);
     if (p.seats) {
       if (p.seats.max !== undefined && p.seats.max < p.seats.min) problems.push(`plans[${i}].seats: max ${p.seats.max} is below min ${p.seats.min}`);
+      if (p.seats.max !== undefined && p.seats.included > p.seats.max) problems.push(`plans[${i}].seats: included ${p.seats.included} is above max ${p.seats.max}`);
       checkPrice(`plans[${i}].seats.price.monthly`, p.seats.price.monthly);
-      if (p.seats.price.yearly !== undefined) checkPrice(`plans[${i}].seats.price.yearly`, p.seats.price.yearly);
+      checkYearly(`plans[${i}].seats.price`, p.seats.price);
     }
   });
   if (!catalog.plans.some((p) => p.id === catalog.fallbackPlan)) problems.push(`fallbackPlan: "${catalog.fallbackPlan}" is not a plan id`);

@@ -23,9 +23,8 @@ export function isCurrency(code: string): boolean {
 }
 
 export function minorDigits(currency: string): number {
-  const digits = CURRENCY_MINOR_DIGITS[currency];
-  if (digits === undefined) throw new RangeError(`unknown currency ${currency}`);
-  return digits;
+  if (!isCurrency(currency)) throw new RangeError(`unknown currency ${currency}`);
+  return CURRENCY_MINOR_DIGITS[currency]!;
 }
 
 /** Decimal amount strings as they appear in catalogs and API bodies: "30", "30.00", "0.0005". */

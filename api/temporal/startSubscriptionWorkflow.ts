@@ -1,6 +1,6 @@
 /** Starts a subscription's workflow, keyed by customer id and indexed for the Temporal UI. */
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { Client, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { subscriptionWorkflow } from '../../workflows/subscriptionWorkflow.js';
 import { SUBSCRIPTION_WORKFLOW_TYPE, subscriptionWorkflowId, type SubscriptionInput } from '../../workflows/messages.js';
 import { CUSTOMER_ID, PERIOD_END, PLAN_ID, SUBSCRIPTION_STATUS } from '../../workflows/searchAttributes.js';
@@ -9,7 +9,7 @@ export async function startSubscriptionWorkflow(
   client: Client,
   taskQueue: string,
   input: SubscriptionInput,
-): Promise<WorkflowHandle<typeof subscriptionWorkflow>> {
+): Promise<WorkflowHandleWithFirstExecutionRunId<typeof subscriptionWorkflow>> {
   return client.workflow.start<typeof subscriptionWorkflow>(SUBSCRIPTION_WORKFLOW_TYPE, {
     workflowId: subscriptionWorkflowId(input.customerId),
     taskQueue,
