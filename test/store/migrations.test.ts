@@ -1,0 +1,106 @@
+/**
+ * The SQL migrations against a real PostgreSQL: applied once and recorded as Prisma records them,
+ * idempotent, refusing edited history, and in step with schema.prisma (every model is written
+ * and read through the generated client, so a column missing from either side fails here).
+ */
+import { cpSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listMigrations, migrate, MIGRATIONS_DIR } from '../../prisma/migrate.js';
+import { createTestDatabase, type TestDatabase } from '../harness/database.js';
+
+let database: TestDatabase;
+
+beforeAll(async () => {
+  database = await createTestDatabase(); // already migrated once
+});
+afterAll(async () => {
+  await database?.close();
+});
+
+async function query<T extends pg.QueryResultRow>(sql: string, url = database.url): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(sql)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+describe('migrations', () => {
+  it('records every migration in _prisma_migrations with its sha256 checksum, finished', async () => {
+    const rows = await query<{ migration_name: string; checksum: string; finished_at: Date | null; applied_steps_count: number }>(
+      'SELECT migration_name, checksum, finished_at, applied_steps_count FROM _prisma_migrations ORDER BY migration_name',
+    );
+    expect(rows.map((r) => [r.migration_name, r.checksum])).toEqual(listMigrations().map((m) => [m.name, m.checksum]));
+    expect(rows.every((r) => r.finished_at !== null && r.applied_steps_count === 1)).toBe(true);
+  });
+
+  it('is idempotent: a second run applies nothing', async () => {
+    expect(await migrate(database.url)).toEqual([]);
+    expect(await migrate(database.url)).toEqual([]);
+  });
+
+  it('runs concurrently without applying anything twice', async () => {
+    const fresh = await createTestDatabase({ migrate: false });
+    await fresh.close();
+    const runs = await Promise.all([migrate(fresh.url), migrate(fresh.url), migrate(fresh.url)]);
+    expect(runs.flat()).toEqual(listMigrations().map((m) => m.name)); // each applied by exactly one runner
+    const rows = await query<{ n: string }>('SELECT count(*) AS n FROM _prisma_migrations', fresh.url);
+    expect(Number(rows[0]!.n)).toBe(listMigrations().length);
+  });
+
+  it('refuses a migration that was edited after it was applied', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-migrations-'));
+    cpSync(MIGRATIONS_DIR, dir, { recursive: true });
+    const first = readdirSync(dir).filter((n) => !n.endsWith('.toml')).sort()[0]!;
+    writeFileSync(path.join(dir, first, 'migration.sql'), '-- edited\nSELECT 1;\n');
+    await expect(migrate(database.url, dir)).rejects.toThrow(/changed after it was applied/);
+  });
+});
+
+describe('schema.prisma and the SQL agree', () => {
+  it('writes and reads every model through the generated client', async () => {
+    const { db } = database;
+    const now = new Date('2026-01-01T00:00:00.000Z');
+    const later = new Date('2026-01-31T00:00:00.000Z');
+    await db.customer.create({
+      data: {
+        id: 'drift-check',
+        name: 'Drift',
+        email: 'drift@test',
+        subscription: {
+          create: {
+            workflowId: 'subscription-drift-check', planId: 'pro', interval: 'monthly', seats: 1, status: 'active',
+            currency: 'USD', periodStart: now, periodEnd: later, cycleStart: now, cycleEnd: later, version: 1,
+          },
+        },
+        invoices: {
+          create: {
+            number: 'INV-DRIFT', reason: 'renewal', status: 'open', currency: 'USD', periodStart: now, periodEnd: later,
+            subtotalMinor: 3000n, totalMinor: 3000n, paymentProvider: 'none', idempotencyKey: 'drift',
+            lines: { create: { position: 0, kind: 'plan', description: 'Pro', quantity: 1n, unitPrice: '30.00', amountMinor: 3000n, periodStart: now, periodEnd: later } },
+          },
+        },
+      },
+    });
+    await db.invoiceNumberSequence.create({ data: { name: 'drift', next: 1n } });
+
+    const customer = await db.customer.findUniqueOrThrow({ where: { id: 'drift-check' }, include: { subscription: true, invoices: { include: { lines: true } } } });
+    expect(customer.subscription).toMatchObject({ planId: 'pro', cancelAtPeriodEnd: false, creditOwedMinor: 0n, version: 1 });
+    expect(customer.invoices[0]).toMatchObject({ taxMinor: 0n, totalMinor: 3000n });
+    expect(customer.invoices[0]!.lines[0]).toMatchObject({ unitPrice: '30.00', amountMinor: 3000n });
+    expect(await db.invoiceNumberSequence.findUniqueOrThrow({ where: { name: 'drift' } })).toEqual({ name: 'drift', next: 1n });
+
+    // No table in the database that the Prisma schema does not know.
+    const tables = await query<{ table_name: string }>(
+      "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
+    );
+    expect(tables.map((t) => t.table_name)).toEqual([
+      '_prisma_migrations', 'customers', 'invoice_lines', 'invoice_number_sequences', 'invoices', 'subscriptions',
+    ]);
+  });
+});
