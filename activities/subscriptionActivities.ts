@@ -4,7 +4,10 @@
  */
 import { log } from '@temporalio/activity';
 import type { Catalog } from '../billing/catalog.js';
-import type { InvoiceDraft } from '../billing/invoiceDraft.js';
+import type { Plan } from '../billing/catalog.js';
+import { addLines, type InvoiceDraft } from '../billing/invoiceDraft.js';
+import { overageCharges, overageLines, type Metric } from '../billing/overage.js';
+import { closeCycle, recordOverage } from '../store/cycleClose.js';
 import type { SubscriptionSnapshot } from '../workflows/messages.js';
 import type { Db } from '../store/db.js';
 import { storeInvoice, withIdempotentRetry, type StoredInvoice } from '../store/invoiceStore.js';
@@ -16,6 +19,14 @@ export interface SubscriptionActivityDeps {
   payments: PaymentProvider;
   /** The catalog as configured now; renewals hand it to the next run so catalog edits reach running subscriptions. */
   catalog: () => Catalog;
+}
+
+/** What the workflow hands the renewal: the state after it, the fee invoice, and the cycle that closed. */
+export interface RenewalRecord {
+  subscription: SubscriptionSnapshot;
+  feeInvoice?: InvoiceDraft;
+  /** The cycle that just ended, with the plan and metrics in force during it (for overage). */
+  closedCycle: { start: number; end: number; plan: Plan; metrics: Metric[] };
 }
 
 export interface InvoiceReceipt {
@@ -62,20 +73,51 @@ export function createSubscriptionActivities(deps: SubscriptionActivityDeps) {
       return collect(stored, draft);
     },
 
-    /** A renewal in one transaction: the new period's invoice (if any) and the read model. */
-    async recordRenewal(args: { subscription: SubscriptionSnapshot; invoice?: InvoiceDraft }): Promise<{
+    /**
+     * A renewal in one transaction: the closed cycle's usage is frozen and its overage priced, the
+     * invoice (the new period's fee and/or that overage) stored, and the read model moved on.
+     */
+    async recordRenewal(args: RenewalRecord): Promise<{
       invoice?: InvoiceReceipt;
+      overage: Array<{ metric: string; overage: string; amountMinor: string }>;
       /** The current catalog for the next run, unless it no longer fits this subscription. */
       catalog?: Catalog;
     }> {
-      const { invoice: draft, subscription } = args;
-      const stored = await withIdempotentRetry(db, async (tx) => {
-        const result = draft ? await storeInvoice(tx, draft, payments.name) : undefined;
+      const { subscription, closedCycle } = args;
+      const result = await withIdempotentRetry(db, async (tx) => {
+        const usage = await closeCycle(tx, {
+          customerId: subscription.customerId,
+          metrics: closedCycle.metrics.map((m) => m.id),
+          cycleStart: closedCycle.start,
+          cycleEnd: closedCycle.end,
+        });
+        const charges = overageCharges({ plan: closedCycle.plan, metrics: closedCycle.metrics, currency: subscription.currency, usage });
+        const draft = addLines({
+          draft: args.feeInvoice,
+          lines: overageLines(closedCycle.metrics, charges, closedCycle),
+          customerId: subscription.customerId,
+          currency: subscription.currency,
+          cycle: closedCycle,
+        });
+        const stored = draft ? await storeInvoice(tx, draft, payments.name) : undefined;
+        await recordOverage(tx, {
+          customerId: subscription.customerId,
+          planId: closedCycle.plan.id,
+          currency: subscription.currency,
+          cycleStart: closedCycle.start,
+          cycleEnd: closedCycle.end,
+          charges,
+          invoiceId: stored?.id,
+        });
         await saveSubscriptionSnapshot(tx, subscription);
-        return result;
+        return { stored, draft, charges };
       });
-      const receipt = stored && draft ? await collect(stored, draft) : undefined;
-      return { invoice: receipt, catalog: catalogFor(subscription) };
+      const receipt = result.stored && result.draft ? await collect(result.stored, result.draft) : undefined;
+      return {
+        invoice: receipt,
+        overage: result.charges.map((c) => ({ metric: c.metric, overage: c.overage.toString(), amountMinor: c.amountMinor.toString() })),
+        catalog: catalogFor(subscription),
+      };
     },
 
     /** Writes the read model after an update changed the subscription. */

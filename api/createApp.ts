@@ -1,12 +1,14 @@
 /** The Express application: public health and OpenAPI routes, then everything else behind an API key. */
 import type { Client } from '@temporalio/client';
+import type pg from 'pg';
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import type { Catalog } from '../billing/catalog.js';
 import type { Db } from '../store/db.js';
-import { requireApiKey } from './auth.js';
+import { apiKeyCheck, requireApiKey, type ApiKeyCheck } from './auth.js';
 import { errorHandler, notFound } from './errors.js';
 import { openApiDocument } from './openapi.js';
+import { alertRoutes } from './routes/alertRoutes.js';
 import { customerRoutes } from './routes/customerRoutes.js';
 import { healthRoutes } from './routes/healthRoutes.js';
 
@@ -17,6 +19,10 @@ export interface AppDeps {
   catalog: Catalog;
   operatorKey: string;
   logger: Logger;
+  /** Shared with the lean usage handler; built from operatorKey when absent. */
+  checkApiKey?: ApiKeyCheck;
+  /** node-postgres pool for usage reads. */
+  pool: pg.Pool;
   now?: () => number;
 }
 
@@ -35,9 +41,10 @@ export function createApp(deps: AppDeps): Express {
   app.use(healthRoutes(deps));
   const document = openApiDocument();
   app.get('/openapi.json', (_req, res) => { res.json(document); });
-  app.use(requireApiKey(deps.operatorKey));
+  app.use(requireApiKey(deps.checkApiKey ?? apiKeyCheck(deps.operatorKey)));
   app.use(express.json({ limit: '1mb' }));
   app.use(customerRoutes(deps));
+  app.use(alertRoutes(deps));
   app.use(notFound);
   app.use(errorHandler(deps.logger));
   return app;

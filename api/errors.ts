@@ -24,6 +24,16 @@ export function validationError(error: ZodError, where: 'body' | 'query' | 'path
   return new ApiError(400, 'validation_failed', `Invalid request ${where}: ${summary}`, { issues });
 }
 
+export interface ErrorBody {
+  error: { code: string; message: string; details?: unknown };
+}
+
+export function errorBody(error: ApiError): ErrorBody {
+  const body: ErrorBody = { error: { code: error.code, message: error.message } };
+  if (error.details !== undefined) body.error.details = error.details;
+  return body;
+}
+
 export const notFound: RequestHandler = (req, _res, next) => {
   next(new ApiError(404, 'not_found', `No route for ${req.method} ${req.path}.`));
 };
@@ -46,8 +56,6 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       logger.error({ err: error }, 'unhandled error');
       apiError = new ApiError(500, 'internal_error', 'Something went wrong on our side; nothing was changed if the request did not complete.');
     }
-    const body: { error: { code: string; message: string; details?: unknown } } = { error: { code: apiError.code, message: apiError.message } };
-    if (apiError.details !== undefined) body.error.details = apiError.details;
-    res.status(apiError.status).json(body);
+    res.status(apiError.status).json(errorBody(apiError));
   };
 }

@@ -1,12 +1,11 @@
 /** The API process: `npm run api`. Settings come from the environment (config/settings.ts). */
-import http from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import { pino } from 'pino';
 import { loadCatalog } from '../config/loadCatalog.js';
 import { loadApiSettings } from '../config/settings.js';
 import { temporalConnectionOptions } from '../config/temporalConnection.js';
 import { createDb } from '../store/db.js';
-import { createApp } from './createApp.js';
+import { createServer } from './createServer.js';
 
 async function main() {
   const settings = loadApiSettings();
@@ -15,8 +14,15 @@ async function main() {
   const db = createDb(settings.DATABASE_URL);
   const connection = await Connection.connect(temporalConnectionOptions(settings));
   const temporal = new Client({ connection, namespace: settings.TEMPORAL_NAMESPACE });
-  const app = createApp({ db, temporal, taskQueue: settings.TEMPORAL_TASK_QUEUE, catalog, operatorKey: settings.TOLLGATE_OPERATOR_KEY, logger });
-  const server = http.createServer(app);
+  const { server, close } = createServer({
+    db,
+    databaseUrl: settings.DATABASE_URL,
+    temporal,
+    taskQueue: settings.TEMPORAL_TASK_QUEUE,
+    catalog,
+    operatorKey: settings.TOLLGATE_OPERATOR_KEY,
+    logger,
+  });
   await new Promise<void>((resolve) => server.listen(settings.PORT, settings.HOST, resolve));
   logger.info({ url: `http://${settings.HOST}:${settings.PORT}` }, 'Tollgate API listening');
 
@@ -25,9 +31,9 @@ async function main() {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping: finishing requests in flight');
-    server.close();
+    const closing = close();
     server.closeIdleConnections();
-    await new Promise((r) => setTimeout(r, 100));
+    await closing;
     await Promise.allSettled([connection.close(), db.$disconnect()]);
     process.exit(0);
   };

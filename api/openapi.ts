@@ -4,7 +4,9 @@
  */
 import { z } from 'zod';
 import { REFUSAL_CODES } from '../workflows/refusals.js';
+import { alertChannelsSchema } from '../notifications/channelConfig.js';
 import { createCustomerBody } from './schemas.js';
+import { MAX_BATCH_EVENTS, usageBatchSchema, usageEventSchema } from './usage/usageSchemas.js';
 
 const money = { type: 'object', required: ['amount', 'currency'], properties: { amount: { type: 'string', example: '30.00' }, currency: { type: 'string', example: 'USD' } } };
 const span = { type: 'object', properties: { start: { type: 'string', format: 'date-time' }, end: { type: 'string', format: 'date-time' } } };
@@ -48,7 +50,7 @@ const invoiceSchema = {
     id: { type: 'string', format: 'uuid' },
     number: { type: 'string', example: 'INV-000042' },
     status: { type: 'string', enum: ['open', 'paid', 'void', 'uncollectible'] },
-    reason: { type: 'string', enum: ['subscription_create', 'renewal'] },
+    reason: { type: 'string', enum: ['subscription_create', 'renewal', 'overage'] },
     issuedAt: { type: 'string', format: 'date-time' },
     period: span,
     subtotal: money, tax: money, total: money,
@@ -63,6 +65,19 @@ const invoiceSchema = {
         },
       },
     },
+  },
+};
+
+const usageResultSchema = {
+  type: 'object',
+  properties: {
+    idempotencyKey: { type: 'string' },
+    status: { type: 'string', enum: ['counted', 'duplicate', 'refused', 'rejected'], description: 'duplicate: the key was already counted (counts once). refused: over a refusing limit (not counted). rejected: see code.' },
+    allowed: { type: 'boolean' },
+    code: { type: 'string', enum: ['usage_limit_reached', 'period_closed'] },
+    customerId: { type: 'string' }, metric: { type: 'string' },
+    used: { type: 'integer' }, limit: { type: 'integer' }, remaining: { type: 'integer' }, overage: { type: 'integer' },
+    cycleEnd: { type: 'string', format: 'date-time' },
   },
 };
 
@@ -87,6 +102,10 @@ export function openApiDocument() {
           properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' }, details: {} } } },
         },
         CreateCustomer: z.toJSONSchema(createCustomerBody, { io: 'input', target: 'draft-2020-12' }),
+        UsageEvent: z.toJSONSchema(usageEventSchema, { io: 'input', target: 'draft-2020-12' }),
+        UsageBatch: z.toJSONSchema(usageBatchSchema, { io: 'input', target: 'draft-2020-12' }),
+        AlertChannels: z.toJSONSchema(alertChannelsSchema, { io: 'input', target: 'draft-2020-12' }),
+        UsageResult: usageResultSchema,
         Subscription: subscriptionSchema,
         Invoice: invoiceSchema,
       },
@@ -148,6 +167,70 @@ export function openApiDocument() {
             409: errorResponse('Refused by the subscription.', ['no_cancellation_scheduled']),
           },
         },
+      },
+      '/v1/usage/events': {
+        post: {
+          summary: 'Record one usage event and learn whether it is allowed',
+          description: 'Counted once per idempotency key (kept indefinitely). Free/Basic/Pro-style plans refuse usage past the limit (the refused event is not counted); billed plans never refuse and count the overage.',
+          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/UsageEvent' } } } },
+          responses: {
+            200: { description: 'Counted (or a duplicate of a counted event).', content: { 'application/json': { schema: { $ref: '#/components/schemas/UsageResult' } } } },
+            400: errorResponse('Malformed request.', ['invalid_json', 'validation_failed']),
+            ...authErrors,
+            404: notFound,
+            409: errorResponse('The event belongs to a closed (already invoiced) cycle.', ['period_closed']),
+            422: errorResponse('Not possible with this catalog.', ['unknown_metric', 'invalid_timestamp']),
+            429: errorResponse('The plan limit is reached; `details` holds used and limit.', ['usage_limit_reached']),
+          },
+        },
+      },
+      '/v1/usage/events/batch': {
+        post: {
+          summary: `Record up to ${MAX_BATCH_EVENTS} usage events at once`,
+          description: 'Per-event results in request order. A batch naming an unknown customer or metric, or with any invalid event, records nothing.',
+          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/UsageBatch' } } } },
+          responses: {
+            200: { description: 'Results.', content: { 'application/json': { schema: { type: 'object', properties: { counted: { type: 'integer' }, duplicates: { type: 'integer' }, refused: { type: 'integer' }, rejected: { type: 'integer' }, results: { type: 'array', items: { $ref: '#/components/schemas/UsageResult' } } } } } } },
+            400: errorResponse('Malformed request.', ['invalid_json', 'validation_failed']),
+            ...authErrors,
+            404: notFound,
+            413: errorResponse('Too many events or too large a body.', ['batch_too_large', 'payload_too_large']),
+            422: errorResponse('Not possible with this catalog.', ['unknown_metric', 'invalid_timestamp']),
+          },
+        },
+      },
+      '/v1/usage/check': {
+        get: {
+          summary: 'Would this usage be allowed now? (read-only)',
+          parameters: [
+            { name: 'customerId', in: 'query', required: true, schema: { type: 'string' } },
+            { name: 'metric', in: 'query', required: true, schema: { type: 'string' } },
+            { name: 'quantity', in: 'query', schema: { type: 'integer', minimum: 1, default: 1 } },
+          ],
+          responses: {
+            200: { description: 'The answer.', content: { 'application/json': { schema: { type: 'object', properties: { allowed: { type: 'boolean' }, used: { type: 'integer' }, limit: { type: 'integer' }, remaining: { type: 'integer' }, policy: { type: 'string' } } } } } },
+            400: errorResponse('Malformed query.', ['validation_failed']),
+            ...authErrors,
+            404: notFound,
+            422: errorResponse('Unknown metric.', ['unknown_metric']),
+          },
+        },
+      },
+      '/v1/customers/{customerId}/alert-channels': {
+        get: { summary: 'Where alerts go (secrets redacted)', parameters: [customerIdParam], responses: { 200: { description: 'Channels.' }, ...authErrors, 404: notFound } },
+        put: {
+          summary: 'Set where alerts go',
+          description: 'Email always goes out (to `email.to`, else the customer\'s email); Slack, Discord and Telegram where configured. Secrets are never returned in full.',
+          parameters: [customerIdParam],
+          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/AlertChannels' } } } },
+          responses: { 200: { description: 'Saved (redacted).' }, 400: errorResponse('Malformed request.', ['invalid_json', 'validation_failed']), ...authErrors, 404: notFound },
+        },
+      },
+      '/v1/customers/{customerId}/alerts': {
+        get: { summary: 'Threshold crossings (80%, 100%) with each channel\'s delivery status', parameters: [customerIdParam], responses: { 200: { description: 'Alerts, newest first.' }, ...authErrors, 404: notFound } },
+      },
+      '/v1/customers/{customerId}/overage': {
+        get: { summary: 'Overage history: each closed cycle\'s overage quantity and charge', parameters: [customerIdParam], responses: { 200: { description: 'Charges, newest cycle first.' }, ...authErrors, 404: notFound } },
       },
       '/v1/customers/{customerId}/invoices': {
         get: {

@@ -1,6 +1,7 @@
 /** JSON views the API returns. Money is an exact decimal string with its currency. */
 import { findPlan, planPriceNanos, type Catalog } from '../billing/catalog.js';
 import { formatMinor, formatNanos } from '../billing/money.js';
+import { admits, percentUsed } from '../billing/usage.js';
 import type { SubscriptionRecord } from '../store/subscriptionStore.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -18,23 +19,25 @@ export interface UsageView {
   blocked: boolean;
 }
 
-/** The usage card: what a host's billing page shows. Usage is metered from the usage issue on; zero until then. */
-export function subscriptionView(catalog: Catalog, s: SubscriptionRecord) {
+/** The usage card: what a host's billing page shows, with this cycle's usage per metric. */
+export function subscriptionView(catalog: Catalog, s: SubscriptionRecord, usageByMetric: ReadonlyMap<string, bigint>) {
   const plan = findPlan(catalog, s.planId);
   const usage: UsageView[] = catalog.metrics.map((metric) => {
-    const limit = plan?.limits[metric.id]?.included ?? 0;
-    const used = 0;
+    const limit = BigInt(plan?.limits[metric.id]?.included ?? 0);
+    const policy = plan?.limits[metric.id]?.overLimit.policy ?? 'reject';
+    const used = usageByMetric.get(metric.id) ?? 0n;
     return {
       metric: metric.id,
       name: metric.name,
       unit: metric.unit,
-      used,
-      limit,
-      percent: limit === 0 ? 0 : Math.round((used / limit) * 10_000) / 100,
-      remaining: Math.max(0, limit - used),
-      overage: Math.max(0, used - limit),
-      overLimitPolicy: plan?.limits[metric.id]?.overLimit.policy ?? 'reject',
-      blocked: false,
+      used: Number(used),
+      limit: Number(limit),
+      percent: percentUsed(used, limit),
+      remaining: Number(used < limit ? limit - used : 0n),
+      overage: Number(used > limit ? used - limit : 0n),
+      overLimitPolicy: policy,
+      // Blocked: not even one more unit would be admitted.
+      blocked: !admits({ used, quantity: 1n, included: limit, policy }),
     };
   });
   return {

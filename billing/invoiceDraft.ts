@@ -8,7 +8,8 @@ import { planPriceNanos, requirePlan, seatPriceNanos, type Catalog, type Interva
 import type { Span } from './period.js';
 
 export type InvoiceLineKind = 'plan' | 'seats' | 'proration' | 'overage' | 'credit';
-export type InvoiceReason = 'subscription_create' | 'renewal';
+/** `overage`: a cycle closed with overage but no period fee is due (mid-year cycles of yearly plans). */
+export type InvoiceReason = 'subscription_create' | 'renewal' | 'overage';
 
 export interface InvoiceLineDraft {
   kind: InvoiceLineKind;
@@ -105,5 +106,34 @@ export function draftInvoice(args: {
     lines,
     totalMinor: totalMinor(lines).toString(),
     idempotencyKey: invoiceIdempotencyKey(args.customerId, args.reason, args.period.start),
+  };
+}
+
+/**
+ * Adds lines computed at renewal (overage of the cycle just closed) to the period's fee invoice,
+ * or, when no fee is due, makes them an invoice of their own for that cycle.
+ */
+export function addLines(args: {
+  draft: InvoiceDraft | undefined;
+  lines: InvoiceLineDraft[];
+  customerId: string;
+  currency: string;
+  cycle: Span;
+}): InvoiceDraft | undefined {
+  const lines = args.lines.filter((line) => BigInt(line.amountMinor) !== 0n);
+  if (lines.length === 0) return args.draft;
+  if (args.draft) {
+    const all = [...args.draft.lines, ...lines];
+    return { ...args.draft, lines: all, totalMinor: totalMinor(all).toString() };
+  }
+  return {
+    customerId: args.customerId,
+    reason: 'overage',
+    currency: args.currency,
+    periodStart: args.cycle.start,
+    periodEnd: args.cycle.end,
+    lines,
+    totalMinor: totalMinor(lines).toString(),
+    idempotencyKey: invoiceIdempotencyKey(args.customerId, 'overage', args.cycle.start),
   };
 }

@@ -16,7 +16,14 @@ const shared = {
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };
 
-const workerSchema = z.object(shared);
+const workerSchema = z.object({
+  ...shared,
+  /** SMTP server for alert emails, e.g. smtp://user:pass@mail.example.com:587. Unset: email alerts are reported as skipped. */
+  SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(),
+  ALERT_EMAIL_FROM: z.string().min(3).optional(),
+  /** Telegram Bot API base URL (tests point it at a loopback receiver). */
+  TELEGRAM_API_BASE_URL: z.url().optional(),
+});
 const apiSchema = z.object({
   ...shared,
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),

@@ -8,7 +8,9 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import type { Catalog } from '../billing/catalog.js';
 import type { Db } from '../store/db.js';
 import type { PaymentProvider } from '../activities/payments/paymentProvider.js';
+import { createAlertActivities } from '../activities/alertActivities.js';
 import { createSubscriptionActivities } from '../activities/subscriptionActivities.js';
+import type { Senders } from '../notifications/senders.js';
 import { TASK_QUEUE_DEFAULT } from '../workflows/messages.js';
 
 export const WORKFLOWS_PATH = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'workflows', 'index.ts');
@@ -19,6 +21,7 @@ export interface WorkerDeps {
   taskQueue?: string;
   db: Db;
   payments: PaymentProvider;
+  senders: Senders;
   catalog: () => Catalog;
   /** Extra options (tests pass a prebuilt bundle to save bundling time). */
   options?: Partial<WorkerOptions>;
@@ -30,7 +33,10 @@ export async function createWorker(deps: WorkerDeps): Promise<Worker> {
     namespace: deps.namespace,
     taskQueue: deps.taskQueue ?? TASK_QUEUE_DEFAULT,
     workflowsPath: WORKFLOWS_PATH,
-    activities: createSubscriptionActivities({ db: deps.db, payments: deps.payments, catalog: deps.catalog }),
+    activities: {
+      ...createSubscriptionActivities({ db: deps.db, payments: deps.payments, catalog: deps.catalog }),
+      ...createAlertActivities({ db: deps.db, senders: deps.senders, catalog: deps.catalog }),
+    },
     // On shutdown, in-flight activities get this long to finish; after that they are cancelled
     // and Temporal retries them elsewhere (they are idempotent).
     shutdownGraceTime: '10 seconds',

@@ -11,6 +11,9 @@ import { loadCatalog } from '../config/loadCatalog.js';
 import { loadWorkerSettings } from '../config/settings.js';
 import { temporalConnectionOptions } from '../config/temporalConnection.js';
 import { createDb } from '../store/db.js';
+import { Client } from '@temporalio/client';
+import { createSenders } from '../notifications/senders.js';
+import { startAlertRelay } from './alertRelay.js';
 import { createWorker } from './createWorker.js';
 import { registerSearchAttributes } from './registerSearchAttributes.js';
 import { temporalLogger } from './temporalLogger.js';
@@ -33,17 +36,22 @@ async function main() {
   const connection = await NativeConnection.connect(temporalConnectionOptions(settings));
   const added = await registerSearchAttributes(connection, settings.TEMPORAL_NAMESPACE);
   if (added.length > 0) logger.info({ added }, 'registered search attributes');
+  if (!settings.SMTP_URL) logger.warn('SMTP_URL is not set: email alerts will be recorded as skipped');
+  const senders = createSenders({ smtpUrl: settings.SMTP_URL, emailFrom: settings.ALERT_EMAIL_FROM, telegramApiBaseUrl: settings.TELEGRAM_API_BASE_URL });
   const worker = await createWorker({
     connection,
     namespace: settings.TEMPORAL_NAMESPACE,
     taskQueue: settings.TEMPORAL_TASK_QUEUE,
     db,
     payments: new NoPaymentProvider(),
+    senders,
     catalog: () => catalog,
   });
+  const relay = startAlertRelay({ db, temporal: new Client({ connection, namespace: settings.TEMPORAL_NAMESPACE }), logger });
   logger.info({ taskQueue: settings.TEMPORAL_TASK_QUEUE, namespace: settings.TEMPORAL_NAMESPACE }, 'Tollgate worker running');
   await worker.run();
-  await Promise.allSettled([connection.close(), db.$disconnect()]);
+  await relay.stop();
+  await Promise.allSettled([senders.close(), connection.close(), db.$disconnect()]);
   logger.info('worker stopped');
 }
 

@@ -3,7 +3,7 @@
  * worker's activities and the API. Names carry a version so a changed payload gets a new name
  * while running workflows keep answering the old one.
  */
-import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Catalog, Interval } from '../billing/catalog.js';
 
 export const SUBSCRIPTION_WORKFLOW_TYPE = 'subscriptionWorkflow';
@@ -37,6 +37,18 @@ export interface SubscriptionInput {
   cycleNumber: number;
   /** True on a new (not imported) subscription's first run: invoice the first period. */
   invoiceFirstPeriod: boolean;
+  /** Threshold crossings already handled (recent ones), so a repeated signal alerts nobody twice. */
+  alertsHandled?: string[];
+}
+
+/** A usage threshold crossed, recorded in the usage transaction and relayed as a signal. */
+export interface ThresholdCrossing {
+  metric: string;
+  cycleStart: number;
+  cycleEnd: number;
+  threshold: 80 | 100;
+  used: string;
+  limit: string;
 }
 
 /** The workflow's state as queries, updates and the read model see it. */
@@ -62,3 +74,5 @@ export const getStateQuery = defineQuery<SubscriptionSnapshot>('getState.v1');
 export const cancelUpdate = defineUpdate<SubscriptionSnapshot, []>('cancel.v1');
 /** Undo a scheduled cancellation within the period. */
 export const reactivateUpdate = defineUpdate<SubscriptionSnapshot, []>('reactivate.v1');
+/** Fire-and-forget: usage crossed 80% or 100% of a limit; the workflow sends the alerts. */
+export const thresholdCrossedSignal = defineSignal<[ThresholdCrossing]>('thresholdCrossed.v1');

@@ -6,7 +6,9 @@
 import { defaultSeats, requirePlan, type Catalog, type Interval } from '../billing/catalog.js';
 import { draftInvoice, type InvoiceDraft } from '../billing/invoiceDraft.js';
 import { nextCycle, periodOf } from '../billing/period.js';
-import type { SubscriptionInput, SubscriptionSnapshot, SubscriptionStatus } from './messages.js';
+import type { Plan } from '../billing/catalog.js';
+import type { Metric } from '../billing/overage.js';
+import type { SubscriptionInput, SubscriptionSnapshot, SubscriptionStatus, ThresholdCrossing } from './messages.js';
 import { refusal } from './refusals.js';
 
 export class SubscriptionEntity {
@@ -22,6 +24,7 @@ export class SubscriptionEntity {
   private creditOwedMinor: bigint;
   private version: number;
   private cycleNumber: number;
+  private alertsHandled: string[];
   readonly customerId: string;
 
   constructor(input: SubscriptionInput) {
@@ -38,6 +41,7 @@ export class SubscriptionEntity {
     this.creditOwedMinor = BigInt(input.creditOwedMinor);
     this.version = input.version;
     this.cycleNumber = input.cycleNumber;
+    this.alertsHandled = input.alertsHandled ?? [];
   }
 
   get status(): SubscriptionStatus {
@@ -78,7 +82,7 @@ export class SubscriptionEntity {
   /** The input of the next run (continue-as-new). */
   nextRunInput(catalog: Catalog | undefined): SubscriptionInput {
     const { status: _status, currency: _currency, ...rest } = this.snapshot();
-    return { ...rest, catalog: catalog ?? this.catalog, invoiceFirstPeriod: false };
+    return { ...rest, catalog: catalog ?? this.catalog, invoiceFirstPeriod: false, alertsHandled: [...this.alertsHandled] };
   }
 
   /** The invoice for the current billing period, when a new subscription starts on a paid plan. */
@@ -121,6 +125,21 @@ export class SubscriptionEntity {
     this.version += 1;
   }
 
+  // --- alerts ---------------------------------------------------------------------------------
+
+  /**
+   * Whether a threshold crossing still needs alerting: not seen before (the relay may signal twice)
+   * and not older than the previous cycle. The latest 64 crossings are remembered across runs.
+   */
+  acceptCrossing(crossing: ThresholdCrossing): boolean {
+    const previousCycleStart = this.cycleStart - (this.cycleEnd - this.cycleStart);
+    if (crossing.cycleStart < previousCycleStart) return false;
+    const key = `${crossing.metric}:${crossing.cycleStart}:${crossing.threshold}`;
+    if (this.alertsHandled.includes(key)) return false;
+    this.alertsHandled = [...this.alertsHandled, key].slice(-64);
+    return true;
+  }
+
   // --- renewal --------------------------------------------------------------------------------
 
   /**
@@ -128,13 +147,14 @@ export class SubscriptionEntity {
    * scheduled cancellation takes effect (the fallback plan, monthly) and the new period's invoice
    * is drafted (undefined when there is nothing to bill).
    */
-  renew(): { newPeriod: boolean; invoice?: InvoiceDraft } {
+  renew(): { newPeriod: boolean; invoice?: InvoiceDraft; closedCycle: { start: number; end: number; plan: Plan; metrics: Metric[] } } {
+    const closedCycle = { start: this.cycleStart, end: this.cycleEnd, plan: requirePlan(this.catalog, this.planId), metrics: this.catalog.metrics };
     const cycle = nextCycle({ start: this.cycleStart, end: this.cycleEnd });
     this.cycleStart = cycle.start;
     this.cycleEnd = cycle.end;
     this.cycleNumber += 1;
     this.version += 1;
-    if (this.cycleStart < this.periodEnd) return { newPeriod: false };
+    if (this.cycleStart < this.periodEnd) return { newPeriod: false, closedCycle };
 
     if (this.cancelAtPeriodEnd) {
       const fallback = requirePlan(this.catalog, this.catalog.fallbackPlan);
@@ -155,7 +175,7 @@ export class SubscriptionEntity {
       seats: this.seats,
       period,
     });
-    return { newPeriod: true, invoice };
+    return { newPeriod: true, invoice, closedCycle };
   }
 
   private planName(): string {

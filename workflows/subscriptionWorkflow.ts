@@ -14,8 +14,9 @@ import {
   setHandler,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
+import type { AlertActivities } from '../activities/alertActivities.js';
 import type { SubscriptionActivities } from '../activities/subscriptionActivities.js';
-import { cancelUpdate, getStateQuery, reactivateUpdate, type SubscriptionInput } from './messages.js';
+import { cancelUpdate, getStateQuery, reactivateUpdate, thresholdCrossedSignal, type SubscriptionInput } from './messages.js';
 import { PERIOD_END, PLAN_ID, SUBSCRIPTION_STATUS } from './searchAttributes.js';
 import { SubscriptionEntity } from './subscriptionEntity.js';
 
@@ -24,6 +25,20 @@ import { SubscriptionEntity } from './subscriptionEntity.js';
 const activities = proxyActivities<SubscriptionActivities>({
   startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+// One activity per channel: a broken channel neither blocks the others nor repeats what went out.
+// Permanent failures (a 4xx from the destination) are not retried; transient ones back off for
+// about a day before the delivery is reported failed.
+const alerts = proxyActivities<AlertActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: {
+    initialInterval: '2 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '2 hours',
+    maximumAttempts: 20,
+    nonRetryableErrorTypes: ['PermanentDeliveryError'],
+  },
 });
 
 export async function subscriptionWorkflow(input: SubscriptionInput): Promise<void> {
@@ -54,6 +69,13 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     return publish();
   }, { validator: () => subscription.validateReactivate() });
 
+  setHandler(thresholdCrossedSignal, async (crossing) => {
+    if (!subscription.acceptCrossing(crossing)) return;
+    const channels = await alerts.alertChannelsOf(subscription.customerId);
+    // A failed delivery is recorded by the activity itself (and shown by the API); it must not fail the workflow.
+    await Promise.all(channels.map((channel) => alerts.deliverAlert({ customerId: subscription.customerId, channel, crossing }).catch(() => undefined)));
+  });
+
   if (input.invoiceFirstPeriod) {
     const invoice = subscription.firstPeriodInvoice();
     if (invoice) await activities.issueInvoice(invoice);
@@ -62,10 +84,13 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   const untilCycleEnd = subscription.currentCycleEnd - Date.now();
   if (untilCycleEnd > 0) await condition(() => false, untilCycleEnd);
 
-  const periodEnded = subscription.renew();
-  const invoice = periodEnded.invoice;
-  if (periodEnded.newPeriod) indexForSearch();
-  const { catalog } = await activities.recordRenewal({ subscription: subscription.snapshot(), invoice });
+  const renewal = subscription.renew();
+  if (renewal.newPeriod) indexForSearch();
+  const { catalog } = await activities.recordRenewal({
+    subscription: subscription.snapshot(),
+    feeInvoice: renewal.invoice,
+    closedCycle: renewal.closedCycle,
+  });
 
   // Let in-flight updates finish (they may change state) before handing state to the next run.
   await condition(allHandlersFinished);

@@ -13,7 +13,8 @@ import { cycleMs, cyclesPerPeriod } from '../../billing/period.js';
 import { Prisma } from '../../generated/prisma/client.js';
 import type { Db } from '../../store/db.js';
 import { deleteCustomer, insertCustomer } from '../../store/customerStore.js';
-import { snapshotOfRow } from '../../store/subscriptionStore.js';
+import { snapshotOfRow, type SubscriptionRecord } from '../../store/subscriptionStore.js';
+import { usageOfCycle } from '../../store/usageReads.js';
 import { cancelUpdate, reactivateUpdate, subscriptionWorkflowId, type SubscriptionSnapshot } from '../../workflows/messages.js';
 import { isRefusalCode } from '../../workflows/refusals.js';
 import { newSubscriptionInput } from '../../workflows/subscriptionInput.js';
@@ -73,6 +74,7 @@ export function customerRoutes(deps: CustomerRoutesDeps): Router {
   const { db, temporal, catalog, logger } = deps;
   const now = deps.now ?? Date.now;
   const router = Router();
+  const card = async (record: SubscriptionRecord) => subscriptionView(catalog, record, await usageOfCycle(db, record.customerId, record.cycleStart));
 
   router.post('/v1/customers', async (req, res) => {
     const body = parse(createCustomerBody, req.body, 'body');
@@ -100,7 +102,7 @@ export function customerRoutes(deps: CustomerRoutesDeps): Router {
     const row = await db.subscription.findUniqueOrThrow({ where: { customerId: body.id } });
     res.status(201).location(`/v1/customers/${encodeURIComponent(body.id)}/subscription`).json({
       customer: { id: body.id, name: body.name, email: body.email },
-      subscription: subscriptionView(catalog, snapshotOfRow(row)),
+      subscription: await card(snapshotOfRow(row)),
     });
   });
 
@@ -110,7 +112,7 @@ export function customerRoutes(deps: CustomerRoutesDeps): Router {
     const customerId = customerIdOf(req);
     const row = await db.subscription.findUnique({ where: { customerId } });
     if (!row) throw new ApiError(404, 'customer_not_found', `No customer "${customerId}".`);
-    res.json(subscriptionView(catalog, snapshotOfRow(row)));
+    res.json(await card(snapshotOfRow(row)));
   });
 
   const update = (name: 'cancel' | 'reactivate', definition: typeof cancelUpdate | typeof reactivateUpdate) =>
@@ -127,7 +129,7 @@ export function customerRoutes(deps: CustomerRoutesDeps): Router {
         if (error instanceof WorkflowNotFoundError) throw new ApiError(404, 'subscription_not_running', `The subscription workflow of "${customerId}" is not running.`);
         throw error;
       }
-      res.json(subscriptionView(catalog, snapshot));
+      res.json(await card(snapshot));
     });
   update('cancel', cancelUpdate);
   update('reactivate', reactivateUpdate);

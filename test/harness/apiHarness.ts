@@ -2,7 +2,6 @@
  * The API against real parts: a fresh database on the run's PostgreSQL, the run's Temporal dev
  * server, an in-process worker on a task queue of its own, and the Express app on a free port.
  */
-import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
@@ -12,9 +11,11 @@ import { inject } from 'vitest';
 import type { Catalog } from '../../billing/catalog.js';
 import { loadCatalog } from '../../config/loadCatalog.js';
 import { NoPaymentProvider } from '../../activities/payments/noPaymentProvider.js';
-import { createApp } from '../../api/createApp.js';
+import { createServer } from '../../api/createServer.js';
 import { createWorker } from '../../worker/createWorker.js';
 import { registerSearchAttributes } from '../../worker/registerSearchAttributes.js';
+import { startAlertRelay } from '../../worker/alertRelay.js';
+import { createSenders, type SenderOptions } from '../../notifications/senders.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 
 export const OPERATOR_KEY = 'test-operator-key-0123456789';
@@ -26,28 +27,41 @@ export interface ApiHarness {
   taskQueue: string;
   catalog: Catalog;
   request(method: string, path: string, options?: { body?: unknown; rawBody?: string; headers?: Record<string, string>; auth?: string | null }): Promise<{ status: number; body: any }>;
+  /** Starts the worker and the alert relay (started by default unless `withWorker: false`). */
+  startWorker(): Promise<void>;
+  /** Stops them, as a crashed worker process would leave things: nothing relays or runs. */
+  stopWorker(): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function startApiHarness(options: { withWorker?: boolean } = {}): Promise<ApiHarness> {
+export async function startApiHarness(options: { withWorker?: boolean; senders?: SenderOptions } = {}): Promise<ApiHarness> {
   const address = inject('temporalAddress');
   const catalog = loadCatalog();
   const taskQueue = `api-${randomUUID()}`;
   const database = await createTestDatabase();
   const connection = await Connection.connect({ address });
   const temporal = new Client({ connection, namespace: 'default' });
+  const logger = pino({ level: 'silent' });
+  const nativeConnection = await NativeConnection.connect({ address });
+  await registerSearchAttributes(nativeConnection, 'default');
+  const senders = createSenders(options.senders ?? {});
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;
-  let nativeConnection: NativeConnection | undefined;
-  if (options.withWorker !== false) {
-    nativeConnection = await NativeConnection.connect({ address });
-    await registerSearchAttributes(nativeConnection, 'default');
-    worker = await createWorker({ connection: nativeConnection, namespace: 'default', taskQueue, db: database.db, payments: new NoPaymentProvider(), catalog: () => catalog });
+  let relay: { stop(): Promise<void> } | undefined;
+  const startWorker = async () => {
+    worker = await createWorker({ connection: nativeConnection, namespace: 'default', taskQueue, db: database.db, payments: new NoPaymentProvider(), senders, catalog: () => catalog });
     running = worker.run();
-  }
-  const logger = pino({ level: 'silent' });
-  const app = createApp({ db: database.db, temporal, taskQueue, catalog, operatorKey: OPERATOR_KEY, logger });
-  const server = http.createServer(app);
+    relay = startAlertRelay({ db: database.db, temporal, logger, intervalMs: 50 });
+  };
+  const stopWorker = async () => {
+    await relay?.stop();
+    worker?.shutdown();
+    await running;
+    worker = undefined;
+    relay = undefined;
+  };
+  if (options.withWorker !== false) await startWorker();
+  const { server, close: closeServer } = createServer({ db: database.db, databaseUrl: database.url, temporal, taskQueue, catalog, operatorKey: OPERATOR_KEY, logger });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
@@ -57,6 +71,8 @@ export async function startApiHarness(options: { withWorker?: boolean } = {}): P
     temporal,
     taskQueue,
     catalog,
+    startWorker,
+    stopWorker,
     async request(method, path, opts = {}) {
       const headers: Record<string, string> = { ...opts.headers };
       if (opts.auth !== null) headers.authorization = `Bearer ${opts.auth ?? OPERATOR_KEY}`;
@@ -69,10 +85,10 @@ export async function startApiHarness(options: { withWorker?: boolean } = {}): P
       return { status: response.status, body: text ? JSON.parse(text) : undefined };
     },
     async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      worker?.shutdown();
-      await running;
-      await nativeConnection?.close();
+      await closeServer();
+      await stopWorker();
+      await senders.close();
+      await nativeConnection.close();
       await connection.close();
       await database.close();
     },

@@ -88,6 +88,24 @@ describe('schema.prisma and the SQL agree', () => {
       },
     });
     await db.invoiceNumberSequence.create({ data: { name: 'drift', next: 1n } });
+    const invoice = await db.invoice.findUniqueOrThrow({ where: { idempotencyKey: 'drift' } });
+    const id = { customerId: 'drift-check', metric: 'api_calls', cycleStart: now };
+    await db.usageEvent.create({ data: { customerId: 'drift-check', idempotencyKey: 'k1', metric: 'api_calls', quantity: 5n, occurredAt: now, cycleStart: now } });
+    await db.usageCounter.create({ data: { ...id, cycleEnd: later, used: 5n } });
+    await db.usageAlert.create({ data: { ...id, cycleEnd: later, threshold: 80, used: 800n, limit: 1000n } });
+    await db.alertChannels.create({ data: { customerId: 'drift-check', channels: { slack: { webhookUrl: 'https://hooks.example/x' } } } });
+    await db.alertDelivery.create({ data: { ...id, threshold: 80, channel: 'email', status: 'delivered', attempts: 1, deliveredAt: now } });
+    await db.overageCharge.create({ data: { ...id, cycleEnd: later, planId: 'enterprise', included: 1n, used: 2n, overage: 1n, unitPrice: '0.0005', amountMinor: 0n, currency: 'USD', invoiceId: invoice.id } });
+    const full = await db.customer.findUniqueOrThrow({
+      where: { id: 'drift-check' },
+      include: { usageEvents: true, usageCounters: true, usageAlerts: true, alertChannels: true, alertDeliveries: true, overageCharges: { include: { invoice: true } } },
+    });
+    expect(full.usageEvents[0]).toMatchObject({ quantity: 5n });
+    expect(full.usageCounters[0]).toMatchObject({ used: 5n, closed: false });
+    expect(full.usageAlerts[0]).toMatchObject({ threshold: 80, signaledAt: null });
+    expect(full.alertChannels?.channels).toEqual({ slack: { webhookUrl: 'https://hooks.example/x' } });
+    expect(full.alertDeliveries[0]).toMatchObject({ status: 'delivered', lastError: null });
+    expect(full.overageCharges[0]?.invoice?.number).toBe('INV-DRIFT');
 
     const customer = await db.customer.findUniqueOrThrow({ where: { id: 'drift-check' }, include: { subscription: true, invoices: { include: { lines: true } } } });
     expect(customer.subscription).toMatchObject({ planId: 'pro', cancelAtPeriodEnd: false, creditOwedMinor: 0n, version: 1 });
@@ -100,7 +118,8 @@ describe('schema.prisma and the SQL agree', () => {
       "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
     );
     expect(tables.map((t) => t.table_name)).toEqual([
-      '_prisma_migrations', 'customers', 'invoice_lines', 'invoice_number_sequences', 'invoices', 'subscriptions',
+      '_prisma_migrations', 'alert_channels', 'alert_deliveries', 'customers', 'invoice_lines', 'invoice_number_sequences', 'invoices',
+      'overage_charges', 'subscriptions', 'usage_alerts', 'usage_counters', 'usage_events',
     ]);
   });
 });

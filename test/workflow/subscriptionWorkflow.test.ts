@@ -11,6 +11,7 @@ import { DAY_MS } from '../../billing/period.js';
 import { loadCatalog } from '../../config/loadCatalog.js';
 import { insertCustomer } from '../../store/customerStore.js';
 import { NoPaymentProvider } from '../../activities/payments/noPaymentProvider.js';
+import { createSenders } from '../../notifications/senders.js';
 import { startSubscriptionWorkflow } from '../../api/temporal/startSubscriptionWorkflow.js';
 import { cancelUpdate, getStateQuery, reactivateUpdate } from '../../workflows/messages.js';
 import { newSubscriptionInput } from '../../workflows/subscriptionInput.js';
@@ -37,6 +38,7 @@ beforeAll(async () => {
     taskQueue,
     db: database.db,
     payments: new NoPaymentProvider(),
+    senders: createSenders({}),
     catalog: () => catalog,
     options: { workflowBundle: bundle, workflowsPath: undefined },
   });

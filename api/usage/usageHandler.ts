@@ -1,0 +1,185 @@
+/**
+ * The usage routes, served by a lean node:http handler in front of Express. These routes take
+ * thousands of requests a second, and Express's own per-request work (~0.2 ms of the single core
+ * Node uses, ../shared/LIMITS.md) would be most of that budget. Auth, zod validation and the
+ * error shape are the same functions the Express app uses.
+ *
+ *   POST /v1/usage/events        one event   → 200 counted/duplicate, 429 usage_limit_reached, 409 period_closed
+ *   POST /v1/usage/events/batch  ≤1,000      → 200 with one result per event
+ *   GET  /v1/usage/check         read-only: would this usage be allowed now?
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import type { Catalog } from '../../billing/catalog.js';
+import { checkUsage, type EventOutcome } from '../../store/usageLedger.js';
+import type { ApiKeyCheck } from '../auth.js';
+import { ApiError, errorBody, validationError } from '../errors.js';
+import type { UsageRecorder, UsageEventInput } from './usageRecorder.js';
+import { MAX_BATCH_EVENTS, MAX_FUTURE_SKEW_MS, usageBatchSchema, usageCheckQuery, usageEventSchema, type UsageEventBody } from './usageSchemas.js';
+
+const MAX_BODY_BYTES = 2 * 1024 * 1024;
+
+export interface UsageHandlerDeps {
+  recorder: UsageRecorder;
+  pool: pg.Pool;
+  catalog: () => Catalog;
+  checkApiKey: ApiKeyCheck;
+  logger: Logger;
+  now?: () => number;
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const json = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(json) });
+  res.end(json);
+}
+
+function readJson(req: IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const type = req.headers['content-type'] ?? '';
+    if (!/^application\/json\b/i.test(type)) {
+      req.resume();
+      reject(new ApiError(400, 'invalid_json', 'Send a JSON object with `Content-Type: application/json`.'));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new ApiError(413, 'payload_too_large', `The request body is larger than ${MAX_BODY_BYTES} bytes.`));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      } catch {
+        reject(new ApiError(400, 'invalid_json', 'The request body is not valid JSON.'));
+      }
+    });
+    req.on('error', reject);
+  });
+}
+
+function parse<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'query'): T {
+  const result = schema.safeParse(value);
+  if (!result.success) throw validationError(result.error, where);
+  return result.data;
+}
+
+export function createUsageHandler(deps: UsageHandlerDeps): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const now = deps.now ?? Date.now;
+
+  /** Checks what zod cannot: known metrics and plausible timestamps. Throws for the whole request. */
+  const toInputs = (events: UsageEventBody[]): UsageEventInput[] => {
+    const metrics = new Set(deps.catalog().metrics.map((m) => m.id));
+    const at = now();
+    return events.map((event, index) => {
+      const where = events.length > 1 ? `events[${index}]: ` : '';
+      if (!metrics.has(event.metric)) {
+        throw new ApiError(422, 'unknown_metric', `${where}there is no metric "${event.metric}". Metrics: ${[...metrics].join(', ')}.`, { index });
+      }
+      const occurredAt = event.timestamp === undefined ? at : Date.parse(event.timestamp);
+      if (occurredAt > at + MAX_FUTURE_SKEW_MS) throw new ApiError(422, 'invalid_timestamp', `${where}the timestamp is in the future.`, { index });
+      return { customerId: event.customerId, metric: event.metric, quantity: BigInt(event.quantity), idempotencyKey: event.idempotencyKey, occurredAt };
+    });
+  };
+
+  const resultView = (outcome: EventOutcome, event: UsageEventInput) => {
+    if (outcome.status === 'rejected') return { idempotencyKey: event.idempotencyKey, status: outcome.status, allowed: false, code: outcome.code };
+    const used = Number(outcome.used);
+    const limit = Number(outcome.limit);
+    return {
+      idempotencyKey: event.idempotencyKey,
+      status: outcome.status,
+      allowed: outcome.status !== 'refused',
+      ...(outcome.status === 'refused' ? { code: outcome.code } : {}),
+      customerId: event.customerId,
+      metric: event.metric,
+      used,
+      limit,
+      remaining: Math.max(0, limit - used),
+      overage: Math.max(0, used - limit),
+      cycleEnd: new Date(outcome.cycleEnd).toISOString(),
+    };
+  };
+
+  const single = async (req: IncomingMessage, res: ServerResponse) => {
+    const body = parse(usageEventSchema, await readJson(req), 'body');
+    const [input] = toInputs([body]);
+    const [outcome] = await deps.recorder.record([input!]);
+    if (outcome!.status === 'rejected' && outcome!.code === 'customer_not_found') throw new ApiError(404, 'customer_not_found', `No customer "${body.customerId}".`);
+    if (outcome!.status === 'rejected') throw new ApiError(409, 'period_closed', 'The event belongs to a billing cycle that has already been closed and invoiced.');
+    const view = resultView(outcome!, input!);
+    if (outcome!.status === 'refused') {
+      throw new ApiError(429, 'usage_limit_reached', `The ${body.metric} limit of the customer's plan is reached (${outcome!.used} of ${outcome!.limit}); upgrade to allow more.`, view);
+    }
+    send(res, 200, view);
+  };
+
+  const batch = async (req: IncomingMessage, res: ServerResponse) => {
+    const raw = await readJson(req);
+    const count = Array.isArray((raw as { events?: unknown })?.events) ? (raw as { events: unknown[] }).events.length : 0;
+    if (count > MAX_BATCH_EVENTS) throw new ApiError(413, 'batch_too_large', `A batch holds at most ${MAX_BATCH_EVENTS} events; this one has ${count}. Split it.`);
+    const body = parse(usageBatchSchema, raw, 'body');
+    const inputs = toInputs(body.events);
+    const outcomes = await deps.recorder.record(inputs);
+    const missing = outcomes.find((o) => o.status === 'rejected' && o.code === 'customer_not_found');
+    if (missing) {
+      const unknown = [...new Set(inputs.filter((_, i) => outcomes[i]!.status === 'rejected').map((e) => e.customerId))];
+      throw new ApiError(404, 'customer_not_found', 'The batch names customers that do not exist; nothing was recorded.', { customerIds: unknown });
+    }
+    const results = outcomes.map((o, i) => resultView(o, inputs[i]!));
+    const tally = (status: string) => results.filter((r) => r.status === status).length;
+    send(res, 200, { counted: tally('counted'), duplicates: tally('duplicate'), refused: tally('refused'), rejected: tally('rejected'), results });
+  };
+
+  const check = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
+    const query = parse(usageCheckQuery, Object.fromEntries(url.searchParams), 'query');
+    if (!deps.catalog().metrics.some((m) => m.id === query.metric)) throw new ApiError(422, 'unknown_metric', `There is no metric "${query.metric}".`);
+    const answer = await checkUsage(deps.pool, deps.catalog(), { customerId: query.customerId, metric: query.metric, quantity: BigInt(query.quantity), now: now() });
+    if (!answer) throw new ApiError(404, 'customer_not_found', `No customer "${query.customerId}".`);
+    const used = Number(answer.used);
+    const limit = Number(answer.limit);
+    send(res, 200, { allowed: answer.allowed, customerId: query.customerId, metric: query.metric, quantity: query.quantity, used, limit, remaining: Math.max(0, limit - used), policy: answer.policy });
+  };
+
+  const routes: Record<string, { method: string; run: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> }> = {
+    '/v1/usage/events': { method: 'POST', run: single },
+    '/v1/usage/events/batch': { method: 'POST', run: batch },
+    '/v1/usage/check': { method: 'GET', run: check },
+  };
+
+  return (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const route = routes[url.pathname];
+    if (!route) return false;
+    const started = process.hrtime.bigint();
+    const fail = (error: unknown) => {
+      let apiError: ApiError;
+      if (error instanceof ApiError) apiError = error;
+      else {
+        deps.logger.error({ err: error }, 'usage request failed');
+        apiError = new ApiError(500, 'internal_error', 'Something went wrong on our side; retry with the same idempotency keys (nothing counts twice).');
+      }
+      send(res, apiError.status, errorBody(apiError));
+    };
+    const run = async () => {
+      const denied = deps.checkApiKey(req.headers.authorization);
+      if (denied) throw denied;
+      if (req.method !== route.method) throw new ApiError(405, 'method_not_allowed', `Use ${route.method} for ${url.pathname}.`);
+      await route.run(req, res, url);
+    };
+    run().catch(fail).finally(() => {
+      if (deps.logger.isLevelEnabled('debug')) {
+        deps.logger.debug({ method: req.method, path: url.pathname, status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request');
+      }
+    });
+    return true;
+  };
+}

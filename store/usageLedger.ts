@@ -1,0 +1,253 @@
+/**
+ * The usage ledger on PostgreSQL: the hot path. One call records a batch of events (from one or
+ * many API requests, see api/usage/usageRecorder.ts) in ONE transaction: idempotent event inserts,
+ * counter updates and threshold-crossing outbox rows commit together. Plain SQL over node-postgres
+ * (not Prisma): this path runs thousands of times a second and every round trip counts.
+ *
+ * Locking: the counters a batch touches are locked first, in a fixed order, so concurrent batches
+ * and the renewal (which closes counters) serialize per counter and never deadlock. Duplicates are
+ * looked up after the lock, so two requests racing with the same key count it once.
+ */
+import type pg from 'pg';
+import { requirePlan, type Catalog } from '../billing/catalog.js';
+import { admits, crossedThresholds, cycleForEvent, type AlertThreshold } from '../billing/usage.js';
+
+export interface LedgerEvent {
+  /** Events of one group (one API request) are all recorded or, for an unknown customer, none. */
+  group: number;
+  customerId: string;
+  metric: string;
+  quantity: bigint;
+  idempotencyKey: string;
+  occurredAt: number;
+}
+
+export type EventOutcome =
+  | { status: 'counted' | 'duplicate'; used: bigint; limit: bigint; policy: string; cycleStart: number; cycleEnd: number }
+  | { status: 'refused'; code: 'usage_limit_reached'; used: bigint; limit: bigint; policy: string; cycleStart: number; cycleEnd: number }
+  | { status: 'rejected'; code: 'period_closed' | 'customer_not_found' };
+
+interface Subscription {
+  planId: string;
+  cycleStart: number;
+  cycleEnd: number;
+}
+
+interface Counter {
+  customerId: string;
+  metric: string;
+  cycleStart: number;
+  cycleEnd: number;
+  used: bigint;
+  before: bigint;
+  closed: boolean;
+  included: bigint;
+  policy: string;
+}
+
+const counterKey = (customerId: string, metric: string, cycleStart: number) => `${customerId}\u0000${metric}\u0000${cycleStart}`;
+const eventKey = (customerId: string, key: string) => `${customerId}\u0000${key}`;
+
+async function loadSubscriptions(client: pg.ClientBase, customerIds: string[]): Promise<Map<string, Subscription>> {
+  const { rows } = await client.query<{ customer_id: string; plan_id: string; cycle_start: Date; cycle_end: Date }>(
+    'SELECT customer_id, plan_id, cycle_start, cycle_end FROM subscriptions WHERE customer_id = ANY($1::text[])',
+    [customerIds],
+  );
+  return new Map(rows.map((r) => [r.customer_id, { planId: r.plan_id, cycleStart: r.cycle_start.getTime(), cycleEnd: r.cycle_end.getTime() }]));
+}
+
+/** Records events in one transaction; returns one outcome per event, in order. */
+export async function recordUsage(pool: pg.Pool, catalog: Catalog, events: readonly LedgerEvent[]): Promise<EventOutcome[]> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const outcomes = await recordInTransaction(client, catalog, events);
+    await client.query('COMMIT');
+    return outcomes;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, events: readonly LedgerEvent[]): Promise<EventOutcome[]> {
+  const subscriptions = await loadSubscriptions(client, [...new Set(events.map((e) => e.customerId))]);
+  const outcomes: Array<EventOutcome | undefined> = new Array(events.length);
+  const counters = new Map<string, Counter>();
+  const cycleOf: Array<{ start: number; end: number } | undefined> = new Array(events.length);
+
+  const failedGroups = new Set(events.filter((e) => !subscriptions.has(e.customerId)).map((e) => e.group));
+  events.forEach((event, i) => {
+    const subscription = subscriptions.get(event.customerId);
+    if (!subscription || failedGroups.has(event.group)) {
+      outcomes[i] = { status: 'rejected', code: 'customer_not_found' };
+      return;
+    }
+    const cycle = cycleForEvent(event.occurredAt, { start: subscription.cycleStart, end: subscription.cycleEnd });
+    if (cycle === 'closed') {
+      outcomes[i] = { status: 'rejected', code: 'period_closed' };
+      return;
+    }
+    cycleOf[i] = cycle;
+    const key = counterKey(event.customerId, event.metric, cycle.start);
+    if (!counters.has(key)) {
+      const limit = requirePlan(catalog, subscription.planId).limits[event.metric];
+      counters.set(key, {
+        customerId: event.customerId,
+        metric: event.metric,
+        cycleStart: cycle.start,
+        cycleEnd: cycle.end,
+        used: 0n,
+        before: 0n,
+        closed: false,
+        included: BigInt(limit?.included ?? 0),
+        policy: limit?.overLimit.policy ?? 'reject',
+      });
+    }
+  });
+
+  // Lock (creating when missing) every counter the batch touches, in key order.
+  const ordered = [...counters.values()].sort((a, b) =>
+    a.customerId < b.customerId ? -1 : a.customerId > b.customerId ? 1 : a.metric < b.metric ? -1 : a.metric > b.metric ? 1 : a.cycleStart - b.cycleStart);
+  if (ordered.length > 0) {
+    const { rows } = await client.query<{ customer_id: string; metric: string; cycle_start: Date; used: string; closed: boolean }>(
+      `INSERT INTO usage_counters AS c (customer_id, metric, cycle_start, cycle_end)
+       SELECT customer_id, metric, cycle_start, cycle_end
+       FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) WITH ORDINALITY AS t(customer_id, metric, cycle_start, cycle_end, n)
+       ORDER BY n
+       ON CONFLICT (customer_id, metric, cycle_start) DO UPDATE SET cycle_end = c.cycle_end
+       RETURNING customer_id, metric, cycle_start, used::text, closed`,
+      [ordered.map((c) => c.customerId), ordered.map((c) => c.metric), ordered.map((c) => new Date(c.cycleStart)), ordered.map((c) => new Date(c.cycleEnd))],
+    );
+    for (const row of rows) {
+      const counter = counters.get(counterKey(row.customer_id, row.metric, row.cycle_start.getTime()));
+      if (!counter) continue;
+      counter.used = BigInt(row.used);
+      counter.before = counter.used;
+      counter.closed = row.closed;
+    }
+  }
+
+  // Keys already recorded (by an earlier request, or one that just committed while we waited for the lock).
+  const candidates = events.map((e, i) => (outcomes[i] ? undefined : e)).filter((e): e is LedgerEvent => e !== undefined);
+  const seen = new Set<string>();
+  if (candidates.length > 0) {
+    const { rows } = await client.query<{ customer_id: string; idempotency_key: string }>(
+      `SELECT e.customer_id, e.idempotency_key FROM usage_events e
+       JOIN unnest($1::text[], $2::text[]) AS t(customer_id, idempotency_key) USING (customer_id, idempotency_key)`,
+      [candidates.map((e) => e.customerId), candidates.map((e) => e.idempotencyKey)],
+    );
+    for (const row of rows) seen.add(eventKey(row.customer_id, row.idempotency_key));
+  }
+
+  // Decide each event in arrival order.
+  const toInsert: number[] = [];
+  events.forEach((event, i) => {
+    if (outcomes[i]) return;
+    const cycle = cycleOf[i]!;
+    const counter = counters.get(counterKey(event.customerId, event.metric, cycle.start))!;
+    const view = { limit: counter.included, policy: counter.policy, cycleStart: counter.cycleStart, cycleEnd: counter.cycleEnd };
+    if (counter.closed) {
+      outcomes[i] = { status: 'rejected', code: 'period_closed' };
+      return;
+    }
+    const key = eventKey(event.customerId, event.idempotencyKey);
+    if (seen.has(key)) {
+      outcomes[i] = { status: 'duplicate', used: counter.used, ...view };
+      return;
+    }
+    if (!admits({ used: counter.used, quantity: event.quantity, included: counter.included, policy: counter.policy as 'reject' | 'bill' | 'credits' })) {
+      outcomes[i] = { status: 'refused', code: 'usage_limit_reached', used: counter.used, ...view };
+      return;
+    }
+    seen.add(key);
+    counter.used += event.quantity;
+    toInsert.push(i);
+    outcomes[i] = { status: 'counted', used: counter.used, ...view };
+  });
+
+  if (toInsert.length > 0) {
+    const rows = toInsert.map((i) => events[i]!);
+    const { rows: inserted } = await client.query<{ customer_id: string; idempotency_key: string }>(
+      `INSERT INTO usage_events (customer_id, idempotency_key, metric, quantity, occurred_at, cycle_start)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[], $6::timestamptz[])
+       ON CONFLICT (customer_id, idempotency_key) DO NOTHING
+       RETURNING customer_id, idempotency_key`,
+      [
+        rows.map((e) => e.customerId),
+        rows.map((e) => e.idempotencyKey),
+        rows.map((e) => e.metric),
+        rows.map((e) => e.quantity.toString()),
+        rows.map((e) => new Date(e.occurredAt)),
+        toInsert.map((i) => new Date(cycleOf[i]!.start)),
+      ],
+    );
+    if (inserted.length !== toInsert.length) {
+      // The same key went to another metric's counter in a concurrent batch: it counts there, not here.
+      const stored = new Set(inserted.map((r) => eventKey(r.customer_id, r.idempotency_key)));
+      for (const i of toInsert) {
+        const event = events[i]!;
+        if (stored.has(eventKey(event.customerId, event.idempotencyKey))) continue;
+        const counter = counters.get(counterKey(event.customerId, event.metric, cycleOf[i]!.start))!;
+        counter.used -= event.quantity;
+        const previous = outcomes[i] as Extract<EventOutcome, { status: 'counted' | 'duplicate' }>;
+        outcomes[i] = { ...previous, status: 'duplicate', used: counter.used };
+      }
+    }
+  }
+
+  const changed = ordered.filter((c) => c.used !== c.before);
+  if (changed.length > 0) {
+    await client.query(
+      `UPDATE usage_counters c SET used = t.used
+       FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[]) AS t(customer_id, metric, cycle_start, used)
+       WHERE c.customer_id = t.customer_id AND c.metric = t.metric AND c.cycle_start = t.cycle_start`,
+      [changed.map((c) => c.customerId), changed.map((c) => c.metric), changed.map((c) => new Date(c.cycleStart)), changed.map((c) => c.used.toString())],
+    );
+    const crossings: Array<{ counter: Counter; threshold: AlertThreshold }> = changed.flatMap((counter) =>
+      crossedThresholds(counter.before, counter.used, counter.included).map((threshold) => ({ counter, threshold })));
+    if (crossings.length > 0) {
+      await client.query(
+        `INSERT INTO usage_alerts (customer_id, metric, cycle_start, cycle_end, threshold, used, "limit")
+         SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int[], $6::bigint[], $7::bigint[])
+         ON CONFLICT (customer_id, metric, cycle_start, threshold) DO NOTHING`,
+        [
+          crossings.map((x) => x.counter.customerId),
+          crossings.map((x) => x.counter.metric),
+          crossings.map((x) => new Date(x.counter.cycleStart)),
+          crossings.map((x) => new Date(x.counter.cycleEnd)),
+          crossings.map((x) => x.threshold),
+          crossings.map((x) => x.counter.used.toString()),
+          crossings.map((x) => x.counter.included.toString()),
+        ],
+      );
+    }
+  }
+  return outcomes.map((o) => o!);
+}
+
+/** The read-only answer: would `quantity` more be admitted now? */
+export async function checkUsage(pool: pg.Pool, catalog: Catalog, args: { customerId: string; metric: string; quantity: bigint; now: number }) {
+  const { rows } = await pool.query<{ plan_id: string; cycle_start: Date; cycle_end: Date; used: string | null }>(
+    `SELECT s.plan_id, s.cycle_start, s.cycle_end, c.used::text AS used
+     FROM subscriptions s
+     LEFT JOIN usage_counters c ON c.customer_id = s.customer_id AND c.metric = $2 AND c.cycle_start = s.cycle_start
+     WHERE s.customer_id = $1`,
+    [args.customerId, args.metric],
+  );
+  const row = rows[0];
+  if (!row) return undefined;
+  const limit = requirePlan(catalog, row.plan_id).limits[args.metric];
+  const included = BigInt(limit?.included ?? 0);
+  const policy = limit?.overLimit.policy ?? 'reject';
+  // A renewal a moment late: the new cycle has not been opened yet, so nothing is used in it.
+  const current = args.now >= row.cycle_end.getTime() ? 0n : BigInt(row.used ?? 0);
+  return {
+    allowed: admits({ used: current, quantity: args.quantity, included, policy }),
+    used: current,
+    limit: included,
+    policy,
+  };
+}

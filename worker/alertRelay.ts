@@ -1,0 +1,81 @@
+/**
+ * Turns the usage_alerts outbox into workflow signals. A crossing is written in the same
+ * transaction as the usage that caused it, so it cannot be lost; this relay signals the
+ * subscription workflow and only then marks the row, so a crash in between signals again — the
+ * workflow ignores a crossing it has already handled, and deliveries are idempotent per channel.
+ * Rows are claimed with SKIP LOCKED, so several workers share the outbox without waiting.
+ */
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Logger } from 'pino';
+import type { Db } from '../store/db.js';
+import { subscriptionWorkflowId, thresholdCrossedSignal } from '../workflows/messages.js';
+
+interface PendingAlert {
+  id: bigint;
+  customer_id: string;
+  metric: string;
+  cycle_start: Date;
+  cycle_end: Date;
+  threshold: number;
+  used: bigint;
+  limit: bigint;
+}
+
+/** Relays up to `batch` pending crossings; returns how many were handled. */
+export async function relayAlertsOnce(db: Db, temporal: Client, logger: Logger, batch = 100): Promise<number> {
+  return db.$transaction(async (tx) => {
+    const pending = await tx.$queryRaw<PendingAlert[]>`
+      SELECT id, customer_id, metric, cycle_start, cycle_end, threshold, used, "limit" FROM usage_alerts
+      WHERE signaled_at IS NULL ORDER BY id LIMIT ${batch} FOR UPDATE SKIP LOCKED`;
+    const done: bigint[] = [];
+    for (const alert of pending) {
+      const threshold = alert.threshold === 100 ? 100 : 80;
+      try {
+        await temporal.workflow.getHandle(subscriptionWorkflowId(alert.customer_id)).signal(thresholdCrossedSignal, {
+          metric: alert.metric,
+          cycleStart: alert.cycle_start.getTime(),
+          cycleEnd: alert.cycle_end.getTime(),
+          threshold,
+          used: alert.used.toString(),
+          limit: alert.limit.toString(),
+        });
+        done.push(alert.id);
+      } catch (error) {
+        if (error instanceof WorkflowNotFoundError) {
+          // No running subscription to alert for (it ended): nothing will ever take this signal.
+          logger.warn({ customerId: alert.customer_id, alertId: alert.id.toString() }, 'alert for a subscription that is not running; dropped from the outbox');
+          done.push(alert.id);
+          continue;
+        }
+        throw error;
+      }
+    }
+    if (done.length > 0) await tx.$executeRaw`UPDATE usage_alerts SET signaled_at = now() WHERE id = ANY(${done}::bigint[])`;
+    return pending.length;
+  }, { timeout: 60_000 });
+}
+
+/** Polls the outbox until stopped. */
+export function startAlertRelay(args: { db: Db; temporal: Client; logger: Logger; intervalMs?: number }): { stop(): Promise<void> } {
+  const interval = args.intervalMs ?? 250;
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  const loop = (async () => {
+    while (!stopped) {
+      let handled = 0;
+      try {
+        handled = await relayAlertsOnce(args.db, args.temporal, args.logger);
+      } catch (error) {
+        args.logger.error({ err: error }, 'alert relay failed; retrying');
+      }
+      if (handled === 0 && !stopped) await new Promise<void>((resolve) => { wake = resolve; setTimeout(resolve, interval); });
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      wake?.();
+      await loop;
+    },
+  };
+}
