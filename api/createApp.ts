@@ -10,6 +10,7 @@ import { errorHandler, notFound } from './errors.js';
 import { openApiDocument } from './openapi.js';
 import { alertRoutes } from './routes/alertRoutes.js';
 import { customerRoutes } from './routes/customerRoutes.js';
+import { planChangeRoutes } from './routes/planChangeRoutes.js';
 import { healthRoutes } from './routes/healthRoutes.js';
 
 export interface AppDeps {
@@ -45,6 +46,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(express.json({ limit: '1mb' }));
   app.use(customerRoutes(deps));
   app.use(alertRoutes(deps));
+  app.use(planChangeRoutes(deps));
   app.use(notFound);
   app.use(errorHandler(deps.logger));
   return app;

@@ -66,6 +66,13 @@ const catalogSchema = z.strictObject({
   yearlyDiscountPercent: z.number().int().min(0).max(100).optional(),
   /** When a downgrade takes effect: at once (unused remainder credited) or at the period end. */
   downgradeTiming: z.enum(['immediate', 'period_end']).default('immediate'),
+  /** How many downgrades a customer may make in one usage cycle (PRODUCT.md: one). */
+  downgradesPerCycle: z.number().int().min(0).default(1),
+  /**
+   * Tolerance of the downgrade usage allowance: usage so far may be at most
+   * min(targetLimit × elapsed ÷ cycle × factor, targetLimit). A decimal string, exact.
+   */
+  downgradeAllowanceFactor: decimal.default('1.1'),
   /** The plan a cancelled subscription falls back to at its period end. */
   fallbackPlan: id,
   metrics: z.array(metric).min(1),

@@ -9,7 +9,7 @@ import type { Span } from './period.js';
 
 export type InvoiceLineKind = 'plan' | 'seats' | 'proration' | 'overage' | 'credit';
 /** `overage`: a cycle closed with overage but no period fee is due (mid-year cycles of yearly plans). */
-export type InvoiceReason = 'subscription_create' | 'renewal' | 'overage';
+export type InvoiceReason = 'subscription_create' | 'renewal' | 'overage' | 'plan_change';
 
 export interface InvoiceLineDraft {
   kind: InvoiceLineKind;
@@ -136,4 +136,41 @@ export function addLines(args: {
     totalMinor: totalMinor(lines).toString(),
     idempotencyKey: invoiceIdempotencyKey(args.customerId, 'overage', args.cycle.start),
   };
+}
+
+/** The invoice for a plan change charged at once (prorated lines). Keyed by the change's state version. */
+export function planChangeInvoice(args: { customerId: string; currency: string; lines: InvoiceLineDraft[]; changeVersion: number; now: number; periodEnd: number }): InvoiceDraft | undefined {
+  const lines = args.lines.filter((line) => BigInt(line.amountMinor) !== 0n);
+  const total = totalMinor(lines);
+  if (total <= 0n) return undefined;
+  return {
+    customerId: args.customerId,
+    reason: 'plan_change',
+    currency: args.currency,
+    periodStart: args.now,
+    periodEnd: args.periodEnd,
+    lines,
+    totalMinor: total.toString(),
+    idempotencyKey: `invoice:${args.customerId}:plan_change:v${args.changeVersion}`,
+  };
+}
+
+/**
+ * Applies money owed to the customer to an invoice as one negative `credit` line, at most the
+ * invoice's total. Returns the new draft and what is left owed.
+ */
+export function applyCredit(draft: InvoiceDraft, creditOwedMinor: bigint): { draft: InvoiceDraft; remainingMinor: bigint } {
+  const total = BigInt(draft.totalMinor);
+  const applied = creditOwedMinor < total ? creditOwedMinor : total;
+  if (applied <= 0n) return { draft, remainingMinor: creditOwedMinor };
+  const lines: InvoiceLineDraft[] = [...draft.lines, {
+    kind: 'credit',
+    description: 'Credit for unused time after a plan change',
+    quantity: '1',
+    unitPrice: '0',
+    amountMinor: (-applied).toString(),
+    periodStart: draft.periodStart,
+    periodEnd: draft.periodEnd,
+  }];
+  return { draft: { ...draft, lines, totalMinor: (total - applied).toString() }, remainingMinor: creditOwedMinor - applied };
 }

@@ -23,6 +23,9 @@ export function snapshotOfInput(input: SubscriptionInput): SubscriptionSnapshot 
     creditOwedMinor: input.creditOwedMinor,
     version: 0,
     cycleNumber: input.cycleNumber,
+    downgradesThisCycle: input.downgradesThisCycle ?? 0,
+    pendingPlanId: input.pendingPlanId ?? null,
+    pendingSeats: input.pendingSeats ?? null,
   };
 }
 

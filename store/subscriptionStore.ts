@@ -18,6 +18,9 @@ function columns(s: SubscriptionSnapshot) {
     cycleEnd: new Date(s.cycleEnd),
     cancelAtPeriodEnd: s.cancelAtPeriodEnd,
     creditOwedMinor: BigInt(s.creditOwedMinor),
+    downgradesThisCycle: s.downgradesThisCycle,
+    pendingPlanId: s.pendingPlanId,
+    pendingSeats: s.pendingSeats,
     version: s.version,
   };
 }
@@ -49,6 +52,9 @@ interface SubscriptionRow {
   cycleEnd: Date;
   cancelAtPeriodEnd: boolean;
   creditOwedMinor: bigint;
+  downgradesThisCycle: number;
+  pendingPlanId: string | null;
+  pendingSeats: number | null;
   version: number;
 }
 
@@ -67,6 +73,9 @@ export function snapshotOfRow(row: SubscriptionRow): SubscriptionRecord {
     cycleEnd: row.cycleEnd.getTime(),
     cancelAtPeriodEnd: row.cancelAtPeriodEnd,
     creditOwedMinor: row.creditOwedMinor.toString(),
+    downgradesThisCycle: row.downgradesThisCycle,
+    pendingPlanId: row.pendingPlanId,
+    pendingSeats: row.pendingSeats,
     version: row.version,
   };
 }

@@ -39,6 +39,11 @@ export interface SubscriptionInput {
   invoiceFirstPeriod: boolean;
   /** Threshold crossings already handled (recent ones), so a repeated signal alerts nobody twice. */
   alertsHandled?: string[];
+  /** Downgrades made in the current usage cycle (reset at each renewal). */
+  downgradesThisCycle?: number;
+  /** A change deferred to the next billing period (period-end downgrade, seat removal). */
+  pendingPlanId?: string;
+  pendingSeats?: number;
 }
 
 /** A usage threshold crossed, recorded in the usage transaction and relayed as a signal. */
@@ -67,6 +72,28 @@ export interface SubscriptionSnapshot {
   creditOwedMinor: string;
   version: number;
   cycleNumber: number;
+  downgradesThisCycle: number;
+  pendingPlanId: string | null;
+  pendingSeats: number | null;
+}
+
+/** A plan, interval or seat change, with the usage the caller measured for the allowance rule. */
+export interface ChangePlanRequest {
+  planId?: string;
+  interval?: Interval;
+  seats?: number;
+  /** Usage so far per metric (bigint strings) in the cycle starting at `usageCycleStart`. */
+  usage: Record<string, string>;
+  usageCycleStart: number;
+}
+
+export interface ChangePlanResult {
+  subscription: SubscriptionSnapshot;
+  kind: 'upgrade' | 'downgrade' | 'interval_change' | 'seats_added' | 'seats_removed';
+  effective: 'immediate' | 'period_end';
+  /** > 0 charged now on `invoiceNumber`; < 0 credited to the next invoice. Minor units, bigint string. */
+  netMinor: string;
+  invoiceNumber: string | null;
 }
 
 export const getStateQuery = defineQuery<SubscriptionSnapshot>('getState.v1');
@@ -74,5 +101,7 @@ export const getStateQuery = defineQuery<SubscriptionSnapshot>('getState.v1');
 export const cancelUpdate = defineUpdate<SubscriptionSnapshot, []>('cancel.v1');
 /** Undo a scheduled cancellation within the period. */
 export const reactivateUpdate = defineUpdate<SubscriptionSnapshot, []>('reactivate.v1');
+/** Upgrade, downgrade, interval switch or seat change. Refused: see refusals.ts and billing/planChange.ts. */
+export const changePlanUpdate = defineUpdate<ChangePlanResult, [ChangePlanRequest]>('changePlan.v1');
 /** Fire-and-forget: usage crossed 80% or 100% of a limit; the workflow sends the alerts. */
 export const thresholdCrossedSignal = defineSignal<[ThresholdCrossing]>('thresholdCrossed.v1');

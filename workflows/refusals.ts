@@ -4,17 +4,24 @@
  * refused update leaves nothing in the workflow's history.
  */
 import { ApplicationFailure } from '@temporalio/common';
+import { PLAN_CHANGE_REFUSALS } from '../billing/planChange.js';
 
 export const REFUSAL_CODES = [
   'cancellation_already_scheduled',
   'nothing_to_cancel',
   'no_cancellation_scheduled',
+  /** The usage sent with a plan change is from another cycle (a renewal just happened): measure again. */
+  'stale_usage',
+  ...PLAN_CHANGE_REFUSALS,
 ] as const;
 export type RefusalCode = (typeof REFUSAL_CODES)[number];
 
-export function refusal(code: RefusalCode, message: string): ApplicationFailure {
-  return ApplicationFailure.create({ type: code, message, nonRetryable: true });
+export function refusal(code: RefusalCode, message: string, details?: Record<string, unknown>): ApplicationFailure {
+  return ApplicationFailure.create({ type: code, message, nonRetryable: true, details: details ? [details] : undefined });
 }
+
+/** Refusals that mean the request itself is impossible with this catalog (422), not a state conflict (409). */
+export const UNPROCESSABLE_REFUSALS: readonly RefusalCode[] = ['unknown_plan', 'interval_not_offered', 'invalid_seats'];
 
 export function isRefusalCode(value: unknown): value is RefusalCode {
   return typeof value === 'string' && (REFUSAL_CODES as readonly string[]).includes(value);

@@ -4,11 +4,12 @@
  * Pure and deterministic; no Temporal APIs here, so it is unit-testable on its own.
  */
 import { defaultSeats, requirePlan, type Catalog, type Interval } from '../billing/catalog.js';
-import { draftInvoice, type InvoiceDraft } from '../billing/invoiceDraft.js';
+import { applyCredit, draftInvoice, planChangeInvoice, type InvoiceDraft } from '../billing/invoiceDraft.js';
+import { evaluatePlanChange, type PlanChangeDecision } from '../billing/planChange.js';
 import { nextCycle, periodOf } from '../billing/period.js';
 import type { Plan } from '../billing/catalog.js';
 import type { Metric } from '../billing/overage.js';
-import type { SubscriptionInput, SubscriptionSnapshot, SubscriptionStatus, ThresholdCrossing } from './messages.js';
+import type { ChangePlanRequest, SubscriptionInput, SubscriptionSnapshot, SubscriptionStatus, ThresholdCrossing } from './messages.js';
 import { refusal } from './refusals.js';
 
 export class SubscriptionEntity {
@@ -25,6 +26,9 @@ export class SubscriptionEntity {
   private version: number;
   private cycleNumber: number;
   private alertsHandled: string[];
+  private downgradesThisCycle: number;
+  private pendingPlanId: string | undefined;
+  private pendingSeats: number | undefined;
   readonly customerId: string;
 
   constructor(input: SubscriptionInput) {
@@ -42,6 +46,9 @@ export class SubscriptionEntity {
     this.version = input.version;
     this.cycleNumber = input.cycleNumber;
     this.alertsHandled = input.alertsHandled ?? [];
+    this.downgradesThisCycle = input.downgradesThisCycle ?? 0;
+    this.pendingPlanId = input.pendingPlanId;
+    this.pendingSeats = input.pendingSeats;
   }
 
   get status(): SubscriptionStatus {
@@ -76,13 +83,23 @@ export class SubscriptionEntity {
       creditOwedMinor: this.creditOwedMinor.toString(),
       version: this.version,
       cycleNumber: this.cycleNumber,
+      downgradesThisCycle: this.downgradesThisCycle,
+      pendingPlanId: this.pendingPlanId ?? null,
+      pendingSeats: this.pendingSeats ?? null,
     };
   }
 
   /** The input of the next run (continue-as-new). */
   nextRunInput(catalog: Catalog | undefined): SubscriptionInput {
-    const { status: _status, currency: _currency, ...rest } = this.snapshot();
-    return { ...rest, catalog: catalog ?? this.catalog, invoiceFirstPeriod: false, alertsHandled: [...this.alertsHandled] };
+    const { status: _status, currency: _currency, pendingPlanId, pendingSeats, ...rest } = this.snapshot();
+    return {
+      ...rest,
+      catalog: catalog ?? this.catalog,
+      invoiceFirstPeriod: false,
+      alertsHandled: [...this.alertsHandled],
+      ...(pendingPlanId !== null ? { pendingPlanId } : {}),
+      ...(pendingSeats !== null ? { pendingSeats } : {}),
+    };
   }
 
   /** The invoice for the current billing period, when a new subscription starts on a paid plan. */
@@ -125,6 +142,62 @@ export class SubscriptionEntity {
     this.version += 1;
   }
 
+  // --- plan changes -------------------------------------------------------------------------
+
+  private decide(request: ChangePlanRequest, now: number): PlanChangeDecision {
+    if (request.usageCycleStart !== this.cycleStart) {
+      throw refusal('stale_usage', 'The usage sent was measured in another cycle (the subscription just renewed); measure it again.');
+    }
+    return evaluatePlanChange({
+      catalog: this.catalog,
+      state: {
+        planId: this.planId,
+        interval: this.interval,
+        seats: this.seats,
+        period: { start: this.periodStart, end: this.periodEnd },
+        cycle: { start: this.cycleStart, end: this.cycleEnd },
+        cancelAtPeriodEnd: this.cancelAtPeriodEnd,
+        downgradesThisCycle: this.downgradesThisCycle,
+      },
+      request,
+      usage: new Map(Object.entries(request.usage).map(([metric, used]) => [metric, BigInt(used)])),
+      now,
+    });
+  }
+
+  validateChange(request: ChangePlanRequest, now: number): void {
+    const decision = this.decide(request, now);
+    if (!decision.allowed) throw refusal(decision.code, decision.message, decision.details);
+  }
+
+  /**
+   * Applies an allowed change: immediate ones switch plan, interval, seats and period at once and
+   * return the invoice to charge (credits are owed to the next invoice); deferred ones wait for
+   * the next period.
+   */
+  applyChange(request: ChangePlanRequest, now: number): { decision: Extract<PlanChangeDecision, { allowed: true }>; invoice?: InvoiceDraft } {
+    const decision = this.decide(request, now);
+    if (!decision.allowed) throw refusal(decision.code, decision.message, decision.details);
+    this.version += 1;
+    if (decision.kind === 'downgrade') this.downgradesThisCycle += 1;
+    if (decision.effective === 'period_end') {
+      if (decision.next.planId !== this.planId) this.pendingPlanId = decision.next.planId;
+      this.pendingSeats = decision.next.seats;
+      return { decision };
+    }
+    this.planId = decision.next.planId;
+    this.interval = decision.next.interval;
+    this.seats = decision.next.seats;
+    this.pendingPlanId = undefined;
+    this.pendingSeats = undefined;
+    this.periodStart = decision.proration.period.start;
+    this.periodEnd = decision.proration.period.end;
+    const net = decision.proration.netMinor;
+    if (net < 0n) this.creditOwedMinor += -net;
+    const invoice = planChangeInvoice({ customerId: this.customerId, currency: this.catalog.currency, lines: decision.proration.lines, changeVersion: this.version, now, periodEnd: this.periodEnd });
+    return { decision, invoice };
+  }
+
   // --- alerts ---------------------------------------------------------------------------------
 
   /**
@@ -154,7 +227,13 @@ export class SubscriptionEntity {
     this.cycleEnd = cycle.end;
     this.cycleNumber += 1;
     this.version += 1;
+    this.downgradesThisCycle = 0;
     if (this.cycleStart < this.periodEnd) return { newPeriod: false, closedCycle };
+
+    if (this.pendingPlanId !== undefined) this.planId = this.pendingPlanId;
+    if (this.pendingSeats !== undefined) this.seats = this.pendingSeats;
+    this.pendingPlanId = undefined;
+    this.pendingSeats = undefined;
 
     if (this.cancelAtPeriodEnd) {
       const fallback = requirePlan(this.catalog, this.catalog.fallbackPlan);
@@ -166,7 +245,7 @@ export class SubscriptionEntity {
     const period = periodOf(this.periodEnd, this.interval, this.catalog.cycleDays);
     this.periodStart = period.start;
     this.periodEnd = period.end;
-    const invoice = draftInvoice({
+    let invoice = draftInvoice({
       catalog: this.catalog,
       customerId: this.customerId,
       reason: 'renewal',
@@ -175,6 +254,11 @@ export class SubscriptionEntity {
       seats: this.seats,
       period,
     });
+    if (invoice && this.creditOwedMinor > 0n) {
+      const credited = applyCredit(invoice, this.creditOwedMinor);
+      invoice = credited.draft;
+      this.creditOwedMinor = credited.remainingMinor;
+    }
     return { newPeriod: true, invoice, closedCycle };
   }
 

@@ -16,7 +16,15 @@ import {
 } from '@temporalio/workflow';
 import type { AlertActivities } from '../activities/alertActivities.js';
 import type { SubscriptionActivities } from '../activities/subscriptionActivities.js';
-import { cancelUpdate, getStateQuery, reactivateUpdate, thresholdCrossedSignal, type SubscriptionInput } from './messages.js';
+import {
+  cancelUpdate,
+  changePlanUpdate,
+  getStateQuery,
+  reactivateUpdate,
+  thresholdCrossedSignal,
+  type ChangePlanResult,
+  type SubscriptionInput,
+} from './messages.js';
 import { PERIOD_END, PLAN_ID, SUBSCRIPTION_STATUS } from './searchAttributes.js';
 import { SubscriptionEntity } from './subscriptionEntity.js';
 
@@ -68,6 +76,21 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     subscription.reactivate();
     return publish();
   }, { validator: () => subscription.validateReactivate() });
+
+  setHandler(changePlanUpdate, async (request): Promise<ChangePlanResult> => {
+    // Decided and applied synchronously, before any await: a second change delivered meanwhile
+    // is validated against the new state (two downgrades at once → the second is refused).
+    const { decision, invoice } = subscription.applyChange(request, Date.now());
+    const receipt = invoice ? await activities.issueInvoice(invoice) : undefined;
+    const state = await publish();
+    return {
+      subscription: state,
+      kind: decision.kind,
+      effective: decision.effective,
+      netMinor: decision.proration.netMinor.toString(),
+      invoiceNumber: receipt?.number ?? null,
+    };
+  }, { validator: (request) => subscription.validateChange(request, Date.now()) });
 
   setHandler(thresholdCrossedSignal, async (crossing) => {
     if (!subscription.acceptCrossing(crossing)) return;

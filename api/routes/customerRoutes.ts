@@ -16,7 +16,7 @@ import { deleteCustomer, insertCustomer } from '../../store/customerStore.js';
 import { snapshotOfRow, type SubscriptionRecord } from '../../store/subscriptionStore.js';
 import { usageOfCycle } from '../../store/usageReads.js';
 import { cancelUpdate, reactivateUpdate, subscriptionWorkflowId, type SubscriptionSnapshot } from '../../workflows/messages.js';
-import { isRefusalCode } from '../../workflows/refusals.js';
+import { isRefusalCode, UNPROCESSABLE_REFUSALS } from '../../workflows/refusals.js';
 import { newSubscriptionInput } from '../../workflows/subscriptionInput.js';
 import { ApiError, validationError } from '../errors.js';
 import { createCustomerBody, customerParams, listInvoicesQuery, type CreateCustomerBody } from '../schemas.js';
@@ -65,7 +65,8 @@ function checkAgainstCatalog(catalog: Catalog, body: CreateCustomerBody, now: nu
 
 function refusalOf(error: unknown): ApiError | undefined {
   if (error instanceof WorkflowUpdateFailedError && error.cause instanceof ApplicationFailure && isRefusalCode(error.cause.type)) {
-    return new ApiError(409, error.cause.type, error.cause.message);
+    const status = UNPROCESSABLE_REFUSALS.includes(error.cause.type) ? 422 : 409;
+    return new ApiError(status, error.cause.type, error.cause.message, error.cause.details?.[0]);
   }
   return undefined;
 }

@@ -13,7 +13,7 @@ import { insertCustomer } from '../../store/customerStore.js';
 import { NoPaymentProvider } from '../../activities/payments/noPaymentProvider.js';
 import { createSenders } from '../../notifications/senders.js';
 import { startSubscriptionWorkflow } from '../../api/temporal/startSubscriptionWorkflow.js';
-import { cancelUpdate, getStateQuery, reactivateUpdate } from '../../workflows/messages.js';
+import { cancelUpdate, changePlanUpdate, getStateQuery, reactivateUpdate } from '../../workflows/messages.js';
 import { newSubscriptionInput } from '../../workflows/subscriptionInput.js';
 import { createWorker, WORKFLOWS_PATH } from '../../worker/createWorker.js';
 import { registerSearchAttributes } from '../../worker/registerSearchAttributes.js';
@@ -182,6 +182,28 @@ describe('subscription workflow', () => {
     await handle.executeUpdate(cancelUpdate);
     const twice = await handle.executeUpdate(cancelUpdate).catch((error: unknown) => error);
     expect(((twice as WorkflowUpdateFailedError).cause as { type?: string }).type).toBe('cancellation_already_scheduled');
+  });
+
+  it('a downgrade credit is taken off the next renewal invoices until it is used up', async () => {
+    const { customerId, handle, input } = await subscribe('pro');
+    await env.sleep('10 days');
+    const state = await handle.query(getStateQuery);
+    const result = await handle.executeUpdate(changePlanUpdate, { args: [{ planId: 'basic', usage: {}, usageCycleStart: state.cycleStart }] });
+    expect(result).toMatchObject({ kind: 'downgrade', effective: 'immediate', invoiceNumber: null });
+    const credit = -BigInt(result.netMinor); // $20 × ~20/30 of the period
+    expect(credit).toBeGreaterThan(1300n);
+    expect(credit).toBeLessThanOrEqual(1334n);
+    await env.sleep('20 days');
+    await eventually(async () => (await invoicesOf(customerId)).length === 2);
+    await env.sleep('30 days');
+    await eventually(async () => (await invoicesOf(customerId)).length === 3);
+    const [, first, second] = await invoicesOf(customerId);
+    expect(first!.periodStart.getTime()).toBe(input.periodStart + 30 * DAY_MS);
+    expect(first!.lines.map((l) => [l.kind, l.amountMinor])).toEqual([['plan', 1000n], ['credit', -1000n]]);
+    expect(first!.totalMinor).toBe(0n);
+    expect(second!.lines.map((l) => [l.kind, l.amountMinor])).toEqual([['plan', 1000n], ['credit', -(credit - 1000n)]]);
+    expect(second!.totalMinor).toBe(1000n - (credit - 1000n));
+    expect((await handle.query(getStateQuery)).creditOwedMinor).toBe('0');
   });
 
   it('cancelling a Free subscription is refused: there is nothing to cancel', async () => {

@@ -1,0 +1,139 @@
+/**
+ * Plan changes: POST …/subscription/change applies one through the workflow (which decides), GET
+ * …/subscription/change-preview answers what the same change would cost or credit and whether it
+ * is allowed, changing nothing. Both use billing/planChange.ts; the API measures usage so far
+ * (it lives in PostgreSQL, not in the workflow) and sends it with the update.
+ */
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { Router, type Request } from 'express';
+import { z } from 'zod';
+import { INTERVALS, type Catalog } from '../../billing/catalog.js';
+import { formatMinor } from '../../billing/money.js';
+import { evaluatePlanChange } from '../../billing/planChange.js';
+import type { Db } from '../../store/db.js';
+import { snapshotOfRow, type SubscriptionRecord } from '../../store/subscriptionStore.js';
+import { usageOfCycle } from '../../store/usageReads.js';
+import { changePlanUpdate, subscriptionWorkflowId, type ChangePlanResult } from '../../workflows/messages.js';
+import { isRefusalCode, UNPROCESSABLE_REFUSALS } from '../../workflows/refusals.js';
+import { ApiError, validationError } from '../errors.js';
+import { customerParams } from '../schemas.js';
+import { subscriptionView } from '../views.js';
+
+export const changePlanBody = z.strictObject({
+  plan: z.string().min(1).optional(),
+  interval: z.enum(INTERVALS).optional(),
+  seats: z.number().int().positive().optional(),
+}).refine((b) => b.plan !== undefined || b.interval !== undefined || b.seats !== undefined, 'give at least one of plan, interval, seats');
+
+const previewQuery = z.strictObject({
+  plan: z.string().min(1).optional(),
+  interval: z.enum(INTERVALS).optional(),
+  seats: z.coerce.number().int().positive().optional(),
+});
+
+export function planChangeRoutes(deps: { db: Db; temporal: Client; catalog: Catalog; now?: () => number }): Router {
+  const { db, temporal, catalog } = deps;
+  const now = deps.now ?? Date.now;
+  const router = Router();
+
+  const load = async (req: Request) => {
+    const params = customerParams.safeParse(req.params);
+    if (!params.success) throw validationError(params.error, 'path');
+    const row = await db.subscription.findUnique({ where: { customerId: params.data.customerId } });
+    if (!row) throw new ApiError(404, 'customer_not_found', `No customer "${params.data.customerId}".`);
+    const record = snapshotOfRow(row);
+    return { record, usage: await usageOfCycle(db, record.customerId, record.cycleStart) };
+  };
+  const money = (minor: bigint) => ({ amount: formatMinor(minor, catalog.currency), currency: catalog.currency });
+
+  router.post('/v1/customers/:customerId/subscription/change', async (req, res) => {
+    if (req.body === undefined) throw new ApiError(400, 'invalid_json', 'Send a JSON object with `Content-Type: application/json`.');
+    const body = changePlanBody.safeParse(req.body);
+    if (!body.success) throw validationError(body.error, 'body');
+    const handle = temporal.workflow.getHandle(subscriptionWorkflowId(String(req.params.customerId)));
+    let result: ChangePlanResult | undefined;
+    // A renewal between measuring usage and deciding makes the usage stale: measure once more.
+    for (let attempt = 1; !result; attempt++) {
+      const { record, usage } = await load(req);
+      try {
+        result = await handle.executeUpdate(changePlanUpdate, {
+          args: [{
+            planId: body.data.plan,
+            interval: body.data.interval,
+            seats: body.data.seats,
+            usage: Object.fromEntries([...usage].map(([metric, used]) => [metric, used.toString()])),
+            usageCycleStart: record.cycleStart,
+          }],
+        });
+      } catch (error) {
+        if (error instanceof WorkflowUpdateFailedError && error.cause instanceof ApplicationFailure && isRefusalCode(error.cause.type)) {
+          if (error.cause.type === 'stale_usage' && attempt < 3) continue;
+          const status = UNPROCESSABLE_REFUSALS.includes(error.cause.type) ? 422 : 409;
+          throw new ApiError(status, error.cause.type, error.cause.message, error.cause.details?.[0]);
+        }
+        if (error instanceof WorkflowNotFoundError) throw new ApiError(404, 'subscription_not_running', 'The subscription workflow is not running.');
+        throw error;
+      }
+    }
+    const net = BigInt(result.netMinor);
+    res.json({
+      subscription: subscriptionView(catalog, result.subscription, await usageOfCycle(db, result.subscription.customerId, result.subscription.cycleStart)),
+      change: {
+        kind: result.kind,
+        effective: result.effective,
+        charged: money(net > 0n ? net : 0n),
+        credited: money(net < 0n ? -net : 0n),
+        invoiceNumber: result.invoiceNumber,
+      },
+    });
+  });
+
+  router.get('/v1/customers/:customerId/subscription/change-preview', async (req, res) => {
+    const query = previewQuery.safeParse(req.query);
+    if (!query.success) throw validationError(query.error, 'query');
+    const { record, usage } = await load(req);
+    res.json(preview(catalog, record, usage, query.data, now(), money));
+  });
+
+  return router;
+}
+
+function preview(
+  catalog: Catalog,
+  record: SubscriptionRecord,
+  usage: ReadonlyMap<string, bigint>,
+  request: z.infer<typeof previewQuery>,
+  now: number,
+  money: (minor: bigint) => { amount: string; currency: string },
+) {
+  const decision = evaluatePlanChange({
+    catalog,
+    state: {
+      planId: record.planId,
+      interval: record.interval,
+      seats: record.seats,
+      period: { start: record.periodStart, end: record.periodEnd },
+      cycle: { start: record.cycleStart, end: record.cycleEnd },
+      cancelAtPeriodEnd: record.cancelAtPeriodEnd,
+      downgradesThisCycle: record.downgradesThisCycle,
+    },
+    request: { planId: request.plan, interval: request.interval, seats: request.seats },
+    usage,
+    now,
+  });
+  if (!decision.allowed) return { allowed: false, refusal: { code: decision.code, message: decision.message, details: decision.details ?? null } };
+  const net = decision.proration.netMinor;
+  return {
+    allowed: true,
+    kind: decision.kind,
+    effective: decision.effective,
+    plan: decision.next.planId,
+    interval: decision.next.interval,
+    seats: decision.next.seats,
+    period: { start: new Date(decision.proration.period.start).toISOString(), end: new Date(decision.proration.period.end).toISOString() },
+    charged: money(net > 0n ? net : 0n),
+    credited: money(net < 0n ? -net : 0n),
+    lines: decision.proration.lines.map((line) => ({ kind: line.kind, description: line.description, amount: money(BigInt(line.amountMinor)) })),
+  };
+}

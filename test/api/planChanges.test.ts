@@ -1,0 +1,141 @@
+/** Plan changes through the real API and workflow (dev server, PostgreSQL), with imported periods. */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DAY_MS } from '../../billing/period.js';
+import { startApiHarness, type ApiHarness } from '../harness/apiHarness.js';
+import { eventually } from '../harness/eventually.js';
+
+let api: ApiHarness;
+beforeAll(async () => {
+  api = await startApiHarness();
+});
+afterAll(async () => {
+  await api?.close();
+});
+
+async function customer(plan: string, startedAgoMs?: number, used = 0): Promise<string> {
+  const id = `pc-${randomUUID().slice(0, 8)}`;
+  const periodStart = startedAgoMs === undefined ? undefined : new Date(Date.now() - startedAgoMs).toISOString();
+  const res = await api.request('POST', '/v1/customers', { body: { id, name: 'Change Co', email: 'c@change.test', plan, ...(periodStart ? { periodStart } : {}) } });
+  expect(res.status).toBe(201);
+  if (used > 0) {
+    const usage = await api.request('POST', '/v1/usage/events', { body: { customerId: id, metric: 'api_calls', quantity: used, idempotencyKey: 'so-far' } });
+    expect(usage.status).toBe(200);
+  }
+  return id;
+}
+const change = (id: string, body: Record<string, unknown>) => api.request('POST', `/v1/customers/${id}/subscription/change`, { body });
+const card = async (id: string) => (await api.request('GET', `/v1/customers/${id}/subscription`)).body;
+
+describe('downgrade: the PRODUCT.md worked example (Pro → Basic with 5,000 used)', () => {
+  it('4 days in (early on day 5) it is refused with the allowance and the usage', async () => {
+    const id = await customer('pro', 4 * DAY_MS + 60 * 60_000, 5_000);
+    const preview = await api.request('GET', `/v1/customers/${id}/subscription/change-preview?plan=basic`);
+    expect(preview.body).toMatchObject({ allowed: false, refusal: { code: 'usage_exceeds_downgrade_allowance', details: { used: 5000, targetLimit: 30000 } } });
+    const res = await change(id, { plan: 'basic' });
+    expect(res.status).toBe(409);
+    expect(res.body.error.code).toBe('usage_exceeds_downgrade_allowance');
+    expect(res.body.error.details).toMatchObject({ metric: 'api_calls', used: 5000, targetLimit: 30000 });
+    expect(res.body.error.details.allowance).toBeGreaterThanOrEqual(4_400);
+    expect(res.body.error.details.allowance).toBeLessThan(5_000);
+    expect((await card(id)).plan.id).toBe('pro');
+  });
+
+  it('14 days in it is allowed: the limit drops at once and the unused remainder is credited', async () => {
+    const id = await customer('pro', 14 * DAY_MS, 5_000);
+    const res = await change(id, { plan: 'basic' });
+    expect(res.status).toBe(200);
+    expect(res.body.change).toMatchObject({ kind: 'downgrade', effective: 'immediate', charged: { amount: '0.00' }, credited: { amount: '10.67' }, invoiceNumber: null });
+    const after = await card(id);
+    expect(after).toMatchObject({ plan: { id: 'basic' }, creditOwed: { amount: '10.67' }, downgradesThisCycle: 1 });
+    expect(after.usage[0]).toMatchObject({ used: 5000, limit: 30000 });
+  });
+});
+
+describe('the rules around downgrades', () => {
+  it('a second downgrade in the same cycle is refused, and allowed again after renewal', async () => {
+    const id = await customer('pro', 30 * DAY_MS - 6_000);
+    const first = await change(id, { plan: 'basic' });
+    expect(first.status).toBe(200);
+    const second = await change(id, { plan: 'free' });
+    expect(second.status).toBe(409);
+    expect(second.body.error.code).toBe('downgrade_limit_reached');
+    const renewed = await eventually(async () => {
+      const c = await card(id);
+      return c.downgradesThisCycle === 0 && c.plan.id === 'basic' ? c : undefined;
+    }, 30_000);
+    expect(renewed.creditOwed.amount).toBe('0.00');
+    const again = await change(id, { plan: 'free' });
+    expect(again.status).toBe(200);
+    expect(again.body.change.kind).toBe('downgrade');
+  });
+
+  it('plan changes are refused while a cancellation is scheduled, and allowed after reactivating', async () => {
+    const id = await customer('pro');
+    expect((await api.request('POST', `/v1/customers/${id}/subscription/cancel`)).status).toBe(200);
+    const refused = await change(id, { plan: 'enterprise' });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe('cancellation_scheduled');
+    expect(refused.body.error.message).toMatch(/reactivate/i);
+    expect((await api.request('POST', `/v1/customers/${id}/subscription/reactivate`)).status).toBe(200);
+    expect((await change(id, { plan: 'enterprise' })).status).toBe(200);
+  });
+
+  it('two downgrades at once: exactly one succeeds', async () => {
+    const id = await customer('enterprise');
+    const results = await Promise.all(Array.from({ length: 5 }, () => change(id, { plan: 'pro' })));
+    expect(results.filter((r) => r.status === 200)).toHaveLength(1);
+    expect(results.filter((r) => r.status === 409)).toHaveLength(4);
+    expect((await card(id)).downgradesThisCycle).toBe(1);
+  });
+});
+
+describe('upgrade', () => {
+  it('raises the limit at once: a blocked Free customer is allowed immediately; the prorated price is invoiced', async () => {
+    const id = await customer('free', 15 * DAY_MS, 1_000);
+    const blocked = await api.request('POST', '/v1/usage/events', { body: { customerId: id, metric: 'api_calls', quantity: 1, idempotencyKey: 'next' } });
+    expect(blocked.status).toBe(429);
+
+    const preview = await api.request('GET', `/v1/customers/${id}/subscription/change-preview?plan=basic`);
+    expect(preview.body).toMatchObject({ allowed: true, kind: 'upgrade', effective: 'immediate', charged: { amount: '5.00' } });
+    expect((await card(id)).plan.id).toBe('free'); // the preview changed nothing
+
+    const res = await change(id, { plan: 'basic' });
+    expect(res.status).toBe(200);
+    expect(res.body.change).toMatchObject({ kind: 'upgrade', charged: { amount: '5.00', currency: 'USD' } });
+    expect(res.body.change.invoiceNumber).toMatch(/^INV-/);
+    expect(res.body.subscription.usage[0]).toMatchObject({ used: 1000, limit: 30000, blocked: false });
+
+    const allowed = await api.request('POST', '/v1/usage/events', { body: { customerId: id, metric: 'api_calls', quantity: 1, idempotencyKey: 'next' } });
+    expect(allowed.status).toBe(200);
+    expect(allowed.body).toMatchObject({ used: 1001, limit: 30000 });
+
+    const invoices = await api.request('GET', `/v1/customers/${id}/invoices`);
+    expect(invoices.body.data[0]).toMatchObject({ reason: 'plan_change', total: { amount: '5.00' }, lines: [{ kind: 'proration', amount: { amount: '5.00' } }] });
+  });
+
+  it('monthly → yearly is prorated and moves the period to a year', async () => {
+    const id = await customer('pro', 10 * DAY_MS);
+    const res = await change(id, { interval: 'yearly' });
+    expect(res.status).toBe(200);
+    expect(res.body.change).toMatchObject({ kind: 'interval_change', charged: { amount: '260.00' } }); // $288 × 350/360 − $30 × 20/30
+    const c = await card(id);
+    expect(Date.parse(c.currentPeriod.end) - Date.parse(c.currentPeriod.start)).toBe(360 * DAY_MS);
+  });
+});
+
+describe('bad change requests', () => {
+  it.each([
+    [{}, 400, 'validation_failed'],
+    [{ plan: 'platinum' }, 422, 'unknown_plan'],
+    [{ seats: 3 }, 422, 'invalid_seats'],
+    [{ plan: 'pro' }, 409, 'no_change'],
+    [{ interval: 'weekly' }, 400, 'validation_failed'],
+  ])('%j → %i %s and nothing changes', async (body, status, code) => {
+    const id = await customer('pro');
+    const res = await change(id, body);
+    expect(res.status).toBe(status);
+    expect(res.body.error.code).toBe(code);
+    expect(await card(id)).toMatchObject({ plan: { id: 'pro' }, interval: 'monthly', seats: 1 });
+  });
+});
