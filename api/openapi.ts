@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { REFUSAL_CODES } from '../workflows/refusals.js';
 import { alertChannelsSchema } from '../notifications/channelConfig.js';
+import { changePlanBody } from './routes/planChangeRoutes.js';
 import { createCustomerBody } from './schemas.js';
 import { MAX_BATCH_EVENTS, usageBatchSchema, usageEventSchema } from './usage/usageSchemas.js';
 
@@ -50,7 +51,7 @@ const invoiceSchema = {
     id: { type: 'string', format: 'uuid' },
     number: { type: 'string', example: 'INV-000042' },
     status: { type: 'string', enum: ['open', 'paid', 'void', 'uncollectible'] },
-    reason: { type: 'string', enum: ['subscription_create', 'renewal', 'overage'] },
+    reason: { type: 'string', enum: ['subscription_create', 'renewal', 'overage', 'plan_change'] },
     issuedAt: { type: 'string', format: 'date-time' },
     period: span,
     subtotal: money, tax: money, total: money,
@@ -106,6 +107,7 @@ export function openApiDocument() {
         UsageBatch: z.toJSONSchema(usageBatchSchema, { io: 'input', target: 'draft-2020-12' }),
         AlertChannels: z.toJSONSchema(alertChannelsSchema, { io: 'input', target: 'draft-2020-12' }),
         UsageResult: usageResultSchema,
+        ChangePlan: z.toJSONSchema(changePlanBody, { io: 'input', target: 'draft-2020-12' }),
         Subscription: subscriptionSchema,
         Invoice: invoiceSchema,
       },
@@ -165,6 +167,34 @@ export function openApiDocument() {
             ...authErrors,
             404: notFound,
             409: errorResponse('Refused by the subscription.', ['no_cancellation_scheduled']),
+          },
+        },
+      },
+      '/v1/customers/{customerId}/subscription/change': {
+        post: {
+          summary: 'Upgrade, downgrade, switch interval or change seats',
+          description: 'Upgrades apply at once and the prorated difference is invoiced at once; the limit rises at once. Downgrades apply at once (or at the period end if the catalog says so) with the unused remainder credited to the next invoice; at most one per cycle, and refused when usage so far exceeds min(targetLimit × elapsed/cycle × 1.1, targetLimit) — the refusal `details` hold `used`, `allowance`, `targetLimit`. Monthly ↔ yearly starts a yearly (or monthly) period at the current cycle start, prorated. Added seats are charged prorated at once; removed seats take effect next period.',
+          parameters: [customerIdParam],
+          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/ChangePlan' } } } },
+          responses: {
+            200: { description: 'Applied (or scheduled): `{ subscription, change: { kind, effective, charged, credited, invoiceNumber } }`.' },
+            400: errorResponse('Malformed request.', ['invalid_json', 'validation_failed']),
+            ...authErrors,
+            404: notFound,
+            409: errorResponse('Refused by the subscription.', ['cancellation_scheduled', 'downgrade_limit_reached', 'usage_exceeds_downgrade_allowance', 'no_change']),
+            422: errorResponse('Not possible with this catalog.', ['unknown_plan', 'interval_not_offered', 'invalid_seats']),
+          },
+        },
+      },
+      '/v1/customers/{customerId}/subscription/change-preview': {
+        get: {
+          summary: 'What a change would cost or credit, and whether it is allowed (changes nothing)',
+          parameters: [customerIdParam, { name: 'plan', in: 'query', schema: { type: 'string' } }, { name: 'interval', in: 'query', schema: { type: 'string', enum: ['monthly', 'yearly'] } }, { name: 'seats', in: 'query', schema: { type: 'integer', minimum: 1 } }],
+          responses: {
+            200: { description: '`{ allowed: true, kind, effective, plan, interval, seats, period, charged, credited, lines }` or `{ allowed: false, refusal: { code, message, details } }` with the same codes as the change.' },
+            400: errorResponse('Malformed query.', ['validation_failed']),
+            ...authErrors,
+            404: notFound,
           },
         },
       },
