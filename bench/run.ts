@@ -553,7 +553,9 @@ async function measureCeiling(postgres: RunningPostgres, seconds: number, cleanu
 // Report.
 // ---------------------------------------------------------------------------------------------
 
-const EVENTS_PER_BATCH_TXN = 100; // batch.sql inserts 100 events per transaction
+const EVENTS_PER_BATCH_TXN = 100;
+/** Idle PostgreSQL and Temporal take a few percent; much more means something else runs on the machine. */
+const IDLE_NOISE_PERCENT = 25; // batch.sql inserts 100 events per transaction
 
 const whole = (n: number) => Math.round(n).toLocaleString('en-US');
 const ms = (n: number | undefined) => (n === undefined ? '—' : n < 10 ? n.toFixed(2) : n.toFixed(1));
@@ -635,6 +637,12 @@ function printReport(results: ScenarioResult[], ceiling: Ceiling, info: { second
       cpu.machine === undefined || cpu.api === undefined ? '—' : pct(cpu.machine - cpu.api - cpu.bench),
     ]),
   ));
+
+  const idleRest = info.idle.machine === undefined || info.idle.api === undefined ? undefined : info.idle.machine - info.idle.api - info.idle.bench;
+  if (idleRest !== undefined && idleRest > IDLE_NOISE_PERCENT) {
+    out.push('', `⚠ With no load the machine was already ${Math.round(idleRest)}% busy outside this bench's load generator and API ` +
+      '(another job on the machine?): every figure above is depressed by it; rerun on a quiet machine.');
+  }
 
   out.push('', '### PostgreSQL ceiling (pgbench, same server, same run)', '');
   const byName = (name: string) => all.find(({ r }) => r.scenario.name === name)?.f;

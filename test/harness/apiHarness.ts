@@ -43,10 +43,10 @@ function quietTemporalLogs(): void {
   }
 }
 
-export async function startApiHarness(options: { withWorker?: boolean; senders?: SenderOptions } = {}): Promise<ApiHarness> {
+export async function startApiHarness(options: { withWorker?: boolean; senders?: SenderOptions; catalog?: Catalog } = {}): Promise<ApiHarness> {
   quietTemporalLogs();
   const address = inject('temporalAddress');
-  const catalog = loadCatalog();
+  const catalog = options.catalog ?? loadCatalog();
   const taskQueue = `api-${randomUUID()}`;
   const database = await createTestDatabase();
   const connection = await Connection.connect({ address });

@@ -1,0 +1,65 @@
+/** Seat-based plans in EUR (config/examples/seats-eur.json: downgrades at the period end). */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DAY_MS } from '../../billing/period.js';
+import { loadCatalog } from '../../config/loadCatalog.js';
+import { startApiHarness, type ApiHarness } from '../harness/apiHarness.js';
+import { eventually } from '../harness/eventually.js';
+
+let api: ApiHarness;
+beforeAll(async () => {
+  api = await startApiHarness({ catalog: loadCatalog(new URL('../../config/examples/seats-eur.json', import.meta.url).pathname) });
+});
+afterAll(async () => {
+  await api?.close();
+});
+
+async function customer(plan: string, seats: number, startedAgoMs: number): Promise<string> {
+  const id = `seat-${randomUUID().slice(0, 8)}`;
+  const res = await api.request('POST', '/v1/customers', {
+    body: { id, name: 'Seat Co', email: 's@seat.test', plan, seats, periodStart: new Date(Date.now() - startedAgoMs).toISOString() },
+  });
+  expect(res.status).toBe(201);
+  return id;
+}
+const change = (id: string, body: Record<string, unknown>) => api.request('POST', `/v1/customers/${id}/subscription/change`, { body });
+const card = async (id: string) => (await api.request('GET', `/v1/customers/${id}/subscription`)).body;
+
+describe('seats', () => {
+  it('adding seats is charged prorated at once; removing seats waits for the next period', async () => {
+    const id = await customer('team', 5, 15 * DAY_MS);
+    const added = await change(id, { seats: 7 });
+    expect(added.status).toBe(200);
+    expect(added.body.change).toMatchObject({ kind: 'seats_added', effective: 'immediate', charged: { amount: '8.00', currency: 'EUR' } }); // 2 × €8 × 15/30
+    expect(added.body.subscription.seats).toBe(7);
+
+    const removed = await change(id, { seats: 4 });
+    expect(removed.status).toBe(200);
+    expect(removed.body.change).toMatchObject({ kind: 'seats_removed', effective: 'period_end', charged: { amount: '0.00' }, credited: { amount: '0.00' } });
+    const c = await card(id);
+    expect(c.seats).toBe(7);
+    expect(c.scheduledChange).toMatchObject({ plan: null, seats: 4 });
+  });
+
+  it('never below the plan minimum', async () => {
+    const id = await customer('business', 10, DAY_MS);
+    const res = await change(id, { seats: 2 });
+    expect(res.status).toBe(422);
+    expect(res.body.error.code).toBe('invalid_seats');
+    expect((await card(id)).seats).toBe(10);
+  });
+
+  it('with downgradeTiming period_end, a downgrade keeps the plan until the period ends, then applies and is invoiced', async () => {
+    const id = await customer('business', 10, 30 * DAY_MS - 6_000);
+    const res = await change(id, { plan: 'team' });
+    expect(res.status).toBe(200);
+    expect(res.body.change).toMatchObject({ kind: 'downgrade', effective: 'period_end', credited: { amount: '0.00' } });
+    expect(await card(id)).toMatchObject({ plan: { id: 'business' }, scheduledChange: { plan: 'team', seats: 10 }, downgradesThisCycle: 1 });
+
+    const invoice = await eventually(async () => (await api.request('GET', `/v1/customers/${id}/invoices`)).body.data[0], 30_000);
+    // Team: €29 + 7 seats beyond the 3 included at €8.
+    expect(invoice).toMatchObject({ reason: 'renewal', total: { amount: '85.00', currency: 'EUR' } });
+    expect(invoice.lines.map((l: { kind: string; amount: { amount: string } }) => [l.kind, l.amount.amount])).toEqual([['plan', '29.00'], ['seats', '56.00']]);
+    expect(await card(id)).toMatchObject({ plan: { id: 'team' }, seats: 10, scheduledChange: null, downgradesThisCycle: 0 });
+  });
+});
