@@ -7,6 +7,7 @@ import type { Catalog } from '../billing/catalog.js';
 import type { Db } from '../store/db.js';
 import { apiKeyCheck, requireApiKey, type ApiKeyCheck } from './auth.js';
 import { errorHandler, notFound } from './errors.js';
+import { idempotency } from './idempotency.js';
 import { openApiDocument } from './openapi.js';
 import { alertRoutes } from './routes/alertRoutes.js';
 import { customerRoutes } from './routes/customerRoutes.js';
@@ -44,6 +45,7 @@ export function createApp(deps: AppDeps): Express {
   app.get('/openapi.json', (_req, res) => { res.json(document); });
   app.use(requireApiKey(deps.checkApiKey ?? apiKeyCheck(deps.operatorKey)));
   app.use(express.json({ limit: '1mb' }));
+  app.use(idempotency(deps.db, deps.now));
   app.use(customerRoutes(deps));
   app.use(alertRoutes(deps));
   app.use(planChangeRoutes(deps));

