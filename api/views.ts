@@ -57,7 +57,9 @@ export function subscriptionView(catalog: Catalog, s: SubscriptionRecord, usageB
     currentCycle: { start: iso(s.cycleStart), end: iso(s.cycleEnd) },
     creditBalance: { amount: formatMinor(0n, s.currency), currency: s.currency },
     creditOwed: { amount: formatMinor(BigInt(s.creditOwedMinor), s.currency), currency: s.currency },
-    scheduledChange: s.pendingPlanId !== null || s.pendingSeats !== null ? { plan: s.pendingPlanId, seats: s.pendingSeats, at: iso(s.periodEnd) } : null,
+    scheduledChange: s.pendingPlanId !== null || s.pendingSeats !== null || s.pendingInterval !== null
+      ? { plan: s.pendingPlanId, seats: s.pendingSeats, interval: s.pendingInterval, at: iso(s.periodEnd) }
+      : null,
     downgradesThisCycle: s.downgradesThisCycle,
     usage,
   };

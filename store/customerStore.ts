@@ -26,6 +26,7 @@ export function snapshotOfInput(input: SubscriptionInput): SubscriptionSnapshot 
     downgradesThisCycle: input.downgradesThisCycle ?? 0,
     pendingPlanId: input.pendingPlanId ?? null,
     pendingSeats: input.pendingSeats ?? null,
+    pendingInterval: input.pendingInterval ?? null,
   };
 }
 

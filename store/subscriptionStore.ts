@@ -21,6 +21,7 @@ function columns(s: SubscriptionSnapshot) {
     downgradesThisCycle: s.downgradesThisCycle,
     pendingPlanId: s.pendingPlanId,
     pendingSeats: s.pendingSeats,
+    pendingInterval: s.pendingInterval,
     version: s.version,
   };
 }
@@ -55,6 +56,7 @@ interface SubscriptionRow {
   downgradesThisCycle: number;
   pendingPlanId: string | null;
   pendingSeats: number | null;
+  pendingInterval: string | null;
   version: number;
 }
 
@@ -76,6 +78,7 @@ export function snapshotOfRow(row: SubscriptionRow): SubscriptionRecord {
     downgradesThisCycle: row.downgradesThisCycle,
     pendingPlanId: row.pendingPlanId,
     pendingSeats: row.pendingSeats,
+    pendingInterval: row.pendingInterval === 'yearly' ? 'yearly' : row.pendingInterval === 'monthly' ? 'monthly' : null,
     version: row.version,
   };
 }

@@ -44,6 +44,7 @@ export interface SubscriptionInput {
   /** A change deferred to the next billing period (period-end downgrade, seat removal). */
   pendingPlanId?: string;
   pendingSeats?: number;
+  pendingInterval?: Interval;
 }
 
 /** A usage threshold crossed, recorded in the usage transaction and relayed as a signal. */
@@ -75,6 +76,7 @@ export interface SubscriptionSnapshot {
   downgradesThisCycle: number;
   pendingPlanId: string | null;
   pendingSeats: number | null;
+  pendingInterval: Interval | null;
 }
 
 /** A plan, interval or seat change, with the usage the caller measured for the allowance rule. */

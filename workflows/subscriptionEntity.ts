@@ -3,7 +3,7 @@
  * safe-message-handlers sample): handlers and the renewal loop only call these methods.
  * Pure and deterministic; no Temporal APIs here, so it is unit-testable on its own.
  */
-import { defaultSeats, requirePlan, type Catalog, type Interval } from '../billing/catalog.js';
+import { clampSeats, defaultSeats, requirePlan, type Catalog, type Interval } from '../billing/catalog.js';
 import { applyCredit, draftInvoice, planChangeInvoice, type InvoiceDraft } from '../billing/invoiceDraft.js';
 import { evaluatePlanChange, type PlanChangeDecision } from '../billing/planChange.js';
 import { nextCycle, periodOf } from '../billing/period.js';
@@ -29,6 +29,7 @@ export class SubscriptionEntity {
   private downgradesThisCycle: number;
   private pendingPlanId: string | undefined;
   private pendingSeats: number | undefined;
+  private pendingInterval: Interval | undefined;
   readonly customerId: string;
 
   constructor(input: SubscriptionInput) {
@@ -49,6 +50,7 @@ export class SubscriptionEntity {
     this.downgradesThisCycle = input.downgradesThisCycle ?? 0;
     this.pendingPlanId = input.pendingPlanId;
     this.pendingSeats = input.pendingSeats;
+    this.pendingInterval = input.pendingInterval;
   }
 
   get status(): SubscriptionStatus {
@@ -86,12 +88,13 @@ export class SubscriptionEntity {
       downgradesThisCycle: this.downgradesThisCycle,
       pendingPlanId: this.pendingPlanId ?? null,
       pendingSeats: this.pendingSeats ?? null,
+      pendingInterval: this.pendingInterval ?? null,
     };
   }
 
   /** The input of the next run (continue-as-new). */
   nextRunInput(catalog: Catalog | undefined): SubscriptionInput {
-    const { status: _status, currency: _currency, pendingPlanId, pendingSeats, ...rest } = this.snapshot();
+    const { status: _status, currency: _currency, pendingPlanId, pendingSeats, pendingInterval, ...rest } = this.snapshot();
     return {
       ...rest,
       catalog: catalog ?? this.catalog,
@@ -99,6 +102,7 @@ export class SubscriptionEntity {
       alertsHandled: [...this.alertsHandled],
       ...(pendingPlanId !== null ? { pendingPlanId } : {}),
       ...(pendingSeats !== null ? { pendingSeats } : {}),
+      ...(pendingInterval !== null ? { pendingInterval } : {}),
     };
   }
 
@@ -182,20 +186,37 @@ export class SubscriptionEntity {
     if (decision.kind === 'downgrade') this.downgradesThisCycle += 1;
     if (decision.effective === 'period_end') {
       if (decision.next.planId !== this.planId) this.pendingPlanId = decision.next.planId;
-      this.pendingSeats = decision.next.seats;
+      if (decision.next.interval !== this.interval) this.pendingInterval = decision.next.interval;
+      // A seat removal already scheduled survives a later period-end plan change (clamped to the new plan).
+      const target = requirePlan(this.catalog, decision.next.planId);
+      this.pendingSeats = request.seats === undefined && this.pendingSeats !== undefined ? clampSeats(target, this.pendingSeats) : decision.next.seats;
+      this.dropNoOpPending();
       return { decision };
     }
+    // An immediate change replaces only the scheduled parts it changes itself.
+    if (decision.next.planId !== this.planId) {
+      this.pendingPlanId = undefined;
+      this.pendingInterval = undefined;
+    }
+    if (decision.next.interval !== this.interval) this.pendingInterval = undefined;
+    if (decision.next.seats !== this.seats) this.pendingSeats = undefined;
     this.planId = decision.next.planId;
     this.interval = decision.next.interval;
     this.seats = decision.next.seats;
-    this.pendingPlanId = undefined;
-    this.pendingSeats = undefined;
+    this.dropNoOpPending();
     this.periodStart = decision.proration.period.start;
     this.periodEnd = decision.proration.period.end;
     const net = decision.proration.netMinor;
     if (net < 0n) this.creditOwedMinor += -net;
     const invoice = planChangeInvoice({ customerId: this.customerId, currency: this.catalog.currency, lines: decision.proration.lines, changeVersion: this.version, now, periodEnd: this.periodEnd });
     return { decision, invoice };
+  }
+
+  /** A scheduled value equal to the current one is no change at all: forget it. */
+  private dropNoOpPending(): void {
+    if (this.pendingPlanId === this.planId) this.pendingPlanId = undefined;
+    if (this.pendingSeats === this.seats) this.pendingSeats = undefined;
+    if (this.pendingInterval === this.interval) this.pendingInterval = undefined;
   }
 
   // --- alerts ---------------------------------------------------------------------------------
@@ -232,8 +253,10 @@ export class SubscriptionEntity {
 
     if (this.pendingPlanId !== undefined) this.planId = this.pendingPlanId;
     if (this.pendingSeats !== undefined) this.seats = this.pendingSeats;
+    if (this.pendingInterval !== undefined) this.interval = this.pendingInterval;
     this.pendingPlanId = undefined;
     this.pendingSeats = undefined;
+    this.pendingInterval = undefined;
 
     if (this.cancelAtPeriodEnd) {
       const fallback = requirePlan(this.catalog, this.catalog.fallbackPlan);

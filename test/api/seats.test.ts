@@ -54,7 +54,7 @@ describe('seats', () => {
     const res = await change(id, { plan: 'team' });
     expect(res.status).toBe(200);
     expect(res.body.change).toMatchObject({ kind: 'downgrade', effective: 'period_end', credited: { amount: '0.00' } });
-    expect(await card(id)).toMatchObject({ plan: { id: 'business' }, scheduledChange: { plan: 'team', seats: 10 }, downgradesThisCycle: 1 });
+    expect(await card(id)).toMatchObject({ plan: { id: 'business' }, scheduledChange: { plan: 'team', seats: null, interval: null }, downgradesThisCycle: 1 });
 
     const invoice = await eventually(async () => (await api.request('GET', `/v1/customers/${id}/invoices`)).body.data[0], 30_000);
     // Team: €29 + 7 seats beyond the 3 included at €8.
