@@ -47,6 +47,21 @@ export type PlanChangeDecision =
       proration: Proration;
     };
 
+/** The decision's view of a subscription, from the workflow state or its read model (same fields). */
+export function planChangeStateOf(s: PricedSubscription & {
+  periodStart: number; periodEnd: number; cycleStart: number; cycleEnd: number; cancelAtPeriodEnd: boolean; downgradesThisCycle: number;
+}): PlanChangeState {
+  return {
+    planId: s.planId,
+    interval: s.interval,
+    seats: s.seats,
+    period: { start: s.periodStart, end: s.periodEnd },
+    cycle: { start: s.cycleStart, end: s.cycleEnd },
+    cancelAtPeriodEnd: s.cancelAtPeriodEnd,
+    downgradesThisCycle: s.downgradesThisCycle,
+  };
+}
+
 const refuse = (code: PlanChangeRefusalCode, message: string, details?: Record<string, unknown>): PlanChangeDecision => ({ allowed: false, code, message, details });
 
 export function evaluatePlanChange(args: {

@@ -5,7 +5,7 @@
  */
 import { clampSeats, defaultSeats, requirePlan, type Catalog, type Interval } from '../billing/catalog.js';
 import { applyCredit, draftInvoice, planChangeInvoice, type InvoiceDraft } from '../billing/invoiceDraft.js';
-import { evaluatePlanChange, type PlanChangeDecision } from '../billing/planChange.js';
+import { evaluatePlanChange, planChangeStateOf, type PlanChangeDecision } from '../billing/planChange.js';
 import { nextCycle, periodOf } from '../billing/period.js';
 import type { Plan } from '../billing/catalog.js';
 import type { Metric } from '../billing/overage.js';
@@ -154,15 +154,7 @@ export class SubscriptionEntity {
     }
     return evaluatePlanChange({
       catalog: this.catalog,
-      state: {
-        planId: this.planId,
-        interval: this.interval,
-        seats: this.seats,
-        period: { start: this.periodStart, end: this.periodEnd },
-        cycle: { start: this.cycleStart, end: this.cycleEnd },
-        cancelAtPeriodEnd: this.cancelAtPeriodEnd,
-        downgradesThisCycle: this.downgradesThisCycle,
-      },
+      state: planChangeStateOf(this.snapshot()),
       request,
       usage: new Map(Object.entries(request.usage).map(([metric, used]) => [metric, BigInt(used)])),
       now,

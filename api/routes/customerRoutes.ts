@@ -3,8 +3,7 @@
  * reactivate, list invoices. Writes that change a subscription go through the workflow's Updates,
  * so the workflow is the one place that decides; reads come from the Postgres read model.
  */
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { Router, type Request } from 'express';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
@@ -16,10 +15,10 @@ import { deleteCustomer, insertCustomer } from '../../store/customerStore.js';
 import { snapshotOfRow, type SubscriptionRecord } from '../../store/subscriptionStore.js';
 import { usageOfCycle } from '../../store/usageReads.js';
 import { cancelUpdate, reactivateUpdate, subscriptionWorkflowId, type SubscriptionSnapshot } from '../../workflows/messages.js';
-import { isRefusalCode, UNPROCESSABLE_REFUSALS } from '../../workflows/refusals.js';
 import { newSubscriptionInput } from '../../workflows/subscriptionInput.js';
 import { ApiError, validationError } from '../errors.js';
 import { createCustomerBody, customerParams, listInvoicesQuery, type CreateCustomerBody } from '../schemas.js';
+import { refusalOf } from '../temporal/refusalOf.js';
 import { startSubscriptionWorkflow } from '../temporal/startSubscriptionWorkflow.js';
 import { invoiceView, subscriptionView } from '../views.js';
 
@@ -61,14 +60,6 @@ function checkAgainstCatalog(catalog: Catalog, body: CreateCustomerBody, now: nu
     throw new ApiError(422, 'invalid_period_start', `periodStart must be within the current ${body.interval} period (less than ${periodLength / 86_400_000} days ago).`);
   }
   return { seats, importedPeriodStart: start };
-}
-
-function refusalOf(error: unknown): ApiError | undefined {
-  if (error instanceof WorkflowUpdateFailedError && error.cause instanceof ApplicationFailure && isRefusalCode(error.cause.type)) {
-    const status = UNPROCESSABLE_REFUSALS.includes(error.cause.type) ? 422 : 409;
-    return new ApiError(status, error.cause.type, error.cause.message, error.cause.details?.[0]);
-  }
-  return undefined;
 }
 
 export function customerRoutes(deps: CustomerRoutesDeps): Router {

@@ -4,20 +4,19 @@
  * is allowed, changing nothing. Both use billing/planChange.ts; the API measures usage so far
  * (it lives in PostgreSQL, not in the workflow) and sends it with the update.
  */
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { INTERVALS, type Catalog } from '../../billing/catalog.js';
 import { formatMinor } from '../../billing/money.js';
-import { evaluatePlanChange } from '../../billing/planChange.js';
+import { evaluatePlanChange, planChangeStateOf } from '../../billing/planChange.js';
 import type { Db } from '../../store/db.js';
 import { snapshotOfRow, type SubscriptionRecord } from '../../store/subscriptionStore.js';
 import { usageOfCycle } from '../../store/usageReads.js';
 import { changePlanUpdate, subscriptionWorkflowId, type ChangePlanResult } from '../../workflows/messages.js';
-import { isRefusalCode, UNPROCESSABLE_REFUSALS } from '../../workflows/refusals.js';
 import { ApiError, validationError } from '../errors.js';
 import { customerParams } from '../schemas.js';
+import { refusalOf } from '../temporal/refusalOf.js';
 import { subscriptionView } from '../views.js';
 
 export const changePlanBody = z.strictObject({
@@ -67,11 +66,9 @@ export function planChangeRoutes(deps: { db: Db; temporal: Client; catalog: Cata
           }],
         });
       } catch (error) {
-        if (error instanceof WorkflowUpdateFailedError && error.cause instanceof ApplicationFailure && isRefusalCode(error.cause.type)) {
-          if (error.cause.type === 'stale_usage' && attempt < 3) continue;
-          const status = UNPROCESSABLE_REFUSALS.includes(error.cause.type) ? 422 : 409;
-          throw new ApiError(status, error.cause.type, error.cause.message, error.cause.details?.[0]);
-        }
+        const refusal = refusalOf(error);
+        if (refusal?.code === 'stale_usage' && attempt < 3) continue;
+        if (refusal) throw refusal;
         if (error instanceof WorkflowNotFoundError) throw new ApiError(404, 'subscription_not_running', 'The subscription workflow is not running.');
         throw error;
       }
@@ -109,15 +106,7 @@ function preview(
 ) {
   const decision = evaluatePlanChange({
     catalog,
-    state: {
-      planId: record.planId,
-      interval: record.interval,
-      seats: record.seats,
-      period: { start: record.periodStart, end: record.periodEnd },
-      cycle: { start: record.cycleStart, end: record.cycleEnd },
-      cancelAtPeriodEnd: record.cancelAtPeriodEnd,
-      downgradesThisCycle: record.downgradesThisCycle,
-    },
+    state: planChangeStateOf(record),
     request: { planId: request.plan, interval: request.interval, seats: request.seats },
     usage,
     now,
