@@ -22,6 +22,7 @@ async function main() {
     catalog,
     operatorKey: settings.TOLLGATE_OPERATOR_KEY,
     logger,
+    recorder: { maxConcurrentFlushes: settings.USAGE_FLUSH_CONCURRENCY, maxBatchEvents: settings.USAGE_FLUSH_MAX_EVENTS },
   });
   await new Promise<void>((resolve) => server.listen(settings.PORT, settings.HOST, resolve));
   logger.info({ url: `http://${settings.HOST}:${settings.PORT}` }, 'Tollgate API listening');

@@ -21,6 +21,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { loadCatalog } from '../config/loadCatalog.js';
+import { measureUpgradeLatency, startWorkerProcess, type UpgradeLatency } from './upgradeLatency.js';
 import { migrate } from '../prisma/migrate.js';
 import { freePort, waitForPort } from '../scripts/services/freePort.js';
 import { startPostgres, type RunningPostgres } from '../scripts/services/postgres.js';
@@ -698,6 +699,13 @@ function printReport(results: ScenarioResult[], ceiling: Ceiling, info: { second
 // Main.
 // ---------------------------------------------------------------------------------------------
 
+function printUpgrades(u: UpgradeLatency): void {
+  process.stdout.write('\n## Plan upgrade latency (API → workflow Update → invoice + read model → API)\n\n');
+  process.stdout.write(markdownTable(['requests', 'p50 ms', 'p99 ms', 'max ms', 'errors'], [[whole(u.requests), ms(u.p50), ms(u.p99), ms(u.max), String(u.errors.length)]]));
+  process.stdout.write('\n60 Free customers upgraded Free → Basic → Pro → Enterprise, 4 at a time, dev server (SQLite).\n');
+  for (const error of u.errors.slice(0, 5)) process.stdout.write(`  error: ${error}\n`);
+}
+
 function benchSeconds(): number {
   const raw = process.env.BENCH_SECONDS ?? '8';
   const seconds = Number(raw);
@@ -768,11 +776,20 @@ async function main(): Promise<void> {
       log(`running: ${scenario.name} (${scenario.connections} connections, ${seconds} s)`);
       results.push(await runScenario(ready.api, scenario, seconds, () => cleanup.interrupted));
     }
+    log('running: plan upgrades through the API and the workflow (worker process started)');
+    const worker = await startWorkerProcess({ DATABASE_URL: ready.services.postgres.url('tollgate'), TEMPORAL_ADDRESS: ready.services.temporalAddress }, projectRoot);
+    let upgrades: UpgradeLatency;
+    try {
+      upgrades = await measureUpgradeLatency({ host: ready.api.host, port: ready.api.port, key: OPERATOR_KEY }, { customers: 60, connections: 4 });
+    } finally {
+      await worker.stop();
+    }
     // The ceiling is measured with the API stopped, so it has PostgreSQL and the cores to itself.
     const apiOutput = [...ready.api.output];
     await ready.api.stop();
     const ceiling = await measureCeiling(ready.services.postgres, seconds, cleanup);
     printReport(results, ceiling, { seconds, postgresVersion: ready.postgresVersion, apiOutput, idle });
+    printUpgrades(upgrades);
   } finally {
     await cleanup.runAll();
   }

@@ -29,6 +29,9 @@ const apiSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
   TOLLGATE_OPERATOR_KEY: z.string().min(16, 'must be at least 16 characters'),
+  /** Usage group commit: transactions in flight at once, and most events in one (see api/usage/usageRecorder.ts). */
+  USAGE_FLUSH_CONCURRENCY: z.coerce.number().int().min(1).max(32).default(2),
+  USAGE_FLUSH_MAX_EVENTS: z.coerce.number().int().min(1).max(100_000).default(5_000),
 });
 
 export type WorkerSettings = z.output<typeof workerSchema>;

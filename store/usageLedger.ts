@@ -5,8 +5,9 @@
  * (not Prisma): this path runs thousands of times a second and every round trip counts.
  *
  * Locking: the counters a batch touches are locked first, in a fixed order, so concurrent batches
- * and the renewal (which closes counters) serialize per counter and never deadlock. Duplicates are
- * looked up after the lock, so two requests racing with the same key count it once.
+ * and the renewal (which closes counters) serialize per counter and never deadlock. Events are
+ * inserted after the lock and the primary key tells new keys from duplicates, so two requests
+ * racing with the same key count it once.
  */
 import type pg from 'pg';
 import { requirePlan, type Catalog } from '../billing/catalog.js';
@@ -130,47 +131,21 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
     }
   }
 
-  // Keys already recorded (by an earlier request, or one that just committed while we waited for the lock).
-  const candidates = events.map((e, i) => (outcomes[i] ? undefined : e)).filter((e): e is LedgerEvent => e !== undefined);
-  const seen = new Set<string>();
-  if (candidates.length > 0) {
-    const { rows } = await client.query<{ customer_id: string; idempotency_key: string }>(
-      `SELECT e.customer_id, e.idempotency_key FROM usage_events e
-       JOIN unnest($1::text[], $2::text[]) AS t(customer_id, idempotency_key) USING (customer_id, idempotency_key)`,
-      [candidates.map((e) => e.customerId), candidates.map((e) => e.idempotencyKey)],
-    );
-    for (const row of rows) seen.add(eventKey(row.customer_id, row.idempotency_key));
-  }
-
-  // Decide each event in arrival order.
-  const toInsert: number[] = [];
+  // Insert every candidate first: the primary key sorts new keys from duplicates in the same
+  // statement (a key recorded by a concurrent batch is visible here once that batch commits, and
+  // we hold the counter locks it needed). Refused events are deleted again below: refusals are
+  // the exception, so this costs less than looking duplicates up beforehand.
+  const candidates: number[] = [];
   events.forEach((event, i) => {
     if (outcomes[i]) return;
-    const cycle = cycleOf[i]!;
-    const counter = counters.get(counterKey(event.customerId, event.metric, cycle.start))!;
-    const view = { limit: counter.included, policy: counter.policy, cycleStart: counter.cycleStart, cycleEnd: counter.cycleEnd };
-    if (counter.closed) {
-      outcomes[i] = { status: 'rejected', code: 'period_closed' };
-      return;
-    }
-    const key = eventKey(event.customerId, event.idempotencyKey);
-    if (seen.has(key)) {
-      outcomes[i] = { status: 'duplicate', used: counter.used, ...view };
-      return;
-    }
-    if (!admits({ used: counter.used, quantity: event.quantity, included: counter.included, policy: counter.policy as 'reject' | 'bill' | 'credits' })) {
-      outcomes[i] = { status: 'refused', code: 'usage_limit_reached', used: counter.used, ...view };
-      return;
-    }
-    seen.add(key);
-    counter.used += event.quantity;
-    toInsert.push(i);
-    outcomes[i] = { status: 'counted', used: counter.used, ...view };
+    const counter = counters.get(counterKey(event.customerId, event.metric, cycleOf[i]!.start))!;
+    if (counter.closed) outcomes[i] = { status: 'rejected', code: 'period_closed' };
+    else candidates.push(i);
   });
-
-  if (toInsert.length > 0) {
-    const rows = toInsert.map((i) => events[i]!);
-    const { rows: inserted } = await client.query<{ customer_id: string; idempotency_key: string }>(
+  const inserted = new Set<string>();
+  if (candidates.length > 0) {
+    const rows = candidates.map((i) => events[i]!);
+    const { rows: returned } = await client.query<{ customer_id: string; idempotency_key: string }>(
       `INSERT INTO usage_events (customer_id, idempotency_key, metric, quantity, occurred_at, cycle_start)
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[], $6::timestamptz[])
        ON CONFLICT (customer_id, idempotency_key) DO NOTHING
@@ -181,21 +156,45 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
         rows.map((e) => e.metric),
         rows.map((e) => e.quantity.toString()),
         rows.map((e) => new Date(e.occurredAt)),
-        toInsert.map((i) => new Date(cycleOf[i]!.start)),
+        candidates.map((i) => new Date(cycleOf[i]!.start)),
       ],
     );
-    if (inserted.length !== toInsert.length) {
-      // The same key went to another metric's counter in a concurrent batch: it counts there, not here.
-      const stored = new Set(inserted.map((r) => eventKey(r.customer_id, r.idempotency_key)));
-      for (const i of toInsert) {
-        const event = events[i]!;
-        if (stored.has(eventKey(event.customerId, event.idempotencyKey))) continue;
-        const counter = counters.get(counterKey(event.customerId, event.metric, cycleOf[i]!.start))!;
-        counter.used -= event.quantity;
-        const previous = outcomes[i] as Extract<EventOutcome, { status: 'counted' | 'duplicate' }>;
-        outcomes[i] = { ...previous, status: 'duplicate', used: counter.used };
-      }
+    for (const row of returned) inserted.add(eventKey(row.customer_id, row.idempotency_key));
+  }
+
+  // Decide each event in arrival order; the first occurrence of a newly inserted key is the new one.
+  const refused: LedgerEvent[] = [];
+  const refusedKeys = new Set<string>();
+  for (const i of candidates) {
+    const event = events[i]!;
+    const counter = counters.get(counterKey(event.customerId, event.metric, cycleOf[i]!.start))!;
+    const view = { limit: counter.included, policy: counter.policy, cycleStart: counter.cycleStart, cycleEnd: counter.cycleEnd };
+    const key = eventKey(event.customerId, event.idempotencyKey);
+    if (refusedKeys.has(key)) {
+      // The same event again in this batch: the same answer.
+      outcomes[i] = { status: 'refused', code: 'usage_limit_reached', used: counter.used, ...view };
+      continue;
     }
+    if (!inserted.delete(key)) {
+      outcomes[i] = { status: 'duplicate', used: counter.used, ...view };
+      continue;
+    }
+    if (!admits({ used: counter.used, quantity: event.quantity, included: counter.included, policy: counter.policy as 'reject' | 'bill' | 'credits' })) {
+      outcomes[i] = { status: 'refused', code: 'usage_limit_reached', used: counter.used, ...view };
+      refused.push(event);
+      refusedKeys.add(key);
+      continue;
+    }
+    counter.used += event.quantity;
+    outcomes[i] = { status: 'counted', used: counter.used, ...view };
+  }
+  if (refused.length > 0) {
+    // A refused event is not recorded: the same key may count later (after an upgrade, say).
+    await client.query(
+      `DELETE FROM usage_events e USING unnest($1::text[], $2::text[]) AS t(customer_id, idempotency_key)
+       WHERE e.customer_id = t.customer_id AND e.idempotency_key = t.idempotency_key`,
+      [refused.map((e) => e.customerId), refused.map((e) => e.idempotencyKey)],
+    );
   }
 
   const changed = ordered.filter((c) => c.used !== c.before);
