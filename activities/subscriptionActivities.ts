@@ -120,6 +120,17 @@ export function createSubscriptionActivities(deps: SubscriptionActivityDeps) {
       };
     },
 
+    /** A plan change in one transaction: its invoice (when something is charged at once) and the read model. */
+    async recordPlanChange(args: { subscription: SubscriptionSnapshot; invoice?: InvoiceDraft }): Promise<{ invoice?: InvoiceReceipt }> {
+      const { invoice: draft, subscription } = args;
+      const stored = await withIdempotentRetry(db, async (tx) => {
+        const result = draft ? await storeInvoice(tx, draft, payments.name) : undefined;
+        await saveSubscriptionSnapshot(tx, subscription);
+        return result;
+      });
+      return { invoice: stored && draft ? await collect(stored, draft) : undefined };
+    },
+
     /** Writes the read model after an update changed the subscription. */
     async saveSubscription(snapshot: SubscriptionSnapshot): Promise<void> {
       await db.$transaction((tx) => saveSubscriptionSnapshot(tx, snapshot));

@@ -11,6 +11,7 @@ import {
   condition,
   continueAsNew,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
@@ -33,6 +34,15 @@ import { SubscriptionEntity } from './subscriptionEntity.js';
 const activities = proxyActivities<SubscriptionActivities>({
   startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+// Writes that answer an Update (plan change, cancel, reactivate) are local activities: they run in
+// the worker that holds the workflow, without a round trip through the server's task queue, so the
+// caller gets its answer sooner. They are idempotent like the others; if the worker dies, the
+// workflow task is retried and they run again.
+const updateWrites = proxyLocalActivities<SubscriptionActivities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds' },
 });
 
 // One activity per channel: a broken channel neither blocks the others nor repeats what went out.
@@ -63,7 +73,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   // After an update changed state: index it, write the read model, answer with the new state.
   const publish = async () => {
     indexForSearch();
-    await activities.saveSubscription(subscription.snapshot());
+    await updateWrites.saveSubscription(subscription.snapshot());
     return subscription.snapshot();
   };
 
@@ -81,8 +91,9 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     // Decided and applied synchronously, before any await: a second change delivered meanwhile
     // is validated against the new state (two downgrades at once → the second is refused).
     const { decision, invoice } = subscription.applyChange(request, Date.now());
-    const receipt = invoice ? await activities.issueInvoice(invoice) : undefined;
-    const state = await publish();
+    indexForSearch();
+    const state = subscription.snapshot();
+    const { invoice: receipt } = await updateWrites.recordPlanChange({ subscription: state, invoice });
     return {
       subscription: state,
       kind: decision.kind,
