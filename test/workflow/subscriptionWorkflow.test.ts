@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DAY_MS } from '../../billing/period.js';
 import { loadCatalog } from '../../config/loadCatalog.js';
 import { insertCustomer } from '../../store/customerStore.js';
@@ -45,6 +45,13 @@ beforeAll(async () => {
   running = worker.run();
 });
 
+// Each test's subscriptions end with the test: the test server's clock is shared, and workflows
+// left running would renew (activities, continue-as-new) during every later test's time skips.
+const started: string[] = [];
+afterEach(async () => {
+  await Promise.all(started.splice(0).map((id) => env.client.workflow.getHandle(id).terminate('test finished').catch(() => undefined)));
+});
+
 afterAll(async () => {
   worker?.shutdown();
   await running;
@@ -58,6 +65,7 @@ async function subscribe(planId: string, interval: 'monthly' | 'yearly' = 'month
   const input = newSubscriptionInput({ catalog, customerId, planId, interval, seats: 1, now: await serverNow(now) });
   await insertCustomer(database.db, { id: customerId, name: 'Acme', email: 'billing@acme.test' }, input);
   const handle = await startSubscriptionWorkflow(env.client, taskQueue, input);
+  started.push(handle.workflowId);
   return { customerId, handle, input };
 }
 
@@ -68,22 +76,25 @@ async function serverNow(fallback: number): Promise<number> {
 }
 
 /**
- * Skips test-server time. Bounded in real time: a skip that does not return (once seen in CI,
- * not reproduced since) fails with what the workflows were doing instead of hanging the test.
+ * Waits for a test-server call, bounded in real time: a call that does not return (a time skip
+ * once hung in CI, not reproduced since) fails with what the workflows were doing instead of
+ * hanging the test until its timeout.
  */
-async function skip(duration: string): Promise<void> {
+async function bounded<T>(what: string, call: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const stuck = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      void pendingWork().then((work) => reject(new Error(`env.sleep('${duration}') did not return within 20 s; pending: ${work}`)));
+      void pendingWork().then((work) => reject(new Error(`${what} did not return within 20 s; pending: ${work}`)));
     }, 20_000);
   });
   try {
-    await Promise.race([env.sleep(duration), stuck]);
+    return await Promise.race([call, stuck]);
   } finally {
     clearTimeout(timer);
   }
 }
+
+const skip = (duration: string) => bounded(`env.sleep('${duration}')`, env.sleep(duration));
 
 /** Pending activities and workflow tasks of this file's running workflows, for failure messages. */
 async function pendingWork(): Promise<string> {
@@ -217,8 +228,8 @@ describe('subscription workflow', () => {
   it('a downgrade credit is taken off the next renewal invoices until it is used up', async () => {
     const { customerId, handle, input } = await subscribe('pro');
     await skip('10 days');
-    const state = await handle.query(getStateQuery);
-    const result = await handle.executeUpdate(changePlanUpdate, { args: [{ planId: 'basic', usage: {}, usageCycleStart: state.cycleStart }] });
+    const state = await bounded('getState query', handle.query(getStateQuery));
+    const result = await bounded('changePlan update', handle.executeUpdate(changePlanUpdate, { args: [{ planId: 'basic', usage: {}, usageCycleStart: state.cycleStart }] }));
     expect(result).toMatchObject({ kind: 'downgrade', effective: 'immediate', invoiceNumber: null });
     const credit = -BigInt(result.netMinor); // $20 × ~20/30 of the period
     expect(credit).toBeGreaterThan(1300n);
