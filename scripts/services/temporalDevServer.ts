@@ -13,15 +13,31 @@ export interface RunningTemporal {
   stop(): Promise<void>;
 }
 
-export async function startTemporalDevServer(options: {
+interface DevServerOptions {
   port: number;
   uiPort?: number;
   /** SQLite file; omitted → in memory. */
   dbFile?: string;
   log?: (line: string) => void;
-}): Promise<RunningTemporal> {
+}
+
+export async function startTemporalDevServer(options: DevServerOptions): Promise<RunningTemporal> {
   const cli = findTemporalCli();
   if (cli.kind === 'sdk-download') return startWithSdkDownload(options);
+  // Ports are picked free just before the server binds them; another process can take one in
+  // between (tests start servers in parallel). Such a start fails at once: try fresh ports.
+  let lastError: unknown;
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    try {
+      return await startOnce(cli.path, attempt === 1 ? options : { ...options, port: await freePort() });
+    } catch (error) {
+      lastError = error;
+    }
+  }
+  throw lastError;
+}
+
+async function startOnce(cliPath: string, options: DevServerOptions): Promise<RunningTemporal> {
   const args = [
     'server', 'start-dev',
     '--ip', '127.0.0.1',
@@ -37,17 +53,29 @@ export async function startTemporalDevServer(options: {
   if (options.dbFile) args.push('--db-filename', options.dbFile);
   if (options.uiPort) args.push('--ui-port', String(options.uiPort), '--ui-disable-news-fetch');
   else args.push('--headless');
-  const child: ChildProcess = spawn(cli.path, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const forward = (chunk: Buffer) => options.log?.(chunk.toString());
+  const child: ChildProcess = spawn(cliPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const recent: string[] = [];
+  const forward = (chunk: Buffer) => {
+    const text = chunk.toString();
+    recent.push(text);
+    if (recent.length > 20) recent.shift();
+    options.log?.(text);
+  };
   child.stdout?.on('data', forward);
   child.stderr?.on('data', forward);
   let exited: string | undefined;
-  child.once('exit', (code, signal) => { exited = `exited with ${code ?? signal}`; });
+  const exit = new Promise<never>((_, reject) => child.once('exit', (code, signal) => {
+    exited = `exited with ${code ?? signal}`;
+    reject(new Error(exited));
+  }));
+  exit.catch(() => undefined);
   try {
-    await waitForPort(options.port, 30_000);
+    await Promise.race([waitForPort(options.port, 30_000), exit]);
+    // A port answering while our server already died belongs to someone else.
+    if (exited) throw new Error(exited);
   } catch (error) {
     child.kill('SIGKILL');
-    throw new Error(`the Temporal dev server did not start (${exited ?? (error as Error).message})`);
+    throw new Error(`the Temporal dev server did not start (${exited ?? (error as Error).message}): ${recent.join('').slice(-1500)}`);
   }
   return {
     address: `127.0.0.1:${options.port}`,
