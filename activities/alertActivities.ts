@@ -24,7 +24,7 @@ export interface AlertActivityDeps {
   catalog: () => Catalog;
 }
 
-async function channelsOf(db: Db, customerId: string): Promise<{ name: string; channels: ChannelConfig[] }> {
+async function channelsOf(db: Pick<Db, 'customer'>, customerId: string): Promise<{ name: string; channels: ChannelConfig[] }> {
   const customer = await db.customer.findUniqueOrThrow({ where: { id: customerId }, include: { alertChannels: true } });
   const parsed = customer.alertChannels ? alertChannelsSchema.safeParse(customer.alertChannels.channels) : undefined;
   const configured = parsed?.success ? channelList(parsed.data) : [];
@@ -55,7 +55,7 @@ export function createAlertActivities(deps: AlertActivityDeps) {
             AND threshold = ${crossing.threshold} AND channel = ${channel} FOR UPDATE`;
         if (row?.status === 'delivered') return 'already_delivered' as const;
 
-        const { name, channels } = await channelsOf(db, customerId);
+        const { name, channels } = await channelsOf(tx, customerId);
         const destination = channels.find((c) => c.kind === channel);
         const catalog = deps.catalog();
         const subscription = await tx.subscription.findUnique({ where: { customerId } });

@@ -4,8 +4,9 @@
  */
 import { log } from '@temporalio/activity';
 import type { Catalog } from '../billing/catalog.js';
-import type { Plan } from '../billing/catalog.js';
-import { addLines, type InvoiceDraft } from '../billing/invoiceDraft.js';
+import { findPlan, offersYearly, type Plan } from '../billing/catalog.js';
+import { cycleMs } from '../billing/period.js';
+import { addLines, applyCredit, type InvoiceDraft } from '../billing/invoiceDraft.js';
 import { overageCharges, overageLines, type Metric } from '../billing/overage.js';
 import { closeCycle, recordOverage } from '../store/cycleClose.js';
 import type { SubscriptionSnapshot } from '../workflows/messages.js';
@@ -59,10 +60,23 @@ export function createSubscriptionActivities(deps: SubscriptionActivityDeps) {
     return { id: invoice.id, number: invoice.number, status, totalMinor: invoice.totalMinor.toString() };
   }
 
-  function catalogFor(subscription: SubscriptionSnapshot): Catalog | undefined {
+  /**
+   * The configured catalog, if a running subscription can adopt it: it must still price every plan
+   * and interval the subscription is on or scheduled for, keep the currency and the cycle length
+   * (cycles and periods must stay aligned). Otherwise the subscription keeps its own copy.
+   */
+  function catalogFor(subscription: SubscriptionSnapshot, cycleLengthMs: number): Catalog | undefined {
     const catalog = deps.catalog();
-    const fits = catalog.currency === subscription.currency && catalog.plans.some((p) => p.id === subscription.planId);
-    if (!fits) log.warn('the configured catalog no longer has this plan or currency; the subscription keeps its own copy', { customerId: subscription.customerId });
+    const priced = (planId: string, interval: 'monthly' | 'yearly') => {
+      const plan = findPlan(catalog, planId);
+      return plan !== undefined && (interval === 'monthly' || offersYearly(catalog, plan));
+    };
+    const fits = catalog.currency === subscription.currency
+      && cycleMs(catalog.cycleDays) === cycleLengthMs
+      && priced(subscription.planId, subscription.interval)
+      && priced(subscription.pendingPlanId ?? subscription.planId, subscription.pendingInterval ?? subscription.interval)
+      && findPlan(catalog, catalog.fallbackPlan) !== undefined;
+    if (!fits) log.warn('the configured catalog does not fit this subscription (plan, interval, currency or cycle length); it keeps its own copy', { customerId: subscription.customerId });
     return fits ? catalog : undefined;
   }
 
@@ -80,6 +94,8 @@ export function createSubscriptionActivities(deps: SubscriptionActivityDeps) {
     async recordRenewal(args: RenewalRecord): Promise<{
       invoice?: InvoiceReceipt;
       overage: Array<{ metric: string; overage: string; amountMinor: string }>;
+      /** Credit still owed after this invoice (minor units, bigint string). */
+      creditOwedMinor: string;
       /** The current catalog for the next run, unless it no longer fits this subscription. */
       catalog?: Catalog;
     }> {
@@ -92,13 +108,20 @@ export function createSubscriptionActivities(deps: SubscriptionActivityDeps) {
           cycleEnd: closedCycle.end,
         });
         const charges = overageCharges({ plan: closedCycle.plan, metrics: closedCycle.metrics, currency: subscription.currency, usage });
-        const draft = addLines({
+        let draft = addLines({
           draft: args.feeInvoice,
           lines: overageLines(closedCycle.metrics, charges, closedCycle),
           customerId: subscription.customerId,
           currency: subscription.currency,
           cycle: closedCycle,
         });
+        // Credit the workflow could not use on the fee goes against the overage.
+        let creditOwedMinor = BigInt(subscription.creditOwedMinor);
+        if (draft && creditOwedMinor > 0n && charges.length > 0) {
+          const credited = applyCredit(draft, creditOwedMinor);
+          draft = credited.draft;
+          creditOwedMinor = credited.remainingMinor;
+        }
         const stored = draft ? await storeInvoice(tx, draft, payments.name) : undefined;
         await recordOverage(tx, {
           customerId: subscription.customerId,
@@ -109,14 +132,15 @@ export function createSubscriptionActivities(deps: SubscriptionActivityDeps) {
           charges,
           invoiceId: stored?.id,
         });
-        await saveSubscriptionSnapshot(tx, subscription);
-        return { stored, draft, charges };
+        await saveSubscriptionSnapshot(tx, { ...subscription, creditOwedMinor: creditOwedMinor.toString() });
+        return { stored, draft, charges, creditOwedMinor };
       });
       const receipt = result.stored && result.draft ? await collect(result.stored, result.draft) : undefined;
       return {
         invoice: receipt,
         overage: result.charges.map((c) => ({ metric: c.metric, overage: c.overage.toString(), amountMinor: c.amountMinor.toString() })),
-        catalog: catalogFor(subscription),
+        creditOwedMinor: result.creditOwedMinor.toString(),
+        catalog: catalogFor(subscription, closedCycle.end - closedCycle.start),
       };
     },
 

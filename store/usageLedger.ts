@@ -10,7 +10,7 @@
  * racing with the same key count it once.
  */
 import type pg from 'pg';
-import { requirePlan, type Catalog } from '../billing/catalog.js';
+import { findPlan, type Catalog } from '../billing/catalog.js';
 import { admits, crossedThresholds, cycleForEvent, type AlertThreshold } from '../billing/usage.js';
 
 export interface LedgerEvent {
@@ -26,7 +26,12 @@ export interface LedgerEvent {
 export type EventOutcome =
   | { status: 'counted' | 'duplicate'; used: bigint; limit: bigint; policy: string; cycleStart: number; cycleEnd: number }
   | { status: 'refused'; code: 'usage_limit_reached'; used: bigint; limit: bigint; policy: string; cycleStart: number; cycleEnd: number }
-  | { status: 'rejected'; code: 'period_closed' | 'customer_not_found' };
+  /**
+   * customer_not_found: this event's customer does not exist; batch_rejected: another event of the
+   * same request names one that does not, so none of the request is recorded; plan_unavailable:
+   * the customer's plan is missing from this process's catalog (a catalog edit not yet loaded).
+   */
+  | { status: 'rejected'; code: 'period_closed' | 'customer_not_found' | 'batch_rejected' | 'plan_unavailable' };
 
 interface Subscription {
   planId: string;
@@ -83,7 +88,12 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
   events.forEach((event, i) => {
     const subscription = subscriptions.get(event.customerId);
     if (!subscription || failedGroups.has(event.group)) {
-      outcomes[i] = { status: 'rejected', code: 'customer_not_found' };
+      outcomes[i] = { status: 'rejected', code: subscription ? 'batch_rejected' : 'customer_not_found' };
+      return;
+    }
+    const plan = findPlan(catalog, subscription.planId);
+    if (!plan) {
+      outcomes[i] = { status: 'rejected', code: 'plan_unavailable' };
       return;
     }
     const cycle = cycleForEvent(event.occurredAt, { start: subscription.cycleStart, end: subscription.cycleEnd });
@@ -94,7 +104,7 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
     cycleOf[i] = cycle;
     const key = counterKey(event.customerId, event.metric, cycle.start);
     if (!counters.has(key)) {
-      const limit = requirePlan(catalog, subscription.planId).limits[event.metric];
+      const limit = plan.limits[event.metric];
       counters.set(key, {
         customerId: event.customerId,
         metric: event.metric,
@@ -238,7 +248,9 @@ export async function checkUsage(pool: pg.Pool, catalog: Catalog, args: { custom
   );
   const row = rows[0];
   if (!row) return undefined;
-  const limit = requirePlan(catalog, row.plan_id).limits[args.metric];
+  const plan = findPlan(catalog, row.plan_id);
+  if (!plan) return { allowed: false, used: BigInt(row.used ?? 0), limit: 0n, policy: 'unavailable' };
+  const limit = plan.limits[args.metric];
   const included = BigInt(limit?.included ?? 0);
   const policy = limit?.overLimit.policy ?? 'reject';
   // A renewal a moment late: the new cycle has not been opened yet, so nothing is used in it.

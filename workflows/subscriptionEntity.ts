@@ -200,12 +200,18 @@ export class SubscriptionEntity {
     this.periodEnd = decision.proration.period.end;
     const net = decision.proration.netMinor;
     if (net < 0n) this.creditOwedMinor += -net;
-    const invoice = planChangeInvoice({ customerId: this.customerId, currency: this.catalog.currency, lines: decision.proration.lines, changeVersion: this.version, now, periodEnd: this.periodEnd });
+    let invoice = planChangeInvoice({ customerId: this.customerId, currency: this.catalog.currency, lines: decision.proration.lines, changeVersion: this.version, now, periodEnd: this.periodEnd });
+    if (invoice && this.creditOwedMinor > 0n) {
+      const credited = applyCredit(invoice, this.creditOwedMinor);
+      invoice = credited.draft;
+      this.creditOwedMinor = credited.remainingMinor;
+    }
     return { decision, invoice };
   }
 
-  /** A scheduled value equal to the current one is no change at all: forget it. */
+  /** A scheduled value equal to the current one is no change at all: forget it. Scheduled seats fit the plan they land on. */
   private dropNoOpPending(): void {
+    if (this.pendingSeats !== undefined) this.pendingSeats = clampSeats(requirePlan(this.catalog, this.pendingPlanId ?? this.planId), this.pendingSeats);
     if (this.pendingPlanId === this.planId) this.pendingPlanId = undefined;
     if (this.pendingSeats === this.seats) this.pendingSeats = undefined;
     if (this.pendingInterval === this.interval) this.pendingInterval = undefined;
@@ -257,6 +263,8 @@ export class SubscriptionEntity {
       this.seats = defaultSeats(fallback);
       this.cancelAtPeriodEnd = false;
     }
+    // Whatever was scheduled, the seat count must fit the plan the new period is on.
+    this.seats = clampSeats(requirePlan(this.catalog, this.planId), this.seats);
     const period = periodOf(this.periodEnd, this.interval, this.catalog.cycleDays);
     this.periodStart = period.start;
     this.periodEnd = period.end;
@@ -275,6 +283,14 @@ export class SubscriptionEntity {
       this.creditOwedMinor = credited.remainingMinor;
     }
     return { newPeriod: true, invoice, closedCycle };
+  }
+
+  /**
+   * Credit still owed after the renewal activity applied what it could to the closed cycle's
+   * overage (the activity's result is in history, so this stays deterministic).
+   */
+  settleCredit(creditOwedMinor: string): void {
+    this.creditOwedMinor = BigInt(creditOwedMinor);
   }
 
   private planName(): string {

@@ -105,8 +105,9 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
 
   setHandler(thresholdCrossedSignal, async (crossing) => {
     if (!subscription.acceptCrossing(crossing)) return;
-    const channels = await alerts.alertChannelsOf(subscription.customerId);
-    // A failed delivery is recorded by the activity itself (and shown by the API); it must not fail the workflow.
+    // A failure escaping a signal handler would fail the whole subscription: alerting never may.
+    // A failed delivery is recorded by the activity itself (and shown by the API).
+    const channels = await alerts.alertChannelsOf(subscription.customerId).catch(() => ['email' as const]);
     await Promise.all(channels.map((channel) => alerts.deliverAlert({ customerId: subscription.customerId, channel, crossing }).catch(() => undefined)));
   });
 
@@ -120,11 +121,12 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
 
   const renewal = subscription.renew();
   if (renewal.newPeriod) indexForSearch();
-  const { catalog } = await activities.recordRenewal({
+  const { catalog, creditOwedMinor } = await activities.recordRenewal({
     subscription: subscription.snapshot(),
     feeInvoice: renewal.invoice,
     closedCycle: renewal.closedCycle,
   });
+  subscription.settleCredit(creditOwedMinor);
 
   // Let in-flight updates finish (they may change state) before handing state to the next run.
   await condition(allHandlersFinished);

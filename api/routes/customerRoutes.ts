@@ -83,13 +83,18 @@ export function customerRoutes(deps: CustomerRoutesDeps): Router {
     try {
       await startSubscriptionWorkflow(temporal, deps.taskQueue, input);
     } catch (error) {
-      // Without its workflow the customer would never renew: undo, so a retry starts clean.
-      await deleteCustomer(db, body.id);
       if (error instanceof WorkflowExecutionAlreadyStartedError) {
+        // The workflow exists (it may write invoices for this id): the customer row stays with it.
         throw new ApiError(409, 'customer_exists', `A subscription workflow for "${body.id}" already exists.`);
       }
-      logger.error({ err: error, customerId: body.id }, 'could not start the subscription workflow');
-      throw new ApiError(503, 'temporal_unavailable', 'The subscription could not be started; nothing was created. Try again shortly.');
+      // A timeout may hide a start the server did accept: only undo when no workflow exists, or it
+      // would run without its customer row and the id could never be created again.
+      const started = await temporal.workflow.getHandle(subscriptionWorkflowId(body.id)).describe().then(() => true, () => false);
+      if (!started) {
+        await deleteCustomer(db, body.id);
+        logger.error({ err: error, customerId: body.id }, 'could not start the subscription workflow');
+        throw new ApiError(503, 'temporal_unavailable', 'The subscription could not be started; nothing was created. Try again shortly.');
+      }
     }
     const row = await db.subscription.findUniqueOrThrow({ where: { customerId: body.id } });
     res.status(201).location(`/v1/customers/${encodeURIComponent(body.id)}/subscription`).json({

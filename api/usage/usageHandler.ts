@@ -46,16 +46,16 @@ function readJson(req: IncomingMessage): Promise<unknown> {
     }
     const chunks: Buffer[] = [];
     let size = 0;
+    // Past the limit the rest is read and dropped (not kept), so the 413 can still be answered.
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(new ApiError(413, 'payload_too_large', `The request body is larger than ${MAX_BODY_BYTES} bytes.`));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
+      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
     });
     req.on('end', () => {
+      if (size > MAX_BODY_BYTES) {
+        reject(new ApiError(413, 'payload_too_large', `The request body is larger than ${MAX_BODY_BYTES} bytes.`));
+        return;
+      }
       try {
         resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
       } catch {
@@ -114,6 +114,9 @@ export function createUsageHandler(deps: UsageHandlerDeps): (req: IncomingMessag
     const [input] = toInputs([body]);
     const [outcome] = await deps.recorder.record([input!]);
     if (outcome!.status === 'rejected' && outcome!.code === 'customer_not_found') throw new ApiError(404, 'customer_not_found', `No customer "${body.customerId}".`);
+    if (outcome!.status === 'rejected' && outcome!.code === 'plan_unavailable') {
+      throw new ApiError(503, 'plan_unavailable', 'The customer\'s plan is not in this server\'s catalog yet (a catalog change is rolling out); retry shortly — nothing was recorded.');
+    }
     if (outcome!.status === 'rejected') throw new ApiError(409, 'period_closed', 'The event belongs to a billing cycle that has already been closed and invoiced.');
     const view = resultView(outcome!, input!);
     if (outcome!.status === 'refused') {
@@ -131,7 +134,7 @@ export function createUsageHandler(deps: UsageHandlerDeps): (req: IncomingMessag
     const outcomes = await deps.recorder.record(inputs);
     const missing = outcomes.find((o) => o.status === 'rejected' && o.code === 'customer_not_found');
     if (missing) {
-      const unknown = [...new Set(inputs.filter((_, i) => outcomes[i]!.status === 'rejected').map((e) => e.customerId))];
+      const unknown = [...new Set(inputs.filter((_, i) => { const o = outcomes[i]!; return o.status === 'rejected' && o.code === 'customer_not_found'; }).map((e) => e.customerId))];
       throw new ApiError(404, 'customer_not_found', 'The batch names customers that do not exist; nothing was recorded.', { customerIds: unknown });
     }
     const results = outcomes.map((o, i) => resultView(o, inputs[i]!));

@@ -74,6 +74,11 @@ export class UsageRecorder {
       } catch (error) {
         const code = (error as { code?: string }).code;
         if (code && RETRYABLE.has(code) && attempt < 3) continue;
+        if (batch.length > 1) {
+          // One request's bad data must not fail the others it was grouped with: each alone.
+          await Promise.all(batch.map((pending) => this.flush([pending])));
+          return;
+        }
         for (const pending of batch) pending.reject(error);
         return;
       }

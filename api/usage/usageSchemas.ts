@@ -9,7 +9,8 @@ export const MAX_FUTURE_SKEW_MS = 5 * 60_000;
 export const usageEventSchema = z.strictObject({
   customerId: customerIdSchema,
   metric: z.string().min(1).max(64),
-  quantity: z.number().int('must be a whole number').positive('must be positive').max(Number.MAX_SAFE_INTEGER),
+  // At most 10^12 per event: a counter (BIGINT) then holds millions of the largest events.
+  quantity: z.number().int('must be a whole number').positive('must be positive').max(1e12),
   idempotencyKey: z.string().min(1).max(200).describe('Your id for this event: the same key counts once, however often it is sent.'),
   timestamp: z.iso.datetime({ offset: true }).optional().describe('When the usage happened; defaults to now. Events of a closed cycle are refused.'),
 });

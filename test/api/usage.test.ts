@@ -172,6 +172,7 @@ describe('bad input records nothing', () => {
       const res = await api.request('POST', path, request);
       expect(res.status).toBe(status);
       expect(res.body.error.code).toBe(code);
+      if (code === 'customer_not_found' && path.endsWith('/batch')) expect(res.body.error.details).toEqual({ customerIds: ['nobody-here'] });
       expect(await eventCount(id)).toBe(0);
       expect(await used(id)).toBe(0);
     });

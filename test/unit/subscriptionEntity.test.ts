@@ -951,3 +951,30 @@ function attemptAny(s: SubscriptionEntity, op: 'renew' | 'cancel' | 'reactivate'
     return error instanceof ApplicationFailure ? error.type : String(error);
   }
 }
+
+describe('SubscriptionEntity: fixes from review', () => {
+  it('seats scheduled on a plan are clamped to the plan the new period lands on', () => {
+    // Business 40 seats schedules Team (max 20), then asks for 30 seats: Team still allows only 20.
+    const s = entity({ catalog: seatsCatalog, planId: 'business', seats: 40 });
+    s.applyChange(change(s, { planId: 'team' }), T0 + DAY_MS);
+    s.applyChange(change(s, { seats: 30 }), T0 + 2 * DAY_MS);
+    expect(s.snapshot()).toMatchObject({ pendingPlanId: 'team', pendingSeats: 20 });
+    const { invoice } = s.renew();
+    expect(s.snapshot()).toMatchObject({ planId: 'team', seats: 20 });
+    expect(invoice?.totalMinor).toBe(String(2900 + 17 * 800));
+  });
+
+  it('owed credit is taken off a plan-change charge too', () => {
+    const s = entity({ planId: 'pro' });
+    s.applyChange(change(s, { planId: 'basic' }), T0 + 15 * DAY_MS); // $20 × 15/30 = $10.00 owed
+    expect(s.snapshot().creditOwedMinor).toBe('1000');
+    s.renew(); // next cycle: Basic $10 − $10 credit
+    expect(s.snapshot().creditOwedMinor).toBe('0');
+    const t = entity({ planId: 'pro' });
+    t.applyChange(change(t, { planId: 'basic' }), T0 + 3 * DAY_MS); // $20 × 27/30 = $18.00 owed
+    const { invoice } = t.applyChange(change(t, { planId: 'enterprise' }), T0 + 3 * DAY_MS); // $90 × 27/30 = $81.00
+    expect(invoice?.lines.map((l) => [l.kind, l.amountMinor])).toEqual([['proration', '8100'], ['credit', '-1800']]);
+    expect(invoice?.totalMinor).toBe('6300');
+    expect(t.snapshot().creditOwedMinor).toBe('0');
+  });
+});
