@@ -3,7 +3,6 @@
  * schemas that validate requests (z.toJSONSchema), so the document cannot drift from the checks.
  */
 import { z } from 'zod';
-import { REFUSAL_CODES } from '../workflows/refusals.js';
 import { alertChannelsSchema } from '../notifications/channelConfig.js';
 import { changePlanBody } from './routes/planChangeRoutes.js';
 import { createCustomerBody } from './schemas.js';
@@ -82,6 +81,8 @@ const usageResultSchema = {
   },
 };
 
+const notRunning = { 404: errorResponse('Unknown customer, or its subscription workflow is not running.', ['customer_not_found', 'subscription_not_running']) };
+
 const customerIdParam = { name: 'customerId', in: 'path', required: true, schema: { type: 'string' } };
 const authErrors = { 401: errorResponse('Missing or invalid API key.', ['unauthorized']) };
 const notFound = errorResponse('Unknown customer.', ['customer_not_found']);
@@ -92,7 +93,7 @@ export function openApiDocument() {
     info: {
       title: 'Tollgate API',
       version: '0.1.0',
-      description: 'Subscription billing: customers, plans, renewals and invoices. Every subscription is a Temporal workflow. Errors are `{ "error": { "code", "message", "details"? } }` with stable codes.',
+      description: 'Subscription billing: customers, plans, renewals and invoices. Every subscription is a Temporal workflow. Errors are `{ "error": { "code", "message", "details"? } }` with stable codes; any route may answer 500 `internal_error`, and usage routes 405 `method_not_allowed` for another method.\n\n**Idempotency-Key**: every write (POST/PUT outside /v1/usage, whose events carry their own keys) accepts an `Idempotency-Key` header (1–255 visible ASCII characters). A repeat within 24 h returns the first answer with `Idempotent-Replayed: true` and changes nothing; the same key with another method, path or body → 422 `idempotency_key_reused`; a repeat while the first is still running → 409 `idempotency_request_in_progress`; a malformed key → 400 `invalid_idempotency_key`. 5xx answers are not kept.',
     },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An operator API key (TOLLGATE_OPERATOR_KEY).' } },
@@ -153,8 +154,8 @@ export function openApiDocument() {
           responses: {
             200: { description: 'Cancellation scheduled.', content: { 'application/json': { schema: { $ref: '#/components/schemas/Subscription' } } } },
             ...authErrors,
-            404: notFound,
-            409: errorResponse('Refused by the subscription.', REFUSAL_CODES.filter((c) => c !== 'no_cancellation_scheduled')),
+            409: errorResponse('Refused by the subscription.', ['cancellation_already_scheduled', 'nothing_to_cancel']),
+            ...notRunning,
           },
         },
       },
@@ -165,8 +166,8 @@ export function openApiDocument() {
           responses: {
             200: { description: 'Reactivated.', content: { 'application/json': { schema: { $ref: '#/components/schemas/Subscription' } } } },
             ...authErrors,
-            404: notFound,
             409: errorResponse('Refused by the subscription.', ['no_cancellation_scheduled']),
+            ...notRunning,
           },
         },
       },
@@ -180,8 +181,8 @@ export function openApiDocument() {
             200: { description: 'Applied (or scheduled): `{ subscription, change: { kind, effective, charged, credited, invoiceNumber } }`.' },
             400: errorResponse('Malformed request.', ['invalid_json', 'validation_failed']),
             ...authErrors,
-            404: notFound,
-            409: errorResponse('Refused by the subscription.', ['cancellation_scheduled', 'downgrade_limit_reached', 'usage_exceeds_downgrade_allowance', 'no_change']),
+            409: errorResponse('Refused by the subscription (`stale_usage`: a renewal happened while deciding; retry).', ['cancellation_scheduled', 'downgrade_limit_reached', 'usage_exceeds_downgrade_allowance', 'no_change', 'stale_usage']),
+            ...notRunning,
             422: errorResponse('Not possible with this catalog.', ['unknown_plan', 'interval_not_offered', 'invalid_seats']),
           },
         },
@@ -209,8 +210,10 @@ export function openApiDocument() {
             ...authErrors,
             404: notFound,
             409: errorResponse('The event belongs to a closed (already invoiced) cycle.', ['period_closed']),
+            413: errorResponse('Body too large.', ['payload_too_large']),
             422: errorResponse('Not possible with this catalog.', ['unknown_metric', 'invalid_timestamp']),
             429: errorResponse('The plan limit is reached; `details` holds used and limit.', ['usage_limit_reached']),
+            503: errorResponse('The customer\'s plan is not in this server\'s catalog yet; nothing was recorded, retry.', ['plan_unavailable']),
           },
         },
       },

@@ -67,7 +67,11 @@ export function planChangeRoutes(deps: { db: Db; temporal: Client; catalog: Cata
         });
       } catch (error) {
         const refusal = refusalOf(error);
-        if (refusal?.code === 'stale_usage' && attempt < 3) continue;
+        if (refusal?.code === 'stale_usage' && attempt < 5) {
+          // The renewal that made it stale writes the read model within moments: measure again after it.
+          await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+          continue;
+        }
         if (refusal) throw refusal;
         if (error instanceof WorkflowNotFoundError) throw new ApiError(404, 'subscription_not_running', 'The subscription workflow is not running.');
         throw error;

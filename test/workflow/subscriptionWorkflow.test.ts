@@ -225,7 +225,6 @@ describe('subscription workflow', () => {
   it('a refused update answers with its reason and leaves no trace in history', async () => {
     const { handle } = await subscribe('pro');
     await eventually(async () => (await handle.fetchHistory()).events?.some((e) => e.activityTaskCompletedEventAttributes) ?? false);
-    const before = (await handle.fetchHistory()).events?.length;
     const refused = await handle.executeUpdate(reactivateUpdate).catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(WorkflowUpdateFailedError);
     const cause = (refused as WorkflowUpdateFailedError).cause as { type?: string; message?: string };
@@ -233,7 +232,6 @@ describe('subscription workflow', () => {
     // The Java test server runs validators in ordinary workflow tasks, so those may show; an update
     // itself must not (the dev-server API test checks the event count does not move at all).
     const events = (await handle.fetchHistory()).events ?? [];
-    expect(events.length).toBeGreaterThanOrEqual(before ?? 0);
     expect(events.some((e) => e.workflowExecutionUpdateAcceptedEventAttributes || e.workflowExecutionUpdateCompletedEventAttributes)).toBe(false);
     expect(await stateOf(handle)).toMatchObject({ status: 'active', version: 1 });
 
