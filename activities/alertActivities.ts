@@ -43,16 +43,16 @@ export function createAlertActivities(deps: AlertActivityDeps) {
 
     async deliverAlert(args: { customerId: string; channel: ChannelKind; crossing: ThresholdCrossing }): Promise<'delivered' | 'already_delivered' | 'skipped'> {
       const { customerId, channel, crossing } = args;
-      const id = { customerId, metric: crossing.metric, cycleStart: new Date(crossing.cycleStart), threshold: crossing.threshold, channel };
+      const id = { customerId, metric: crossing.metric, cycleStart: new Date(crossing.cycleStart), threshold: crossing.threshold, limit: BigInt(crossing.limit), channel };
       const attempt = Context.current().info.attempt;
       let failure: Error | undefined;
       const result = await db.$transaction(async (tx) => {
-        await tx.$executeRaw`INSERT INTO alert_deliveries (customer_id, metric, cycle_start, threshold, channel, status)
-          VALUES (${customerId}, ${crossing.metric}, ${id.cycleStart}, ${crossing.threshold}, ${channel}, 'sending')
+        await tx.$executeRaw`INSERT INTO alert_deliveries (customer_id, metric, cycle_start, threshold, "limit", channel, status)
+          VALUES (${customerId}, ${crossing.metric}, ${id.cycleStart}, ${crossing.threshold}, ${id.limit}, ${channel}, 'sending')
           ON CONFLICT DO NOTHING`;
         const [row] = await tx.$queryRaw<Array<{ status: string }>>`SELECT status FROM alert_deliveries
           WHERE customer_id = ${customerId} AND metric = ${crossing.metric} AND cycle_start = ${id.cycleStart}
-            AND threshold = ${crossing.threshold} AND channel = ${channel} FOR UPDATE`;
+            AND threshold = ${crossing.threshold} AND "limit" = ${id.limit} AND channel = ${channel} FOR UPDATE`;
         if (row?.status === 'delivered') return 'already_delivered' as const;
 
         const { name, channels } = await channelsOf(tx, customerId);
@@ -75,13 +75,13 @@ export function createAlertActivities(deps: AlertActivityDeps) {
         try {
           if (!destination) throw new ChannelNotConfiguredError(`the ${channel} channel is no longer configured`);
           await senders.send(destination, message);
-          await tx.alertDelivery.update({ where: { customerId_metric_cycleStart_threshold_channel: id }, data: { status: 'delivered', attempts: attempt, lastError: null, deliveredAt: new Date() } });
+          await tx.alertDelivery.update({ where: { customerId_metric_cycleStart_threshold_limit_channel: id }, data: { status: 'delivered', attempts: attempt, lastError: null, deliveredAt: new Date() } });
           return 'delivered' as const;
         } catch (error) {
           failure = error instanceof Error ? error : new Error(String(error));
           const status = error instanceof ChannelNotConfiguredError ? 'skipped'
             : error instanceof PermanentDeliveryError || attempt >= ALERT_MAX_ATTEMPTS ? 'failed' : 'retrying';
-          await tx.alertDelivery.update({ where: { customerId_metric_cycleStart_threshold_channel: id }, data: { status, attempts: attempt, lastError: failure.message } });
+          await tx.alertDelivery.update({ where: { customerId_metric_cycleStart_threshold_limit_channel: id }, data: { status, attempts: attempt, lastError: failure.message } });
           return status === 'skipped' ? ('skipped' as const) : undefined;
         }
       }, { timeout: 25_000, maxWait: 5_000 });

@@ -221,7 +221,7 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
       await client.query(
         `INSERT INTO usage_alerts (customer_id, metric, cycle_start, cycle_end, threshold, used, "limit")
          SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int[], $6::bigint[], $7::bigint[])
-         ON CONFLICT (customer_id, metric, cycle_start, threshold) DO NOTHING`,
+         ON CONFLICT (customer_id, metric, cycle_start, threshold, "limit") DO NOTHING`,
         [
           crossings.map((x) => x.counter.customerId),
           crossings.map((x) => x.counter.metric),

@@ -226,7 +226,7 @@ export class SubscriptionEntity {
   acceptCrossing(crossing: ThresholdCrossing): boolean {
     const previousCycleStart = this.cycleStart - (this.cycleEnd - this.cycleStart);
     if (crossing.cycleStart < previousCycleStart) return false;
-    const key = `${crossing.metric}:${crossing.cycleStart}:${crossing.threshold}`;
+    const key = `${crossing.metric}:${crossing.cycleStart}:${crossing.threshold}:${crossing.limit}`;
     if (this.alertsHandled.includes(key)) return false;
     this.alertsHandled = [...this.alertsHandled, key].slice(-64);
     return true;

@@ -57,7 +57,7 @@ export function alertRoutes(deps: { db: Db; catalog: Catalog }): Router {
         limit: Number(alert.limit),
         crossedAt: alert.createdAt.toISOString(),
         deliveries: deliveries
-          .filter((d) => d.metric === alert.metric && d.threshold === alert.threshold && d.cycleStart.getTime() === alert.cycleStart.getTime())
+          .filter((d) => d.metric === alert.metric && d.threshold === alert.threshold && d.limit === alert.limit && d.cycleStart.getTime() === alert.cycleStart.getTime())
           .map((d) => ({ channel: d.channel, status: d.status, attempts: d.attempts, lastError: d.lastError, deliveredAt: d.deliveredAt?.toISOString() ?? null })),
       })),
     });

@@ -137,6 +137,16 @@ describe('alerts', () => {
     expect([emailsFor(name).length, slack.requests.length, discord.requests.length, telegram.requests.length]).toEqual([1, 1, 1, 1]);
   });
 
+  it('after an upgrade, the new plan\'s 80% alerts again in the same cycle', async () => {
+    const { id, name } = await customerWithChannels();
+    await api.request('POST', '/v1/usage/events', { body: usage(id, 'basic-80', 24_000) });
+    await eventually(() => emailsFor(name).length === 1);
+    expect((await api.request('POST', `/v1/customers/${id}/subscription/change`, { body: { plan: 'pro' } })).status).toBe(200);
+    await api.request('POST', '/v1/usage/events', { body: usage(id, 'pro-80', 216_000) });
+    await eventually(() => emailsFor(name).length === 2);
+    expect(emailsFor(name)[1]!.text).toContain('240,000 of 300,000');
+  });
+
   it('channel secrets are never returned in full', async () => {
     const { id } = await customerWithChannels();
     const res = await api.request('GET', `/v1/customers/${id}/alert-channels`);

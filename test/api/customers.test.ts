@@ -195,9 +195,16 @@ describe('cancel and reactivate', () => {
     expect((await api.request('GET', `/v1/customers/${body.id}/subscription`)).body.status).toBe('cancel_scheduled');
 
     const handle = api.temporal.workflow.getHandle(subscriptionWorkflowId(body.id));
-    // Let the first-period invoice activity finish: its events must not be mistaken for the refusal's.
-    await eventually(async () => (await handle.fetchHistory()).events?.some((e) => e.activityTaskCompletedEventAttributes) ?? false);
-    const before = (await handle.fetchHistory()).events?.length;
+    // Let the workflow go idle (first-period invoice done, no task in flight): only then can a
+    // change in history be blamed on the refusal.
+    const before = await eventually(async () => {
+      const { raw } = await handle.describe();
+      if (raw.pendingWorkflowTask || (raw.pendingActivities?.length ?? 0) > 0) return undefined;
+      const first = (await handle.fetchHistory()).events?.length;
+      await new Promise((r) => setTimeout(r, 200));
+      const second = (await handle.fetchHistory()).events?.length;
+      return first === second ? second : undefined;
+    });
     const twice = await api.request('POST', `/v1/customers/${body.id}/subscription/cancel`);
     expect(twice.status).toBe(409);
     expect(twice.body.error).toMatchObject({ code: 'cancellation_already_scheduled' });

@@ -94,7 +94,7 @@ describe('schema.prisma and the SQL agree', () => {
     await db.usageCounter.create({ data: { ...id, cycleEnd: later, used: 5n } });
     await db.usageAlert.create({ data: { ...id, cycleEnd: later, threshold: 80, used: 800n, limit: 1000n } });
     await db.alertChannels.create({ data: { customerId: 'drift-check', channels: { slack: { webhookUrl: 'https://hooks.example/x' } } } });
-    await db.alertDelivery.create({ data: { ...id, threshold: 80, channel: 'email', status: 'delivered', attempts: 1, deliveredAt: now } });
+    await db.alertDelivery.create({ data: { ...id, threshold: 80, limit: 1000n, channel: 'email', status: 'delivered', attempts: 1, deliveredAt: now } });
     await db.overageCharge.create({ data: { ...id, cycleEnd: later, planId: 'enterprise', included: 1n, used: 2n, overage: 1n, unitPrice: '0.0005', amountMinor: 0n, currency: 'USD', invoiceId: invoice.id } });
     const full = await db.customer.findUniqueOrThrow({
       where: { id: 'drift-check' },

@@ -833,7 +833,7 @@ describe('SubscriptionEntity: acceptCrossing', () => {
     for (let i = 0; i < 65; i++) expect(s.acceptCrossing(crossing(T0, 80, `m${i}`))).toBe(true);
     const next = s.nextRunInput(undefined);
     expect(next.alertsHandled).toHaveLength(64);
-    expect(next.alertsHandled?.[63]).toBe(`m64:${T0}:80`);
+    expect(next.alertsHandled?.[63]).toBe(`m64:${T0}:80:30000`);
     const run = new SubscriptionEntity(JSON.parse(JSON.stringify(next)) as SubscriptionInput);
     expect(run.acceptCrossing(crossing(T0, 80, 'm64'))).toBe(false);
     expect(run.acceptCrossing(crossing(T0, 80, 'm1'))).toBe(false);
@@ -852,7 +852,7 @@ describe('SubscriptionEntity: nextRunInput with plan changes', () => {
       seats: 12,
       pendingPlanId: 'team',
       downgradesThisCycle: 1,
-      alertsHandled: [`sessions:${T0}:80`],
+      alertsHandled: [`sessions:${T0}:80:1000000`],
       version: 2,
       invoiceFirstPeriod: false,
     });
@@ -976,5 +976,15 @@ describe('SubscriptionEntity: fixes from review', () => {
     expect(invoice?.lines.map((l) => [l.kind, l.amountMinor])).toEqual([['proration', '8100'], ['credit', '-1800']]);
     expect(invoice?.totalMinor).toBe('6300');
     expect(t.snapshot().creditOwedMinor).toBe('0');
+  });
+});
+
+describe('SubscriptionEntity: alerts after an upgrade', () => {
+  it('the same threshold on a new limit (after an upgrade) is a new alert', () => {
+    const s = entity({ planId: 'basic' });
+    const at = (limit: string) => ({ metric: 'api_calls', cycleStart: T0, cycleEnd: T0 + CYCLE, threshold: 80 as const, used: '1', limit });
+    expect(s.acceptCrossing(at('30000'))).toBe(true);
+    expect(s.acceptCrossing(at('30000'))).toBe(false);
+    expect(s.acceptCrossing(at('300000'))).toBe(true);
   });
 });

@@ -54,6 +54,7 @@ CREATE TABLE "alert_deliveries" (
     "metric" TEXT NOT NULL,
     "cycle_start" TIMESTAMPTZ(3) NOT NULL,
     "threshold" INTEGER NOT NULL,
+    "limit" BIGINT NOT NULL,
     "channel" TEXT NOT NULL,
     "status" TEXT NOT NULL,
     "attempts" INTEGER NOT NULL DEFAULT 0,
@@ -61,7 +62,7 @@ CREATE TABLE "alert_deliveries" (
     "delivered_at" TIMESTAMPTZ(3),
     "updated_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
 
-    CONSTRAINT "alert_deliveries_pkey" PRIMARY KEY ("customer_id","metric","cycle_start","threshold","channel")
+    CONSTRAINT "alert_deliveries_pkey" PRIMARY KEY ("customer_id","metric","cycle_start","threshold","limit","channel")
 );
 
 -- CreateTable
@@ -84,7 +85,7 @@ CREATE TABLE "overage_charges" (
 );
 
 -- CreateIndex
-CREATE UNIQUE INDEX "usage_alerts_customer_id_metric_cycle_start_threshold_key" ON "usage_alerts"("customer_id", "metric", "cycle_start", "threshold");
+CREATE UNIQUE INDEX "usage_alerts_customer_id_metric_cycle_start_threshold_limit_key" ON "usage_alerts"("customer_id", "metric", "cycle_start", "threshold", "limit");
 
 -- CreateIndex
 CREATE INDEX "usage_alerts_signaled_at_idx" ON "usage_alerts"("signaled_at");
