@@ -48,7 +48,9 @@ export function idempotency(db: Db, now: () => number = Date.now): RequestHandle
       const store = status < 500
         ? db.idempotencyRecord.update({ where: { key }, data: { status, response: body === undefined ? {} : (JSON.parse(JSON.stringify(body)) as object), completedAt: new Date(now()) } })
         : db.idempotencyRecord.delete({ where: { key } });
-      store.then(() => json(body), (error: unknown) => next(error));
+      // The work is done whatever happens to its record: answer it. A record left unfinished is
+      // taken over after ABANDONED_MS, so a repeat then runs again rather than being refused forever.
+      store.then(() => json(body), () => json(body));
       return res;
     };
     next();
