@@ -174,7 +174,7 @@ export function openApiDocument() {
       '/v1/customers/{customerId}/subscription/change': {
         post: {
           summary: 'Upgrade, downgrade, switch interval or change seats',
-          description: 'Upgrades apply at once and the prorated difference is invoiced at once; the limit rises at once. Downgrades apply at once (or at the period end if the catalog says so) with the unused remainder credited to the next invoice; at most one per cycle, and refused when usage so far exceeds min(targetLimit × elapsed/cycle × 1.1, targetLimit) — the refusal `details` hold `used`, `allowance`, `targetLimit`. Monthly ↔ yearly starts a yearly (or monthly) period at the current cycle start, prorated. Added seats are charged prorated at once; removed seats take effect next period.',
+          description: 'Upgrades apply at once and the prorated difference is invoiced at once; the limit rises at once. Downgrades apply at once (or at the period end if the catalog says so) with the unused remainder credited to the next invoice; at most one per cycle, and refused when usage so far exceeds min(targetLimit × elapsed/cycle × 1.1, targetLimit) — the refusal `details` hold `used`, `allowance`, `targetLimit`. Monthly ↔ yearly starts a yearly (or monthly) period at the current cycle start, prorated. Added seats are charged prorated at once; removed seats take effect next period. Asking for the current plan, interval and seats withdraws a scheduled change (`kind: scheduled_change_cancelled`).',
           parameters: [customerIdParam],
           requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/ChangePlan' } } } },
           responses: {

@@ -21,6 +21,8 @@ export interface PlanChangeState extends PricedSubscription {
   cycle: Span;
   cancelAtPeriodEnd: boolean;
   downgradesThisCycle: number;
+  /** A change scheduled for the period end, if any. */
+  hasScheduledChange?: boolean;
 }
 
 export const PLAN_CHANGE_REFUSALS = [
@@ -34,7 +36,8 @@ export const PLAN_CHANGE_REFUSALS = [
 ] as const;
 export type PlanChangeRefusalCode = (typeof PLAN_CHANGE_REFUSALS)[number];
 
-export type ChangeKind = 'upgrade' | 'downgrade' | 'interval_change' | 'seats_added' | 'seats_removed';
+/** `scheduled_change_cancelled`: the request asks for what the subscription has now, withdrawing a scheduled change. */
+export type ChangeKind = 'upgrade' | 'downgrade' | 'interval_change' | 'seats_added' | 'seats_removed' | 'scheduled_change_cancelled';
 
 export type PlanChangeDecision =
   | { allowed: false; code: PlanChangeRefusalCode; message: string; details?: Record<string, unknown> }
@@ -50,6 +53,7 @@ export type PlanChangeDecision =
 /** The decision's view of a subscription, from the workflow state or its read model (same fields). */
 export function planChangeStateOf(s: PricedSubscription & {
   periodStart: number; periodEnd: number; cycleStart: number; cycleEnd: number; cancelAtPeriodEnd: boolean; downgradesThisCycle: number;
+  pendingPlanId: string | null; pendingSeats: number | null; pendingInterval: Interval | null;
 }): PlanChangeState {
   return {
     planId: s.planId,
@@ -59,6 +63,7 @@ export function planChangeStateOf(s: PricedSubscription & {
     cycle: { start: s.cycleStart, end: s.cycleEnd },
     cancelAtPeriodEnd: s.cancelAtPeriodEnd,
     downgradesThisCycle: s.downgradesThisCycle,
+    hasScheduledChange: s.pendingPlanId !== null || s.pendingSeats !== null || s.pendingInterval !== null,
   };
 }
 
@@ -87,7 +92,12 @@ export function evaluatePlanChange(args: {
   const seatIssue = seatProblem(target, seats);
   if (seatIssue) return refuse('invalid_seats', `${seatIssue}.`);
   const next: PricedSubscription = { planId: target.id, interval, seats };
-  if (!planChanges && interval === state.interval && seats === state.seats) return refuse('no_change', 'The subscription already has this plan, interval and seat count.');
+  if (!planChanges && interval === state.interval && seats === state.seats) {
+    if (state.hasScheduledChange) {
+      return { allowed: true, kind: 'scheduled_change_cancelled', effective: 'immediate', next, proration: { period: state.period, lines: [], netMinor: 0n } };
+    }
+    return refuse('no_change', 'The subscription already has this plan, interval and seat count.');
+  }
 
   const kind: ChangeKind = target.tier > current.tier ? 'upgrade' : target.tier < current.tier ? 'downgrade'
     : interval !== state.interval ? 'interval_change' : seats > state.seats ? 'seats_added' : 'seats_removed';

@@ -5,6 +5,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Catalog, Interval } from '../billing/catalog.js';
+import type { ChangeKind } from '../billing/planChange.js';
 
 export const SUBSCRIPTION_WORKFLOW_TYPE = 'subscriptionWorkflow';
 export const TASK_QUEUE_DEFAULT = 'tollgate-subscriptions';
@@ -91,7 +92,7 @@ export interface ChangePlanRequest {
 
 export interface ChangePlanResult {
   subscription: SubscriptionSnapshot;
-  kind: 'upgrade' | 'downgrade' | 'interval_change' | 'seats_added' | 'seats_removed';
+  kind: ChangeKind;
   effective: 'immediate' | 'period_end';
   /** > 0 charged now on `invoiceNumber`; < 0 credited to the next invoice. Minor units, bigint string. */
   netMinor: string;

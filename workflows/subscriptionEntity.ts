@@ -175,6 +175,12 @@ export class SubscriptionEntity {
     const decision = this.decide(request, now);
     if (!decision.allowed) throw refusal(decision.code, decision.message, decision.details);
     this.version += 1;
+    if (decision.kind === 'scheduled_change_cancelled') {
+      this.pendingPlanId = undefined;
+      this.pendingSeats = undefined;
+      this.pendingInterval = undefined;
+      return { decision };
+    }
     if (decision.kind === 'downgrade') this.downgradesThisCycle += 1;
     if (decision.effective === 'period_end') {
       if (decision.next.planId !== this.planId) this.pendingPlanId = decision.next.planId;

@@ -39,6 +39,13 @@ describe('seats', () => {
     const c = await card(id);
     expect(c.seats).toBe(7);
     expect(c.scheduledChange).toMatchObject({ plan: null, seats: 4 });
+
+    // Asking for what it has now withdraws the scheduled change.
+    const withdrawn = await change(id, { seats: 7 });
+    expect(withdrawn.status).toBe(200);
+    expect(withdrawn.body.change).toMatchObject({ kind: 'scheduled_change_cancelled', charged: { amount: '0.00' }, credited: { amount: '0.00' } });
+    expect((await card(id)).scheduledChange).toBeNull();
+    expect((await change(id, { seats: 7 })).body.error.code).toBe('no_change');
   });
 
   it('never below the plan minimum', async () => {

@@ -988,3 +988,18 @@ describe('SubscriptionEntity: alerts after an upgrade', () => {
     expect(s.acceptCrossing(at('300000'))).toBe(true);
   });
 });
+
+describe('SubscriptionEntity: withdrawing a scheduled change', () => {
+  it('asking for the current plan withdraws a scheduled downgrade; with nothing scheduled it is no_change', () => {
+    const s = entity({ catalog: seatsCatalog, planId: 'business', seats: 12 });
+    s.applyChange(change(s, { planId: 'team' }), T0 + DAY_MS);
+    expect(s.snapshot().pendingPlanId).toBe('team');
+    const { decision, invoice } = s.applyChange(change(s, { planId: 'business' }), T0 + 2 * DAY_MS);
+    expect(decision.kind).toBe('scheduled_change_cancelled');
+    expect(invoice).toBeUndefined();
+    expect(s.snapshot()).toMatchObject({ pendingPlanId: null, pendingSeats: null, pendingInterval: null, downgradesThisCycle: 1 });
+    expect(refusalOf(() => s.applyChange(change(s, { planId: 'business' }), T0 + 3 * DAY_MS)).type).toBe('no_change');
+    s.renew();
+    expect(s.snapshot().planId).toBe('business');
+  });
+});
