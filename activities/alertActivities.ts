@@ -13,10 +13,8 @@ import { alertMessage } from '../notifications/alertMessage.js';
 import { alertChannelsSchema, channelList, type ChannelConfig, type ChannelKind } from '../notifications/channelConfig.js';
 import { ChannelNotConfiguredError, PermanentDeliveryError, type Senders } from '../notifications/senders.js';
 import type { Db } from '../store/db.js';
-import type { ThresholdCrossing } from '../workflows/messages.js';
+import { ALERT_DELIVERY_MAX_ATTEMPTS, type ThresholdCrossing } from '../workflows/messages.js';
 
-/** Must match the workflow's retry policy for deliverAlert: the last attempt reports the failure. */
-export const ALERT_MAX_ATTEMPTS = 20;
 
 export interface AlertActivityDeps {
   db: Db;
@@ -80,7 +78,7 @@ export function createAlertActivities(deps: AlertActivityDeps) {
         } catch (error) {
           failure = error instanceof Error ? error : new Error(String(error));
           const status = error instanceof ChannelNotConfiguredError ? 'skipped'
-            : error instanceof PermanentDeliveryError || attempt >= ALERT_MAX_ATTEMPTS ? 'failed' : 'retrying';
+            : error instanceof PermanentDeliveryError || attempt >= ALERT_DELIVERY_MAX_ATTEMPTS ? 'failed' : 'retrying';
           await tx.alertDelivery.update({ where: { customerId_metric_cycleStart_threshold_limit_channel: id }, data: { status, attempts: attempt, lastError: failure.message } });
           return status === 'skipped' ? ('skipped' as const) : undefined;
         }

@@ -1,6 +1,5 @@
 /** The Express application: public health and OpenAPI routes, then everything else behind an API key. */
 import type { Client } from '@temporalio/client';
-import type pg from 'pg';
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import type { Catalog } from '../billing/catalog.js';
@@ -23,8 +22,6 @@ export interface AppDeps {
   logger: Logger;
   /** Shared with the lean usage handler; built from operatorKey when absent. */
   checkApiKey?: ApiKeyCheck;
-  /** node-postgres pool for usage reads. */
-  pool: pg.Pool;
   now?: () => number;
 }
 

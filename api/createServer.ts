@@ -10,7 +10,7 @@ import { createApp, type AppDeps } from './createApp.js';
 import { createUsageHandler } from './usage/usageHandler.js';
 import { UsageRecorder, type RecorderOptions } from './usage/usageRecorder.js';
 
-export interface ServerDeps extends Omit<AppDeps, 'checkApiKey' | 'pool'> {
+export interface ServerDeps extends Omit<AppDeps, 'checkApiKey'> {
   databaseUrl: string;
   recorder?: RecorderOptions;
 }
@@ -21,7 +21,7 @@ export function createServer(deps: ServerDeps): { server: http.Server; app: Expr
   const pool = new pg.Pool({ connectionString: deps.databaseUrl, max: 10 });
   const recorder = new UsageRecorder(pool, () => deps.catalog, deps.recorder);
   const usage = createUsageHandler({ recorder, pool, catalog: () => deps.catalog, checkApiKey, logger: deps.logger, now: deps.now });
-  const app = createApp({ ...deps, checkApiKey, pool });
+  const app = createApp({ ...deps, checkApiKey });
   const server = http.createServer((req, res) => {
     if (!usage(req, res)) app(req, res);
   });

@@ -1,6 +1,6 @@
 /** JSON views the API returns. Money is an exact decimal string with its currency. */
-import { findPlan, planPriceNanos, type Catalog } from '../billing/catalog.js';
-import { formatMinor, formatNanos } from '../billing/money.js';
+import { findPlan, priceString, type Catalog } from '../billing/catalog.js';
+import { moneyView } from '../billing/money.js';
 import { admits, percentUsed } from '../billing/usage.js';
 import type { SubscriptionRecord } from '../store/subscriptionStore.js';
 
@@ -46,7 +46,7 @@ export function subscriptionView(catalog: Catalog, s: SubscriptionRecord, usageB
       id: s.planId,
       name: plan?.name ?? s.planId,
       tier: plan?.tier ?? null,
-      price: plan ? { amount: formatNanos(planPriceNanos(catalog, plan, s.interval), catalog.currency), currency: catalog.currency } : null,
+      price: plan ? { amount: priceString(catalog, plan, s.interval), currency: catalog.currency } : null,
       features: plan?.features ?? {},
     },
     interval: s.interval,
@@ -55,8 +55,8 @@ export function subscriptionView(catalog: Catalog, s: SubscriptionRecord, usageB
     cancelAtPeriodEnd: s.cancelAtPeriodEnd,
     currentPeriod: { start: iso(s.periodStart), end: iso(s.periodEnd) },
     currentCycle: { start: iso(s.cycleStart), end: iso(s.cycleEnd) },
-    creditBalance: { amount: formatMinor(0n, s.currency), currency: s.currency },
-    creditOwed: { amount: formatMinor(BigInt(s.creditOwedMinor), s.currency), currency: s.currency },
+    creditBalance: moneyView(0n, s.currency),
+    creditOwed: moneyView(BigInt(s.creditOwedMinor), s.currency),
     scheduledChange: s.pendingPlanId !== null || s.pendingSeats !== null || s.pendingInterval !== null
       ? { plan: s.pendingPlanId, seats: s.pendingSeats, interval: s.pendingInterval, at: iso(s.periodEnd) }
       : null,
@@ -89,7 +89,7 @@ interface InvoiceRow {
 }
 
 export function invoiceView(invoice: InvoiceRow) {
-  const money = (minor: bigint) => ({ amount: formatMinor(minor, invoice.currency), currency: invoice.currency });
+  const money = (minor: bigint) => moneyView(minor, invoice.currency);
   return {
     id: invoice.id,
     number: invoice.number,

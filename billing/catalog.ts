@@ -191,7 +191,7 @@ function intervalPriceNanos(catalog: Catalog, p: Plan['price'], interval: Interv
   return yearly;
 }
 
-/** The yearly price as a decimal string (for API views). */
+/** The plan's price for an interval as a decimal string (for API views). */
 export function priceString(catalog: Catalog, plan: Plan, interval: Interval): string {
   return formatNanos(planPriceNanos(catalog, plan, interval), catalog.currency);
 }

@@ -10,6 +10,9 @@ import type { ChangeKind } from '../billing/planChange.js';
 export const SUBSCRIPTION_WORKFLOW_TYPE = 'subscriptionWorkflow';
 export const TASK_QUEUE_DEFAULT = 'tollgate-subscriptions';
 
+/** Attempts of one alert delivery before it is reported failed (about a day with the workflow's backoff). */
+export const ALERT_DELIVERY_MAX_ATTEMPTS = 20;
+
 export function subscriptionWorkflowId(customerId: string): string {
   return `subscription-${customerId}`;
 }

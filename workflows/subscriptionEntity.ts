@@ -61,14 +61,6 @@ export class SubscriptionEntity {
     return this.cycleEnd;
   }
 
-  get currentPlanId(): string {
-    return this.planId;
-  }
-
-  get currentPeriodEnd(): number {
-    return this.periodEnd;
-  }
-
   snapshot(): SubscriptionSnapshot {
     return {
       customerId: this.customerId,

@@ -18,6 +18,7 @@ import {
 import type { AlertActivities } from '../activities/alertActivities.js';
 import type { SubscriptionActivities } from '../activities/subscriptionActivities.js';
 import {
+  ALERT_DELIVERY_MAX_ATTEMPTS,
   cancelUpdate,
   changePlanUpdate,
   getStateQuery,
@@ -54,7 +55,7 @@ const alerts = proxyActivities<AlertActivities>({
     initialInterval: '2 seconds',
     backoffCoefficient: 2,
     maximumInterval: '2 hours',
-    maximumAttempts: 20,
+    maximumAttempts: ALERT_DELIVERY_MAX_ATTEMPTS,
     nonRetryableErrorTypes: ['PermanentDeliveryError'],
   },
 });

@@ -4,7 +4,7 @@
  */
 import { Router, type Request } from 'express';
 import type { Catalog } from '../../billing/catalog.js';
-import { formatMinor } from '../../billing/money.js';
+import { moneyView } from '../../billing/money.js';
 import { alertChannelsSchema, redactChannels } from '../../notifications/channelConfig.js';
 import type { Db } from '../../store/db.js';
 import { ApiError, validationError } from '../errors.js';
@@ -75,7 +75,7 @@ export function alertRoutes(deps: { db: Db; catalog: Catalog }): Router {
         used: Number(c.used),
         overage: Number(c.overage),
         unitPrice: { amount: c.unitPrice, currency: c.currency },
-        charge: { amount: formatMinor(c.amountMinor, c.currency), currency: c.currency },
+        charge: moneyView(c.amountMinor, c.currency),
         invoiceNumber: c.invoice?.number ?? null,
       })),
     });

@@ -8,7 +8,7 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { INTERVALS, type Catalog } from '../../billing/catalog.js';
-import { formatMinor } from '../../billing/money.js';
+import { moneyView } from '../../billing/money.js';
 import { evaluatePlanChange, planChangeStateOf } from '../../billing/planChange.js';
 import type { Db } from '../../store/db.js';
 import { snapshotOfRow, type SubscriptionRecord } from '../../store/subscriptionStore.js';
@@ -44,7 +44,7 @@ export function planChangeRoutes(deps: { db: Db; temporal: Client; catalog: Cata
     const record = snapshotOfRow(row);
     return { record, usage: await usageOfCycle(db, record.customerId, record.cycleStart) };
   };
-  const money = (minor: bigint) => ({ amount: formatMinor(minor, catalog.currency), currency: catalog.currency });
+  const money = (minor: bigint) => moneyView(minor, catalog.currency);
 
   router.post('/v1/customers/:customerId/subscription/change', async (req, res) => {
     if (req.body === undefined) throw new ApiError(400, 'invalid_json', 'Send a JSON object with `Content-Type: application/json`.');

@@ -1,10 +1,8 @@
 /** The Java time-skipping test server, so months of cycles run in seconds. */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { inject } from 'vitest';
-import { searchAttributeFlags } from '../../workflows/searchAttributes.js';
 
 export async function startTimeSkipping(): Promise<TestWorkflowEnvironment> {
   const path = inject('testServerPath');
-  void searchAttributeFlags;
   return TestWorkflowEnvironment.createTimeSkipping(path ? { server: { executable: { type: 'existing-path', path } } } : {});
 }

@@ -119,9 +119,9 @@ describe('SubscriptionEntity: state', () => {
   it('getters', () => {
     const s = entity({ planId: 'pro', interval: 'yearly' });
     expect(s.customerId).toBe('cust_1');
-    expect(s.currentPlanId).toBe('pro');
+    expect(s.snapshot().planId).toBe('pro');
     expect(s.currentCycleEnd).toBe(T0 + CYCLE);
-    expect(s.currentPeriodEnd).toBe(T0 + YEAR);
+    expect(s.snapshot().periodEnd).toBe(T0 + YEAR);
     expect(s.status).toBe('active');
   });
 
@@ -501,7 +501,7 @@ describe('SubscriptionEntity: plan changes (immediate)', () => {
         idempotencyKey: 'invoice:cust_1:plan_change:v2',
       },
     });
-    expect(s.currentPlanId).toBe('pro');
+    expect(s.snapshot().planId).toBe('pro');
     expect(s.snapshot()).toMatchObject({
       planId: 'pro',
       version: 2,
