@@ -1,0 +1,224 @@
+/**
+ * Records the workflow histories that test/workflow/replay.test.ts replays: representative
+ * subscriptions driven through the real API, worker, PostgreSQL and a Temporal dev server, each
+ * run's history saved as JSON under test/histories/<label>/.
+ *
+ *   npx tsx test/histories/record.ts <label>        e.g. v2
+ *
+ * Run it when the workflow's behaviour changes (under `patched()`), with a new label, and keep the
+ * older folders: replaying them proves running subscriptions survive the change. See
+ * docs/architecture.md, "Shipping a workflow change".
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { pino } from 'pino';
+import { NoPaymentProvider } from '../../activities/payments/noPaymentProvider.js';
+import { createServer } from '../../api/createServer.js';
+import type { Catalog } from '../../billing/catalog.js';
+import { loadCatalog } from '../../config/loadCatalog.js';
+import { createSenders } from '../../notifications/senders.js';
+import { migrate } from '../../prisma/migrate.js';
+import { freePort } from '../../scripts/services/freePort.js';
+import { startPostgres } from '../../scripts/services/postgres.js';
+import { startTemporalDevServer } from '../../scripts/services/temporalDevServer.js';
+import { createDb } from '../../store/db.js';
+import { subscriptionWorkflowId } from '../../workflows/messages.js';
+import { createWorker } from '../../worker/createWorker.js';
+import { registerSearchAttributes } from '../../worker/registerSearchAttributes.js';
+import { startAlertRelay } from '../../worker/alertRelay.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const DAY_MS = 86_400_000;
+const KEY = 'history-recorder-operator-key';
+const label = process.argv[2];
+if (!label || !/^[a-z0-9-]+$/.test(label)) {
+  process.stderr.write('usage: npx tsx test/histories/record.ts <label>\n');
+  process.exit(2);
+}
+const outDir = path.join(here, label);
+
+Runtime.install({ logger: new DefaultLogger('ERROR') });
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function main() {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'tollgate-histories-'));
+  chmodSync(root, 0o755);
+  const postgres = await startPostgres({ dataDir: path.join(root, 'pg', 'data'), port: await freePort(), persistent: false });
+  const temporal = await startTemporalDevServer({ port: await freePort() });
+  const stops: Array<() => Promise<unknown>> = [];
+  try {
+    await postgres.createDatabase('histories');
+    const databaseUrl = postgres.url('histories');
+    await migrate(databaseUrl);
+    const db = createDb(databaseUrl);
+    stops.push(() => db.$disconnect());
+    const connection = await Connection.connect({ address: temporal.address });
+    stops.push(() => connection.close());
+    const client = new Client({ connection });
+    const native = await NativeConnection.connect({ address: temporal.address });
+    stops.push(() => native.close());
+    await registerSearchAttributes(native, 'default');
+    const logger = pino({ level: 'silent' });
+    const relay = startAlertRelay({ db, temporal: client, logger, intervalMs: 50 });
+    stops.push(() => relay.stop());
+
+    /** An API + worker pair for one catalog (the seat scenario needs its own). */
+    const stack = async (catalog: Catalog, name: string) => {
+      const taskQueue = `histories-${name}`;
+      const worker = await createWorker({ connection: native, namespace: 'default', taskQueue, db, payments: new NoPaymentProvider(), senders: createSenders({}), catalog: () => catalog });
+      const running = worker.run();
+      stops.push(async () => { worker.shutdown(); await running; });
+      const { server, close } = createServer({ db, databaseUrl, temporal: client, taskQueue, catalog, operatorKey: KEY, logger });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      stops.push(close);
+      const port = (server.address() as { port: number }).port;
+      return async (method: string, url: string, body?: unknown): Promise<{ status: number; body: unknown }> => {
+        const response = await fetch(`http://127.0.0.1:${port}${url}`, {
+          method,
+          headers: { authorization: `Bearer ${KEY}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+        const text = await response.text();
+        return { status: response.status, body: text ? JSON.parse(text) : undefined };
+      };
+    };
+    const api = await stack(loadCatalog(), 'default');
+    const seatApi = await stack(loadCatalog(path.join(here, '..', '..', 'config', 'examples', 'seats-eur.json')), 'seats');
+
+    const must = async (call: Promise<{ status: number; body: unknown }>, ok: number[] = [200, 201]) => {
+      const answer = await call;
+      if (!ok.includes(answer.status)) throw new Error(`unexpected answer ${answer.status}: ${JSON.stringify(answer.body)}`);
+      return answer;
+    };
+    /** A customer; `endsInMs` imports one whose period ends that soon, so it renews during the recording. */
+    const customer = async (call: typeof api, id: string, plan: string, endsInMs?: number, extra: Record<string, unknown> = {}) => {
+      const periodStart = endsInMs === undefined ? undefined : new Date(Date.now() - 30 * DAY_MS + endsInMs).toISOString();
+      await must(call('POST', '/v1/customers', { id, name: `Customer ${id}`, email: `${id}@example.test`, plan, ...(periodStart ? { periodStart } : {}), ...extra }));
+      return id;
+    };
+    /** Waits until the workflow has continued-as-new `runs - 1` times and is idle. */
+    const waitForRuns = async (id: string, runs: number) => {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const ids = await runIds(id);
+        if (ids.length >= runs) {
+          const { raw } = await client.workflow.getHandle(subscriptionWorkflowId(id)).describe();
+          if (!raw.pendingWorkflowTask && (raw.pendingActivities?.length ?? 0) === 0) return;
+        }
+        if (Date.now() > deadline) throw new Error(`${id}: ${ids.length} runs after 60 s, wanted ${runs}`);
+        await sleep(200);
+      }
+    };
+    const runIds = async (id: string): Promise<string[]> => {
+      const ids: string[] = [];
+      for await (const execution of client.workflow.list({ query: `WorkflowId = "${subscriptionWorkflowId(id)}"` })) ids.push(execution.runId);
+      return ids;
+    };
+    const idle = async (id: string) => {
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const { raw } = await client.workflow.getHandle(subscriptionWorkflowId(id)).describe();
+        if (!raw.pendingWorkflowTask && (raw.pendingActivities?.length ?? 0) === 0) return;
+        if (Date.now() > deadline) throw new Error(`${id} did not become idle`);
+        await sleep(100);
+      }
+    };
+
+    const scenarios: Record<string, () => Promise<string>> = {
+      'create-paid': async () => customer(api, 'h-create', 'pro'),
+      'renewal-continue-as-new': async () => {
+        const id = await customer(api, 'h-renew', 'pro', 3_000);
+        await waitForRuns(id, 2);
+        return id;
+      },
+      upgrade: async () => {
+        const id = await customer(api, 'h-upgrade', 'basic');
+        await must(api('POST', `/v1/customers/${id}/subscription/change`, { plan: 'pro' }));
+        await must(api('POST', `/v1/customers/${id}/subscription/change`, { plan: 'enterprise' }));
+        return id;
+      },
+      'downgrade-credit-renewal': async () => {
+        const id = await customer(api, 'h-downgrade', 'pro', 4_000);
+        await must(api('POST', `/v1/customers/${id}/subscription/change`, { plan: 'basic' }));
+        await waitForRuns(id, 2);
+        return id;
+      },
+      'cancel-reactivate-renewal': async () => {
+        const id = await customer(api, 'h-cancel', 'pro', 4_000);
+        await must(api('POST', `/v1/customers/${id}/subscription/cancel`));
+        await must(api('POST', `/v1/customers/${id}/subscription/reactivate`));
+        await must(api('POST', `/v1/customers/${id}/subscription/cancel`));
+        await waitForRuns(id, 2);
+        return id;
+      },
+      alerts: async () => {
+        const id = await customer(api, 'h-alerts', 'free');
+        await must(api('POST', '/v1/usage/events', { customerId: id, metric: 'api_calls', quantity: 800, idempotencyKey: 'a-1' }));
+        await must(api('POST', '/v1/usage/events', { customerId: id, metric: 'api_calls', quantity: 200, idempotencyKey: 'a-2' }));
+        const deadline = Date.now() + 30_000;
+        while ((await db.alertDelivery.count({ where: { customerId: id } })) < 2) {
+          if (Date.now() > deadline) throw new Error('alerts were not delivered');
+          await sleep(100);
+        }
+        return id;
+      },
+      'interval-switch': async () => {
+        const id = await customer(api, 'h-interval', 'pro');
+        await must(api('POST', `/v1/customers/${id}/subscription/change`, { interval: 'yearly' }));
+        return id;
+      },
+      'seats-renewal': async () => {
+        const id = await customer(seatApi, 'h-seats', 'team', 5_000, { seats: 3 });
+        await must(seatApi('POST', `/v1/customers/${id}/subscription/change`, { seats: 5 }));
+        await must(seatApi('POST', `/v1/customers/${id}/subscription/change`, { seats: 4 }));
+        await waitForRuns(id, 2);
+        return id;
+      },
+      'concurrent-racing-renewal': async () => {
+        const id = await customer(api, 'h-concurrent', 'basic', 2_500);
+        const requests: Array<[string, unknown?]> = [
+          ['change', { plan: 'pro' }], ['cancel'], ['change', { plan: 'enterprise' }], ['reactivate'],
+          ['change', { interval: 'yearly' }], ['change', { plan: 'basic' }], ['cancel'], ['change', { plan: 'free' }],
+        ];
+        // Two waves: one at once, one as the cycle ends.
+        const wave = () => Promise.all(requests.map(([route, body]) => api('POST', `/v1/customers/${id}/subscription/${route}`, body)));
+        await wave();
+        await sleep(2_000);
+        await wave();
+        await waitForRuns(id, 2);
+        return id;
+      },
+    };
+
+    rmSync(outDir, { recursive: true, force: true });
+    mkdirSync(outDir, { recursive: true });
+    for (const [name, run] of Object.entries(scenarios)) {
+      const id = await run();
+      await idle(id);
+      const ids = await runIds(id);
+      // Oldest run first; every run of the subscription is a history of its own.
+      ids.reverse();
+      for (const [n, runId] of ids.entries()) {
+        const history = await client.workflow.getHandle(subscriptionWorkflowId(id), runId).fetchHistory();
+        const file = path.join(outDir, `${name}${ids.length > 1 ? `.run${n + 1}` : ''}.json`);
+        writeFileSync(file, `${historyToJSON(history)}\n`);
+        process.stdout.write(`${path.relative(process.cwd(), file)}  (${history.events?.length ?? 0} events)\n`);
+      }
+    }
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    await temporal.stop();
+    await postgres.stop();
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+main().then(() => process.exit(0), (error: unknown) => {
+  process.stderr.write(`record: ${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});
