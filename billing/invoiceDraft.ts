@@ -138,8 +138,12 @@ export function addLines(args: {
   };
 }
 
-/** The invoice for a plan change charged at once (prorated lines). Keyed by the change's state version. */
-export function planChangeInvoice(args: { customerId: string; currency: string; lines: InvoiceLineDraft[]; changeVersion: number; now: number; periodEnd: number }): InvoiceDraft | undefined {
+/**
+ * The invoice for a plan change charged at once (prorated lines). Keyed by the state version the
+ * change produced and, when given, the id of the request that made it (the Update id): a key
+ * names exactly one change, so an invoice can never be mistaken for another change's.
+ */
+export function planChangeInvoice(args: { customerId: string; currency: string; lines: InvoiceLineDraft[]; changeVersion: number; changeId?: string; now: number; periodEnd: number }): InvoiceDraft | undefined {
   const lines = args.lines.filter((line) => BigInt(line.amountMinor) !== 0n);
   const total = totalMinor(lines);
   if (total <= 0n) return undefined;
@@ -151,7 +155,7 @@ export function planChangeInvoice(args: { customerId: string; currency: string; 
     periodEnd: args.periodEnd,
     lines,
     totalMinor: total.toString(),
-    idempotencyKey: `invoice:${args.customerId}:plan_change:v${args.changeVersion}`,
+    idempotencyKey: `invoice:${args.customerId}:plan_change:v${args.changeVersion}${args.changeId === undefined ? '' : `:${args.changeId}`}`,
   };
 }
 

@@ -1,6 +1,7 @@
 /**
  * Creating a customer: its row and its subscription read model, in one transaction, before the
- * workflow starts (so reads work at once). Version 0 lets the workflow's first write replace it.
+ * workflow starts (so reads work at once). It carries the input's version: the row is exactly the
+ * workflow's first state, and every later state has a higher version.
  */
 import type { SubscriptionInput, SubscriptionSnapshot } from '../workflows/messages.js';
 import { subscriptionWorkflowId } from '../workflows/messages.js';
@@ -21,7 +22,7 @@ export function snapshotOfInput(input: SubscriptionInput): SubscriptionSnapshot 
     cycleEnd: input.cycleEnd,
     cancelAtPeriodEnd: input.cancelAtPeriodEnd,
     creditOwedMinor: input.creditOwedMinor,
-    version: 0,
+    version: input.version,
     cycleNumber: input.cycleNumber,
     downgradesThisCycle: input.downgradesThisCycle ?? 0,
     pendingPlanId: input.pendingPlanId ?? null,

@@ -32,10 +32,65 @@ async function nextInvoiceNumber(tx: Tx): Promise<string> {
   return formatInvoiceNumber(BigInt(value));
 }
 
-/** Inserts the invoice unless one with the same idempotency key exists; inside the caller's transaction. */
+/**
+ * An invoice key came back with different content. Keys name one renewal, one change, one first
+ * period; the same key with other lines means two different charges were given one identity, and
+ * returning the stored invoice would answer for the wrong one. Left retryable on purpose: the
+ * activity stays visibly failing in the Temporal UI instead of moving on with a wrong invoice.
+ */
+export class InvoiceKeyConflictError extends Error {
+  readonly code = 'invoice_key_conflict';
+  constructor(key: string, difference: string) {
+    super(`invoice key ${key} is already taken by an invoice with different content (${difference})`);
+    this.name = 'InvoiceKeyConflictError';
+  }
+}
+
+type StoredWithLines = NonNullable<Awaited<ReturnType<typeof findByKey>>>;
+
+function findByKey(tx: Tx, key: string) {
+  return tx.invoice.findUnique({ where: { idempotencyKey: key }, include: { lines: { orderBy: { position: 'asc' } } } });
+}
+
+/** What differs between a stored invoice and a draft with the same key, or undefined if they agree. */
+export function invoiceDifference(stored: StoredWithLines, draft: InvoiceDraft): string | undefined {
+  const header: Array<[string, unknown, unknown]> = [
+    ['customer', stored.customerId, draft.customerId],
+    ['reason', stored.reason, draft.reason],
+    ['currency', stored.currency, draft.currency],
+    ['period start', stored.periodStart.getTime(), draft.periodStart],
+    ['period end', stored.periodEnd.getTime(), draft.periodEnd],
+    ['total', stored.totalMinor.toString(), draft.totalMinor],
+    ['line count', stored.lines.length, draft.lines.length],
+  ];
+  for (const [what, was, is] of header) if (was !== is) return `${what}: stored ${String(was)}, now ${String(is)}`;
+  for (const [position, line] of draft.lines.entries()) {
+    const had = stored.lines[position]!;
+    const fields: Array<[string, unknown, unknown]> = [
+      ['kind', had.kind, line.kind],
+      ['description', had.description, line.description],
+      ['quantity', had.quantity.toString(), line.quantity],
+      ['unit price', had.unitPrice, line.unitPrice],
+      ['amount', had.amountMinor.toString(), line.amountMinor],
+      ['period start', had.periodStart.getTime(), line.periodStart],
+      ['period end', had.periodEnd.getTime(), line.periodEnd],
+    ];
+    for (const [what, was, is] of fields) if (was !== is) return `line ${position + 1} ${what}: stored ${String(was)}, now ${String(is)}`;
+  }
+  return undefined;
+}
+
+/**
+ * Inserts the invoice unless one with the same idempotency key exists (then returns that one, if it
+ * says exactly the same; see InvoiceKeyConflictError); inside the caller's transaction.
+ */
 export async function storeInvoice(tx: Tx, draft: InvoiceDraft, paymentProvider: string): Promise<StoredInvoice> {
-  const existing = await tx.invoice.findUnique({ where: { idempotencyKey: draft.idempotencyKey } });
-  if (existing) return { id: existing.id, number: existing.number, status: existing.status, totalMinor: existing.totalMinor, created: false };
+  const existing = await findByKey(tx, draft.idempotencyKey);
+  if (existing) {
+    const difference = invoiceDifference(existing, draft);
+    if (difference) throw new InvoiceKeyConflictError(draft.idempotencyKey, difference);
+    return { id: existing.id, number: existing.number, status: existing.status, totalMinor: existing.totalMinor, created: false };
+  }
   const total = BigInt(draft.totalMinor);
   const invoice = await tx.invoice.create({
     data: {

@@ -10,6 +10,21 @@ import type { ChangeKind } from '../billing/planChange.js';
 export const SUBSCRIPTION_WORKFLOW_TYPE = 'subscriptionWorkflow';
 export const TASK_QUEUE_DEFAULT = 'tollgate-subscriptions';
 
+/**
+ * Patch that moved every write answering an Update to ordinary activities keyed by the Update's id,
+ * made renewals reserve credit instead of overwriting it, and bounded a run's history. Runs that
+ * started before it keep the old behaviour to their end (docs/architecture.md, "Shipping a
+ * workflow change").
+ */
+export const CONSISTENT_WRITES_PATCH = 'consistent-writes';
+
+/**
+ * Accepted Updates after which a run continues-as-new within its cycle, well under the server's
+ * limit of updates per run (2,000 by default), so a customer changing seats all month long keeps
+ * each run's history bounded.
+ */
+export const MAX_UPDATES_PER_RUN = 200;
+
 /** Attempts of one alert delivery before it is reported failed (about a day with the workflow's backoff). */
 export const ALERT_DELIVERY_MAX_ATTEMPTS = 20;
 
@@ -97,8 +112,12 @@ export interface ChangePlanResult {
   subscription: SubscriptionSnapshot;
   kind: ChangeKind;
   effective: 'immediate' | 'period_end';
-  /** > 0 charged now on `invoiceNumber`; < 0 credited to the next invoice. Minor units, bigint string. */
+  /** The prorated difference: > 0 to charge, < 0 owed back to the customer. Minor units, bigint string. */
   netMinor: string;
+  /** What invoice `invoiceNumber` charges now: the positive net less credit owed that it used. Absent from runs before the `consistent-writes` patch. */
+  chargedMinor?: string;
+  /** Credit owed to the customer that this change's invoice used up. */
+  creditAppliedMinor?: string;
   invoiceNumber: string | null;
 }
 

@@ -12,6 +12,8 @@ export const REFUSAL_CODES = [
   'no_cancellation_scheduled',
   /** The usage sent with a plan change is from another cycle (a renewal just happened): measure again. */
   'stale_usage',
+  /** The run is handing over to its next one (continue-as-new): the API tries again in a moment. */
+  'subscription_busy',
   ...PLAN_CHANGE_REFUSALS,
 ] as const;
 export type RefusalCode = (typeof REFUSAL_CODES)[number];

@@ -163,7 +163,12 @@ export class SubscriptionEntity {
    * return the invoice to charge (credits are owed to the next invoice); deferred ones wait for
    * the next period.
    */
-  applyChange(request: ChangePlanRequest, now: number): { decision: Extract<PlanChangeDecision, { allowed: true }>; invoice?: InvoiceDraft } {
+  applyChange(request: ChangePlanRequest, now: number, changeId?: string): {
+    decision: Extract<PlanChangeDecision, { allowed: true }>;
+    invoice?: InvoiceDraft;
+    /** Credit owed to the customer that this change's invoice used up. */
+    creditAppliedMinor: bigint;
+  } {
     const decision = this.decide(request, now);
     if (!decision.allowed) throw refusal(decision.code, decision.message, decision.details);
     this.version += 1;
@@ -171,7 +176,7 @@ export class SubscriptionEntity {
       this.pendingPlanId = undefined;
       this.pendingSeats = undefined;
       this.pendingInterval = undefined;
-      return { decision };
+      return { decision, creditAppliedMinor: 0n };
     }
     if (decision.kind === 'downgrade') this.downgradesThisCycle += 1;
     if (decision.effective === 'period_end') {
@@ -181,7 +186,7 @@ export class SubscriptionEntity {
       const target = requirePlan(this.catalog, decision.next.planId);
       this.pendingSeats = request.seats === undefined && this.pendingSeats !== undefined ? clampSeats(target, this.pendingSeats) : decision.next.seats;
       this.dropNoOpPending();
-      return { decision };
+      return { decision, creditAppliedMinor: 0n };
     }
     // An immediate change replaces only the scheduled parts it changes itself.
     if (decision.next.planId !== this.planId) {
@@ -198,13 +203,15 @@ export class SubscriptionEntity {
     this.periodEnd = decision.proration.period.end;
     const net = decision.proration.netMinor;
     if (net < 0n) this.creditOwedMinor += -net;
-    let invoice = planChangeInvoice({ customerId: this.customerId, currency: this.catalog.currency, lines: decision.proration.lines, changeVersion: this.version, now, periodEnd: this.periodEnd });
+    let invoice = planChangeInvoice({ customerId: this.customerId, currency: this.catalog.currency, lines: decision.proration.lines, changeVersion: this.version, changeId, now, periodEnd: this.periodEnd });
+    let creditAppliedMinor = 0n;
     if (invoice && this.creditOwedMinor > 0n) {
       const credited = applyCredit(invoice, this.creditOwedMinor);
       invoice = credited.draft;
+      creditAppliedMinor = this.creditOwedMinor - credited.remainingMinor;
       this.creditOwedMinor = credited.remainingMinor;
     }
-    return { decision, invoice };
+    return { decision, invoice, creditAppliedMinor };
   }
 
   /** A scheduled value equal to the current one is no change at all: forget it. Scheduled seats fit the plan they land on. */
@@ -284,11 +291,35 @@ export class SubscriptionEntity {
   }
 
   /**
-   * Credit still owed after the renewal activity applied what it could to the closed cycle's
-   * overage (the activity's result is in history, so this stays deterministic).
+   * Runs started before the `consistent-writes` patch only: overwrites credit owed with what the
+   * renewal activity left. Wrong when a change was accepted while that activity ran (its credit is
+   * lost, or credit it spent is owed again); kept so those runs replay as they ran.
    */
   settleCredit(creditOwedMinor: string): void {
     this.creditOwedMinor = BigInt(creditOwedMinor);
+  }
+
+  /**
+   * Takes all credit owed out of reach while the renewal activity spends what it can on the closed
+   * cycle's overage: a change accepted meanwhile can neither spend it too nor lose its own credit.
+   */
+  reserveCreditForRenewal(): bigint {
+    const reserved = this.creditOwedMinor;
+    this.creditOwedMinor = 0n;
+    return reserved;
+  }
+
+  /**
+   * Gives back what the renewal did not spend, as a delta on top of whatever changes made
+   * meanwhile. When such changes already wrote their (newer) snapshots, the returned credit is a
+   * state change of its own: it gets a version so the read model takes it. Returns whether it did.
+   */
+  returnUnspentCredit(unspentMinor: bigint, changedMeanwhile: boolean): boolean {
+    if (unspentMinor <= 0n) return false;
+    this.creditOwedMinor += unspentMinor;
+    if (!changedMeanwhile) return false;
+    this.version += 1;
+    return true;
   }
 
   private planName(): string {

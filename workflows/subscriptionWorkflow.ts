@@ -10,10 +10,13 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
+  currentUpdateInfo,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { AlertActivities } from '../activities/alertActivities.js';
 import type { SubscriptionActivities } from '../activities/subscriptionActivities.js';
@@ -21,6 +24,8 @@ import {
   ALERT_DELIVERY_MAX_ATTEMPTS,
   cancelUpdate,
   changePlanUpdate,
+  CONSISTENT_WRITES_PATCH,
+  MAX_UPDATES_PER_RUN,
   getStateQuery,
   reactivateUpdate,
   thresholdCrossedSignal,
@@ -28,6 +33,7 @@ import {
   type SubscriptionInput,
 } from './messages.js';
 import { PERIOD_END, PLAN_ID, SUBSCRIPTION_STATUS } from './searchAttributes.js';
+import { refusal } from './refusals.js';
 import { SubscriptionEntity } from './subscriptionEntity.js';
 
 // Database writes are short; a dead worker's attempt is retried after startToClose. Retries never
@@ -37,11 +43,11 @@ const activities = proxyActivities<SubscriptionActivities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
-// Writes that answer an Update (plan change, cancel, reactivate) are local activities: they run in
-// the worker that holds the workflow, without a round trip through the server's task queue, so the
-// caller gets its answer sooner. They are idempotent like the others; if the worker dies, the
-// workflow task is retried and they run again.
-const updateWrites = proxyLocalActivities<SubscriptionActivities>({
+// Runs started before CONSISTENT_WRITES_PATCH wrote Update answers with local activities. A local
+// activity commits before its workflow task completes; when that task was dropped and replayed,
+// another Update could take the same state version, and its write collided with (and returned)
+// the first one's invoice. Kept only so those runs replay as they ran.
+const legacyUpdateWrites = proxyLocalActivities<SubscriptionActivities>({
   startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds' },
 });
@@ -61,7 +67,20 @@ const alerts = proxyActivities<AlertActivities>({
 });
 
 export async function subscriptionWorkflow(input: SubscriptionInput): Promise<void> {
+  // One decision per run, before anything else: a run that began on older code keeps its old
+  // behaviour to its end; every run after continue-as-new takes the new one.
+  const consistentWrites = patched(CONSISTENT_WRITES_PATCH);
+  // Ordinary activities are scheduled by a command of a completed workflow task, so a write exists
+  // only for an Update that history accepted, whatever task is dropped or replayed.
+  const updateWrites = consistentWrites ? activities : legacyUpdateWrites;
   const subscription = new SubscriptionEntity(input);
+  let updatesThisRun = 0;
+  // Set once this run is about to continue-as-new: it waits for the Updates it accepted, and new
+  // ones must go to the next run, or a steady stream of them would keep this one open for ever.
+  let handingOver = false;
+  const admit = () => {
+    if (handingOver) throw refusal('subscription_busy', 'The subscription is moving to its next run; try again in a moment.');
+  };
 
   const indexForSearch = () => {
     const state = subscription.snapshot();
@@ -73,25 +92,29 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   };
   // After an update changed state: index it, write the read model, answer with the new state.
   const publish = async () => {
+    updatesThisRun += 1;
     indexForSearch();
-    await updateWrites.saveSubscription(subscription.snapshot());
-    return subscription.snapshot();
+    const state = subscription.snapshot();
+    await updateWrites.saveSubscription(state);
+    return consistentWrites ? state : subscription.snapshot();
   };
 
   setHandler(getStateQuery, () => subscription.snapshot());
   setHandler(cancelUpdate, async () => {
     subscription.cancel();
     return publish();
-  }, { validator: () => subscription.validateCancel() });
+  }, { validator: () => { admit(); subscription.validateCancel(); } });
   setHandler(reactivateUpdate, async () => {
     subscription.reactivate();
     return publish();
-  }, { validator: () => subscription.validateReactivate() });
+  }, { validator: () => { admit(); subscription.validateReactivate(); } });
 
   setHandler(changePlanUpdate, async (request): Promise<ChangePlanResult> => {
     // Decided and applied synchronously, before any await: a second change delivered meanwhile
     // is validated against the new state (two downgrades at once → the second is refused).
-    const { decision, invoice } = subscription.applyChange(request, Date.now());
+    const changeId = consistentWrites ? currentUpdateInfo()?.id : undefined;
+    const { decision, invoice, creditAppliedMinor } = subscription.applyChange(request, Date.now(), changeId);
+    updatesThisRun += 1;
     indexForSearch();
     const state = subscription.snapshot();
     const { invoice: receipt } = await updateWrites.recordPlanChange({ subscription: state, invoice });
@@ -100,9 +123,11 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
       kind: decision.kind,
       effective: decision.effective,
       netMinor: decision.proration.netMinor.toString(),
+      chargedMinor: invoice?.totalMinor ?? '0',
+      creditAppliedMinor: creditAppliedMinor.toString(),
       invoiceNumber: receipt?.number ?? null,
     };
-  }, { validator: (request) => subscription.validateChange(request, Date.now()) });
+  }, { validator: (request) => { admit(); subscription.validateChange(request, Date.now()); } });
 
   setHandler(thresholdCrossedSignal, async (crossing) => {
     if (!subscription.acceptCrossing(crossing)) return;
@@ -117,11 +142,33 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     if (invoice) await activities.issueInvoice(invoice);
   }
 
+  // A run's history grows with every accepted Update: past a bound (or when the server suggests
+  // it), the run hands its state to a fresh one within the same cycle.
+  const historyIsLong = () => consistentWrites && (updatesThisRun >= MAX_UPDATES_PER_RUN || workflowInfo().continueAsNewSuggested);
   const untilCycleEnd = subscription.currentCycleEnd - Date.now();
-  if (untilCycleEnd > 0) await condition(() => false, untilCycleEnd);
+  if (untilCycleEnd > 0 && await condition(historyIsLong, untilCycleEnd)) {
+    handingOver = true;
+    await condition(allHandlersFinished);
+    await continueAsNew<typeof subscriptionWorkflow>(subscription.nextRunInput(undefined));
+  }
 
   const renewal = subscription.renew();
   if (renewal.newPeriod) indexForSearch();
+  if (consistentWrites) {
+    const versionAtRenewal = subscription.snapshot().version;
+    const reserved = subscription.reserveCreditForRenewal();
+    const { catalog, creditOwedMinor } = await activities.recordRenewal({
+      subscription: { ...subscription.snapshot(), creditOwedMinor: reserved.toString() },
+      feeInvoice: renewal.invoice,
+      closedCycle: renewal.closedCycle,
+    });
+    const changedMeanwhile = subscription.snapshot().version !== versionAtRenewal;
+    if (subscription.returnUnspentCredit(BigInt(creditOwedMinor), changedMeanwhile)) await activities.saveSubscription(subscription.snapshot());
+    handingOver = true;
+    await condition(allHandlersFinished);
+    await continueAsNew<typeof subscriptionWorkflow>(subscription.nextRunInput(catalog));
+  }
+
   const { catalog, creditOwedMinor } = await activities.recordRenewal({
     subscription: subscription.snapshot(),
     feeInvoice: renewal.invoice,

@@ -3,7 +3,7 @@
  * reactivate, list invoices. Writes that change a subscription go through the workflow's Updates,
  * so the workflow is the one place that decides; reads come from the Postgres read model.
  */
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { Router, type Request } from 'express';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
@@ -18,7 +18,7 @@ import { cancelUpdate, reactivateUpdate, subscriptionWorkflowId, type Subscripti
 import { newSubscriptionInput } from '../../workflows/subscriptionInput.js';
 import { ApiError, validationError } from '../errors.js';
 import { createCustomerBody, customerParams, listInvoicesQuery, type CreateCustomerBody } from '../schemas.js';
-import { refusalOf } from '../temporal/refusalOf.js';
+import { executeSubscriptionUpdate, updateIdFor } from '../temporal/executeSubscriptionUpdate.js';
 import { startSubscriptionWorkflow } from '../temporal/startSubscriptionWorkflow.js';
 import { invoiceView, subscriptionView } from '../views.js';
 
@@ -117,15 +117,12 @@ export function customerRoutes(deps: CustomerRoutesDeps): Router {
       const customerId = customerIdOf(req);
       const exists = await db.customer.findUnique({ where: { id: customerId }, select: { id: true } });
       if (!exists) throw new ApiError(404, 'customer_not_found', `No customer "${customerId}".`);
-      let snapshot: SubscriptionSnapshot;
-      try {
-        snapshot = await temporal.workflow.getHandle(subscriptionWorkflowId(customerId)).executeUpdate(definition);
-      } catch (error) {
-        const refusal = refusalOf(error);
-        if (refusal) throw refusal;
-        if (error instanceof WorkflowNotFoundError) throw new ApiError(404, 'subscription_not_running', `The subscription workflow of "${customerId}" is not running.`);
-        throw error;
-      }
+      const snapshot = await executeSubscriptionUpdate<SubscriptionSnapshot>({
+        temporal,
+        customerId,
+        updateId: updateIdFor(req, name),
+        send: (handle, updateId) => handle.executeUpdate(definition, { updateId }),
+      });
       res.json(await card(snapshot));
     });
   update('cancel', cancelUpdate);

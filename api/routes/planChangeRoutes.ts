@@ -4,7 +4,7 @@
  * is allowed, changing nothing. Both use billing/planChange.ts; the API measures usage so far
  * (it lives in PostgreSQL, not in the workflow) and sends it with the update.
  */
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { INTERVALS, type Catalog } from '../../billing/catalog.js';
@@ -13,22 +13,22 @@ import { evaluatePlanChange, planChangeStateOf } from '../../billing/planChange.
 import type { Db } from '../../store/db.js';
 import { snapshotOfRow, type SubscriptionRecord } from '../../store/subscriptionStore.js';
 import { usageOfCycle } from '../../store/usageReads.js';
-import { changePlanUpdate, subscriptionWorkflowId, type ChangePlanResult } from '../../workflows/messages.js';
+import { changePlanUpdate, type ChangePlanResult } from '../../workflows/messages.js';
 import { ApiError, validationError } from '../errors.js';
-import { customerParams } from '../schemas.js';
-import { refusalOf } from '../temporal/refusalOf.js';
+import { customerParams, decimalInteger, safeText } from '../schemas.js';
+import { executeSubscriptionUpdate, updateIdFor } from '../temporal/executeSubscriptionUpdate.js';
 import { subscriptionView } from '../views.js';
 
 export const changePlanBody = z.strictObject({
-  plan: z.string().min(1).optional(),
+  plan: safeText().min(1).max(100).optional(),
   interval: z.enum(INTERVALS).optional(),
   seats: z.number().int().positive().optional(),
 }).refine((b) => b.plan !== undefined || b.interval !== undefined || b.seats !== undefined, 'give at least one of plan, interval, seats');
 
 const previewQuery = z.strictObject({
-  plan: z.string().min(1).optional(),
+  plan: safeText().min(1).max(100).optional(),
   interval: z.enum(INTERVALS).optional(),
-  seats: z.coerce.number().int().positive().optional(),
+  seats: decimalInteger(1, Number.MAX_SAFE_INTEGER).optional(),
 });
 
 export function planChangeRoutes(deps: { db: Db; temporal: Client; catalog: Catalog; now?: () => number }): Router {
@@ -36,11 +36,15 @@ export function planChangeRoutes(deps: { db: Db; temporal: Client; catalog: Cata
   const now = deps.now ?? Date.now;
   const router = Router();
 
-  const load = async (req: Request) => {
+  const customerIdOf = (req: Request) => {
     const params = customerParams.safeParse(req.params);
     if (!params.success) throw validationError(params.error, 'path');
-    const row = await db.subscription.findUnique({ where: { customerId: params.data.customerId } });
-    if (!row) throw new ApiError(404, 'customer_not_found', `No customer "${params.data.customerId}".`);
+    return params.data.customerId;
+  };
+  const load = async (req: Request) => {
+    const customerId = customerIdOf(req);
+    const row = await db.subscription.findUnique({ where: { customerId } });
+    if (!row) throw new ApiError(404, 'customer_not_found', `No customer "${customerId}".`);
     const record = snapshotOfRow(row);
     return { record, usage: await usageOfCycle(db, record.customerId, record.cycleStart) };
   };
@@ -50,13 +54,15 @@ export function planChangeRoutes(deps: { db: Db; temporal: Client; catalog: Cata
     if (req.body === undefined) throw new ApiError(400, 'invalid_json', 'Send a JSON object with `Content-Type: application/json`.');
     const body = changePlanBody.safeParse(req.body);
     if (!body.success) throw validationError(body.error, 'body');
-    const handle = temporal.workflow.getHandle(subscriptionWorkflowId(String(req.params.customerId)));
-    let result: ChangePlanResult | undefined;
-    // A renewal between measuring usage and deciding makes the usage stale: measure once more.
-    for (let attempt = 1; !result; attempt++) {
-      const { record, usage } = await load(req);
-      try {
-        result = await handle.executeUpdate(changePlanUpdate, {
+    const result = await executeSubscriptionUpdate<ChangePlanResult>({
+      temporal,
+      customerId: customerIdOf(req),
+      updateId: updateIdFor(req, 'change'),
+      // Usage is measured for each attempt: a renewal in between makes the previous one stale.
+      send: async (handle, updateId) => {
+        const { record, usage } = await load(req);
+        return handle.executeUpdate(changePlanUpdate, {
+          updateId,
           args: [{
             planId: body.data.plan,
             interval: body.data.interval,
@@ -65,26 +71,21 @@ export function planChangeRoutes(deps: { db: Db; temporal: Client; catalog: Cata
             usageCycleStart: record.cycleStart,
           }],
         });
-      } catch (error) {
-        const refusal = refusalOf(error);
-        if (refusal?.code === 'stale_usage' && attempt < 5) {
-          // The renewal that made it stale writes the read model within moments: measure again after it.
-          await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
-          continue;
-        }
-        if (refusal) throw refusal;
-        if (error instanceof WorkflowNotFoundError) throw new ApiError(404, 'subscription_not_running', 'The subscription workflow is not running.');
-        throw error;
-      }
-    }
+      },
+      // The renewal that made usage stale writes the read model within moments: measure again after it.
+      retryRefusal: (code, attempt) => code === 'stale_usage' && attempt < 5,
+    });
     const net = BigInt(result.netMinor);
+    // Runs from before the consistent-writes patch report only the net; their invoice took no credit into account in the answer.
+    const charged = result.chargedMinor !== undefined ? BigInt(result.chargedMinor) : net > 0n ? net : 0n;
     res.json({
       subscription: subscriptionView(catalog, result.subscription, await usageOfCycle(db, result.subscription.customerId, result.subscription.cycleStart)),
       change: {
         kind: result.kind,
         effective: result.effective,
-        charged: money(net > 0n ? net : 0n),
+        charged: money(charged),
         credited: money(net < 0n ? -net : 0n),
+        creditApplied: money(BigInt(result.creditAppliedMinor ?? '0')),
         invoiceNumber: result.invoiceNumber,
       },
     });

@@ -48,6 +48,9 @@ async function startOnce(cliPath: string, options: DevServerOptions): Promise<Ru
     // The default SQLite settings make the dev server slow; WAL keeps it durable enough for local use.
     '--sqlite-pragma', 'journal_mode=WAL',
     '--sqlite-pragma', 'synchronous=NORMAL',
+    // Plan changes answer only after their write activity: handing that activity straight back to
+    // the worker that scheduled it (eager dispatch) saves a trip through the task queue.
+    '--dynamic-config-value', 'system.enableActivityEagerExecution=true',
     ...searchAttributeFlags(),
   ];
   if (options.dbFile) args.push('--db-filename', options.dbFile);

@@ -124,6 +124,39 @@ describe('upgrade', () => {
   });
 });
 
+describe('a retried request', () => {
+  it('with the same Idempotency-Key gets the first answer from the workflow even when the API kept no record of it', async () => {
+    const id = await customer('basic', 10 * DAY_MS);
+    const key = `retry-${randomUUID()}`;
+    const first = await api.request('POST', `/v1/customers/${id}/subscription/change`, { body: { plan: 'pro' }, headers: { 'idempotency-key': key } });
+    expect(first.status).toBe(200);
+    expect(first.body.change).toMatchObject({ kind: 'upgrade', charged: { amount: '13.33' } });
+    // As if the API died after the workflow answered but before it stored the answer: the retry
+    // reaches the workflow again, with the same Update id, and is answered as the first was.
+    await api.database.db.idempotencyRecord.deleteMany({ where: { key } });
+    const retried = await api.request('POST', `/v1/customers/${id}/subscription/change`, { body: { plan: 'pro' }, headers: { 'idempotency-key': key } });
+    expect(retried.status).toBe(200);
+    expect(retried.body.change).toEqual(first.body.change);
+    expect(await api.database.db.invoice.count({ where: { customerId: id, reason: 'plan_change' } })).toBe(1);
+    // Without the key, the same body is a new request: the plan is Pro already.
+    const fresh = await change(id, { plan: 'pro' });
+    expect(fresh.status).toBe(409);
+    expect(fresh.body.error.code).toBe('no_change');
+  });
+
+  it('cancel with the same Idempotency-Key after a lost answer is answered, not refused as already scheduled', async () => {
+    const id = await customer('pro');
+    const key = `retry-${randomUUID()}`;
+    const first = await api.request('POST', `/v1/customers/${id}/subscription/cancel`, { headers: { 'idempotency-key': key } });
+    expect(first.status).toBe(200);
+    await api.database.db.idempotencyRecord.deleteMany({ where: { key } });
+    const retried = await api.request('POST', `/v1/customers/${id}/subscription/cancel`, { headers: { 'idempotency-key': key } });
+    expect(retried.status).toBe(200);
+    expect(retried.body.status).toBe('cancel_scheduled');
+    expect((await api.request('POST', `/v1/customers/${id}/subscription/cancel`)).body.error.code).toBe('cancellation_already_scheduled');
+  });
+});
+
 describe('bad change requests', () => {
   it.each([
     [{}, 400, 'validation_failed'],

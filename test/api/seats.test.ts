@@ -3,8 +3,11 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAY_MS } from '../../billing/period.js';
 import { loadCatalog } from '../../config/loadCatalog.js';
+import { snapshotOfRow } from '../../store/subscriptionStore.js';
+import { getStateQuery, MAX_UPDATES_PER_RUN, subscriptionWorkflowId } from '../../workflows/messages.js';
 import { startApiHarness, type ApiHarness } from '../harness/apiHarness.js';
 import { eventually } from '../harness/eventually.js';
+import { subscriptionHistory } from '../harness/subscriptionHistory.js';
 
 let api: ApiHarness;
 beforeAll(async () => {
@@ -47,6 +50,50 @@ describe('seats', () => {
     expect((await card(id)).scheduledChange).toBeNull();
     expect((await change(id, { seats: 7 })).body.error.code).toBe('no_change');
   });
+
+  it('a customer changing seats 1,000 times in a month: each run of the workflow holds a bounded history', async () => {
+    const id = await customer('enterprise', 25, DAY_MS);
+    const answers: Array<{ status: number; kind?: string; charged?: string; invoiceNumber?: string | null }> = [];
+    let next = 0;
+    // Eight clients at once, each asking for ever more seats (26, 27, … 1025): arriving out of
+    // order, some are removals scheduled for the next period, the rest are charged at once.
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      while (next < 1_000) {
+        const seats = 26 + next++;
+        const res = await change(id, { seats });
+        answers.push({ status: res.status, kind: res.body.change?.kind, charged: res.body.change?.charged?.amount, invoiceNumber: res.body.change?.invoiceNumber });
+      }
+    }));
+    expect(answers.filter((a) => a.status !== 200 && a.status !== 409)).toEqual([]);
+    const accepted = answers.filter((a) => a.status === 200);
+    expect(accepted.length).toBeGreaterThan(900);
+
+    const handle = api.temporal.workflow.getHandle(subscriptionWorkflowId(id));
+    await eventually(async () => {
+      const { raw } = await handle.describe();
+      if (raw.pendingWorkflowTask || (raw.pendingActivities?.length ?? 0) > 0) return false;
+      const { cycleNumber: _cycles, ...state } = await handle.query(getStateQuery);
+      expect(snapshotOfRow(await api.database.db.subscription.findUniqueOrThrow({ where: { customerId: id } }))).toEqual(state);
+      return true;
+    }, 30_000);
+    const history = await subscriptionHistory(api.temporal, id);
+    expect(history.updates).toHaveLength(accepted.length);
+    // A run continues-as-new after MAX_UPDATES_PER_RUN Updates (a few more may be in flight as it
+    // does), within the same cycle: no run's history grows with the customer's activity.
+    expect(history.runIds.length).toBeGreaterThanOrEqual(Math.floor(accepted.length / (MAX_UPDATES_PER_RUN + 8)));
+    for (const runId of history.runIds) {
+      const updates = history.updates.filter((u) => u.runId === runId).length;
+      const events = history.events.filter((e) => e.runId === runId).length;
+      expect(updates).toBeLessThanOrEqual(MAX_UPDATES_PER_RUN + 8);
+      expect(events).toBeLessThan((MAX_UPDATES_PER_RUN + 8) * 12 + 50);
+    }
+    const state = await handle.query(getStateQuery);
+    expect(state.cycleNumber).toBe(0); // still the first cycle
+    // Every seat addition charged once, on its own invoice.
+    const charged = accepted.filter((a) => a.kind === 'seats_added');
+    expect(await api.database.db.invoice.count({ where: { customerId: id, reason: 'plan_change' } })).toBe(charged.filter((a) => a.invoiceNumber !== null).length);
+    expect(charged.length).toBeGreaterThan(0);
+  }, 300_000);
 
   it('never below the plan minimum', async () => {
     const id = await customer('business', 10, DAY_MS);

@@ -500,6 +500,7 @@ describe('SubscriptionEntity: plan changes (immediate)', () => {
         totalMinor: '1333',
         idempotencyKey: 'invoice:cust_1:plan_change:v2',
       },
+      creditAppliedMinor: 0n,
     });
     expect(s.snapshot().planId).toBe('pro');
     expect(s.snapshot()).toMatchObject({
@@ -545,6 +546,50 @@ describe('SubscriptionEntity: plan changes (immediate)', () => {
 });
 
 describe('SubscriptionEntity: downgrades and credit owed', () => {
+  it('a change made by a request with an id is keyed by version and id, so no other change can take its invoice key', () => {
+    const s = entity({ planId: 'basic' });
+    const { invoice } = s.applyChange(change(s, { planId: 'pro' }), T0 + DAY_MS, 'change-abc');
+    expect(invoice?.idempotencyKey).toBe('invoice:cust_1:plan_change:v2:change-abc');
+  });
+
+  it('an upgrade spends credit owed: the invoice charges the rest, and the answer says how much credit it used', () => {
+    const s = entity({ planId: 'pro' });
+    s.applyChange(change(s, { planId: 'basic' }), T0 + DAY_MS); // owes 20.00 × 29/30 = 19.33
+    expect(s.snapshot().creditOwedMinor).toBe('1933');
+    const { invoice, creditAppliedMinor } = s.applyChange(change(s, { planId: 'enterprise' }), T0 + 2 * DAY_MS);
+    // 90.00 × 28/30 = 84.00, less the 19.33 owed.
+    expect(creditAppliedMinor).toBe(1933n);
+    expect(invoice?.totalMinor).toBe('6467');
+    expect(invoice?.lines.map((l) => [l.kind, l.amountMinor])).toEqual([['proration', '8400'], ['credit', '-1933']]);
+    expect(s.snapshot().creditOwedMinor).toBe('0');
+  });
+
+  it('renewal credit is reserved, and what the renewal did not spend comes back as a delta on top of changes made meanwhile', () => {
+    const s = entity({ planId: 'pro' });
+    s.applyChange(change(s, { planId: 'basic' }), T0 + DAY_MS); // owes 19.33
+    s.renew(); // the Basic fee (10.00) takes 10.00 of it
+    expect(s.snapshot().creditOwedMinor).toBe('933');
+    const reserved = s.reserveCreditForRenewal();
+    expect(reserved).toBe(933n);
+    expect(s.snapshot().creditOwedMinor).toBe('0');
+    const version = s.snapshot().version;
+    // While the renewal activity runs, an upgrade cannot spend the reserved credit…
+    const next = T0 + CYCLE + DAY_MS;
+    const { creditAppliedMinor } = s.applyChange({ planId: 'pro', usage: {}, usageCycleStart: s.snapshot().cycleStart }, next);
+    expect(creditAppliedMinor).toBe(0n);
+    // …and the renewal spent 3.00 of it on overage: 6.33 comes back, as a new version.
+    expect(s.returnUnspentCredit(633n, s.snapshot().version !== version)).toBe(true);
+    expect(s.snapshot()).toMatchObject({ creditOwedMinor: '633', version: version + 2 });
+    // Nothing changed meanwhile: the renewal's own write already holds the credit; no new version.
+    const quiet = entity({ planId: 'pro' });
+    quiet.applyChange(change(quiet, { planId: 'basic' }), T0 + DAY_MS);
+    const quietVersion = quiet.snapshot().version;
+    const all = quiet.reserveCreditForRenewal();
+    expect(quiet.returnUnspentCredit(all, false)).toBe(false);
+    expect(quiet.snapshot()).toMatchObject({ creditOwedMinor: '1933', version: quietVersion });
+    expect(quiet.returnUnspentCredit(0n, true)).toBe(false);
+  });
+
   it('an immediate downgrade owes the unused difference; renewals take it off as credit lines, the rest carried over', () => {
     const s = entity({ planId: 'pro' });
     const now = T0 + 3 * DAY_MS; // 27 of 30 days left

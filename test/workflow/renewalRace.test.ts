@@ -1,0 +1,152 @@
+/**
+ * A plan change accepted while the renewal activity is still running must neither lose its own
+ * credit nor spend credit the renewal holds. The renewal activity is held open here (a gate in
+ * front of the real one) while an upgrade and a downgrade are sent; afterwards credit owed, every
+ * invoice and the read model must add up. Java time-skipping test server, real PostgreSQL.
+ */
+import { randomUUID } from 'node:crypto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, type Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { NoPaymentProvider } from '../../activities/payments/noPaymentProvider.js';
+import { createAlertActivities } from '../../activities/alertActivities.js';
+import { createSubscriptionActivities, type RenewalRecord } from '../../activities/subscriptionActivities.js';
+import { startSubscriptionWorkflow } from '../../api/temporal/startSubscriptionWorkflow.js';
+import { DAY_MS } from '../../billing/period.js';
+import { loadCatalog } from '../../config/loadCatalog.js';
+import { createSenders } from '../../notifications/senders.js';
+import { insertCustomer } from '../../store/customerStore.js';
+import { snapshotOfRow } from '../../store/subscriptionStore.js';
+import { changePlanUpdate, getStateQuery, type SubscriptionSnapshot } from '../../workflows/messages.js';
+import { newSubscriptionInput } from '../../workflows/subscriptionInput.js';
+import { createWorker, WORKFLOWS_PATH } from '../../worker/createWorker.js';
+import { registerSearchAttributes } from '../../worker/registerSearchAttributes.js';
+import { createTestDatabase, type TestDatabase } from '../harness/database.js';
+import { eventually } from '../harness/eventually.js';
+import { startTimeSkipping } from '../harness/timeSkipping.js';
+
+const catalog = loadCatalog();
+const taskQueue = `race-${randomUUID()}`;
+let env: TestWorkflowEnvironment;
+let database: TestDatabase;
+let worker: Worker;
+let running: Promise<void>;
+
+// The gate: the renewal activity reports it started, then waits until the test lets it go on.
+let renewalStarted: () => void = () => undefined;
+let releaseRenewal: () => void = () => undefined;
+let holdRenewals = false;
+
+beforeAll(async () => {
+  const bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: undefined });
+  [env, database] = await Promise.all([startTimeSkipping(), createTestDatabase()]);
+  await registerSearchAttributes(env.connection, env.namespace ?? 'default');
+  const payments = new NoPaymentProvider();
+  const real = createSubscriptionActivities({ db: database.db, payments, catalog: () => catalog });
+  worker = await createWorker({
+    connection: env.nativeConnection,
+    namespace: env.namespace ?? 'default',
+    taskQueue,
+    db: database.db,
+    payments,
+    senders: createSenders({}),
+    catalog: () => catalog,
+    options: {
+      workflowBundle: bundle,
+      workflowsPath: undefined,
+      activities: {
+        ...real,
+        ...createAlertActivities({ db: database.db, senders: createSenders({}), catalog: () => catalog }),
+        async recordRenewal(args: RenewalRecord) {
+          if (holdRenewals) {
+            const released = new Promise<void>((resolve) => { releaseRenewal = resolve; });
+            renewalStarted();
+            await released;
+          }
+          return real.recordRenewal(args);
+        },
+      },
+    },
+  });
+  running = worker.run();
+});
+
+afterAll(async () => {
+  worker?.shutdown();
+  await running;
+  await env?.teardown();
+  await database?.close();
+});
+
+async function state(customerId: string): Promise<SubscriptionSnapshot> {
+  return env.client.workflow.getHandle(`subscription-${customerId}`).query(getStateQuery);
+}
+
+it('a downgrade and an upgrade accepted during the renewal keep their own credit and cannot spend the credit the renewal holds', async () => {
+  const customerId = `race-${randomUUID().slice(0, 8)}`;
+  const now = Number(await (env as unknown as { currentTimeMs(): Promise<number> }).currentTimeMs());
+  const input = newSubscriptionInput({ catalog, customerId, planId: 'pro', interval: 'monthly', seats: 1, now });
+  await insertCustomer(database.db, { id: customerId, name: 'Race Co', email: 'race@example.test' }, input);
+  const handle = await startSubscriptionWorkflow(env.client, taskQueue, input);
+  try {
+    // Day 1: Pro → Basic owes 20.00 × 29/30 = 19.33.
+    await env.sleep('1 day');
+    const owed = await handle.executeUpdate(changePlanUpdate, { args: [{ planId: 'basic', usage: {}, usageCycleStart: input.cycleStart }] });
+    expect(owed.netMinor).toBe('-1933');
+
+    // The renewal: Basic's 10.00 fee takes 10.00 of the credit; 9.33 is left while it runs.
+    holdRenewals = true;
+    const started = new Promise<void>((resolve) => { renewalStarted = resolve; });
+    const sleeping = env.sleep('29 days');
+    await started;
+    const during = await state(customerId);
+    expect(during.cycleStart).toBe(input.cycleEnd);
+
+    // While the renewal activity is held: an upgrade (charged at once) and a downgrade (credited).
+    const upgrade = await handle.executeUpdate(changePlanUpdate, { args: [{ planId: 'pro', usage: {}, usageCycleStart: during.cycleStart }] });
+    const downgrade = await handle.executeUpdate(changePlanUpdate, { args: [{ planId: 'basic', usage: {}, usageCycleStart: during.cycleStart }] });
+    expect(upgrade.kind).toBe('upgrade');
+    expect(downgrade.kind).toBe('downgrade');
+    holdRenewals = false;
+    releaseRenewal();
+    await sleeping;
+
+    const settled = await eventually(async () => {
+      const s = await state(customerId);
+      const { raw } = await handle.describe();
+      return !raw.pendingWorkflowTask && (raw.pendingActivities?.length ?? 0) === 0 && s.cycleNumber === 1 ? s : undefined;
+    });
+    // The upgrade could not spend the 9.33 the renewal held: it was charged in full.
+    expect(upgrade.creditAppliedMinor).toBe('0');
+    expect(upgrade.chargedMinor).toBe(upgrade.netMinor);
+    // Credit owed = the 9.33 the renewal did not spend + the downgrade's credit; nothing lost, nothing twice.
+    const downgradeCredit = -BigInt(downgrade.netMinor);
+    expect(downgradeCredit).toBeGreaterThan(1900n);
+    expect(settled.creditOwedMinor).toBe((933n + downgradeCredit).toString());
+    expect(settled.planId).toBe('basic');
+
+    // Every invoice: the first period, the renewal (fee paid by credit), the upgrade as answered.
+    const invoices = await database.db.invoice.findMany({ where: { customerId }, orderBy: { periodStart: 'asc' }, include: { lines: { orderBy: { position: 'asc' } } } });
+    expect(invoices.map((i) => [i.reason, i.totalMinor])).toEqual([
+      ['subscription_create', 3000n],
+      ['renewal', 0n],
+      ['plan_change', BigInt(upgrade.chargedMinor!)],
+    ]);
+    expect(invoices[1]!.lines.map((l) => [l.kind, l.amountMinor])).toEqual([['plan', 1000n], ['credit', -1000n]]);
+    expect(invoices[2]!.number).toBe(upgrade.invoiceNumber);
+    expect(invoices[2]!.periodStart.getTime()).toBeGreaterThanOrEqual(input.cycleEnd);
+
+    // The read model took the returned credit too.
+    await eventually(async () => {
+      const row = await database.db.subscription.findUniqueOrThrow({ where: { customerId } });
+      const { cycleNumber: _cycles, ...expected } = await state(customerId);
+      expect(snapshotOfRow(row)).toEqual(expected);
+      return true;
+    });
+    expect(settled.periodStart).toBe(input.periodStart + 30 * DAY_MS);
+  } finally {
+    holdRenewals = false;
+    releaseRenewal();
+    await handle.terminate('test finished').catch(() => undefined);
+  }
+});
