@@ -3,6 +3,10 @@
  * a clear message instead of failing later.
  */
 import { z } from 'zod';
+import type { WebhookPolicy } from '../notifications/destinationGuard.js';
+
+/** "true" or "false" (the default), as a boolean. */
+const flag = z.enum(['true', 'false']).default('false').transform((value) => value === 'true');
 
 const shared = {
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// URL'),
@@ -14,6 +18,13 @@ const shared = {
   TEMPORAL_API_KEY: z.string().min(1).optional(),
   TOLLGATE_CATALOG: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * Customer webhook URLs (Slack, Discord) must be https and reach public addresses. These relax
+   * that for tests and private deployments; the API applies them when channels are saved, the
+   * worker when it delivers, so set them alike on both.
+   */
+  ALERT_WEBHOOKS_ALLOW_HTTP: flag,
+  ALERT_WEBHOOKS_ALLOW_PRIVATE_NETWORKS: flag,
 };
 
 const workerSchema = z.object({
@@ -21,8 +32,11 @@ const workerSchema = z.object({
   /** SMTP server for alert emails, e.g. smtp://user:pass@mail.example.com:587. Unset: email alerts are reported as skipped. */
   SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(),
   ALERT_EMAIL_FROM: z.string().min(3).optional(),
-  /** Telegram Bot API base URL (tests point it at a loopback receiver). */
-  TELEGRAM_API_BASE_URL: z.url().optional(),
+  /**
+   * Telegram Bot API base URL (a local Bot API server, or a loopback receiver in tests). Operator
+   * configuration, so the webhook policy does not apply to it.
+   */
+  TELEGRAM_API_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
 });
 const apiSchema = z.object({
   ...shared,
@@ -36,6 +50,11 @@ const apiSchema = z.object({
 
 export type WorkerSettings = z.output<typeof workerSchema>;
 export type ApiSettings = z.output<typeof apiSchema>;
+
+/** The webhook policy (notifications/destinationGuard.ts) these settings describe. */
+export function alertWebhookPolicy(settings: Pick<WorkerSettings, 'ALERT_WEBHOOKS_ALLOW_HTTP' | 'ALERT_WEBHOOKS_ALLOW_PRIVATE_NETWORKS'>): WebhookPolicy {
+  return { allowHttp: settings.ALERT_WEBHOOKS_ALLOW_HTTP, allowPrivateNetworks: settings.ALERT_WEBHOOKS_ALLOW_PRIVATE_NETWORKS };
+}
 
 export class SettingsError extends Error {
   readonly code = 'invalid_settings';

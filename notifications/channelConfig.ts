@@ -4,7 +4,11 @@
  * redactChannels (the API's answers) or not at all (error messages, logs, workflow history).
  */
 import { z } from 'zod';
+import { webhookUrlProblem, type WebhookPolicy } from './destinationGuard.js';
+import { emailAddress } from './emailAddress.js';
 
+// The stored shape: http is allowed here so that channels saved under a laxer policy still parse;
+// the policy is applied on input (alertChannelsInputSchema) and again at delivery.
 const webhookUrl = z.url({ protocol: /^https?$/ }).max(2048);
 
 export const alertChannelsSchema = z.strictObject({
@@ -18,6 +22,24 @@ export const alertChannelsSchema = z.strictObject({
     })
     .optional(),
 });
+
+/**
+ * What PUT …/alert-channels accepts: the stored shape, with webhook URLs held to the policy and
+ * addresses to RFC 5321's lengths (rules for input: rows stored before them still parse).
+ */
+export function alertChannelsInputSchema(policy: WebhookPolicy) {
+  return alertChannelsSchema.superRefine((channels, ctx) => {
+    for (const [index, address] of (channels.email?.to ?? []).entries()) {
+      const parsed = emailAddress.safeParse(address);
+      if (!parsed.success) ctx.addIssue({ code: 'custom', path: ['email', 'to', index], message: parsed.error.issues[0]?.message ?? 'invalid email address' });
+    }
+    for (const kind of ['slack', 'discord'] as const) {
+      const url = channels[kind]?.webhookUrl;
+      const problem = url === undefined ? undefined : webhookUrlProblem(url, policy);
+      if (problem) ctx.addIssue({ code: 'custom', path: [kind, 'webhookUrl'], message: problem });
+    }
+  });
+}
 
 export type AlertChannels = z.output<typeof alertChannelsSchema>;
 /** The same shape as AlertChannels with every secret masked (see redactChannels). */

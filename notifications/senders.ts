@@ -3,17 +3,24 @@
  * Telegram Bot API. A failure is classified so the caller knows whether to retry:
  *
  * - PermanentDeliveryError: the destination is wrong (HTTP 3xx/4xx other than 408 and 429, SMTP
- *   5xx other than 503). Retrying would get the same answer.
+ *   5xx other than 503), or refused by the webhook policy (see destinationGuard.ts). Retrying
+ *   would get the same answer.
  * - TransientDeliveryError: network errors, timeouts, HTTP 5xx, 408 and 429, SMTP 4xx and 503.
  * - ChannelNotConfiguredError: this deployment cannot send on the channel at all (no SMTP server).
  *
- * Webhook URLs, the bot token and the SMTP password are secrets: error messages are written here
- * from status codes and the answers' short descriptions, never from the request, and carry no
- * `cause` (the library errors' messages and causes can hold the URL). Nothing here logs.
+ * Error messages end up in the delivery report that the API returns, in logs and in workflow
+ * history, so they are fixed phrases of ours plus status codes: never text from the destination's
+ * answer (it is whatever the far end chose to say, possibly quoting the request), never the
+ * request (webhook URLs, the bot token and the SMTP password are secrets), and no `cause` (the
+ * library errors' messages and causes can hold the URL). Nothing here logs.
  */
-import { IncomingWebhook } from '@slack/webhook';
+import http from 'node:http';
+import https from 'node:https';
+import { IncomingWebhook, type FetchFunction } from '@slack/webhook';
 import { createTransport, type NodemailerError } from 'nodemailer';
+import { agentFetch } from './agentFetch.js';
 import type { ChannelConfig } from './channelConfig.js';
+import { DEFAULT_WEBHOOK_POLICY, DESTINATION_REFUSED, destinationAgents, webhookUrlProblem, type WebhookPolicy } from './destinationGuard.js';
 
 export class PermanentDeliveryError extends Error {
   readonly code = 'permanent_delivery_failure';
@@ -47,6 +54,8 @@ export interface SenderOptions {
   telegramApiBaseUrl?: string;
   /** Per request (HTTP) or per connection phase (SMTP: connect, greeting, socket idle). Default 10000. */
   timeoutMs?: number;
+  /** Where customer-supplied webhooks (Slack, Discord) may go; default https to public addresses only. */
+  webhooks?: Partial<WebhookPolicy>;
 }
 
 export interface AlertText {
@@ -64,7 +73,7 @@ const DEFAULT_TELEGRAM_API = 'https://api.telegram.org';
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DISCORD_MAX_CONTENT = 2000;
 const TELEGRAM_MAX_TEXT = 4096;
-const MAX_DETAIL = 200;
+const USER_AGENT = 'Tollgate-alerts';
 
 type DeliveryError = PermanentDeliveryError | TransientDeliveryError;
 
@@ -78,42 +87,8 @@ function isPermanentSmtpCode(code: number): boolean {
   return code >= 500 && code < 600 && code !== 503;
 }
 
-/** Replaces every secret (4+ characters) in `text`, flattens it to one line and caps its length. */
-function scrub(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const secret of secrets) if (secret.length >= 4) out = out.split(secret).join('[redacted]');
-  out = out.replace(/\s+/g, ' ').trim();
-  return out.length > MAX_DETAIL ? `${out.slice(0, MAX_DETAIL - 1)}…` : out;
-}
-
-/** The strings of a URL that must not be shown: the whole URL, its path and query, and their decoded forms. */
-function urlSecrets(url: string): string[] {
-  const secrets = [url];
-  const decode = (value: string): string => {
-    try {
-      return decodeURIComponent(value);
-    } catch {
-      return value;
-    }
-  };
-  try {
-    const parsed = new URL(url);
-    secrets.push(parsed.href, `${parsed.pathname}${parsed.search}`, parsed.pathname, decode(parsed.pathname));
-    if (parsed.password) secrets.push(parsed.password, decode(parsed.password));
-    // Webhook tokens are path segments (…/webhooks/<id>/<token>, …/services/T…/B…/<token>): an
-    // answer that quotes only part of the path must not show them either.
-    for (const segment of parsed.pathname.split('/')) if (segment.length >= 8) secrets.push(segment, decode(segment));
-    for (const value of parsed.searchParams.values()) if (value.length >= 8) secrets.push(value);
-  } catch {
-    // not a URL: the whole string is the secret
-  }
-  // Longest first, so a shorter secret never leaves part of a longer one behind.
-  return [...new Set(secrets)].filter((s) => s.length > 1).sort((a, b) => b.length - a.length);
-}
-
-function httpFailure(what: string, status: number, detail: string | undefined, secrets: readonly string[]): DeliveryError {
-  const clean = detail ? scrub(detail, secrets) : '';
-  const message = `${what} answered ${status}${clean ? `: ${clean}` : ''}`;
+/** Classified by the status; the message is the status code and nothing of the answer's body. */
+function httpFailure(what: string, status: number, message = `${what} answered ${status}`): DeliveryError {
   return isTransientStatus(status) ? new TransientDeliveryError(message, status) : new PermanentDeliveryError(message, status);
 }
 
@@ -121,27 +96,51 @@ function errorCode(error: unknown): string | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
   const code: unknown = (error as { code?: unknown }).code;
   if (typeof code === 'string') return code;
+  // Node's AggregateError (every address of a name failed) carries the per-address errors.
+  const errors: unknown = (error as { errors?: unknown }).errors;
+  if (Array.isArray(errors) && errors.length > 0) return errorCode(errors[0]);
   return errorCode((error as { cause?: unknown }).cause);
 }
 
-/** A request that got no answer: always worth retrying. */
-function networkFailure(what: string, error: unknown, timeoutMs: number, secrets: readonly string[]): TransientDeliveryError {
-  const name = error instanceof Error ? error.name : '';
-  if (name === 'TimeoutError' || name === 'AbortError') return new TransientDeliveryError(`${what} request timed out after ${timeoutMs} ms`);
-  const code = errorCode(error);
-  const detail = code ?? (error instanceof Error ? error.message : String(error));
-  return new TransientDeliveryError(`${what} request failed: ${scrub(detail, secrets)}`);
+/** A fixed phrase per kind of network failure; the error's own message can name the host or the URL. */
+function networkFailureKind(code: string | undefined): string {
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'connection refused';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_FAIL':
+    case 'EAI_NODATA':
+    case 'EAI_NONAME':
+      return 'DNS lookup failed';
+    case 'ECONNRESET':
+    case 'EPIPE':
+    case 'ECONNABORTED':
+      return 'connection reset';
+    case 'ENETUNREACH':
+    case 'EHOSTUNREACH':
+    case 'ENETDOWN':
+    case 'EHOSTDOWN':
+      return 'network unreachable';
+    default:
+      if (code && /CERT|TLS|SSL|UNABLE_TO_|SELF_SIGNED/.test(code)) return 'TLS handshake failed';
+      return 'no answer';
+  }
 }
 
-/** Checks a webhook or API URL before use, so that fetch never reports it back in an error. */
-function assertHttpUrl(what: string, url: string): void {
-  let protocol: string;
-  try {
-    protocol = new URL(url).protocol;
-  } catch {
-    throw new PermanentDeliveryError(`${what} URL is not a valid URL`);
-  }
-  if (protocol !== 'https:' && protocol !== 'http:') throw new PermanentDeliveryError(`${what} URL must be http or https`);
+/** A request that got no answer: worth retrying, unless the destination itself was refused. */
+function networkFailure(what: string, error: unknown, timeoutMs: number): DeliveryError {
+  const code = errorCode(error);
+  if (code === DESTINATION_REFUSED) return new PermanentDeliveryError(`${what} refused: the destination is not a public address`);
+  const name = error instanceof Error ? error.name : '';
+  if (name === 'TimeoutError' || name === 'AbortError' || code === 'ETIMEDOUT') return new TransientDeliveryError(`${what} request timed out after ${timeoutMs} ms`);
+  return new TransientDeliveryError(`${what} request failed: ${networkFailureKind(code)}`);
+}
+
+/** Checks a webhook URL against the policy before use (settings can be stricter than when it was saved). */
+function assertWebhookUrl(what: string, url: string, policy: WebhookPolicy): void {
+  const problem = webhookUrlProblem(url, policy);
+  if (problem) throw new PermanentDeliveryError(`${what} URL refused: it ${problem}`);
 }
 
 /** At most `max` UTF-16 code units, cut between code points, ending in '…' when cut. */
@@ -160,14 +159,6 @@ function slackEscape(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-async function readBody(response: Response): Promise<string> {
-  try {
-    return await response.text();
-  } catch {
-    return '';
-  }
-}
-
 function parseJson(body: string): unknown {
   try {
     return JSON.parse(body);
@@ -176,22 +167,20 @@ function parseJson(body: string): unknown {
   }
 }
 
-function stringField(value: unknown, key: string): string | undefined {
-  if (typeof value !== 'object' || value === null) return undefined;
-  const field: unknown = (value as Record<string, unknown>)[key];
-  return typeof field === 'string' ? field : typeof field === 'number' ? String(field) : undefined;
-}
-
 function isLoopbackHost(hostname: string): boolean {
   return hostname === 'localhost' || hostname === '[::1]' || hostname === '::1' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
 }
 
-/** The shape @slack/webhook 8 throws: IncomingWebhookHTTPError / IncomingWebhookRequestError (fetch based, no axios). */
+/** The shape @slack/webhook 8 throws: IncomingWebhookHTTPError / IncomingWebhookRequestError. */
 interface SlackWebhookErrorShape {
   code?: unknown;
   statusCode?: unknown;
-  body?: unknown;
   original?: unknown;
+}
+
+/** Nodemailer's error codes are short upper-case identifiers; anything else is not shown. */
+function smtpCode(value: unknown): string | undefined {
+  return typeof value === 'string' && /^[A-Z][A-Z0-9_]{0,39}$/.test(value) ? value : undefined;
 }
 
 function createEmailSender(options: SenderOptions, timeoutMs: number) {
@@ -203,7 +192,6 @@ function createEmailSender(options: SenderOptions, timeoutMs: number) {
   } catch {
     throw new Error('the SMTP URL is not a valid URL'); // not the URL itself: it can hold a password
   }
-  const secrets = urlSecrets(smtpUrl);
   let transport: ReturnType<typeof createTransport>;
   try {
     transport = createTransport({
@@ -214,20 +202,21 @@ function createEmailSender(options: SenderOptions, timeoutMs: number) {
       // A plain smtp:// server on this machine is a test or a local relay: no STARTTLS upgrade.
       ignoreTLS: parsed.protocol === 'smtp:' && isLoopbackHost(parsed.hostname),
     });
-  } catch (error) {
-    throw new Error(`the SMTP URL is not usable: ${scrub(error instanceof Error ? error.message : String(error), secrets)}`);
+  } catch {
+    throw new Error('the SMTP URL is not usable'); // nodemailer's message can quote the URL
   }
   const from = options.emailFrom ?? DEFAULT_FROM;
 
   function failure(error: unknown): DeliveryError {
     const e: NodemailerError = error instanceof Error ? error : new Error(String(error));
-    if (typeof e.responseCode === 'number') {
-      const message = `SMTP server answered ${e.responseCode}${e.response ? `: ${scrub(e.response, secrets)}` : ''}`;
+    if (typeof e.responseCode === 'number' && Number.isInteger(e.responseCode)) {
+      // The reply code only: the reply text is the server's, and can echo the envelope or more.
+      const message = `SMTP server answered ${e.responseCode}`;
       return isPermanentSmtpCode(e.responseCode) ? new PermanentDeliveryError(message, e.responseCode) : new TransientDeliveryError(message, e.responseCode);
     }
-    const code = e.code ?? 'unknown';
-    const original = e.originalCode ? `/${e.originalCode}` : '';
-    const message = `SMTP delivery failed (${code}${original}): ${scrub(e.message, secrets)}`;
+    const code = smtpCode(e.code) ?? 'unknown';
+    const original = smtpCode(e.originalCode);
+    const message = `SMTP delivery failed (${code}${original ? `/${original}` : ''})`;
     // A message nodemailer refuses to send (no valid recipients, too many) is refused again on retry.
     return code === 'EENVELOPE' || code === 'EMESSAGE' || code === 'EMAXRECIPIENTS' ? new PermanentDeliveryError(message) : new TransientDeliveryError(message);
   }
@@ -249,63 +238,70 @@ function createEmailSender(options: SenderOptions, timeoutMs: number) {
 
 export function createSenders(options: SenderOptions): Senders {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const policy: WebhookPolicy = { ...DEFAULT_WEBHOOK_POLICY, ...options.webhooks };
   const telegramBase = (options.telegramApiBaseUrl ?? DEFAULT_TELEGRAM_API).replace(/\/+$/, '');
+  if (!URL.canParse(telegramBase) || !/^https?:$/.test(new URL(telegramBase).protocol)) throw new Error('the Telegram API base URL must be an http or https URL');
   const email = createEmailSender(options, timeoutMs);
+  // Slack and Discord URLs come from customers: their connections go through the guard.
+  const webhookAgents = destinationAgents(policy);
+  const webhookFetch = agentFetch(webhookAgents);
+  // The Telegram API base is operator configuration (TELEGRAM_API_BASE_URL), not customer input,
+  // and the customer's parts of the request (bot token, chat id) are validated so they can only
+  // form a path and a body on that host. It is deliberately not guarded: an operator may run a
+  // local Bot API server on loopback or a private network, and should not have to open customer
+  // webhooks to private networks to do so.
+  const operatorAgents = { http: new http.Agent(), https: new https.Agent() };
+  const telegramFetch = agentFetch(operatorAgents);
 
-  async function postJson(what: string, url: string, payload: unknown, secrets: readonly string[]): Promise<{ status: number; ok: boolean; body: string }> {
-    assertHttpUrl(what, url);
+  async function postJson(what: string, fetchFn: FetchFunction, url: string, payload: unknown): Promise<{ status: number; ok: boolean; body: string }> {
     try {
-      const response = await fetch(url, {
+      const response = await fetchFn(url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', 'user-agent': USER_AGENT },
         body: JSON.stringify(payload),
-        // A webhook that redirects is misconfigured; following it would turn the POST into a GET.
         redirect: 'manual',
         signal: AbortSignal.timeout(timeoutMs),
       });
-      return { status: response.status, ok: response.ok, body: await readBody(response) };
+      return { status: response.status, ok: response.ok, body: await response.text() };
     } catch (error) {
-      throw networkFailure(what, error, timeoutMs, secrets);
+      throw networkFailure(what, error, timeoutMs);
     }
   }
 
   async function sendSlack(webhookUrl: string, message: AlertText): Promise<void> {
     const what = 'Slack webhook';
-    const secrets = urlSecrets(webhookUrl);
-    assertHttpUrl(what, webhookUrl);
+    assertWebhookUrl(what, webhookUrl, policy);
     try {
-      await new IncomingWebhook(webhookUrl, { timeout: timeoutMs }).send({ text: slackEscape(`${message.subject}\n${message.text}`) });
+      await new IncomingWebhook(webhookUrl, { timeout: timeoutMs, fetch: webhookFetch }).send({ text: slackEscape(`${message.subject}\n${message.text}`) });
     } catch (error) {
       const e: SlackWebhookErrorShape = typeof error === 'object' && error !== null ? error : {};
-      if (e.code === 'slack_webhook_http_error' && typeof e.statusCode === 'number') {
-        throw httpFailure(what, e.statusCode, typeof e.body === 'string' ? e.body : undefined, secrets);
-      }
-      throw networkFailure(what, e.code === 'slack_webhook_request_error' ? e.original : error, timeoutMs, secrets);
+      if (e.code === 'slack_webhook_http_error' && typeof e.statusCode === 'number') throw httpFailure(what, e.statusCode);
+      throw networkFailure(what, e.code === 'slack_webhook_request_error' ? e.original : error, timeoutMs);
     }
   }
 
   async function sendDiscord(webhookUrl: string, message: AlertText): Promise<void> {
     const what = 'Discord webhook';
-    const secrets = urlSecrets(webhookUrl);
+    assertWebhookUrl(what, webhookUrl, policy);
     const content = truncate(`${message.subject}\n${message.text}`, DISCORD_MAX_CONTENT);
     // No @everyone / role / user pings, whatever the customer's or plan's names contain.
-    const answer = await postJson(what, webhookUrl, { content, allowed_mentions: { parse: [] } }, secrets);
-    if (!answer.ok) throw httpFailure(what, answer.status, stringField(parseJson(answer.body), 'message') ?? answer.body, secrets);
+    const answer = await postJson(what, webhookFetch, webhookUrl, { content, allowed_mentions: { parse: [] } });
+    if (!answer.ok) throw httpFailure(what, answer.status);
   }
 
   async function sendTelegram(botToken: string, chatId: string, message: AlertText): Promise<void> {
     const what = 'Telegram sendMessage';
     const url = `${telegramBase}/bot${botToken}/sendMessage`;
-    const secrets = [...urlSecrets(url), botToken, botToken.slice(botToken.indexOf(':') + 1)];
     const text = truncate(`${message.subject}\n${message.text}`, TELEGRAM_MAX_TEXT);
-    const answer = await postJson(what, url, { chat_id: chatId, text }, secrets);
+    const answer = await postJson(what, telegramFetch, url, { chat_id: chatId, text });
+    if (!answer.ok) throw httpFailure(what, answer.status);
     const json = parseJson(answer.body);
-    const description = stringField(json, 'description');
-    if (!answer.ok) throw httpFailure(what, answer.status, description ?? answer.body, secrets);
     if (typeof json !== 'object' || json === null || (json as { ok?: unknown }).ok !== true) {
-      // A 2xx that is not a Bot API success: trust its error_code if it has one, else try again later.
-      const errorCodeField = Number(stringField(json, 'error_code'));
-      if (Number.isInteger(errorCodeField) && errorCodeField >= 300) throw httpFailure(what, errorCodeField, description, secrets);
+      // A 2xx that is not a Bot API success: trust an error_code that is an HTTP status, else try again later.
+      const errorCodeField: unknown = (json as { error_code?: unknown } | null)?.error_code;
+      if (typeof errorCodeField === 'number' && Number.isInteger(errorCodeField) && errorCodeField >= 300 && errorCodeField <= 599) {
+        throw httpFailure(what, errorCodeField, `${what} answered ${answer.status} with error_code ${errorCodeField}`);
+      }
       throw new TransientDeliveryError(`${what} answered ${answer.status} without "ok": true`, answer.status);
     }
   }
@@ -330,6 +326,9 @@ export function createSenders(options: SenderOptions): Senders {
     },
     async close() {
       email?.close();
+      webhookAgents.destroy();
+      operatorAgents.http.destroy();
+      operatorAgents.https.destroy();
     },
   };
 }

@@ -5,14 +5,18 @@
 import { Router, type Request } from 'express';
 import type { Catalog } from '../../billing/catalog.js';
 import { moneyView } from '../../billing/money.js';
-import { alertChannelsSchema, redactChannels } from '../../notifications/channelConfig.js';
+import { alertChannelsInputSchema, alertChannelsSchema, redactChannels } from '../../notifications/channelConfig.js';
+import { DEFAULT_WEBHOOK_POLICY, type WebhookPolicy } from '../../notifications/destinationGuard.js';
 import type { Db } from '../../store/db.js';
 import { ApiError, validationError } from '../errors.js';
 import { customerParams } from '../schemas.js';
 
-export function alertRoutes(deps: { db: Db; catalog: Catalog }): Router {
+export function alertRoutes(deps: { db: Db; catalog: Catalog; alertWebhooks?: WebhookPolicy }): Router {
   const { db } = deps;
   const router = Router();
+  // Refuses at once what delivery would refuse for good (http, user info, non-public IP literals);
+  // host names are checked at delivery, against the address actually connected to.
+  const channelsInput = alertChannelsInputSchema(deps.alertWebhooks ?? DEFAULT_WEBHOOK_POLICY);
 
   const existingCustomer = async (req: Request) => {
     const params = customerParams.safeParse(req.params);
@@ -25,7 +29,7 @@ export function alertRoutes(deps: { db: Db; catalog: Catalog }): Router {
   router.put('/v1/customers/:customerId/alert-channels', async (req, res) => {
     const customer = await existingCustomer(req);
     if (req.body === undefined) throw new ApiError(400, 'invalid_json', 'Send a JSON object with `Content-Type: application/json`.');
-    const parsed = alertChannelsSchema.safeParse(req.body);
+    const parsed = channelsInput.safeParse(req.body);
     if (!parsed.success) throw validationError(parsed.error, 'body');
     await db.alertChannels.upsert({
       where: { customerId: customer.id },

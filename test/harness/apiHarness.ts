@@ -16,6 +16,7 @@ import { createWorker } from '../../worker/createWorker.js';
 import { registerSearchAttributes } from '../../worker/registerSearchAttributes.js';
 import { startAlertRelay } from '../../worker/alertRelay.js';
 import { createSenders, type SenderOptions } from '../../notifications/senders.js';
+import type { WebhookPolicy } from '../../notifications/destinationGuard.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 
 export const OPERATOR_KEY = 'test-operator-key-0123456789';
@@ -43,7 +44,10 @@ function quietTemporalLogs(): void {
   }
 }
 
-export async function startApiHarness(options: { withWorker?: boolean; senders?: SenderOptions; catalog?: Catalog } = {}): Promise<ApiHarness> {
+/** The test receivers are plain http on 127.0.0.1: allowed unless a test asks for the production default. */
+const LOOPBACK_WEBHOOKS: WebhookPolicy = { allowHttp: true, allowPrivateNetworks: true };
+
+export async function startApiHarness(options: { withWorker?: boolean; senders?: SenderOptions; catalog?: Catalog; alertWebhooks?: WebhookPolicy } = {}): Promise<ApiHarness> {
   quietTemporalLogs();
   const address = inject('temporalAddress');
   const catalog = options.catalog ?? loadCatalog();
@@ -54,7 +58,8 @@ export async function startApiHarness(options: { withWorker?: boolean; senders?:
   const logger = pino({ level: 'silent' });
   const nativeConnection = await NativeConnection.connect({ address });
   await registerSearchAttributes(nativeConnection, 'default');
-  const senders = createSenders(options.senders ?? {});
+  const alertWebhooks = options.alertWebhooks ?? LOOPBACK_WEBHOOKS;
+  const senders = createSenders({ webhooks: alertWebhooks, ...options.senders });
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;
   let relay: { stop(): Promise<void> } | undefined;
@@ -71,7 +76,7 @@ export async function startApiHarness(options: { withWorker?: boolean; senders?:
     relay = undefined;
   };
   if (options.withWorker !== false) await startWorker();
-  const { server, close: closeServer } = createServer({ db: database.db, databaseUrl: database.url, temporal, taskQueue, catalog, operatorKey: OPERATOR_KEY, logger });
+  const { server, close: closeServer } = createServer({ db: database.db, databaseUrl: database.url, temporal, taskQueue, catalog, operatorKey: OPERATOR_KEY, logger, alertWebhooks });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 

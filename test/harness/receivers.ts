@@ -108,10 +108,15 @@ export interface HttpReceiver {
   attempts: HttpAttempt[];
   /** Answers the next `count` requests with this status (and this JSON body instead of the default error body). */
   failNext(count: number, status: number, body?: unknown): void;
-  /** Answers every request with this status until called with null. */
-  failAlways(status: number | null): void;
+  /** Answers every request with this status (and this body instead of the default error body) until called with null. */
+  failAlways(status: number | null, body?: unknown): void;
   /** Never answers the next `count` requests (until close), to exercise client timeouts. */
   stallNext(count: number): void;
+  /**
+   * Holds the next request open until `release()`, then answers it as usual: `arrived` resolves
+   * once the request has been read, so a test can look at the system while the sender waits.
+   */
+  holdNext(): { arrived: Promise<void>; release(): void };
   /** Forgets the recorded requests and every pending failure or stall. */
   reset(): void;
   close(): Promise<void>;
@@ -130,12 +135,14 @@ export async function startHttpReceiver(): Promise<HttpReceiver> {
   let failNextStatus = 500;
   let failNextBody: unknown;
   let failAlwaysStatus: number | null = null;
+  let failAlwaysBody: unknown;
   let stallCount = 0;
+  let hold: { arrived(): void; released: Promise<void> } | undefined;
 
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
+    req.on('end', async () => {
       const raw = Buffer.concat(chunks).toString('utf8');
       let body: unknown = raw;
       try {
@@ -151,8 +158,14 @@ export async function startHttpReceiver(): Promise<HttpReceiver> {
         stallCount -= 1;
         return; // closeAllConnections() in close() ends it
       }
+      if (hold) {
+        const held = hold;
+        hold = undefined;
+        held.arrived();
+        await held.released;
+      }
       let failWith: number | null = failAlwaysStatus;
-      let failBody: unknown;
+      let failBody: unknown = failAlwaysBody;
       if (failWith === null && failNextCount > 0) {
         failNextCount -= 1;
         failWith = failNextStatus;
@@ -201,11 +214,20 @@ export async function startHttpReceiver(): Promise<HttpReceiver> {
       failNextStatus = status;
       failNextBody = body;
     },
-    failAlways(status) {
+    failAlways(status, body) {
       failAlwaysStatus = status;
+      failAlwaysBody = body;
     },
     stallNext(count) {
       stallCount = count;
+    },
+    holdNext() {
+      let arrived!: () => void;
+      let release!: () => void;
+      const arrival = new Promise<void>((resolve) => (arrived = resolve));
+      const released = new Promise<void>((resolve) => (release = resolve));
+      hold = { arrived, released };
+      return { arrived: arrival, release };
     },
     reset() {
       requests.length = 0;
@@ -213,7 +235,9 @@ export async function startHttpReceiver(): Promise<HttpReceiver> {
       failNextCount = 0;
       failNextBody = undefined;
       failAlwaysStatus = null;
+      failAlwaysBody = undefined;
       stallCount = 0;
+      hold = undefined;
     },
     close: () =>
       new Promise<void>((resolve, reject) => {
