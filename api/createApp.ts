@@ -6,6 +6,8 @@ import type { Catalog } from '../billing/catalog.js';
 import type { Db } from '../store/db.js';
 import { apiKeyCheck, requireApiKey, type ApiKeyCheck } from './auth.js';
 import { errorHandler, notFound } from './errors.js';
+import { jsonBody } from './http/readJsonBody.js';
+import { rejectWrongMethod, routeTableOf } from './http/routeTable.js';
 import { idempotency } from './idempotency.js';
 import { openApiDocument } from './openapi.js';
 import { alertRoutes } from './routes/alertRoutes.js';
@@ -23,6 +25,8 @@ export interface AppDeps {
   /** Shared with the lean usage handler; built from operatorKey when absent. */
   checkApiKey?: ApiKeyCheck;
   now?: () => number;
+  /** Which alert webhook URLs PUT …/alert-channels accepts; default https to public addresses only. */
+  alertWebhooks?: import('../notifications/destinationGuard.js').WebhookPolicy;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -37,11 +41,12 @@ export function createApp(deps: AppDeps): Express {
     });
     next();
   });
-  app.use(healthRoutes(deps));
   const document = openApiDocument();
+  app.use(rejectWrongMethod(routeTableOf(document.paths)));
+  app.use(healthRoutes(deps));
   app.get('/openapi.json', (_req, res) => { res.json(document); });
   app.use(requireApiKey(deps.checkApiKey ?? apiKeyCheck(deps.operatorKey)));
-  app.use(express.json({ limit: '1mb' }));
+  app.use(jsonBody({ limitBytes: 1024 * 1024 }));
   app.use(idempotency(deps.db, deps.now));
   app.use(customerRoutes(deps));
   app.use(alertRoutes(deps));

@@ -3,7 +3,8 @@
  * processed and its answer stored; a repeat within 24 hours gets that answer again (header
  * `Idempotent-Replayed: true`) without doing anything; the same key with a different request is
  * refused (422 `idempotency_key_reused`), and a repeat while the first is still running gets 409
- * `idempotency_request_in_progress`. 5xx answers are not stored, so a retry runs again.
+ * `idempotency_request_in_progress`. 5xx answers are not stored, so a retry runs again; nor are
+ * 400s: a malformed request ran nothing, and bad input must leave no trace in any table.
  */
 import { createHash } from 'node:crypto';
 import type { RequestHandler } from 'express';
@@ -20,6 +21,7 @@ export function idempotency(db: Db, now: () => number = Date.now): RequestHandle
     const key = req.get('idempotency-key');
     if (key === undefined || !WRITE_METHODS.has(req.method)) return next();
     if (!KEY_PATTERN.test(key)) return next(new ApiError(400, 'invalid_idempotency_key', 'Idempotency-Key must be 1–255 visible ASCII characters.'));
+    // The body reader (api/http/readJsonBody.ts) bounds nesting, so JSON.stringify cannot overflow.
     const hash = createHash('sha256').update(`${req.method} ${req.originalUrl}\n${JSON.stringify(req.body ?? null)}`).digest('hex');
     try {
       await db.idempotencyRecord.deleteMany({ where: { key, createdAt: { lt: new Date(now() - TTL_MS) } } });
@@ -45,7 +47,7 @@ export function idempotency(db: Db, now: () => number = Date.now): RequestHandle
     const json = res.json.bind(res);
     res.json = (body: unknown) => {
       const status = res.statusCode;
-      const store = status < 500
+      const store = status < 500 && status !== 400
         ? db.idempotencyRecord.update({ where: { key }, data: { status, response: body === undefined ? {} : (JSON.parse(JSON.stringify(body)) as object), completedAt: new Date(now()) } })
         : db.idempotencyRecord.delete({ where: { key } });
       // The work is done whatever happens to its record: answer it. A record left unfinished is

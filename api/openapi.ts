@@ -87,13 +87,22 @@ const customerIdParam = { name: 'customerId', in: 'path', required: true, schema
 const authErrors = { 401: errorResponse('Missing or invalid API key.', ['unauthorized']) };
 const notFound = errorResponse('Unknown customer.', ['customer_not_found']);
 
+// What the strict body reader (api/http/readJsonBody.ts) and the path and query checks answer.
+const BODY_CODES = ['invalid_json', 'invalid_utf8', 'invalid_content_encoding', 'validation_failed'];
+const PATH_CODES = ['invalid_path', 'validation_failed'];
+const badRequest = (...codes: string[]) => ({ 400: errorResponse('Malformed request.', [...new Set(codes)]) });
+const bodyLimits = {
+  413: errorResponse('Body too large, as sent or once its Content-Encoding is undone.', ['payload_too_large']),
+  415: errorResponse('Unsupported Content-Encoding or charset.', ['unsupported_media_type']),
+};
+
 export function openApiDocument() {
   return {
     openapi: '3.1.0',
     info: {
       title: 'Tollgate API',
       version: '0.1.0',
-      description: 'Subscription billing: customers, plans, renewals and invoices. Every subscription is a Temporal workflow. Errors are `{ "error": { "code", "message", "details"? } }` with stable codes; any route may answer 500 `internal_error`, and usage routes 405 `method_not_allowed` for another method.\n\n**Idempotency-Key**: every write (POST/PUT outside /v1/usage, whose events carry their own keys) accepts an `Idempotency-Key` header (1–255 visible ASCII characters). A repeat within 24 h returns the first answer with `Idempotent-Replayed: true` and changes nothing; the same key with another method, path or body → 422 `idempotency_key_reused`; a repeat while the first is still running → 409 `idempotency_request_in_progress`; a malformed key → 400 `invalid_idempotency_key`. 5xx answers are not kept.',
+      description: 'Subscription billing: customers, plans, renewals and invoices. Every subscription is a Temporal workflow. Errors are `{ "error": { "code", "message", "details"? } }` with stable codes; any route may answer 500 `internal_error`, any route using the database 503 `database_unavailable` (with `Retry-After`; retry shortly), and 405 `method_not_allowed` (with an `Allow` header) for a method it does not take.\n\n**Input**: bodies are UTF-8 JSON (`Content-Encoding` identity, gzip, deflate or br), at most 32 levels deep; no string or key may contain NUL (\\u0000) or a lone surrogate. A path that is not valid percent-encoded UTF-8 → 400 `invalid_path`; query numbers are plain decimal digits.\n\n**Idempotency-Key**: every write (POST/PUT outside /v1/usage, whose events carry their own keys) accepts an `Idempotency-Key` header (1–255 visible ASCII characters). A repeat within 24 h returns the first answer with `Idempotent-Replayed: true` and changes nothing; the same key with another method, path or body → 422 `idempotency_key_reused`; a repeat while the first is still running → 409 `idempotency_request_in_progress`; a malformed key → 400 `invalid_idempotency_key`. 5xx and 400 answers are not kept.',
     },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An operator API key (TOLLGATE_OPERATOR_KEY).' } },
@@ -130,10 +139,10 @@ export function openApiDocument() {
           requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/CreateCustomer' } } } },
           responses: {
             201: { description: 'Created.', content: { 'application/json': { schema: { type: 'object', properties: { customer: { type: 'object' }, subscription: { $ref: '#/components/schemas/Subscription' } } } } } },
-            400: errorResponse('Malformed request.', ['invalid_json', 'validation_failed']),
+            ...badRequest(...BODY_CODES),
             ...authErrors,
             409: errorResponse('Already exists.', ['customer_exists']),
-            413: errorResponse('Body too large.', ['payload_too_large']),
+            ...bodyLimits,
             422: errorResponse('Not possible with this catalog.', ['unknown_plan', 'interval_not_offered', 'invalid_seats', 'invalid_period_start']),
             503: errorResponse('Temporal unreachable; nothing was created.', ['temporal_unavailable']),
           },
@@ -143,7 +152,7 @@ export function openApiDocument() {
         get: {
           summary: 'The subscription (usage card)',
           parameters: [customerIdParam],
-          responses: { 200: { description: 'The usage card.', content: { 'application/json': { schema: { $ref: '#/components/schemas/Subscription' } } } }, ...authErrors, 404: notFound },
+          responses: { 200: { description: 'The usage card.', content: { 'application/json': { schema: { $ref: '#/components/schemas/Subscription' } } } }, ...badRequest(...PATH_CODES), ...authErrors, 404: notFound },
         },
       },
       '/v1/customers/{customerId}/subscription/cancel': {
@@ -153,8 +162,10 @@ export function openApiDocument() {
           parameters: [customerIdParam],
           responses: {
             200: { description: 'Cancellation scheduled.', content: { 'application/json': { schema: { $ref: '#/components/schemas/Subscription' } } } },
+            ...badRequest(...PATH_CODES, ...BODY_CODES),
             ...authErrors,
-            409: errorResponse('Refused by the subscription.', ['cancellation_already_scheduled', 'nothing_to_cancel']),
+            ...bodyLimits,
+            409: errorResponse('Refused by the subscription (`subscription_busy`: it kept losing races with other changes; nothing changed, retry).', ['cancellation_already_scheduled', 'nothing_to_cancel', 'subscription_busy']),
             ...notRunning,
           },
         },
@@ -165,8 +176,10 @@ export function openApiDocument() {
           parameters: [customerIdParam],
           responses: {
             200: { description: 'Reactivated.', content: { 'application/json': { schema: { $ref: '#/components/schemas/Subscription' } } } },
+            ...badRequest(...PATH_CODES, ...BODY_CODES),
             ...authErrors,
-            409: errorResponse('Refused by the subscription.', ['no_cancellation_scheduled']),
+            ...bodyLimits,
+            409: errorResponse('Refused by the subscription (`subscription_busy`: retry).', ['no_cancellation_scheduled', 'subscription_busy']),
             ...notRunning,
           },
         },
@@ -178,10 +191,11 @@ export function openApiDocument() {
           parameters: [customerIdParam],
           requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/ChangePlan' } } } },
           responses: {
-            200: { description: 'Applied (or scheduled): `{ subscription, change: { kind, effective, charged, credited, invoiceNumber } }`.' },
-            400: errorResponse('Malformed request.', ['invalid_json', 'validation_failed']),
+            200: { description: 'Applied (or scheduled): `{ subscription, change: { kind, effective, charged, credited, creditApplied, invoiceNumber } }`. `charged` is what invoice `invoiceNumber` bills now: the prorated difference less `creditApplied`, credit owed to the customer that it used; `credited` is owed to the customer and taken off the next invoices. A request repeated with the same `Idempotency-Key` is answered as the first was.' },
+            ...badRequest(...PATH_CODES, ...BODY_CODES),
             ...authErrors,
-            409: errorResponse('Refused by the subscription (`stale_usage`: a renewal happened while deciding; retry).', ['cancellation_scheduled', 'downgrade_limit_reached', 'usage_exceeds_downgrade_allowance', 'no_change', 'stale_usage']),
+            ...bodyLimits,
+            409: errorResponse('Refused by the subscription (`stale_usage`: a renewal happened while deciding; `subscription_busy`: it kept losing races with other changes; nothing changed in either case, retry).', ['cancellation_scheduled', 'downgrade_limit_reached', 'usage_exceeds_downgrade_allowance', 'no_change', 'stale_usage', 'subscription_busy']),
             ...notRunning,
             422: errorResponse('Not possible with this catalog.', ['unknown_plan', 'interval_not_offered', 'invalid_seats']),
           },
@@ -193,7 +207,7 @@ export function openApiDocument() {
           parameters: [customerIdParam, { name: 'plan', in: 'query', schema: { type: 'string' } }, { name: 'interval', in: 'query', schema: { type: 'string', enum: ['monthly', 'yearly'] } }, { name: 'seats', in: 'query', schema: { type: 'integer', minimum: 1 } }],
           responses: {
             200: { description: '`{ allowed: true, kind, effective, plan, interval, seats, period, charged, credited, lines }` or `{ allowed: false, refusal: { code, message, details } }` with the same codes as the change.' },
-            400: errorResponse('Malformed query.', ['validation_failed']),
+            ...badRequest(...PATH_CODES),
             ...authErrors,
             404: notFound,
           },
@@ -206,11 +220,11 @@ export function openApiDocument() {
           requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/UsageEvent' } } } },
           responses: {
             200: { description: 'Counted (or a duplicate of a counted event).', content: { 'application/json': { schema: { $ref: '#/components/schemas/UsageResult' } } } },
-            400: errorResponse('Malformed request.', ['invalid_json', 'validation_failed']),
+            ...badRequest(...BODY_CODES),
             ...authErrors,
             404: notFound,
             409: errorResponse('The event belongs to a closed (already invoiced) cycle.', ['period_closed']),
-            413: errorResponse('Body too large.', ['payload_too_large']),
+            ...bodyLimits,
             422: errorResponse('Not possible with this catalog.', ['unknown_metric', 'invalid_timestamp']),
             429: errorResponse('The plan limit is reached; `details` holds used and limit.', ['usage_limit_reached']),
             503: errorResponse('The customer\'s plan is not in this server\'s catalog yet; nothing was recorded, retry.', ['plan_unavailable']),
@@ -224,10 +238,11 @@ export function openApiDocument() {
           requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/UsageBatch' } } } },
           responses: {
             200: { description: 'Results.', content: { 'application/json': { schema: { type: 'object', properties: { counted: { type: 'integer' }, duplicates: { type: 'integer' }, refused: { type: 'integer' }, rejected: { type: 'integer' }, results: { type: 'array', items: { $ref: '#/components/schemas/UsageResult' } } } } } } },
-            400: errorResponse('Malformed request.', ['invalid_json', 'validation_failed']),
+            ...badRequest(...BODY_CODES),
             ...authErrors,
             404: notFound,
-            413: errorResponse('Too many events or too large a body.', ['batch_too_large', 'payload_too_large']),
+            ...bodyLimits,
+            413: errorResponse('Too many events, or too large a body (as sent or once its Content-Encoding is undone).', ['batch_too_large', 'payload_too_large']),
             422: errorResponse('Not possible with this catalog.', ['unknown_metric', 'invalid_timestamp']),
           },
         },
@@ -250,20 +265,20 @@ export function openApiDocument() {
         },
       },
       '/v1/customers/{customerId}/alert-channels': {
-        get: { summary: 'Where alerts go (secrets redacted)', parameters: [customerIdParam], responses: { 200: { description: 'Channels.' }, ...authErrors, 404: notFound } },
+        get: { summary: 'Where alerts go (secrets redacted)', parameters: [customerIdParam], responses: { 200: { description: 'Channels.' }, ...badRequest(...PATH_CODES), ...authErrors, 404: notFound } },
         put: {
           summary: 'Set where alerts go',
           description: 'Email always goes out (to `email.to`, else the customer\'s email); Slack, Discord and Telegram where configured. Secrets are never returned in full.',
           parameters: [customerIdParam],
           requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/AlertChannels' } } } },
-          responses: { 200: { description: 'Saved (redacted).' }, 400: errorResponse('Malformed request.', ['invalid_json', 'validation_failed']), ...authErrors, 404: notFound },
+          responses: { 200: { description: 'Saved (redacted).' }, ...badRequest(...PATH_CODES, ...BODY_CODES), ...authErrors, 404: notFound, ...bodyLimits },
         },
       },
       '/v1/customers/{customerId}/alerts': {
-        get: { summary: 'Threshold crossings (80%, 100%) with each channel\'s delivery status', parameters: [customerIdParam], responses: { 200: { description: 'Alerts, newest first.' }, ...authErrors, 404: notFound } },
+        get: { summary: 'Threshold crossings (80%, 100%) with each channel\'s delivery status', parameters: [customerIdParam], responses: { 200: { description: 'Alerts, newest first.' }, ...badRequest(...PATH_CODES), ...authErrors, 404: notFound } },
       },
       '/v1/customers/{customerId}/overage': {
-        get: { summary: 'Overage history: each closed cycle\'s overage quantity and charge', parameters: [customerIdParam], responses: { 200: { description: 'Charges, newest cycle first.' }, ...authErrors, 404: notFound } },
+        get: { summary: 'Overage history: each closed cycle\'s overage quantity and charge', parameters: [customerIdParam], responses: { 200: { description: 'Charges, newest cycle first.' }, ...badRequest(...PATH_CODES), ...authErrors, 404: notFound } },
       },
       '/v1/customers/{customerId}/invoices': {
         get: {
@@ -271,6 +286,7 @@ export function openApiDocument() {
           parameters: [customerIdParam, { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } }],
           responses: {
             200: { description: 'Invoices.', content: { 'application/json': { schema: { type: 'object', properties: { data: { type: 'array', items: { $ref: '#/components/schemas/Invoice' } }, hasMore: { type: 'boolean' } } } } } },
+            ...badRequest(...PATH_CODES),
             ...authErrors,
             404: notFound,
           },

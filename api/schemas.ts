@@ -1,6 +1,25 @@
 /** Request shapes, parsed with zod at the edge. The OpenAPI document is generated from these. */
 import { z } from 'zod';
 import { INTERVALS } from '../billing/catalog.js';
+import { emailAddress } from '../notifications/emailAddress.js';
+import { TEXT_RULES } from './http/textRules.js';
+
+/** A string obeying the text rules (no NUL, well-formed Unicode); chain min/max as usual. */
+export function safeText() {
+  return TEXT_RULES.reduce((schema, rule) => schema.refine(rule.test, rule.message), z.string());
+}
+
+/**
+ * A whole number in a query string, in plain decimal digits only: z.coerce.number would also take
+ * `0x10`, `1e3` and ` 1 `, so one number could be spelled many ways.
+ */
+export function decimalInteger(min: number, max: number) {
+  return z
+    .string()
+    .regex(/^[0-9]{1,16}$/, 'must be a whole number in decimal digits')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+}
 
 export const customerIdSchema = z
   .string()
@@ -8,9 +27,9 @@ export const customerIdSchema = z
 
 export const createCustomerBody = z.strictObject({
   id: customerIdSchema.describe('Your id for the customer (organization, team or account); the subscription workflow is `subscription-<id>`.'),
-  name: z.string().trim().min(1).max(200),
-  email: z.email(),
-  plan: z.string().min(1).describe('A plan id from the catalog, e.g. "free", "basic", "pro", "enterprise".'),
+  name: safeText().trim().min(1).max(200),
+  email: emailAddress,
+  plan: safeText().min(1).max(100).describe('A plan id from the catalog, e.g. "free", "basic", "pro", "enterprise".'),
   interval: z.enum(INTERVALS).default('monthly'),
   seats: z.number().int().positive().optional().describe('Seat-based plans only; defaults to the plan minimum.'),
   periodStart: z.iso
@@ -23,5 +42,5 @@ export type CreateCustomerBody = z.infer<typeof createCustomerBody>;
 export const customerParams = z.strictObject({ customerId: customerIdSchema });
 
 export const listInvoicesQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
+  limit: decimalInteger(1, 100).default(20),
 });

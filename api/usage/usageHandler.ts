@@ -7,6 +7,9 @@
  *   POST /v1/usage/events        one event   → 200 counted/duplicate, 429 usage_limit_reached, 409 period_closed
  *   POST /v1/usage/events/batch  ≤1,000      → 200 with one result per event
  *   GET  /v1/usage/check         read-only: would this usage be allowed now?
+ *
+ * Bodies go through the same strict reader as Express's (api/http/readJsonBody.ts), and a wrong
+ * method gets the same 405 with `Allow`, from the same route table (the OpenAPI document).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type pg from 'pg';
@@ -15,7 +18,11 @@ import type { z } from 'zod';
 import type { Catalog } from '../../billing/catalog.js';
 import { checkUsage, type EventOutcome } from '../../store/usageLedger.js';
 import type { ApiKeyCheck } from '../auth.js';
-import { ApiError, errorBody, validationError } from '../errors.js';
+import { isDatabaseUnavailable } from '../../store/databaseErrors.js';
+import { ApiError, clientError, databaseUnavailable, errorBody, logDatabaseUnavailable, validationError } from '../errors.js';
+import { readJsonBody } from '../http/readJsonBody.js';
+import { routeTableOf, wrongMethod } from '../http/routeTable.js';
+import { openApiDocument } from '../openapi.js';
 import type { UsageRecorder, UsageEventInput } from './usageRecorder.js';
 import { MAX_BATCH_EVENTS, MAX_FUTURE_SKEW_MS, usageBatchSchema, usageCheckQuery, usageEventSchema, type UsageEventBody } from './usageSchemas.js';
 
@@ -30,40 +37,26 @@ export interface UsageHandlerDeps {
   now?: () => number;
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+function send(res: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
   const json = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(json) });
+  // For HEAD, node sends the headers and drops the body itself.
+  res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(json) });
   res.end(json);
 }
 
-function readJson(req: IncomingMessage): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const type = req.headers['content-type'] ?? '';
-    if (!/^application\/json\b/i.test(type)) {
-      req.resume();
-      reject(new ApiError(400, 'invalid_json', 'Send a JSON object with `Content-Type: application/json`.'));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    // Past the limit the rest is read and dropped (not kept), so the 413 can still be answered.
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (size > MAX_BODY_BYTES) {
-        reject(new ApiError(413, 'payload_too_large', `The request body is larger than ${MAX_BODY_BYTES} bytes.`));
-        return;
-      }
-      try {
-        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-      } catch {
-        reject(new ApiError(400, 'invalid_json', 'The request body is not valid JSON.'));
-      }
-    });
-    req.on('error', reject);
-  });
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const body = await readJsonBody(req, { limitBytes: MAX_BODY_BYTES });
+  if (body === undefined) throw new ApiError(400, 'invalid_json', 'Send a JSON object with `Content-Type: application/json`.');
+  return body;
+}
+
+/** The request's path and query; undefined for a request target no URL parser accepts (`//[`). */
+function urlOf(req: IncomingMessage): URL | undefined {
+  try {
+    return new URL(req.url ?? '/', 'http://localhost');
+  } catch {
+    return undefined;
+  }
 }
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'query'): T {
@@ -157,25 +150,39 @@ export function createUsageHandler(deps: UsageHandlerDeps): (req: IncomingMessag
     '/v1/usage/events/batch': { method: 'POST', run: batch },
     '/v1/usage/check': { method: 'GET', run: check },
   };
+  const table = routeTableOf(openApiDocument().paths);
+  for (const [path, route] of Object.entries(routes)) {
+    if (!table.allowedMethods(path)?.includes(route.method)) throw new Error(`The OpenAPI document lacks ${route.method} ${path}.`);
+  }
 
   return (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const route = routes[url.pathname];
-    if (!route) return false;
+    const url = urlOf(req);
+    const route = url && routes[url.pathname];
+    if (!url || !route) return false;
     const started = process.hrtime.bigint();
     const fail = (error: unknown) => {
-      let apiError: ApiError;
-      if (error instanceof ApiError) apiError = error;
-      else {
-        deps.logger.error({ err: error }, 'usage request failed');
-        apiError = new ApiError(500, 'internal_error', 'Something went wrong on our side; retry with the same idempotency keys (nothing counts twice).');
+      let apiError = clientError(error);
+      if (!apiError && isDatabaseUnavailable(error)) {
+        logDatabaseUnavailable(deps.logger, error);
+        apiError = databaseUnavailable('The database is unavailable right now. Retry shortly with the same idempotency keys: an event the database did take is answered as a duplicate, never counted twice.');
       }
-      send(res, apiError.status, errorBody(apiError));
+      if (!apiError) {
+        deps.logger.error({ err: error }, 'usage request failed');
+        // Bad input never gets here (it is a 4xx), so this is ours: a retry is safe, but must back off.
+        apiError = new ApiError(500, 'internal_error', 'Something went wrong on our side. Retrying with the same idempotency keys is safe (nothing counts twice); back off if it keeps failing.');
+      }
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      send(res, apiError.status, errorBody(apiError), apiError.headers);
     };
     const run = async () => {
+      // Before auth, as in the Express app: the allowed methods are public (GET /openapi.json).
+      const refused = wrongMethod(table, req.method ?? '', url.pathname);
+      if (refused) throw refused;
       const denied = deps.checkApiKey(req.headers.authorization);
       if (denied) throw denied;
-      if (req.method !== route.method) throw new ApiError(405, 'method_not_allowed', `Use ${route.method} for ${url.pathname}.`);
       await route.run(req, res, url);
     };
     run().catch(fail).finally(() => {

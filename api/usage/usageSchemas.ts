@@ -1,6 +1,6 @@
 /** Usage request shapes (zod), shared by the lean usage handler and the OpenAPI document. */
 import { z } from 'zod';
-import { customerIdSchema } from '../schemas.js';
+import { customerIdSchema, decimalInteger, safeText } from '../schemas.js';
 
 export const MAX_BATCH_EVENTS = 1_000;
 /** Clock skew tolerated for event timestamps from the host's servers. */
@@ -8,10 +8,10 @@ export const MAX_FUTURE_SKEW_MS = 5 * 60_000;
 
 export const usageEventSchema = z.strictObject({
   customerId: customerIdSchema,
-  metric: z.string().min(1).max(64),
+  metric: safeText().min(1).max(64),
   // At most 10^12 per event: a counter (BIGINT) then holds millions of the largest events.
   quantity: z.number().int('must be a whole number').positive('must be positive').max(1e12),
-  idempotencyKey: z.string().min(1).max(200).describe('Your id for this event: the same key counts once, however often it is sent.'),
+  idempotencyKey: safeText().min(1).max(200).describe('Your id for this event: the same key counts once, however often it is sent.'),
   timestamp: z.iso.datetime({ offset: true }).optional().describe('When the usage happened; defaults to now. Events of a closed cycle are refused.'),
 });
 export type UsageEventBody = z.infer<typeof usageEventSchema>;
@@ -22,6 +22,6 @@ export const usageBatchSchema = z.strictObject({
 
 export const usageCheckQuery = z.strictObject({
   customerId: customerIdSchema,
-  metric: z.string().min(1).max(64),
-  quantity: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER).default(1),
+  metric: safeText().min(1).max(64),
+  quantity: decimalInteger(1, Number.MAX_SAFE_INTEGER).default(1),
 });
