@@ -3,10 +3,13 @@
  * Express app. One auth check and one catalog serve both.
  */
 import http from 'node:http';
-import pg from 'pg';
+import type { Duplex } from 'node:stream';
 import type { Express } from 'express';
+import type { Logger } from 'pino';
+import { createPool } from '../store/db.js';
 import { apiKeyCheck } from './auth.js';
 import { createApp, type AppDeps } from './createApp.js';
+import { ApiError, errorBody } from './errors.js';
 import { createUsageHandler } from './usage/usageHandler.js';
 import { UsageRecorder, type RecorderOptions } from './usage/usageRecorder.js';
 
@@ -17,8 +20,9 @@ export interface ServerDeps extends Omit<AppDeps, 'checkApiKey'> {
 
 export function createServer(deps: ServerDeps): { server: http.Server; app: Express; close(): Promise<void> } {
   const checkApiKey = apiKeyCheck(deps.operatorKey);
-  // The hot path uses node-postgres directly (store/usageLedger.ts); Prisma serves the rest.
-  const pool = new pg.Pool({ connectionString: deps.databaseUrl, max: 10 });
+  // The hot path uses node-postgres directly (store/usageLedger.ts); Prisma serves the rest. The
+  // pool survives PostgreSQL restarts (see createPool); requests meanwhile get 503s.
+  const pool = createPool(deps.databaseUrl, { max: 10, logger: deps.logger, name: 'usage' });
   const recorder = new UsageRecorder(pool, () => deps.catalog, deps.recorder);
   const usage = createUsageHandler({ recorder, pool, catalog: () => deps.catalog, checkApiKey, logger: deps.logger, now: deps.now });
   const app = createApp({ ...deps, checkApiKey });
@@ -26,6 +30,7 @@ export function createServer(deps: ServerDeps): { server: http.Server; app: Expr
     if (!usage(req, res)) app(req, res);
   });
   server.keepAliveTimeout = 65_000;
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => answerMalformedRequest(error, socket, deps.logger));
   return {
     server,
     app,
@@ -34,4 +39,43 @@ export function createServer(deps: ServerDeps): { server: http.Server; app: Expr
       await pool.end();
     },
   };
+}
+
+/** Node's parser failures, answered in the API's error shape instead of Node's bare status line. */
+function malformedRequestError(code: string | undefined): ApiError {
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return new ApiError(431, 'request_header_fields_too_large', 'The request headers are too large.');
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return new ApiError(413, 'payload_too_large', 'The request\'s chunk extensions are too large.');
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return new ApiError(408, 'request_timeout', 'The request was not received in time.');
+    default:
+      return new ApiError(400, 'bad_request', 'The request is not valid HTTP/1.1.');
+  }
+}
+
+/**
+ * Replaces Node's default 'clientError' answer. There is no request or response object here, so
+ * the answer is written to the socket directly, and only when nothing of another response on this
+ * connection has gone out yet (it would corrupt that one); the connection is closed either way.
+ */
+function answerMalformedRequest(error: NodeJS.ErrnoException, socket: Duplex, logger: Logger): void {
+  // A client that went away (ECONNRESET) is owed no answer.
+  const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (error.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const apiError = malformedRequestError(error.code);
+  logger.debug({ code: error.code, status: apiError.status }, 'malformed request');
+  const body = JSON.stringify(errorBody(apiError));
+  const head = [
+    `HTTP/1.1 ${apiError.status} ${http.STATUS_CODES[apiError.status] ?? 'Error'}`,
+    'Content-Type: application/json; charset=utf-8',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    'Connection: close',
+  ].join('\r\n');
+  // Closing only once the answer is flushed keeps it from being cut off.
+  socket.end(`${head}\r\n\r\n${body}`, () => socket.destroy());
 }

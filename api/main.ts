@@ -2,7 +2,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { pino } from 'pino';
 import { loadCatalog } from '../config/loadCatalog.js';
-import { loadApiSettings } from '../config/settings.js';
+import { alertWebhookPolicy, loadApiSettings } from '../config/settings.js';
 import { temporalConnectionOptions } from '../config/temporalConnection.js';
 import { createDb } from '../store/db.js';
 import { createServer } from './createServer.js';
@@ -11,7 +11,8 @@ async function main() {
   const settings = loadApiSettings();
   const logger = pino({ level: settings.LOG_LEVEL, base: { service: 'tollgate-api' } });
   const catalog = loadCatalog(settings.TOLLGATE_CATALOG);
-  const db = createDb(settings.DATABASE_URL);
+  // Its pool logs lost connections and replaces them: a PostgreSQL restart costs 503s, not the process.
+  const db = createDb(settings.DATABASE_URL, { logger });
   const connection = await Connection.connect(temporalConnectionOptions(settings));
   const temporal = new Client({ connection, namespace: settings.TEMPORAL_NAMESPACE });
   const { server, close } = createServer({
@@ -23,6 +24,7 @@ async function main() {
     operatorKey: settings.TOLLGATE_OPERATOR_KEY,
     logger,
     recorder: { maxConcurrentFlushes: settings.USAGE_FLUSH_CONCURRENCY, maxBatchEvents: settings.USAGE_FLUSH_MAX_EVENTS },
+    alertWebhooks: alertWebhookPolicy(settings),
   });
   await new Promise<void>((resolve) => server.listen(settings.PORT, settings.HOST, resolve));
   logger.info({ url: `http://${settings.HOST}:${settings.PORT}` }, 'Tollgate API listening');

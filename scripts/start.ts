@@ -2,7 +2,8 @@
  * `npm start`: everything on one machine, no Docker. Embedded PostgreSQL and the Temporal CLI dev
  * server (SQLite file + Web UI) keep their data under one folder (TOLLGATE_DATA_DIR, default
  * `.data/`) that survives restarts; migrations run; then the worker and the API start as their
- * own processes, exactly as `npm run worker` / `npm run api` (and docker-compose) run them.
+ * own processes, exactly as `npm run worker` / `npm run api` (and docker-compose) run them. One
+ * of them that dies is restarted with backoff, as an orchestrator would; Ctrl-C stops everything.
  * DATABASE_URL or TEMPORAL_ADDRESS, when set, point at real services instead of embedded ones.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -27,20 +28,62 @@ async function portOr(preferred: number): Promise<number> {
   });
 }
 
-function operatorKey(dataDir: string): string {
-  if (process.env.TOLLGATE_OPERATOR_KEY) return process.env.TOLLGATE_OPERATOR_KEY;
+interface OperatorKey {
+  key: string;
+  /** Where it comes from, for humans: the file, or the environment variable. */
+  source: string;
+  /** A shell expression that yields it, for example commands: the key itself is never printed. */
+  shell: string;
+}
+
+/** Quotes a path for a POSIX shell when it needs it. */
+function shellQuote(value: string): string {
+  return /^[\w./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+function operatorKey(dataDir: string): OperatorKey {
+  const fromEnv = process.env.TOLLGATE_OPERATOR_KEY;
+  if (fromEnv) return { key: fromEnv, source: 'from TOLLGATE_OPERATOR_KEY', shell: '$TOLLGATE_OPERATOR_KEY' };
   const file = path.join(dataDir, 'operator-key');
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const stored = { source: `stored in ${file}`, shell: `$(cat ${shellQuote(file)})` };
+  if (existsSync(file)) return { key: readFileSync(file, 'utf8').trim(), ...stored };
   const key = `tg_op_${randomBytes(24).toString('hex')}`;
   writeFileSync(file, `${key}\n`, { mode: 0o600 });
-  return key;
+  return { key, ...stored };
+}
+
+/**
+ * Enough of the key to tell which one is in use, never enough to use it: terminals are scrolled
+ * back, shared and recorded. At most 10 characters and at most a quarter of the key.
+ */
+function keyHint(key: string): string {
+  return `${key.slice(0, Math.min(10, Math.floor(key.length / 4)))}…`;
+}
+
+/** Restart delays of a child process that died: 1 s, doubling up to 30 s. */
+const RESTART_FIRST_DELAY_MS = 1_000;
+const RESTART_MAX_DELAY_MS = 30_000;
+/** A child that stayed up this long was healthy: its next restart starts from the first delay again. */
+const RESTART_STABLE_AFTER_MS = 60_000;
+
+/** Waits for `work` to settle, at most `ms`; its failure is not ours to report while stopping. */
+async function settledWithin(work: Promise<unknown> | undefined, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work?.catch(() => undefined), new Promise((resolve) => { timer = setTimeout(resolve, ms); })]);
+  clearTimeout(timer);
+}
+
+function exitReason(code: number | null, signal: NodeJS.Signals | null): string {
+  return signal ? `killed by ${signal}` : `exit code ${code ?? 'unknown'}`;
 }
 
 async function main() {
   const dataDir = path.resolve(process.env.TOLLGATE_DATA_DIR ?? path.join(projectRoot, '.data'));
   mkdirSync(dataDir, { recursive: true });
   const apiPort = Number(process.env.PORT ?? 3000);
-  const children: ChildProcess[] = [];
+  /** Children running now (a dead one leaves the set until its restart). */
+  const children = new Set<ChildProcess>();
+  const restarts = new Set<NodeJS.Timeout>();
   let postgres: RunningPostgres | undefined;
   let temporal: RunningTemporal | undefined;
   let stopping = false;
@@ -48,76 +91,109 @@ async function main() {
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
-    for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
-    await Promise.all(children.map((child) => child.exitCode !== null ? undefined : new Promise((r) => {
-      const timer = setTimeout(() => { child.kill('SIGKILL'); r(undefined); }, 15_000);
-      child.once('exit', () => { clearTimeout(timer); r(undefined); });
+    for (const timer of restarts) clearTimeout(timer);
+    const running = [...children].filter((child) => child.exitCode === null && child.signalCode === null);
+    await Promise.all(running.map((child) => new Promise<void>((resolve) => {
+      const timer = setTimeout(() => { child.kill('SIGKILL'); }, 15_000);
+      child.once('exit', () => { clearTimeout(timer); resolve(); });
+      child.kill('SIGTERM');
     })));
-    await temporal?.stop().catch(() => undefined);
-    await postgres?.stop().catch(() => undefined);
+    // A service that died on its own never reports stopping: do not wait for it for ever.
+    await settledWithin(temporal?.stop(), 20_000);
+    await settledWithin(postgres?.stop(), 20_000);
     process.exit(code);
   };
   process.on('SIGINT', () => void stop(0));
   process.on('SIGTERM', () => void stop(0));
 
-  generatePrismaClient();
-
-  let databaseUrl = process.env.DATABASE_URL;
-  if (!databaseUrl) {
-    const pgPort = await portOr(Number(process.env.TOLLGATE_PG_PORT ?? 54329));
-    postgres = await startPostgres({ dataDir: path.join(dataDir, 'pg', 'data'), port: pgPort, persistent: true });
-    await postgres.createDatabase('tollgate');
-    databaseUrl = postgres.url('tollgate');
-  }
-  const applied = await migrate(databaseUrl);
-  if (applied.length > 0) say(`migrations applied: ${applied.join(', ')}`);
-
-  let temporalAddress = process.env.TEMPORAL_ADDRESS;
-  let uiUrl = process.env.TEMPORAL_UI_URL;
-  if (!temporalAddress) {
-    temporal = await startTemporalDevServer({
-      port: await portOr(Number(process.env.TEMPORAL_PORT ?? 7233)),
-      uiPort: await portOr(Number(process.env.TEMPORAL_UI_PORT ?? 8233)),
-      dbFile: path.join(dataDir, 'temporal.sqlite'),
-      log: process.env.TOLLGATE_DEBUG ? (line) => process.stderr.write(line) : undefined,
-    });
-    temporalAddress = temporal.address;
-    uiUrl = temporal.uiUrl;
+  try {
+    await run();
+  } catch (error) {
+    // Whatever was started so far goes down with us: no orphaned worker, API or database.
+    process.stderr.write(`tollgate: ${error instanceof Error ? error.message : String(error)}\n`);
+    await stop(1);
   }
 
-  const key = operatorKey(dataDir);
-  const env = {
-    ...process.env,
-    DATABASE_URL: databaseUrl,
-    TEMPORAL_ADDRESS: temporalAddress,
-    TOLLGATE_OPERATOR_KEY: key,
-    PORT: String(apiPort),
-  };
-  const run = (name: string, entry: string) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: projectRoot, env, stdio: ['ignore', 'inherit', 'inherit'] });
-    child.once('exit', (code, signal) => {
-      if (stopping) return;
-      process.stderr.write(`${name} stopped unexpectedly (${code ?? signal}); shutting everything down\n`);
-      void stop(1);
-    });
-    children.push(child);
-  };
-  run('worker', 'worker/main.ts');
-  run('api', 'api/main.ts');
-  await waitForPort(apiPort, 60_000);
+  async function run() {
+    generatePrismaClient();
 
-  say('');
-  say('Tollgate is running.');
-  say(`  API          http://127.0.0.1:${apiPort}   (OpenAPI: http://127.0.0.1:${apiPort}/openapi.json)`);
-  if (uiUrl) say(`  Temporal UI  ${uiUrl}`);
-  say(`  Temporal     ${temporalAddress}`);
-  say(`  PostgreSQL   ${databaseUrl.replace(/:[^:@/]+@/, ':***@')}`);
-  say(`  Data         ${postgres || temporal ? dataDir : '(external services)'}`);
-  say(`  Operator key ${key}`);
-  say('');
-  say(`  curl -X POST http://127.0.0.1:${apiPort}/v1/customers -H "Authorization: Bearer ${key}" \\`);
-  say(`       -H 'Content-Type: application/json' -d '{"id":"acme","name":"Acme","email":"billing@acme.test","plan":"pro"}'`);
-  say('');
+    let databaseUrl = process.env.DATABASE_URL;
+    if (!databaseUrl) {
+      const pgPort = await portOr(Number(process.env.TOLLGATE_PG_PORT ?? 54329));
+      postgres = await startPostgres({ dataDir: path.join(dataDir, 'pg', 'data'), port: pgPort, persistent: true });
+      await postgres.createDatabase('tollgate');
+      databaseUrl = postgres.url('tollgate');
+    }
+    const applied = await migrate(databaseUrl);
+    if (applied.length > 0) say(`migrations applied: ${applied.join(', ')}`);
+
+    let temporalAddress = process.env.TEMPORAL_ADDRESS;
+    let uiUrl = process.env.TEMPORAL_UI_URL;
+    if (!temporalAddress) {
+      temporal = await startTemporalDevServer({
+        port: await portOr(Number(process.env.TEMPORAL_PORT ?? 7233)),
+        uiPort: await portOr(Number(process.env.TEMPORAL_UI_PORT ?? 8233)),
+        dbFile: path.join(dataDir, 'temporal.sqlite'),
+        log: process.env.TOLLGATE_DEBUG ? (line) => process.stderr.write(line) : undefined,
+      });
+      temporalAddress = temporal.address;
+      uiUrl = temporal.uiUrl;
+    }
+
+    const operator = operatorKey(dataDir);
+    const env = {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      TEMPORAL_ADDRESS: temporalAddress,
+      TOLLGATE_OPERATOR_KEY: operator.key,
+      PORT: String(apiPort),
+    };
+    /**
+     * Runs a child and restarts it whenever it dies (a crash must not take the rest of the stack
+     * down), waiting longer after each quick death so a child that cannot start does not spin.
+     */
+    const supervise = (name: string, entry: string) => {
+      let delay = RESTART_FIRST_DELAY_MS;
+      const launch = () => {
+        if (stopping) return;
+        const startedAt = Date.now();
+        const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: projectRoot, env, stdio: ['ignore', 'inherit', 'inherit'] });
+        children.add(child);
+        let gone = false;
+        const onGone = (reason: string) => {
+          if (gone) return;
+          gone = true;
+          children.delete(child);
+          if (stopping) return;
+          if (Date.now() - startedAt >= RESTART_STABLE_AFTER_MS) delay = RESTART_FIRST_DELAY_MS;
+          process.stderr.write(`tollgate: ${name} stopped unexpectedly (${reason}); restarting it in ${delay / 1000} s\n`);
+          const timer = setTimeout(() => { restarts.delete(timer); launch(); }, delay);
+          restarts.add(timer);
+          delay = Math.min(delay * 2, RESTART_MAX_DELAY_MS);
+        };
+        child.once('exit', (code, signal) => onGone(exitReason(code, signal)));
+        // Spawning itself failed ('exit' may then never come).
+        child.once('error', (error) => onGone(error.message));
+      };
+      launch();
+    };
+    supervise('worker', 'worker/main.ts');
+    supervise('api', 'api/main.ts');
+    await waitForPort(apiPort, 60_000);
+
+    say('');
+    say('Tollgate is running.');
+    say(`  API          http://127.0.0.1:${apiPort}   (OpenAPI: http://127.0.0.1:${apiPort}/openapi.json)`);
+    if (uiUrl) say(`  Temporal UI  ${uiUrl}`);
+    say(`  Temporal     ${temporalAddress}`);
+    say(`  PostgreSQL   ${databaseUrl.replace(/:[^:@/]+@/, ':***@')}`);
+    say(`  Data         ${postgres || temporal ? dataDir : '(external services)'}`);
+    say(`  Operator key ${keyHint(operator.key)}   (${operator.source})`);
+    say('');
+    say(`  curl -X POST http://127.0.0.1:${apiPort}/v1/customers -H "Authorization: Bearer ${operator.shell}" \\`);
+    say(`       -H 'Content-Type: application/json' -d '{"id":"acme","name":"Acme","email":"billing@acme.test","plan":"pro"}'`);
+    say('');
+  }
 }
 
 main().catch((error: unknown) => {

@@ -7,6 +7,7 @@
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
+import { isDatabaseUnavailable } from '../store/databaseErrors.js';
 import type { Db } from '../store/db.js';
 import { subscriptionWorkflowId, thresholdCrossedSignal } from '../workflows/messages.js';
 
@@ -55,20 +56,38 @@ export async function relayAlertsOnce(db: Db, temporal: Client, logger: Logger, 
   }, { timeout: 60_000 });
 }
 
-/** Polls the outbox until stopped. */
-export function startAlertRelay(args: { db: Db; temporal: Client; logger: Logger; intervalMs?: number }): { stop(): Promise<void> } {
+/**
+ * Polls the outbox until stopped. A failed round (PostgreSQL restarting, Temporal unreachable) is
+ * logged and retried, waiting twice as long after each failure in a row, up to `maxBackoffMs`; the
+ * rows stay in the outbox meanwhile, so nothing is lost. An outage is logged once, not every poll.
+ */
+export function startAlertRelay(args: { db: Db; temporal: Client; logger: Logger; intervalMs?: number; maxBackoffMs?: number }): { stop(): Promise<void> } {
   const interval = args.intervalMs ?? 250;
+  const maxBackoff = Math.max(interval, args.maxBackoffMs ?? 5_000);
   let stopped = false;
   let wake: (() => void) | undefined;
   const loop = (async () => {
+    let failures = 0;
     while (!stopped) {
       let handled = 0;
       try {
         handled = await relayAlertsOnce(args.db, args.temporal, args.logger);
+        if (failures > 0) args.logger.info({ failures }, 'alert relay recovered');
+        failures = 0;
       } catch (error) {
-        args.logger.error({ err: error }, 'alert relay failed; retrying');
+        failures += 1;
+        if (!isDatabaseUnavailable(error)) args.logger.error({ err: error }, 'alert relay failed; retrying');
+        else if (failures === 1) args.logger.warn({ reason: error instanceof Error ? error.message.trim().split('\n').at(-1) : String(error) }, 'alert relay: database unavailable; retrying until it is back');
       }
-      if (handled === 0 && !stopped) await new Promise<void>((resolve) => { wake = resolve; setTimeout(resolve, interval); });
+      const delay = failures > 0 ? Math.min(maxBackoff, interval * 2 ** Math.min(failures - 1, 16)) : handled === 0 ? interval : 0;
+      if (delay > 0 && !stopped) {
+        // stop() cuts the wait short and clears the timer, so a stopped relay keeps no process alive.
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, delay);
+          wake = () => { clearTimeout(timer); resolve(); };
+        });
+        wake = undefined;
+      }
     }
   })();
   return {

@@ -8,7 +8,7 @@ import { NativeConnection, Runtime } from '@temporalio/worker';
 import { pino } from 'pino';
 import { NoPaymentProvider } from '../activities/payments/noPaymentProvider.js';
 import { loadCatalog } from '../config/loadCatalog.js';
-import { loadWorkerSettings } from '../config/settings.js';
+import { alertWebhookPolicy, loadWorkerSettings } from '../config/settings.js';
 import { temporalConnectionOptions } from '../config/temporalConnection.js';
 import { createDb } from '../store/db.js';
 import { Client } from '@temporalio/client';
@@ -32,12 +32,19 @@ async function main() {
       logger.error({ err: error }, 'catalog reload failed; keeping the previous one');
     }
   });
-  const db = createDb(settings.DATABASE_URL);
+  const db = createDb(settings.DATABASE_URL, { logger });
   const connection = await NativeConnection.connect(temporalConnectionOptions(settings));
   const added = await registerSearchAttributes(connection, settings.TEMPORAL_NAMESPACE);
   if (added.length > 0) logger.info({ added }, 'registered search attributes');
   if (!settings.SMTP_URL) logger.warn('SMTP_URL is not set: email alerts will be recorded as skipped');
-  const senders = createSenders({ smtpUrl: settings.SMTP_URL, emailFrom: settings.ALERT_EMAIL_FROM, telegramApiBaseUrl: settings.TELEGRAM_API_BASE_URL });
+  const webhooks = alertWebhookPolicy(settings);
+  if (webhooks.allowHttp || webhooks.allowPrivateNetworks) logger.warn({ webhooks }, 'alert webhooks may use plain http or reach private networks');
+  const senders = createSenders({
+    smtpUrl: settings.SMTP_URL,
+    emailFrom: settings.ALERT_EMAIL_FROM,
+    telegramApiBaseUrl: settings.TELEGRAM_API_BASE_URL,
+    webhooks,
+  });
   const worker = await createWorker({
     connection,
     namespace: settings.TEMPORAL_NAMESPACE,

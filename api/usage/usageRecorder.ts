@@ -6,6 +6,7 @@
  */
 import type pg from 'pg';
 import type { Catalog } from '../../billing/catalog.js';
+import { isDatabaseUnavailable } from '../../store/databaseErrors.js';
 import { recordUsage, type EventOutcome, type LedgerEvent } from '../../store/usageLedger.js';
 
 export type UsageEventInput = Omit<LedgerEvent, 'group'>;
@@ -74,7 +75,8 @@ export class UsageRecorder {
       } catch (error) {
         const code = (error as { code?: string }).code;
         if (code && RETRYABLE.has(code) && attempt < 3) continue;
-        if (batch.length > 1) {
+        // With the database gone, retrying each request alone would only fail each again.
+        if (batch.length > 1 && !isDatabaseUnavailable(error)) {
           // One request's bad data must not fail the others it was grouped with: each alone.
           await Promise.all(batch.map((pending) => this.flush([pending])));
           return;
