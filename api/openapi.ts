@@ -81,6 +81,7 @@ const usageResultSchema = {
   },
 };
 
+const unreachable = { 503: errorResponse('Temporal or PostgreSQL could not be reached, or (`change_in_progress`) the change was accepted but could not be recorded within 30 s; retry shortly with the same Idempotency-Key: a change that went through is answered, not applied again.', ['temporal_unavailable', 'database_unavailable', 'change_in_progress']) };
 const notRunning = { 404: errorResponse('Unknown customer, or its subscription workflow is not running.', ['customer_not_found', 'subscription_not_running']) };
 
 const customerIdParam = { name: 'customerId', in: 'path', required: true, schema: { type: 'string' } };
@@ -167,6 +168,7 @@ export function openApiDocument() {
             ...bodyLimits,
             409: errorResponse('Refused by the subscription (`subscription_busy`: it kept losing races with other changes; nothing changed, retry).', ['cancellation_already_scheduled', 'nothing_to_cancel', 'subscription_busy']),
             ...notRunning,
+            ...unreachable,
           },
         },
       },
@@ -181,6 +183,7 @@ export function openApiDocument() {
             ...bodyLimits,
             409: errorResponse('Refused by the subscription (`subscription_busy`: retry).', ['no_cancellation_scheduled', 'subscription_busy']),
             ...notRunning,
+            ...unreachable,
           },
         },
       },
@@ -197,6 +200,7 @@ export function openApiDocument() {
             ...bodyLimits,
             409: errorResponse('Refused by the subscription (`stale_usage`: a renewal happened while deciding; `subscription_busy`: it kept losing races with other changes; nothing changed in either case, retry).', ['cancellation_scheduled', 'downgrade_limit_reached', 'usage_exceeds_downgrade_allowance', 'no_change', 'stale_usage', 'subscription_busy']),
             ...notRunning,
+            ...unreachable,
             422: errorResponse('Not possible with this catalog.', ['unknown_plan', 'interval_not_offered', 'invalid_seats']),
           },
         },

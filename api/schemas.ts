@@ -1,6 +1,6 @@
 /** Request shapes, parsed with zod at the edge. The OpenAPI document is generated from these. */
 import { z } from 'zod';
-import { INTERVALS } from '../billing/catalog.js';
+import { INTERVALS, MAX_SEATS } from '../billing/catalog.js';
 import { emailAddress } from '../notifications/emailAddress.js';
 import { TEXT_RULES } from './http/textRules.js';
 
@@ -31,7 +31,7 @@ export const createCustomerBody = z.strictObject({
   email: emailAddress,
   plan: safeText().min(1).max(100).describe('A plan id from the catalog, e.g. "free", "basic", "pro", "enterprise".'),
   interval: z.enum(INTERVALS).default('monthly'),
-  seats: z.number().int().positive().optional().describe('Seat-based plans only; defaults to the plan minimum.'),
+  seats: z.number().int().positive().max(MAX_SEATS).optional().describe('Seat-based plans only; defaults to the plan minimum.'),
   periodStart: z.iso
     .datetime({ offset: true })
     .optional()

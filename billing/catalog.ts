@@ -32,12 +32,20 @@ const metricLimit = z.strictObject({
   overLimit,
 });
 
+/**
+ * The most seats any subscription can have, whatever its plan says: seat counts are stored as
+ * 32-bit integers, and no plan with a larger team is plausible. A plan without `max` still stops here.
+ */
+export const MAX_SEATS = 1_000_000;
+
+const seatCount = positiveInt.max(MAX_SEATS);
+
 const seats = z.strictObject({
   /** Seats covered by the plan price. */
-  included: z.number().int().nonnegative(),
+  included: z.number().int().nonnegative().max(MAX_SEATS),
   /** Fewest seats the plan can have. */
-  min: positiveInt,
-  max: positiveInt.optional(),
+  min: seatCount,
+  max: seatCount.optional(),
   /** Price of each seat beyond `included`, per interval. */
   price,
 });
@@ -204,13 +212,14 @@ export function defaultSeats(plan: Plan): number {
 /** The nearest seat count the plan allows (what a plan switch keeps of the current count). */
 export function clampSeats(plan: Plan, seats: number): number {
   if (!plan.seats) return 1;
-  return Math.max(plan.seats.min, Math.min(seats, plan.seats.max ?? seats));
+  return Math.max(plan.seats.min, Math.min(seats, plan.seats.max ?? MAX_SEATS));
 }
 
 /** Why a seat count is not allowed on a plan, or undefined when it is. */
 export function seatProblem(plan: Plan, seats: number): string | undefined {
   if (!plan.seats) return seats === 1 ? undefined : `plan ${plan.id} is not seat-based; seats must be 1`;
   if (seats < plan.seats.min) return `plan ${plan.id} needs at least ${plan.seats.min} seats`;
-  if (plan.seats.max !== undefined && seats > plan.seats.max) return `plan ${plan.id} allows at most ${plan.seats.max} seats`;
+  const max = plan.seats.max ?? MAX_SEATS;
+  if (seats > max) return `plan ${plan.id} allows at most ${max} seats`;
   return undefined;
 }

@@ -46,6 +46,8 @@ export class InvoiceKeyConflictError extends Error {
   }
 }
 
+const LEGACY_PLAN_CHANGE_KEY = /:plan_change:v\d+$/;
+
 type StoredWithLines = NonNullable<Awaited<ReturnType<typeof findByKey>>>;
 
 function findByKey(tx: Tx, key: string) {
@@ -88,7 +90,10 @@ export async function storeInvoice(tx: Tx, draft: InvoiceDraft, paymentProvider:
   const existing = await findByKey(tx, draft.idempotencyKey);
   if (existing) {
     const difference = invoiceDifference(existing, draft);
-    if (difference) throw new InvoiceKeyConflictError(draft.idempotencyKey, difference);
+    // Runs from before the consistent-writes patch key plan changes by version alone and can
+    // collide after a dropped workflow task; they keep their old behaviour (the stored invoice)
+    // rather than retrying for ever, which would stop their renewals too.
+    if (difference && !LEGACY_PLAN_CHANGE_KEY.test(draft.idempotencyKey)) throw new InvoiceKeyConflictError(draft.idempotencyKey, difference);
     return { id: existing.id, number: existing.number, status: existing.status, totalMinor: existing.totalMinor, created: false };
   }
   const total = BigInt(draft.totalMinor);

@@ -25,6 +25,14 @@ export const CONSISTENT_WRITES_PATCH = 'consistent-writes';
  */
 export const MAX_UPDATES_PER_RUN = 200;
 
+/**
+ * How long an answered Update is remembered across runs: as long as the API keeps an
+ * Idempotency-Key (24 hours), so a retry with the key gets the first answer, never a second change.
+ */
+export const ANSWERED_UPDATES_KEPT_MS = 24 * 60 * 60 * 1000;
+/** At most this many are remembered (oldest dropped first), to keep continue-as-new input small. */
+export const ANSWERED_UPDATES_KEPT = 64;
+
 /** Attempts of one alert delivery before it is reported failed (about a day with the workflow's backoff). */
 export const ALERT_DELIVERY_MAX_ATTEMPTS = 20;
 
@@ -64,6 +72,21 @@ export interface SubscriptionInput {
   pendingPlanId?: string;
   pendingSeats?: number;
   pendingInterval?: Interval;
+  /** Recent Updates and their answers, so a request retried after a lost answer is answered again, not applied again, even in a later run. */
+  answeredUpdates?: AnsweredUpdate[];
+  /** Threshold crossings whose alerts the previous run had not finished delivering. */
+  pendingAlerts?: ThresholdCrossing[];
+  /** Accepted Updates after which a run continues-as-new (default MAX_UPDATES_PER_RUN). */
+  maxUpdatesPerRun?: number;
+}
+
+/** An Update the subscription accepted and what it answered (kept for ANSWERED_UPDATES_KEPT_MS). */
+export interface AnsweredUpdate {
+  id: string;
+  name: string;
+  /** Workflow time of the answer (epoch ms). */
+  at: number;
+  result: ChangePlanResult | SubscriptionSnapshot;
 }
 
 /** A usage threshold crossed, recorded in the usage transaction and relayed as a signal. */

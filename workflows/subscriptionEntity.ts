@@ -9,7 +9,16 @@ import { evaluatePlanChange, planChangeStateOf, type PlanChangeDecision } from '
 import { nextCycle, periodOf } from '../billing/period.js';
 import type { Plan } from '../billing/catalog.js';
 import type { Metric } from '../billing/overage.js';
-import type { ChangePlanRequest, SubscriptionInput, SubscriptionSnapshot, SubscriptionStatus, ThresholdCrossing } from './messages.js';
+import {
+  ANSWERED_UPDATES_KEPT,
+  ANSWERED_UPDATES_KEPT_MS,
+  type AnsweredUpdate,
+  type ChangePlanRequest,
+  type SubscriptionInput,
+  type SubscriptionSnapshot,
+  type SubscriptionStatus,
+  type ThresholdCrossing,
+} from './messages.js';
 import { refusal } from './refusals.js';
 
 export class SubscriptionEntity {
@@ -30,6 +39,8 @@ export class SubscriptionEntity {
   private pendingPlanId: string | undefined;
   private pendingSeats: number | undefined;
   private pendingInterval: Interval | undefined;
+  private answeredUpdates: AnsweredUpdate[];
+  private alertsInDelivery: ThresholdCrossing[];
   readonly customerId: string;
 
   constructor(input: SubscriptionInput) {
@@ -51,6 +62,8 @@ export class SubscriptionEntity {
     this.pendingPlanId = input.pendingPlanId;
     this.pendingSeats = input.pendingSeats;
     this.pendingInterval = input.pendingInterval;
+    this.answeredUpdates = input.answeredUpdates ?? [];
+    this.alertsInDelivery = input.pendingAlerts ?? [];
   }
 
   get status(): SubscriptionStatus {
@@ -92,6 +105,8 @@ export class SubscriptionEntity {
       catalog: catalog ?? this.catalog,
       invoiceFirstPeriod: false,
       alertsHandled: [...this.alertsHandled],
+      ...(this.answeredUpdates.length > 0 ? { answeredUpdates: [...this.answeredUpdates] } : {}),
+      ...(this.alertsInDelivery.length > 0 ? { pendingAlerts: [...this.alertsInDelivery] } : {}),
       ...(pendingPlanId !== null ? { pendingPlanId } : {}),
       ...(pendingSeats !== null ? { pendingSeats } : {}),
       ...(pendingInterval !== null ? { pendingInterval } : {}),
@@ -222,7 +237,32 @@ export class SubscriptionEntity {
     if (this.pendingInterval === this.interval) this.pendingInterval = undefined;
   }
 
+  // --- answered updates -----------------------------------------------------------------------
+
+  /** The answer already given to Update `id` (same name), if it is remembered. */
+  answerTo(id: string, name: string): AnsweredUpdate['result'] | undefined {
+    return this.answeredUpdates.find((u) => u.id === id && u.name === name)?.result;
+  }
+
+  /** Remembers an answer; forgets those older than a day, and the oldest beyond the bound. */
+  rememberAnswer(id: string, name: string, at: number, result: AnsweredUpdate['result']): void {
+    this.answeredUpdates = [...this.answeredUpdates.filter((u) => u.at > at - ANSWERED_UPDATES_KEPT_MS), { id, name, at, result }].slice(-ANSWERED_UPDATES_KEPT);
+  }
+
   // --- alerts ---------------------------------------------------------------------------------
+
+  /** Crossings whose delivery has started and not finished; the next run takes them over. */
+  get pendingAlerts(): readonly ThresholdCrossing[] {
+    return this.alertsInDelivery;
+  }
+
+  alertDeliveryStarted(crossing: ThresholdCrossing): void {
+    if (!this.alertsInDelivery.includes(crossing)) this.alertsInDelivery = [...this.alertsInDelivery, crossing];
+  }
+
+  alertDeliveryFinished(crossing: ThresholdCrossing): void {
+    this.alertsInDelivery = this.alertsInDelivery.filter((c) => c !== crossing);
+  }
 
   /**
    * Whether a threshold crossing still needs alerting: not seen before (the relay may signal twice)

@@ -18,6 +18,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import { HandlerUnfinishedPolicy } from '@temporalio/common';
 import type { AlertActivities } from '../activities/alertActivities.js';
 import type { SubscriptionActivities } from '../activities/subscriptionActivities.js';
 import {
@@ -29,8 +30,10 @@ import {
   getStateQuery,
   reactivateUpdate,
   thresholdCrossedSignal,
+  type AnsweredUpdate,
   type ChangePlanResult,
   type SubscriptionInput,
+  type ThresholdCrossing,
 } from './messages.js';
 import { PERIOD_END, PLAN_ID, SUBSCRIPTION_STATUS } from './searchAttributes.js';
 import { refusal } from './refusals.js';
@@ -74,12 +77,33 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   // only for an Update that history accepted, whatever task is dropped or replayed.
   const updateWrites = consistentWrites ? activities : legacyUpdateWrites;
   const subscription = new SubscriptionEntity(input);
+  const maxUpdatesPerRun = input.maxUpdatesPerRun ?? MAX_UPDATES_PER_RUN;
   let updatesThisRun = 0;
+  let updatesInFlight = 0;
   // Set once this run is about to continue-as-new: it waits for the Updates it accepted, and new
   // ones must go to the next run, or a steady stream of them would keep this one open for ever.
   let handingOver = false;
   const admit = () => {
     if (handingOver) throw refusal('subscription_busy', 'The subscription is moving to its next run; try again in a moment.');
+  };
+  /** This Update's id when it was answered before (a retry, possibly in a later run): its answer. */
+  const earlierAnswer = (name: string) => {
+    const id = consistentWrites ? currentUpdateInfo()?.id : undefined;
+    return id === undefined ? undefined : subscription.answerTo(id, name);
+  };
+  /** Runs an Update's handler, counted (the handover waits for these) and its answer remembered. */
+  const answer = async <T extends AnsweredUpdate['result']>(name: string, work: () => Promise<T>): Promise<T> => {
+    if (!consistentWrites) return work();
+    const earlier = earlierAnswer(name);
+    if (earlier !== undefined) return earlier as T;
+    updatesInFlight += 1;
+    try {
+      const result = await work();
+      subscription.rememberAnswer(currentUpdateInfo()!.id, name, Date.now(), result);
+      return result;
+    } finally {
+      updatesInFlight -= 1;
+    }
   };
 
   const indexForSearch = () => {
@@ -100,16 +124,16 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   };
 
   setHandler(getStateQuery, () => subscription.snapshot());
-  setHandler(cancelUpdate, async () => {
+  setHandler(cancelUpdate, () => answer(cancelUpdate.name, async () => {
     subscription.cancel();
     return publish();
-  }, { validator: () => { admit(); subscription.validateCancel(); } });
-  setHandler(reactivateUpdate, async () => {
+  }), { validator: () => { if (earlierAnswer(cancelUpdate.name)) return; admit(); subscription.validateCancel(); } });
+  setHandler(reactivateUpdate, () => answer(reactivateUpdate.name, async () => {
     subscription.reactivate();
     return publish();
-  }, { validator: () => { admit(); subscription.validateReactivate(); } });
+  }), { validator: () => { if (earlierAnswer(reactivateUpdate.name)) return; admit(); subscription.validateReactivate(); } });
 
-  setHandler(changePlanUpdate, async (request): Promise<ChangePlanResult> => {
+  setHandler(changePlanUpdate, (request) => answer(changePlanUpdate.name, async (): Promise<ChangePlanResult> => {
     // Decided and applied synchronously, before any await: a second change delivered meanwhile
     // is validated against the new state (two downgrades at once → the second is refused).
     const changeId = consistentWrites ? currentUpdateInfo()?.id : undefined;
@@ -127,15 +151,24 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
       creditAppliedMinor: creditAppliedMinor.toString(),
       invoiceNumber: receipt?.number ?? null,
     };
-  }, { validator: (request) => { admit(); subscription.validateChange(request, Date.now()); } });
+  }), { validator: (request) => { if (earlierAnswer(changePlanUpdate.name)) return; admit(); subscription.validateChange(request, Date.now()); } });
 
-  setHandler(thresholdCrossedSignal, async (crossing) => {
-    if (!subscription.acceptCrossing(crossing)) return;
+  const deliverAlerts = async (crossing: ThresholdCrossing) => {
+    subscription.alertDeliveryStarted(crossing);
     // A failure escaping a signal handler would fail the whole subscription: alerting never may.
     // A failed delivery is recorded by the activity itself (and shown by the API).
     const channels = await alerts.alertChannelsOf(subscription.customerId).catch(() => ['email' as const]);
     await Promise.all(channels.map((channel) => alerts.deliverAlert({ customerId: subscription.customerId, channel, crossing }).catch(() => undefined)));
-  });
+    subscription.alertDeliveryFinished(crossing);
+  };
+  setHandler(thresholdCrossedSignal, async (crossing) => {
+    if (!subscription.acceptCrossing(crossing)) return;
+    await deliverAlerts(crossing);
+    // Deliveries retry for up to a day: a run hands over without waiting for them, and the next
+    // run takes over what is still pending (delivery rows keep each channel to one message).
+  }, { unfinishedPolicy: HandlerUnfinishedPolicy.ABANDON });
+  // Alerts the previous run handed over (only runs on the consistent-writes code hand any over).
+  for (const crossing of input.pendingAlerts ?? []) void deliverAlerts(crossing);
 
   if (input.invoiceFirstPeriod) {
     const invoice = subscription.firstPeriodInvoice();
@@ -144,13 +177,17 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
 
   // A run's history grows with every accepted Update: past a bound (or when the server suggests
   // it), the run hands its state to a fresh one within the same cycle.
-  const historyIsLong = () => consistentWrites && (updatesThisRun >= MAX_UPDATES_PER_RUN || workflowInfo().continueAsNewSuggested);
-  const untilCycleEnd = subscription.currentCycleEnd - Date.now();
-  if (untilCycleEnd > 0 && await condition(historyIsLong, untilCycleEnd)) {
+  const historyIsLong = () => consistentWrites && (updatesThisRun >= maxUpdatesPerRun || workflowInfo().continueAsNewSuggested);
+  // Hands the state to the next run once the accepted Updates are done (not the alert deliveries:
+  // they go along as pending, see the signal handler).
+  const handOver = async (catalog: Parameters<SubscriptionEntity['nextRunInput']>[0]) => {
     handingOver = true;
-    await condition(allHandlersFinished);
-    await continueAsNew<typeof subscriptionWorkflow>(subscription.nextRunInput(undefined));
-  }
+    await condition(() => updatesInFlight === 0);
+    const next = subscription.nextRunInput(catalog);
+    return continueAsNew<typeof subscriptionWorkflow>(input.maxUpdatesPerRun === undefined ? next : { ...next, maxUpdatesPerRun: input.maxUpdatesPerRun });
+  };
+  const untilCycleEnd = subscription.currentCycleEnd - Date.now();
+  if (untilCycleEnd > 0 && await condition(historyIsLong, untilCycleEnd)) await handOver(undefined);
 
   const renewal = subscription.renew();
   if (renewal.newPeriod) indexForSearch();
@@ -164,9 +201,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     });
     const changedMeanwhile = subscription.snapshot().version !== versionAtRenewal;
     if (subscription.returnUnspentCredit(BigInt(creditOwedMinor), changedMeanwhile)) await activities.saveSubscription(subscription.snapshot());
-    handingOver = true;
-    await condition(allHandlersFinished);
-    await continueAsNew<typeof subscriptionWorkflow>(subscription.nextRunInput(catalog));
+    await handOver(catalog);
   }
 
   const { catalog, creditOwedMinor } = await activities.recordRenewal({

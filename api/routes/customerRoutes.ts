@@ -18,7 +18,7 @@ import { cancelUpdate, reactivateUpdate, subscriptionWorkflowId, type Subscripti
 import { newSubscriptionInput } from '../../workflows/subscriptionInput.js';
 import { ApiError, validationError } from '../errors.js';
 import { createCustomerBody, customerParams, listInvoicesQuery, type CreateCustomerBody } from '../schemas.js';
-import { executeSubscriptionUpdate, updateIdFor } from '../temporal/executeSubscriptionUpdate.js';
+import { ACCEPTED, executeSubscriptionUpdate, updateIdFor } from '../temporal/executeSubscriptionUpdate.js';
 import { startSubscriptionWorkflow } from '../temporal/startSubscriptionWorkflow.js';
 import { invoiceView, subscriptionView } from '../views.js';
 
@@ -120,8 +120,8 @@ export function customerRoutes(deps: CustomerRoutesDeps): Router {
       const snapshot = await executeSubscriptionUpdate<SubscriptionSnapshot>({
         temporal,
         customerId,
-        updateId: updateIdFor(req, name),
-        send: (handle, updateId) => handle.executeUpdate(definition, { updateId }),
+        updateId: updateIdFor(res, name),
+        start: (handle, updateId) => handle.startUpdate(definition, { updateId, waitForStage: ACCEPTED }),
       });
       res.json(await card(snapshot));
     });

@@ -7,7 +7,7 @@
 import type { Client } from '@temporalio/client';
 import { Router, type Request } from 'express';
 import { z } from 'zod';
-import { INTERVALS, type Catalog } from '../../billing/catalog.js';
+import { INTERVALS, MAX_SEATS, type Catalog } from '../../billing/catalog.js';
 import { moneyView } from '../../billing/money.js';
 import { evaluatePlanChange, planChangeStateOf } from '../../billing/planChange.js';
 import type { Db } from '../../store/db.js';
@@ -16,19 +16,19 @@ import { usageOfCycle } from '../../store/usageReads.js';
 import { changePlanUpdate, type ChangePlanResult } from '../../workflows/messages.js';
 import { ApiError, validationError } from '../errors.js';
 import { customerParams, decimalInteger, safeText } from '../schemas.js';
-import { executeSubscriptionUpdate, updateIdFor } from '../temporal/executeSubscriptionUpdate.js';
+import { ACCEPTED, executeSubscriptionUpdate, updateIdFor } from '../temporal/executeSubscriptionUpdate.js';
 import { subscriptionView } from '../views.js';
 
 export const changePlanBody = z.strictObject({
   plan: safeText().min(1).max(100).optional(),
   interval: z.enum(INTERVALS).optional(),
-  seats: z.number().int().positive().optional(),
+  seats: z.number().int().positive().max(MAX_SEATS).optional(),
 }).refine((b) => b.plan !== undefined || b.interval !== undefined || b.seats !== undefined, 'give at least one of plan, interval, seats');
 
 const previewQuery = z.strictObject({
   plan: safeText().min(1).max(100).optional(),
   interval: z.enum(INTERVALS).optional(),
-  seats: decimalInteger(1, Number.MAX_SAFE_INTEGER).optional(),
+  seats: decimalInteger(1, MAX_SEATS).optional(),
 });
 
 export function planChangeRoutes(deps: { db: Db; temporal: Client; catalog: Catalog; now?: () => number }): Router {
@@ -57,12 +57,13 @@ export function planChangeRoutes(deps: { db: Db; temporal: Client; catalog: Cata
     const result = await executeSubscriptionUpdate<ChangePlanResult>({
       temporal,
       customerId: customerIdOf(req),
-      updateId: updateIdFor(req, 'change'),
+      updateId: updateIdFor(res, 'change'),
       // Usage is measured for each attempt: a renewal in between makes the previous one stale.
-      send: async (handle, updateId) => {
+      start: async (handle, updateId) => {
         const { record, usage } = await load(req);
-        return handle.executeUpdate(changePlanUpdate, {
+        return handle.startUpdate(changePlanUpdate, {
           updateId,
+          waitForStage: ACCEPTED,
           args: [{
             planId: body.data.plan,
             interval: body.data.interval,

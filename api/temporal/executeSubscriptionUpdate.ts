@@ -3,58 +3,100 @@
  * workflow's refusal as its 409/422, a missing workflow as 404, and the transient outcomes of
  * concurrency retried here instead of surfacing as 500s.
  *
- * Retrying is safe because every attempt carries the same Update id: the server answers a repeat of
- * an accepted Update with its first outcome instead of running it twice, and an Update that was
- * rejected (by a validator, or by the server because a worker never processed it) left no trace.
+ * Retrying is safe because every attempt carries the same Update id: a repeat of an accepted
+ * Update is answered with its first outcome — by the server within a run, by the workflow's own
+ * memory of recent answers across runs (SubscriptionEntity.answerTo) — instead of running twice,
+ * and an Update that was rejected (by a validator, or by the server because no worker processed
+ * it) left no trace.
  */
-import { createHash, randomUUID } from 'node:crypto';
-import { isGrpcServiceError, ServiceError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { randomUUID } from 'node:crypto';
+import {
+  isGrpcServiceError,
+  ServiceError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
+  WorkflowUpdateStage,
+  type Client,
+  type WorkflowHandle,
+  type WorkflowUpdateHandle,
+} from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { Request } from 'express';
+import type { Response } from 'express';
 import { subscriptionWorkflowId } from '../../workflows/messages.js';
 import { ApiError } from '../errors.js';
+import { operationIdOf } from '../idempotency.js';
 import { refusalOf } from './refusalOf.js';
 
 /** Attempts before a request that keeps losing races is answered `subscription_busy`. */
 const MAX_ATTEMPTS = 8;
+/**
+ * How long the API waits for an accepted Update's answer. It only takes longer when its write
+ * cannot reach PostgreSQL; the change is then recorded as soon as it can be, and the same
+ * Idempotency-Key fetches its answer.
+ */
+const ANSWER_WAIT_MS = 30_000;
+
+/** Accept stage: the handle then polls the run that accepted the Update (not whatever run is current). */
+export const ACCEPTED = WorkflowUpdateStage.ACCEPTED;
 
 /**
- * The Update id for a request: derived from its Idempotency-Key (with method, path and body), so a
- * retried request names the same Update and gets the first answer instead of running again;
- * without a key, a fresh id (each request is a new change).
+ * The Update id for a request: the operation its Idempotency-Key names (api/idempotency.ts), so
+ * a retried request continues the same Update; without a key, a fresh id (a new request).
  */
-export function updateIdFor(req: Request, name: string): string {
-  const key = req.get('idempotency-key');
-  if (key === undefined) return `${name}-${randomUUID()}`;
-  const digest = createHash('sha256').update(`${key}\n${req.method} ${req.originalUrl}\n${JSON.stringify(req.body ?? null)}`).digest('hex');
-  return `${name}-${digest}`;
+export function updateIdFor(res: Response, name: string): string {
+  return `${name}-${operationIdOf(res) ?? randomUUID()}`;
 }
 
-/** gRPC status codes (stable numbers of the gRPC spec) that mean "not now" rather than "no". */
-const TRANSIENT_GRPC_CODES: Readonly<Record<number, string>> = {
-  4: 'DEADLINE_EXCEEDED',
-  8: 'RESOURCE_EXHAUSTED', // too many Updates in flight on one workflow
-  9: 'FAILED_PRECONDITION', // WorkflowNotReady: the workflow task failed while the Update waited
-  10: 'ABORTED',
-  14: 'UNAVAILABLE',
-};
+/** A failed attempt that is not the workflow's refusal: whether to try again, and what to answer when attempts run out. */
+interface Transient {
+  retry: boolean;
+  answer: 'busy' | 'unavailable';
+}
 
-/** Why an attempt may be repeated with the same Update id, or undefined when it must not be. */
-function transientReason(error: unknown): string | undefined {
-  // The server rejects Updates a worker received but did not process in its workflow task (e.g.
-  // the task failed or was superseded); the Update was never applied.
-  if (error instanceof WorkflowUpdateFailedError && error.cause instanceof ApplicationFailure && error.cause.type === 'UnprocessedUpdate') return 'unprocessed';
+function classify(error: unknown): Transient | undefined {
+  // The server rejects Updates a worker received but did not process in its workflow task (the
+  // task failed or was superseded): the Update was never applied.
+  if (error instanceof WorkflowUpdateFailedError && error.cause instanceof ApplicationFailure && error.cause.type === 'UnprocessedUpdate') return { retry: true, answer: 'busy' };
+  if (error instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return { retry: true, answer: 'unavailable' };
   const grpc = error instanceof ServiceError ? error.cause : error;
-  if (isGrpcServiceError(grpc)) return TRANSIENT_GRPC_CODES[grpc.code];
-  return undefined;
+  if (!isGrpcServiceError(grpc)) return undefined;
+  // The client already retried RESOURCE_EXHAUSTED, UNAVAILABLE and ABORTED with backoff: what
+  // reaches here has outlasted that.
+  switch (grpc.code) {
+    case 9: return { retry: true, answer: 'busy' }; // FAILED_PRECONDITION (WorkflowNotReady): the workflow task failed while the Update waited
+    case 4: return { retry: true, answer: 'unavailable' }; // DEADLINE_EXCEEDED
+    case 8: return { retry: false, answer: 'busy' }; // RESOURCE_EXHAUSTED: too many Updates in flight on one workflow
+    case 10: return { retry: false, answer: 'busy' }; // ABORTED
+    case 14: return { retry: false, answer: 'unavailable' }; // UNAVAILABLE
+    default: return undefined;
+  }
 }
 
+const busy = () => new ApiError(409, 'subscription_busy', 'The subscription is busy with other changes; nothing was changed by this request. Retry shortly.');
+const unavailable = () => new ApiError(503, 'temporal_unavailable', 'Temporal could not be reached; retry shortly with the same Idempotency-Key (a change that went through is answered, not applied again).');
+
+/** Whether the workflow runs: false when it does not exist; Temporal unreachable is an error. */
 async function isRunning(temporal: Client, customerId: string): Promise<boolean> {
   try {
     const description = await temporal.workflow.getHandle(subscriptionWorkflowId(customerId)).describe();
     return description.status.name === 'RUNNING';
-  } catch {
-    return false;
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) return false;
+    throw unavailable();
+  }
+}
+
+/** The accepted Update's result, waited for at most ANSWER_WAIT_MS. */
+async function answerOf<Ret>(update: WorkflowUpdateHandle<Ret>): Promise<Ret> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ApiError(503, 'change_in_progress', 'The change was accepted and is still being recorded (the database may be unreachable); retry with the same Idempotency-Key to get its answer — it will not be applied twice.')), ANSWER_WAIT_MS);
+  });
+  try {
+    return await Promise.race([update.result(), late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -62,42 +104,43 @@ export async function executeSubscriptionUpdate<Ret>(args: {
   temporal: Client;
   customerId: string;
   updateId: string;
-  /** One attempt (a plan change measures usage again each time: a renewal may have made it stale). */
-  send: (handle: WorkflowHandle, updateId: string) => Promise<Ret>;
+  /** One attempt: starts the Update (stage ACCEPTED) and returns its handle; a plan change measures usage again each time. */
+  start: (handle: WorkflowHandle, updateId: string) => Promise<WorkflowUpdateHandle<Ret>>;
   /** Whether a refusal should be tried again after a short delay, e.g. `stale_usage`. */
   retryRefusal?: (code: string, attempt: number) => boolean;
 }): Promise<Ret> {
   const handle = args.temporal.workflow.getHandle(subscriptionWorkflowId(args.customerId));
   for (let attempt = 1; ; attempt++) {
+    const again = attempt < MAX_ATTEMPTS;
     const delay = () => new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 50 * 2 ** attempt)));
     try {
-      return await args.send(handle, args.updateId);
+      return await answerOf(await args.start(handle, args.updateId));
     } catch (error) {
+      if (error instanceof ApiError) throw error;
       const refusal = refusalOf(error);
       if (refusal) {
-        if (attempt < MAX_ATTEMPTS && (refusal.code === 'subscription_busy' || args.retryRefusal?.(refusal.code, attempt))) {
+        if (again && (refusal.code === 'subscription_busy' || args.retryRefusal?.(refusal.code, attempt))) {
           await delay();
           continue;
         }
         throw refusal;
       }
       if (error instanceof WorkflowNotFoundError) {
-        // Between two runs (continue-as-new) an Update in flight is aborted as "not found": the
-        // subscription is there, ask its next run.
-        if (attempt < MAX_ATTEMPTS && await isRunning(args.temporal, args.customerId)) {
+        // Not expected once the handle polls the run that accepted the Update; should a run end
+        // between two calls, the subscription is still there: ask its next run.
+        if (again && await isRunning(args.temporal, args.customerId)) {
           await delay();
           continue;
         }
         throw new ApiError(404, 'subscription_not_running', `The subscription workflow of "${args.customerId}" is not running.`);
       }
-      if (transientReason(error) !== undefined) {
-        if (attempt < MAX_ATTEMPTS) {
-          await delay();
-          continue;
-        }
-        throw new ApiError(409, 'subscription_busy', 'The subscription is busy with other changes; nothing was changed by this request. Retry shortly.');
+      const transient = classify(error);
+      if (!transient) throw error;
+      if (transient.retry && again) {
+        await delay();
+        continue;
       }
-      throw error;
+      throw transient.answer === 'busy' ? busy() : unavailable();
     }
   }
 }

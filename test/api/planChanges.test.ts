@@ -125,15 +125,17 @@ describe('upgrade', () => {
 });
 
 describe('a retried request', () => {
-  it('with the same Idempotency-Key gets the first answer from the workflow even when the API kept no record of it', async () => {
+  /** As if the API process died after the workflow answered but before the answer was stored. */
+  const forgetAnswer = (key: string) => api.database.db.$executeRaw`
+    UPDATE idempotency_records SET status = NULL, response = NULL, completed_at = NULL, claimed_at = now() - interval '2 minutes' WHERE key = ${key}`;
+
+  it('with the same Idempotency-Key gets the first answer from the workflow when the API lost it', async () => {
     const id = await customer('basic', 10 * DAY_MS);
     const key = `retry-${randomUUID()}`;
     const first = await api.request('POST', `/v1/customers/${id}/subscription/change`, { body: { plan: 'pro' }, headers: { 'idempotency-key': key } });
     expect(first.status).toBe(200);
     expect(first.body.change).toMatchObject({ kind: 'upgrade', charged: { amount: '13.33' } });
-    // As if the API died after the workflow answered but before it stored the answer: the retry
-    // reaches the workflow again, with the same Update id, and is answered as the first was.
-    await api.database.db.idempotencyRecord.deleteMany({ where: { key } });
+    expect(await forgetAnswer(key)).toBe(1);
     const retried = await api.request('POST', `/v1/customers/${id}/subscription/change`, { body: { plan: 'pro' }, headers: { 'idempotency-key': key } });
     expect(retried.status).toBe(200);
     expect(retried.body.change).toEqual(first.body.change);
@@ -144,16 +146,35 @@ describe('a retried request', () => {
     expect(fresh.body.error.code).toBe('no_change');
   });
 
-  it('cancel with the same Idempotency-Key after a lost answer is answered, not refused as already scheduled', async () => {
-    const id = await customer('pro');
+  it('gets the first answer even after the subscription moved to its next run, and a later change is not undone', async () => {
+    const id = await customer('pro', 30 * DAY_MS - 3_000); // renews (continue-as-new) in 3 s
     const key = `retry-${randomUUID()}`;
     const first = await api.request('POST', `/v1/customers/${id}/subscription/cancel`, { headers: { 'idempotency-key': key } });
     expect(first.status).toBe(200);
-    await api.database.db.idempotencyRecord.deleteMany({ where: { key } });
+    expect(first.body.status).toBe('cancel_scheduled');
+    expect((await api.request('POST', `/v1/customers/${id}/subscription/reactivate`)).status).toBe(200);
+    // The renewal keeps Pro (reactivated) and starts the next run.
+    await eventually(async () => (await card(id)).currentPeriod.start !== first.body.currentPeriod.start, 30_000);
+    await forgetAnswer(key);
     const retried = await api.request('POST', `/v1/customers/${id}/subscription/cancel`, { headers: { 'idempotency-key': key } });
     expect(retried.status).toBe(200);
-    expect(retried.body.status).toBe('cancel_scheduled');
-    expect((await api.request('POST', `/v1/customers/${id}/subscription/cancel`)).body.error.code).toBe('cancellation_already_scheduled');
+    expect(retried.body.status).toBe('cancel_scheduled'); // the first answer…
+    expect((await card(id)).status).toBe('active'); // …and nothing applied again
+  });
+
+  it('after a 5xx the same key continues the same operation; after 24 hours the key names a new one', async () => {
+    const id = await customer('pro');
+    const key = `retry-${randomUUID()}`;
+    expect((await api.request('POST', `/v1/customers/${id}/subscription/cancel`, { headers: { 'idempotency-key': key } })).status).toBe(200);
+    // A 5xx releases the record (claimed_at NULL) and keeps its operation.
+    await api.database.db.$executeRaw`UPDATE idempotency_records SET status = NULL, response = NULL, completed_at = NULL, claimed_at = NULL WHERE key = ${key}`;
+    const retried = await api.request('POST', `/v1/customers/${id}/subscription/cancel`, { headers: { 'idempotency-key': key } });
+    expect(retried.status).toBe(200);
+    // A day later the record is gone: the key is a new request, refused on today's state.
+    await api.database.db.$executeRaw`UPDATE idempotency_records SET created_at = now() - interval '25 hours' WHERE key = ${key}`;
+    const reused = await api.request('POST', `/v1/customers/${id}/subscription/cancel`, { headers: { 'idempotency-key': key } });
+    expect(reused.status).toBe(409);
+    expect(reused.body.error.code).toBe('cancellation_already_scheduled');
   });
 });
 

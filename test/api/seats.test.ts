@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAY_MS } from '../../billing/period.js';
 import { loadCatalog } from '../../config/loadCatalog.js';
 import { snapshotOfRow } from '../../store/subscriptionStore.js';
-import { getStateQuery, MAX_UPDATES_PER_RUN, subscriptionWorkflowId } from '../../workflows/messages.js';
+import { MAX_SEATS } from '../../billing/catalog.js';
+import { changePlanUpdate, getStateQuery, MAX_UPDATES_PER_RUN, subscriptionWorkflowId } from '../../workflows/messages.js';
 import { startApiHarness, type ApiHarness } from '../harness/apiHarness.js';
 import { eventually } from '../harness/eventually.js';
 import { subscriptionHistory } from '../harness/subscriptionHistory.js';
@@ -94,6 +95,25 @@ describe('seats', () => {
     expect(await api.database.db.invoice.count({ where: { customerId: id, reason: 'plan_change' } })).toBe(charged.filter((a) => a.invoiceNumber !== null).length);
     expect(charged.length).toBeGreaterThan(0);
   }, 300_000);
+
+  it('never more than MAX_SEATS, even on a plan without a maximum: refused at the edge and by the workflow', async () => {
+    const created = await api.request('POST', '/v1/customers', { body: { id: `seat-${randomUUID().slice(0, 8)}`, name: 'Huge Co', email: 'h@seat.test', plan: 'enterprise', seats: 3_000_000_000 } });
+    expect(created.status).toBe(400);
+    expect(created.body.error.details.issues[0].path).toBe('seats');
+    const id = await customer('enterprise', 25, DAY_MS);
+    for (const seats of [3_000_000_000, MAX_SEATS + 1]) {
+      const res = await change(id, { seats });
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe('validation_failed');
+    }
+    expect((await api.request('GET', `/v1/customers/${id}/subscription/change-preview?seats=${MAX_SEATS + 1}`)).status).toBe(400);
+    // A caller that skips the API (any Temporal client) meets the same rule in the validator.
+    const handle = api.temporal.workflow.getHandle(subscriptionWorkflowId(id));
+    const state = await handle.query(getStateQuery);
+    const refused = await handle.executeUpdate(changePlanUpdate, { args: [{ seats: MAX_SEATS + 1, usage: {}, usageCycleStart: state.cycleStart }] }).catch((error: unknown) => error);
+    expect(((refused as { cause?: { type?: string } }).cause)?.type).toBe('invalid_seats');
+    expect((await card(id)).seats).toBe(25);
+  });
 
   it('never below the plan minimum', async () => {
     const id = await customer('business', 10, DAY_MS);

@@ -29,6 +29,11 @@ import { startTemporalDevServer } from '../../scripts/services/temporalDevServer
 import { createDb } from '../../store/db.js';
 import { subscriptionWorkflowId } from '../../workflows/messages.js';
 import { createWorker } from '../../worker/createWorker.js';
+import { createAlertActivities } from '../../activities/alertActivities.js';
+import { createSubscriptionActivities, type RenewalRecord } from '../../activities/subscriptionActivities.js';
+import { startSubscriptionWorkflow } from '../../api/temporal/startSubscriptionWorkflow.js';
+import { insertCustomer } from '../../store/customerStore.js';
+import { newSubscriptionInput } from '../../workflows/subscriptionInput.js';
 import { registerSearchAttributes } from '../../worker/registerSearchAttributes.js';
 import { startAlertRelay } from '../../worker/alertRelay.js';
 
@@ -67,28 +72,46 @@ async function main() {
     const relay = startAlertRelay({ db, temporal: client, logger, intervalMs: 50 });
     stops.push(() => relay.stop());
 
-    /** An API + worker pair for one catalog (the seat scenario needs its own). */
-    const stack = async (catalog: Catalog, name: string) => {
+    // Alert webhooks go to loopback here (a port nobody listens on, to keep a delivery pending).
+    const webhooks = { allowHttp: true, allowPrivateNetworks: true };
+    /** An API + worker pair for one catalog (the seat scenario needs its own); `slowRenewalMs` holds each renewal activity that long. */
+    const stack = async (catalog: Catalog, name: string, slowRenewalMs = 0) => {
       const taskQueue = `histories-${name}`;
-      const worker = await createWorker({ connection: native, namespace: 'default', taskQueue, db, payments: new NoPaymentProvider(), senders: createSenders({}), catalog: () => catalog });
+      const senders = createSenders({ webhooks });
+      const real = createSubscriptionActivities({ db, payments: new NoPaymentProvider(), catalog: () => catalog });
+      const worker = await createWorker({
+        connection: native, namespace: 'default', taskQueue, db, payments: new NoPaymentProvider(), senders, catalog: () => catalog,
+        options: slowRenewalMs === 0 ? {} : {
+          activities: {
+            ...real,
+            ...createAlertActivities({ db, senders, catalog: () => catalog }),
+            recordRenewal: async (args: RenewalRecord) => { await sleep(slowRenewalMs); return real.recordRenewal(args); },
+          },
+        },
+      });
       const running = worker.run();
       stops.push(async () => { worker.shutdown(); await running; });
-      const { server, close } = createServer({ db, databaseUrl, temporal: client, taskQueue, catalog, operatorKey: KEY, logger });
+      const { server, close } = createServer({ db, databaseUrl, temporal: client, taskQueue, catalog, operatorKey: KEY, logger, alertWebhooks: webhooks });
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       stops.push(close);
       const port = (server.address() as { port: number }).port;
-      return async (method: string, url: string, body?: unknown): Promise<{ status: number; body: unknown }> => {
+      const call = async (method: string, url: string, body?: unknown, key?: string): Promise<{ status: number; body: unknown }> => {
         const response = await fetch(`http://127.0.0.1:${port}${url}`, {
           method,
-          headers: { authorization: `Bearer ${KEY}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+          headers: { authorization: `Bearer ${KEY}`, ...(key ? { 'idempotency-key': key } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
           body: body === undefined ? undefined : JSON.stringify(body),
         });
         const text = await response.text();
         return { status: response.status, body: text ? JSON.parse(text) : undefined };
       };
+      return Object.assign(call, { taskQueue, catalog });
     };
     const api = await stack(loadCatalog(), 'default');
     const seatApi = await stack(loadCatalog(path.join(here, '..', '..', 'config', 'examples', 'seats-eur.json')), 'seats');
+    const slowApi = await stack(loadCatalog(), 'slow-renewal', 2_000);
+    /** As if the API died after the workflow answered but before it stored the answer. */
+    const forgetAnswer = (key: string) => db.$executeRaw`
+      UPDATE idempotency_records SET status = NULL, response = NULL, completed_at = NULL, claimed_at = now() - interval '2 minutes' WHERE key = ${key}`;
 
     const must = async (call: Promise<{ status: number; body: unknown }>, ok: number[] = [200, 201]) => {
       const answer = await call;
@@ -101,14 +124,14 @@ async function main() {
       await must(call('POST', '/v1/customers', { id, name: `Customer ${id}`, email: `${id}@example.test`, plan, ...(periodStart ? { periodStart } : {}), ...extra }));
       return id;
     };
-    /** Waits until the workflow has continued-as-new `runs - 1` times and is idle. */
-    const waitForRuns = async (id: string, runs: number) => {
+    /** Waits until the workflow has continued-as-new `runs - 1` times and is idle (or, `busy`, has work pending). */
+    const waitForRuns = async (id: string, runs: number, busy = false) => {
       const deadline = Date.now() + 60_000;
       for (;;) {
         const ids = await runIds(id);
         if (ids.length >= runs) {
           const { raw } = await client.workflow.getHandle(subscriptionWorkflowId(id)).describe();
-          if (!raw.pendingWorkflowTask && (raw.pendingActivities?.length ?? 0) === 0) return;
+          if (busy || (!raw.pendingWorkflowTask && (raw.pendingActivities?.length ?? 0) === 0)) return;
         }
         if (Date.now() > deadline) throw new Error(`${id}: ${ids.length} runs after 60 s, wanted ${runs}`);
         await sleep(200);
@@ -179,6 +202,43 @@ async function main() {
         await waitForRuns(id, 2);
         return id;
       },
+      'change-during-renewal': async () => {
+        // Yearly: the cycle renews (no fee) while most of the year's credit is owed; a cancel lands
+        // while the (held) renewal activity runs, so the unspent credit comes back as a new version.
+        const id = await customer(slowApi, 'h-during', 'pro', 2_500, { interval: 'yearly' });
+        await must(slowApi('POST', `/v1/customers/${id}/subscription/change`, { plan: 'basic' }));
+        await sleep(3_300);
+        await must(slowApi('POST', `/v1/customers/${id}/subscription/cancel`));
+        await waitForRuns(id, 2);
+        return id;
+      },
+      'early-continue-as-new': async () => {
+        // A run continues-as-new within its cycle after maxUpdatesPerRun Updates (3 here, 200 by default).
+        const id = 'h-early';
+        const input = { ...newSubscriptionInput({ catalog: api.catalog, customerId: id, planId: 'pro', interval: 'monthly', seats: 1, now: Date.now() }), maxUpdatesPerRun: 3 };
+        await insertCustomer(db, { id, name: 'Customer h-early', email: 'h-early@example.test' }, input);
+        await startSubscriptionWorkflow(client, api.taskQueue, input);
+        for (const route of ['cancel', 'reactivate', 'cancel', 'reactivate', 'cancel']) await must(api('POST', `/v1/customers/${id}/subscription/${route}`));
+        await waitForRuns(id, 2);
+        return id;
+      },
+      'retry-answered-in-next-run': async () => {
+        const id = await customer(api, 'h-retry', 'pro', 3_000);
+        await must(api('POST', `/v1/customers/${id}/subscription/cancel`, undefined, 'retry-key'));
+        await must(api('POST', `/v1/customers/${id}/subscription/reactivate`));
+        await waitForRuns(id, 2);
+        await forgetAnswer('retry-key');
+        await must(api('POST', `/v1/customers/${id}/subscription/cancel`, undefined, 'retry-key'));
+        return id;
+      },
+      'alert-handed-over': async () => {
+        // Slack at a port nobody listens on: the delivery is still retrying at the renewal, and the next run takes it over.
+        const id = await customer(api, 'h-alert-over', 'free', 4_000);
+        await must(api('PUT', `/v1/customers/${id}/alert-channels`, { slack: { webhookUrl: `http://127.0.0.1:${await freePort()}/hook` } }));
+        await must(api('POST', '/v1/usage/events', { customerId: id, metric: 'api_calls', quantity: 900, idempotencyKey: 'o-1' }));
+        await waitForRuns(id, 2, true);
+        return id;
+      },
       'concurrent-racing-renewal': async () => {
         const id = await customer(api, 'h-concurrent', 'basic', 2_500);
         const requests: Array<[string, unknown?]> = [
@@ -199,7 +259,7 @@ async function main() {
     mkdirSync(outDir, { recursive: true });
     for (const [name, run] of Object.entries(scenarios)) {
       const id = await run();
-      await idle(id);
+      if (name !== 'alert-handed-over') await idle(id);
       const ids = await runIds(id);
       // Oldest run first; every run of the subscription is a history of its own.
       ids.reverse();

@@ -50,3 +50,10 @@ it('the same key with different content is refused, and nothing is stored', asyn
   await expect(withIdempotentRetry(database.db, (tx) => storeInvoice(tx, otherLine, 'none'))).rejects.toThrow(/line 1 description/);
   expect(await database.db.invoice.count()).toBe(before);
 });
+
+it('a version-only plan-change key (runs from before the consistent-writes patch) keeps its old behaviour: the stored invoice', async () => {
+  const legacy = 'invoice:inv-1:plan_change:v9';
+  const first = await withIdempotentRetry(database.db, (tx) => storeInvoice(tx, draft('700', legacy), 'none'));
+  const other = await withIdempotentRetry(database.db, (tx) => storeInvoice(tx, draft('900', legacy), 'none'));
+  expect(other).toEqual({ ...first, created: false });
+});
