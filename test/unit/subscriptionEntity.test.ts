@@ -590,6 +590,33 @@ describe('SubscriptionEntity: downgrades and credit owed', () => {
     expect(quiet.returnUnspentCredit(0n, true)).toBe(false);
   });
 
+  it('remembers Update answers for a day, at most 64, across runs, per Update name', () => {
+    const s = entity({ planId: 'pro' });
+    const answer = s.snapshot();
+    s.rememberAnswer('cancel-a', 'cancel.v1', T0, answer);
+    expect(s.answerTo('cancel-a', 'cancel.v1')).toEqual(answer);
+    expect(s.answerTo('cancel-a', 'reactivate.v1')).toBeUndefined();
+    // Carried by continue-as-new (through JSON, as Temporal payloads are).
+    const next = new SubscriptionEntity(JSON.parse(JSON.stringify(s.nextRunInput(undefined))) as SubscriptionInput);
+    expect(next.answerTo('cancel-a', 'cancel.v1')).toEqual(answer);
+    // A day later it is forgotten (the Idempotency-Key that named it is gone too).
+    next.rememberAnswer('cancel-b', 'cancel.v1', T0 + DAY_MS + 1, answer);
+    expect(next.answerTo('cancel-a', 'cancel.v1')).toBeUndefined();
+    for (let i = 0; i < 70; i++) next.rememberAnswer(`x-${i}`, 'cancel.v1', T0 + DAY_MS + 2 + i, answer);
+    expect(next.answerTo('x-5', 'cancel.v1')).toBeUndefined();
+    expect(next.answerTo('x-69', 'cancel.v1')).toEqual(answer);
+    expect(next.nextRunInput(undefined).answeredUpdates).toHaveLength(64);
+  });
+
+  it('hands alert deliveries still in progress to the next run', () => {
+    const s = entity({ planId: 'free' });
+    const crossing = { metric: 'api_calls', cycleStart: T0, cycleEnd: T0 + CYCLE, threshold: 80 as const, used: '800', limit: '1000' };
+    s.alertDeliveryStarted(crossing);
+    expect(s.nextRunInput(undefined).pendingAlerts).toEqual([crossing]);
+    s.alertDeliveryFinished(crossing);
+    expect(s.nextRunInput(undefined).pendingAlerts).toBeUndefined();
+  });
+
   it('an immediate downgrade owes the unused difference; renewals take it off as credit lines, the rest carried over', () => {
     const s = entity({ planId: 'pro' });
     const now = T0 + 3 * DAY_MS; // 27 of 30 days left
