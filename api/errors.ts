@@ -78,27 +78,35 @@ export function clientError(error: unknown): ApiError | undefined {
  * 503 `database_unavailable`: PostgreSQL is restarting, failing over or unreachable. Not the
  * client's fault and not a bug: the same request will work shortly, so the answer says to retry.
  */
-export function databaseUnavailable(message = 'The database is unavailable right now, so the request could not be completed. Retry shortly; with the same Idempotency-Key a retry is safe.'): ApiError {
+function databaseUnavailable(message = 'The database is unavailable right now, so the request could not be completed. Retry shortly; with the same Idempotency-Key a retry is safe.'): ApiError {
   return new ApiError(503, 'database_unavailable', message, undefined, { 'retry-after': '1' });
 }
 
 /** Logs an outage without its stack: during one, every request fails the same way. */
-export function logDatabaseUnavailable(logger: Logger, error: unknown): void {
+function logDatabaseUnavailable(logger: Logger, error: unknown): void {
   logger.warn({ reason: error instanceof Error ? error.message.trim().split('\n').at(-1) : String(error) }, 'database unavailable; answered 503');
+}
+
+/**
+ * Any failure as the API answers it, for both servers (Express and the lean usage handler): the
+ * client's fault keeps its 4xx, an unreachable database is a 503, anything else is logged and a
+ * 500. `wording` lets each server say what a retry means for its requests.
+ */
+export function apiErrorOf(error: unknown, logger: Logger, wording: { unavailable?: string; internal: string }): ApiError {
+  const client = clientError(error);
+  if (client) return client;
+  if (isDatabaseUnavailable(error)) {
+    logDatabaseUnavailable(logger, error);
+    return databaseUnavailable(wording.unavailable);
+  }
+  logger.error({ err: error }, 'unhandled error');
+  return new ApiError(500, 'internal_error', wording.internal);
 }
 
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (error: unknown, _req, res, next) => {
     if (res.headersSent) return next(error);
-    let apiError = clientError(error);
-    if (!apiError && isDatabaseUnavailable(error)) {
-      logDatabaseUnavailable(logger, error);
-      apiError = databaseUnavailable();
-    }
-    if (!apiError) {
-      logger.error({ err: error }, 'unhandled error');
-      apiError = new ApiError(500, 'internal_error', 'Something went wrong on our side; nothing was changed if the request did not complete.');
-    }
+    const apiError = apiErrorOf(error, logger, { internal: 'Something went wrong on our side; nothing was changed if the request did not complete.' });
     if (apiError.headers) res.set(apiError.headers);
     res.status(apiError.status).json(errorBody(apiError));
   };

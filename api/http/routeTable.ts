@@ -41,12 +41,17 @@ export function routeTableOf(paths: Readonly<Record<string, object>>): RouteTabl
   };
 }
 
+/** The 405 for a method not among a route's allowed ones, or undefined when it is allowed. */
+export function methodNotAllowed(allowed: readonly string[], method: string): ApiError | undefined {
+  if (allowed.includes(method)) return undefined;
+  const allow = allowed.join(', ');
+  return new ApiError(405, 'method_not_allowed', `${method} is not allowed here; use ${allow}.`, { allowed }, { allow });
+}
+
 /** The 405 for a method the path does not allow, or undefined when it is allowed (or no such path). */
 export function wrongMethod(table: RouteTable, method: string, pathname: string): ApiError | undefined {
   const allowed = table.allowedMethods(pathname);
-  if (!allowed || allowed.includes(method)) return undefined;
-  const allow = allowed.join(', ');
-  return new ApiError(405, 'method_not_allowed', `${method} is not allowed here; use ${allow}.`, { allowed }, { allow });
+  return allowed && methodNotAllowed(allowed, method);
 }
 
 /** Express middleware; runs before auth, since the allowed methods are public (GET /openapi.json). */

@@ -18,10 +18,9 @@ import type { z } from 'zod';
 import type { Catalog } from '../../billing/catalog.js';
 import { checkUsage, type EventOutcome } from '../../store/usageLedger.js';
 import type { ApiKeyCheck } from '../auth.js';
-import { isDatabaseUnavailable } from '../../store/databaseErrors.js';
-import { ApiError, clientError, databaseUnavailable, errorBody, logDatabaseUnavailable, validationError } from '../errors.js';
+import { ApiError, apiErrorOf, errorBody, validationError } from '../errors.js';
 import { readJsonBody } from '../http/readJsonBody.js';
-import { routeTableOf, wrongMethod } from '../http/routeTable.js';
+import { methodNotAllowed, routeTableOf } from '../http/routeTable.js';
 import { openApiDocument } from '../openapi.js';
 import type { UsageRecorder, UsageEventInput } from './usageRecorder.js';
 import { MAX_BATCH_EVENTS, MAX_FUTURE_SKEW_MS, usageBatchSchema, usageCheckQuery, usageEventSchema, type UsageEventBody } from './usageSchemas.js';
@@ -150,10 +149,13 @@ export function createUsageHandler(deps: UsageHandlerDeps): (req: IncomingMessag
     '/v1/usage/events/batch': { method: 'POST', run: batch },
     '/v1/usage/check': { method: 'GET', run: check },
   };
+  // Each route's allowed methods, looked up once: requests then only compare (this is the hot path).
   const table = routeTableOf(openApiDocument().paths);
-  for (const [path, route] of Object.entries(routes)) {
-    if (!table.allowedMethods(path)?.includes(route.method)) throw new Error(`The OpenAPI document lacks ${route.method} ${path}.`);
-  }
+  const allowedOf = new Map(Object.entries(routes).map(([path, route]) => {
+    const allowed = table.allowedMethods(path);
+    if (!allowed?.includes(route.method)) throw new Error(`The OpenAPI document lacks ${route.method} ${path}.`);
+    return [path, allowed] as const;
+  }));
 
   return (req, res) => {
     const url = urlOf(req);
@@ -161,16 +163,11 @@ export function createUsageHandler(deps: UsageHandlerDeps): (req: IncomingMessag
     if (!url || !route) return false;
     const started = process.hrtime.bigint();
     const fail = (error: unknown) => {
-      let apiError = clientError(error);
-      if (!apiError && isDatabaseUnavailable(error)) {
-        logDatabaseUnavailable(deps.logger, error);
-        apiError = databaseUnavailable('The database is unavailable right now. Retry shortly with the same idempotency keys: an event the database did take is answered as a duplicate, never counted twice.');
-      }
-      if (!apiError) {
-        deps.logger.error({ err: error }, 'usage request failed');
+      const apiError = apiErrorOf(error, deps.logger, {
+        unavailable: 'The database is unavailable right now. Retry shortly with the same idempotency keys: an event the database did take is answered as a duplicate, never counted twice.',
         // Bad input never gets here (it is a 4xx), so this is ours: a retry is safe, but must back off.
-        apiError = new ApiError(500, 'internal_error', 'Something went wrong on our side. Retrying with the same idempotency keys is safe (nothing counts twice); back off if it keeps failing.');
-      }
+        internal: 'Something went wrong on our side. Retrying with the same idempotency keys is safe (nothing counts twice); back off if it keeps failing.',
+      });
       if (res.headersSent) {
         res.destroy();
         return;
@@ -179,7 +176,7 @@ export function createUsageHandler(deps: UsageHandlerDeps): (req: IncomingMessag
     };
     const run = async () => {
       // Before auth, as in the Express app: the allowed methods are public (GET /openapi.json).
-      const refused = wrongMethod(table, req.method ?? '', url.pathname);
+      const refused = methodNotAllowed(allowedOf.get(url.pathname)!, req.method ?? '');
       if (refused) throw refused;
       const denied = deps.checkApiKey(req.headers.authorization);
       if (denied) throw denied;
