@@ -8,7 +8,7 @@ import { MAX_SEATS } from '../../billing/catalog.js';
 import { changePlanUpdate, getStateQuery, MAX_UPDATES_PER_RUN, subscriptionWorkflowId } from '../../workflows/messages.js';
 import { startApiHarness, type ApiHarness } from '../harness/apiHarness.js';
 import { eventually } from '../harness/eventually.js';
-import { subscriptionHistory } from '../harness/subscriptionHistory.js';
+import { isIdle, subscriptionHistory } from '../harness/subscriptionHistory.js';
 
 let api: ApiHarness;
 beforeAll(async () => {
@@ -71,8 +71,7 @@ describe('seats', () => {
 
     const handle = api.temporal.workflow.getHandle(subscriptionWorkflowId(id));
     await eventually(async () => {
-      const { raw } = await handle.describe();
-      if (raw.pendingWorkflowTask || (raw.pendingActivities?.length ?? 0) > 0) return false;
+      if (!await isIdle(api.temporal, id)) return false;
       const { cycleNumber: _cycles, ...state } = await handle.query(getStateQuery);
       expect(snapshotOfRow(await api.database.db.subscription.findUniqueOrThrow({ where: { customerId: id } }))).toEqual(state);
       return true;

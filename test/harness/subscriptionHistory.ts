@@ -32,26 +32,38 @@ export interface SubscriptionHistory {
   events: Array<{ runId: string; event: HistoryEvent }>;
   updates: RecordedUpdate[];
   activities: RecordedActivity[];
-  /** Each run's last event type, e.g. EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW (number). */
-  markers: string[];
 }
 
 function decode(payloads: Payloads): unknown[] {
   return (payloads?.payloads ?? []).map((payload) => defaultPayloadConverter.fromPayload(payload));
 }
 
-/** Every run of the customer's subscription, oldest first, by following continue-as-new from the first run. */
-export async function subscriptionHistory(client: Client, customerId: string): Promise<SubscriptionHistory> {
+/** Whether the subscription's current run has no workflow task and no activity in flight. */
+export async function isIdle(client: Client, customerId: string): Promise<boolean> {
+  const { raw } = await client.workflow.getHandle(subscriptionWorkflowId(customerId)).describe();
+  return !raw.pendingWorkflowTask && (raw.pendingActivities?.length ?? 0) === 0;
+}
+
+/** Every run's history, oldest first, by following continue-as-new from the first run (no visibility lag). */
+export async function runHistories(client: Client, customerId: string): Promise<Array<{ runId: string; history: temporal.api.history.v1.IHistory }>> {
   const workflowId = subscriptionWorkflowId(customerId);
   // The latest run remembers the first one; histories only point forward (continue-as-new).
   const latest = await client.workflow.getHandle(workflowId).describe();
-  let runId: string | undefined = latest.raw.workflowExecutionInfo?.firstRunId || latest.runId;
-  const result: SubscriptionHistory = { runIds: [], events: [], updates: [], activities: [], markers: [] };
-  const accepted = new Map<string, { name: string; args: unknown[]; runId: string }>();
-  while (runId) {
-    result.runIds.push(runId);
+  const runs: Array<{ runId: string; history: temporal.api.history.v1.IHistory }> = [];
+  for (let runId: string | undefined = latest.raw.workflowExecutionInfo?.firstRunId || latest.runId; runId;) {
     const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
-    let next: string | undefined;
+    runs.push({ runId, history });
+    runId = history.events?.find((e) => e.workflowExecutionContinuedAsNewEventAttributes)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
+  }
+  return runs;
+}
+
+/** Every run of the customer's subscription, oldest first, read into Updates and activities. */
+export async function subscriptionHistory(client: Client, customerId: string): Promise<SubscriptionHistory> {
+  const result: SubscriptionHistory = { runIds: [], events: [], updates: [], activities: [] };
+  const accepted = new Map<string, { name: string; args: unknown[]; runId: string }>();
+  for (const { runId, history } of await runHistories(client, customerId)) {
+    result.runIds.push(runId);
     for (const event of history.events ?? []) {
       result.events.push({ runId, event });
       const acceptedAttributes = event.workflowExecutionUpdateAcceptedEventAttributes;
@@ -74,11 +86,7 @@ export async function subscriptionHistory(client: Client, customerId: string): P
       }
       const scheduled = event.activityTaskScheduledEventAttributes;
       if (scheduled) result.activities.push({ runId, type: scheduled.activityType?.name ?? '', input: decode(scheduled.input) });
-      const continued = event.workflowExecutionContinuedAsNewEventAttributes;
-      if (continued) next = continued.newExecutionRunId ?? undefined;
     }
-    result.markers.push(String(history.events?.at(-1)?.eventType ?? ''));
-    runId = next;
   }
   return result;
 }

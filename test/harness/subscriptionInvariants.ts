@@ -19,7 +19,7 @@ import { snapshotOfRow } from '../../store/subscriptionStore.js';
 import { getStateQuery, subscriptionWorkflowId, type ChangePlanResult, type SubscriptionSnapshot } from '../../workflows/messages.js';
 import { OPERATOR_KEY } from './apiHarness.js';
 import { eventually } from './eventually.js';
-import { subscriptionHistory, type SubscriptionHistory } from './subscriptionHistory.js';
+import { isIdle, subscriptionHistory, type SubscriptionHistory } from './subscriptionHistory.js';
 
 export type Request =
   | { kind: 'change'; body: { plan: string } | { interval: 'monthly' | 'yearly' } }
@@ -82,8 +82,7 @@ export async function expectSubscriptionConsistent(args: { db: Db; temporal: Cli
   await eventually(async () => {
     state = await handle.query(getStateQuery);
     if (args.renewedFrom !== undefined && state.cycleStart === args.renewedFrom) return false;
-    const { raw } = await handle.describe();
-    if (raw.pendingWorkflowTask || (raw.pendingActivities?.length ?? 0) > 0) return false;
+    if (!await isIdle(args.temporal, customerId)) return false;
     const row = await db.subscription.findUniqueOrThrow({ where: { customerId } });
     const { cycleNumber: _cycles, ...expected } = state;
     expect(snapshotOfRow(row)).toEqual(expected);

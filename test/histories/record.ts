@@ -27,7 +27,6 @@ import { freePort } from '../../scripts/services/freePort.js';
 import { startPostgres } from '../../scripts/services/postgres.js';
 import { startTemporalDevServer } from '../../scripts/services/temporalDevServer.js';
 import { createDb } from '../../store/db.js';
-import { subscriptionWorkflowId } from '../../workflows/messages.js';
 import { createWorker } from '../../worker/createWorker.js';
 import { createAlertActivities } from '../../activities/alertActivities.js';
 import { createSubscriptionActivities, type RenewalRecord } from '../../activities/subscriptionActivities.js';
@@ -36,6 +35,7 @@ import { insertCustomer } from '../../store/customerStore.js';
 import { newSubscriptionInput } from '../../workflows/subscriptionInput.js';
 import { registerSearchAttributes } from '../../worker/registerSearchAttributes.js';
 import { startAlertRelay } from '../../worker/alertRelay.js';
+import { isIdle, runHistories } from '../harness/subscriptionHistory.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const DAY_MS = 86_400_000;
@@ -128,25 +128,16 @@ async function main() {
     const waitForRuns = async (id: string, runs: number, busy = false) => {
       const deadline = Date.now() + 60_000;
       for (;;) {
-        const ids = await runIds(id);
-        if (ids.length >= runs) {
-          const { raw } = await client.workflow.getHandle(subscriptionWorkflowId(id)).describe();
-          if (busy || (!raw.pendingWorkflowTask && (raw.pendingActivities?.length ?? 0) === 0)) return;
-        }
-        if (Date.now() > deadline) throw new Error(`${id}: ${ids.length} runs after 60 s, wanted ${runs}`);
+        const count = (await runHistories(client, id)).length;
+        if (count >= runs && (busy || await isIdle(client, id))) return;
+        if (Date.now() > deadline) throw new Error(`${id}: ${count} runs after 60 s, wanted ${runs}`);
         await sleep(200);
       }
-    };
-    const runIds = async (id: string): Promise<string[]> => {
-      const ids: string[] = [];
-      for await (const execution of client.workflow.list({ query: `WorkflowId = "${subscriptionWorkflowId(id)}"` })) ids.push(execution.runId);
-      return ids;
     };
     const idle = async (id: string) => {
       const deadline = Date.now() + 30_000;
       for (;;) {
-        const { raw } = await client.workflow.getHandle(subscriptionWorkflowId(id)).describe();
-        if (!raw.pendingWorkflowTask && (raw.pendingActivities?.length ?? 0) === 0) return;
+        if (await isIdle(client, id)) return;
         if (Date.now() > deadline) throw new Error(`${id} did not become idle`);
         await sleep(100);
       }
@@ -260,12 +251,10 @@ async function main() {
     for (const [name, run] of Object.entries(scenarios)) {
       const id = await run();
       if (name !== 'alert-handed-over') await idle(id);
-      const ids = await runIds(id);
       // Oldest run first; every run of the subscription is a history of its own.
-      ids.reverse();
-      for (const [n, runId] of ids.entries()) {
-        const history = await client.workflow.getHandle(subscriptionWorkflowId(id), runId).fetchHistory();
-        const file = path.join(outDir, `${name}${ids.length > 1 ? `.run${n + 1}` : ''}.json`);
+      const runs = await runHistories(client, id);
+      for (const [n, { history }] of runs.entries()) {
+        const file = path.join(outDir, `${name}${runs.length > 1 ? `.run${n + 1}` : ''}.json`);
         writeFileSync(file, `${historyToJSON(history)}\n`);
         process.stdout.write(`${path.relative(process.cwd(), file)}  (${history.events?.length ?? 0} events)\n`);
       }

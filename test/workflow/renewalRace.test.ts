@@ -23,6 +23,7 @@ import { createWorker, WORKFLOWS_PATH } from '../../worker/createWorker.js';
 import { registerSearchAttributes } from '../../worker/registerSearchAttributes.js';
 import { createTestDatabase, type TestDatabase } from '../harness/database.js';
 import { eventually } from '../harness/eventually.js';
+import { isIdle } from '../harness/subscriptionHistory.js';
 import { startTimeSkipping } from '../harness/timeSkipping.js';
 
 const catalog = loadCatalog();
@@ -113,8 +114,7 @@ it('a downgrade and an upgrade accepted during the renewal keep their own credit
 
     const settled = await eventually(async () => {
       const s = await state(customerId);
-      const { raw } = await handle.describe();
-      return !raw.pendingWorkflowTask && (raw.pendingActivities?.length ?? 0) === 0 && s.cycleNumber === 1 ? s : undefined;
+      return s.cycleNumber === 1 && await isIdle(env.client, customerId) ? s : undefined;
     });
     // The upgrade could not spend the 9.33 the renewal held: it was charged in full.
     expect(upgrade.creditAppliedMinor).toBe('0');
