@@ -35,29 +35,23 @@ export interface InvoiceReceipt {
   number: string;
   status: string;
   totalMinor: string;
+  /** A payment provider is configured and the invoice is open with something to pay. */
+  collectable: boolean;
 }
 
 export function createSubscriptionActivities(deps: SubscriptionActivityDeps) {
   const { db, payments } = deps;
 
-  async function collect(invoice: StoredInvoice, draft: InvoiceDraft): Promise<InvoiceReceipt> {
-    let status = invoice.status;
-    if (status === 'open' && invoice.totalMinor > 0n && payments.name !== 'none') {
-      const result = await payments.collect({
-        invoiceId: invoice.id,
-        number: invoice.number,
-        customerId: draft.customerId,
-        currency: draft.currency,
-        totalMinor: invoice.totalMinor,
-        idempotencyKey: `charge:${draft.idempotencyKey}`,
-      });
-      if (result.status !== 'open') {
-        status = result.status === 'paid' ? 'paid' : 'open';
-        await db.invoice.update({ where: { id: invoice.id }, data: { status } });
-      }
-    }
+  /** The answer for a stored invoice; `collectable` when the provider should now try to collect it. */
+  function receipt(invoice: StoredInvoice, draft: InvoiceDraft): InvoiceReceipt {
     if (invoice.created) log.info('invoice issued', { number: invoice.number, customerId: draft.customerId, totalMinor: draft.totalMinor });
-    return { id: invoice.id, number: invoice.number, status, totalMinor: invoice.totalMinor.toString() };
+    return {
+      id: invoice.id,
+      number: invoice.number,
+      status: invoice.status,
+      totalMinor: invoice.totalMinor.toString(),
+      collectable: payments.name !== 'none' && invoice.status === 'open' && invoice.totalMinor > 0n,
+    };
   }
 
   /**
@@ -84,7 +78,7 @@ export function createSubscriptionActivities(deps: SubscriptionActivityDeps) {
     /** Issues an invoice outside a renewal (a new subscription's first period). */
     async issueInvoice(draft: InvoiceDraft): Promise<InvoiceReceipt> {
       const stored = await withIdempotentRetry(db, (tx) => storeInvoice(tx, draft, payments.name));
-      return collect(stored, draft);
+      return receipt(stored, draft);
     },
 
     /**
@@ -135,9 +129,8 @@ export function createSubscriptionActivities(deps: SubscriptionActivityDeps) {
         await saveSubscriptionSnapshot(tx, { ...subscription, creditOwedMinor: creditOwedMinor.toString() });
         return { stored, draft, charges, creditOwedMinor };
       });
-      const receipt = result.stored && result.draft ? await collect(result.stored, result.draft) : undefined;
       return {
-        invoice: receipt,
+        invoice: result.stored && result.draft ? receipt(result.stored, result.draft) : undefined,
         overage: result.charges.map((c) => ({ metric: c.metric, overage: c.overage.toString(), amountMinor: c.amountMinor.toString() })),
         creditOwedMinor: result.creditOwedMinor.toString(),
         catalog: catalogFor(subscription, closedCycle.end - closedCycle.start),
@@ -152,7 +145,7 @@ export function createSubscriptionActivities(deps: SubscriptionActivityDeps) {
         await saveSubscriptionSnapshot(tx, subscription);
         return result;
       });
-      return { invoice: stored && draft ? await collect(stored, draft) : undefined };
+      return { invoice: stored && draft ? receipt(stored, draft) : undefined };
     },
 
     /** Writes the read model after an update changed the subscription. */

@@ -3,6 +3,7 @@ import type { Client } from '@temporalio/client';
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import type { Catalog } from '../billing/catalog.js';
+import { loadSellerDetails, type SellerDetails } from '../config/sellerDetails.js';
 import type { Db } from '../store/db.js';
 import { apiKeyCheck, requireApiKey, type ApiKeyCheck } from './auth.js';
 import { errorHandler, notFound } from './errors.js';
@@ -12,6 +13,9 @@ import { idempotency } from './idempotency.js';
 import { openApiDocument } from './openapi.js';
 import { alertRoutes } from './routes/alertRoutes.js';
 import { customerRoutes } from './routes/customerRoutes.js';
+import { invoiceDocumentRoutes } from './routes/invoiceDocumentRoutes.js';
+import { invoiceSettlementRoutes } from './routes/invoiceSettlementRoutes.js';
+import { stripeWebhookRoutes } from './routes/stripeWebhookRoutes.js';
 import { planChangeRoutes } from './routes/planChangeRoutes.js';
 import { healthRoutes } from './routes/healthRoutes.js';
 
@@ -27,6 +31,10 @@ export interface AppDeps {
   now?: () => number;
   /** Which alert webhook URLs PUT …/alert-channels accepts; default https to public addresses only. */
   alertWebhooks?: import('../notifications/destinationGuard.js').WebhookPolicy;
+  /** Who issues the invoices (printed on invoice PDFs); read from TOLLGATE_SELLER_* when absent. */
+  seller?: SellerDetails;
+  /** Enables POST /v1/stripe/webhooks (PAYMENT_PROVIDER=stripe); absent, it answers 404. */
+  stripeWebhookSecret?: string;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -45,10 +53,14 @@ export function createApp(deps: AppDeps): Express {
   app.use(rejectWrongMethod(routeTableOf(document.paths)));
   app.use(healthRoutes(deps));
   app.get('/openapi.json', (_req, res) => { res.json(document); });
+  // Stripe signs its webhooks instead of sending an API key, and the signature covers the raw body.
+  app.use(stripeWebhookRoutes(deps));
   app.use(requireApiKey(deps.checkApiKey ?? apiKeyCheck(deps.operatorKey)));
   app.use(jsonBody({ limitBytes: 1024 * 1024 }));
   app.use(idempotency(deps.db, deps.now));
   app.use(customerRoutes(deps));
+  app.use(invoiceDocumentRoutes({ db: deps.db, seller: deps.seller ?? loadSellerDetails(process.env) }));
+  app.use(invoiceSettlementRoutes(deps));
   app.use(alertRoutes(deps));
   app.use(planChangeRoutes(deps));
   app.use(notFound);

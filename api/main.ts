@@ -25,6 +25,7 @@ async function main() {
     logger,
     recorder: { maxConcurrentFlushes: settings.USAGE_FLUSH_CONCURRENCY, maxBatchEvents: settings.USAGE_FLUSH_MAX_EVENTS },
     alertWebhooks: alertWebhookPolicy(settings),
+    stripeWebhookSecret: settings.PAYMENT_PROVIDER === 'stripe' ? settings.STRIPE_WEBHOOK_SECRET : undefined,
   });
   await new Promise<void>((resolve) => server.listen(settings.PORT, settings.HOST, resolve));
   logger.info({ url: `http://${settings.HOST}:${settings.PORT}` }, 'Tollgate API listening');

@@ -4,6 +4,10 @@
  */
 import { z } from 'zod';
 import { alertChannelsSchema } from '../notifications/channelConfig.js';
+import { invoiceNumberSchema } from './routes/invoiceDocumentRoutes.js';
+import { markPaidBody } from './routes/invoiceSettlementRoutes.js';
+import { STRIPE_WEBHOOK_PATH, WEBHOOK_TOLERANCE_SECONDS } from './routes/stripeWebhookRoutes.js';
+import { USED_STRIPE_EVENTS } from './payments/stripeEvents.js';
 import { changePlanBody } from './routes/planChangeRoutes.js';
 import { createCustomerBody } from './schemas.js';
 import { MAX_BATCH_EVENTS, usageBatchSchema, usageEventSchema } from './usage/usageSchemas.js';
@@ -54,7 +58,20 @@ const invoiceSchema = {
     issuedAt: { type: 'string', format: 'date-time' },
     period: span,
     subtotal: money, tax: money, total: money,
-    pdfUrl: { type: ['string', 'null'] },
+    pdfUrl: { type: 'string', example: '/v1/customers/acme/invoices/INV-000042.pdf', description: 'The invoice as a PDF (GET, same API key), relative to the API base. Rendered by Tollgate for every payment provider.' },
+    hostedInvoiceUrl: { type: ['string', 'null'], format: 'uri', description: 'Stripe\'s hosted invoice page, where the customer can see and pay it; null when Stripe does not collect this invoice.' },
+    payment: {
+      type: 'object',
+      description: 'Collection: the provider\'s copy (Stripe invoice id, its status draft|open|paid|uncollectible|void, its PDF), off-session attempts made, the last failure, and how it was settled.',
+      properties: {
+        provider: { type: ['object', 'null'], properties: { invoiceId: { type: 'string', example: 'in_1Q…' }, status: { type: ['string', 'null'], enum: ['draft', 'open', 'paid', 'uncollectible', 'void', null] }, pdfUrl: { type: ['string', 'null'] } } },
+        attempts: { type: 'integer' },
+        lastError: { type: ['string', 'null'], example: 'Your card was declined. (insufficient_funds)' },
+        paidAt: { type: ['string', 'null'], format: 'date-time' },
+        voidedAt: { type: ['string', 'null'], format: 'date-time' },
+        reference: { type: ['string', 'null'], description: 'The provider\'s payment id, or the operator\'s reference for an invoice marked paid.' },
+      },
+    },
     lines: {
       type: 'array',
       items: {
@@ -85,6 +102,8 @@ const unreachable = { 503: errorResponse('Temporal or PostgreSQL could not be re
 const notRunning = { 404: errorResponse('Unknown customer, or its subscription workflow is not running.', ['customer_not_found', 'subscription_not_running']) };
 
 const customerIdParam = { name: 'customerId', in: 'path', required: true, schema: { type: 'string' } };
+const invoiceNumberParam = { name: 'number', in: 'path', required: true, schema: z.toJSONSchema(invoiceNumberSchema, { io: 'input', target: 'draft-2020-12' }) };
+const invoiceNotFound = errorResponse('Unknown customer, or no invoice with that number for this customer (another customer\'s number included).', ['customer_not_found', 'invoice_not_found']);
 const authErrors = { 401: errorResponse('Missing or invalid API key.', ['unauthorized']) };
 const notFound = errorResponse('Unknown customer.', ['customer_not_found']);
 
@@ -96,6 +115,25 @@ const bodyLimits = {
   413: errorResponse('Body too large, as sent or once its Content-Encoding is undone.', ['payload_too_large']),
   415: errorResponse('Unsupported Content-Encoding or charset.', ['unsupported_media_type']),
 };
+
+/** Settling an invoice out of band (api/routes/invoiceSettlementRoutes.ts): mark-paid and void answer alike. */
+function settlement(operation: { summary: string; description: string; requestBody?: object }, outcome: 'paid' | 'void') {
+  return {
+    post: {
+      ...operation,
+      parameters: [customerIdParam, invoiceNumberParam],
+      responses: {
+        200: { description: `The invoice, now ${outcome}.`, content: { 'application/json': { schema: { $ref: '#/components/schemas/Invoice' } } } },
+        ...badRequest(...PATH_CODES, ...BODY_CODES),
+        ...authErrors,
+        ...bodyLimits,
+        404: errorResponse('Unknown customer, or no invoice with that number for this customer.', ['customer_not_found', 'invoice_not_found', 'subscription_not_running']),
+        409: errorResponse('The invoice is not open (`details.status`: paid, void or uncollectible), e.g. settled by an earlier request.', ['invoice_not_open', 'subscription_busy']),
+        ...unreachable,
+      },
+    },
+  };
+}
 
 export function openApiDocument() {
   return {
@@ -121,6 +159,7 @@ export function openApiDocument() {
         ChangePlan: z.toJSONSchema(changePlanBody, { io: 'input', target: 'draft-2020-12' }),
         Subscription: subscriptionSchema,
         Invoice: invoiceSchema,
+        MarkPaid: z.toJSONSchema(markPaidBody, { io: 'input', target: 'draft-2020-12' }),
       },
     },
     security: [{ bearer: [] }],
@@ -194,7 +233,7 @@ export function openApiDocument() {
           parameters: [customerIdParam],
           requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/ChangePlan' } } } },
           responses: {
-            200: { description: 'Applied (or scheduled): `{ subscription, change: { kind, effective, charged, credited, creditApplied, invoiceNumber } }`. `charged` is what invoice `invoiceNumber` bills now: the prorated difference less `creditApplied`, credit owed to the customer that it used; `credited` is owed to the customer and taken off the next invoices. A request repeated with the same `Idempotency-Key` is answered as the first was.' },
+            200: { description: 'Applied (or scheduled): `{ subscription, change: { kind, effective, charged, credited, creditApplied, invoiceNumber } }`. `charged` is what invoice `invoiceNumber` bills now: the prorated difference less `creditApplied`, credit owed to the customer that it used; `credited` is owed to the customer and taken off the next invoices. With a payment provider, `payment` is what collecting that invoice came to (`status`: paid, failed, requires_action, pending; `code`, `reason` and `hostedInvoiceUrl` where the customer can pay it); otherwise null. A request repeated with the same `Idempotency-Key` is answered as the first was.' },
             ...badRequest(...PATH_CODES, ...BODY_CODES),
             ...authErrors,
             ...bodyLimits,
@@ -293,6 +332,56 @@ export function openApiDocument() {
             ...badRequest(...PATH_CODES),
             ...authErrors,
             404: notFound,
+          },
+        },
+      },
+      // Before `{number}`, whose pattern also matches `….pdf`: the route table (api/http/routeTable.ts) takes the first match.
+      '/v1/customers/{customerId}/invoices/{number}.pdf': {
+        get: {
+          summary: 'One invoice as a PDF',
+          description: 'Seller (TOLLGATE_SELLER_* settings) and customer details, number, dates, lines, tax, totals and status, rendered on request: it always shows the invoice as it is now. Sent inline (`Content-Disposition: inline; filename="<number>.pdf"`).',
+          parameters: [customerIdParam, invoiceNumberParam],
+          responses: {
+            200: { description: 'The PDF.', content: { 'application/pdf': { schema: { type: 'string', contentMediaType: 'application/pdf' } } } },
+            ...badRequest(...PATH_CODES),
+            ...authErrors,
+            404: invoiceNotFound,
+          },
+        },
+      },
+      '/v1/customers/{customerId}/invoices/{number}/mark-paid': settlement({
+        summary: 'Mark an open invoice paid out of band',
+        description: 'For payments received outside the payment provider (a bank transfer, a cheque): the subscription records it with your reference, and a copy at Stripe is marked paid out of band so it is never charged. With `PAYMENT_PROVIDER=none` this is how invoices get paid.',
+        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/MarkPaid' } } } },
+      }, 'paid'),
+      '/v1/customers/{customerId}/invoices/{number}/void': settlement({
+        summary: 'Void an open invoice',
+        description: 'Nothing will be collected for it; a copy at Stripe is voided too. The body, if any, is an empty object.',
+      }, 'void'),
+      [STRIPE_WEBHOOK_PATH]: {
+        post: {
+          summary: 'Stripe webhook endpoint',
+          description: `Point a Stripe webhook endpoint (or \`stripe listen --forward-to\`) here, with PAYMENT_PROVIDER=stripe and its signing secret in STRIPE_WEBHOOK_SECRET. No API key: the \`Stripe-Signature\` header is verified over the raw body, and an event signed more than ${WEBHOOK_TOLERANCE_SECONDS} s ago is refused. Each event id is processed once (a redelivery answers \`duplicate: true\`). Events used: ${USED_STRIPE_EVENTS.map((e) => `\`${e}\``).join(', ')}; any other (or one for no Tollgate customer) is acknowledged with \`used: false\`.`,
+          security: [],
+          requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', description: 'A Stripe Event object.' } } } },
+          responses: {
+            200: { description: 'Received: `{ received: true, used, duplicate? }`.', content: { 'application/json': { schema: { type: 'object', properties: { received: { type: 'boolean' }, used: { type: 'boolean' }, duplicate: { type: 'boolean' } } } } } },
+            400: errorResponse('Missing, wrong or stale signature.', ['invalid_signature']),
+            404: errorResponse('Stripe is not the payment provider here.', ['payments_not_configured']),
+            413: errorResponse('Body too large.', ['payload_too_large']),
+            503: errorResponse('The event could not be handed to its subscription yet; Stripe redelivers it.', ['temporal_unavailable', 'database_unavailable']),
+          },
+        },
+      },
+      '/v1/customers/{customerId}/invoices/{number}': {
+        get: {
+          summary: 'One invoice',
+          parameters: [customerIdParam, invoiceNumberParam],
+          responses: {
+            200: { description: 'The invoice.', content: { 'application/json': { schema: { $ref: '#/components/schemas/Invoice' } } } },
+            ...badRequest(...PATH_CODES),
+            ...authErrors,
+            404: invoiceNotFound,
           },
         },
       },

@@ -3,6 +3,7 @@ import { findPlan, priceString, type Catalog } from '../billing/catalog.js';
 import { moneyView } from '../billing/money.js';
 import { admits, percentUsed } from '../billing/usage.js';
 import type { SubscriptionRecord } from '../store/subscriptionStore.js';
+import type { Invoice, InvoiceLine } from '../generated/prisma/client.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -65,28 +66,11 @@ export function subscriptionView(catalog: Catalog, s: SubscriptionRecord, usageB
   };
 }
 
-interface InvoiceRow {
-  id: string;
-  number: string;
-  reason: string;
-  status: string;
-  currency: string;
-  periodStart: Date;
-  periodEnd: Date;
-  subtotalMinor: bigint;
-  taxMinor: bigint;
-  totalMinor: bigint;
-  issuedAt: Date;
-  lines: Array<{
-    kind: string;
-    description: string;
-    quantity: bigint;
-    unitPrice: string;
-    amountMinor: bigint;
-    periodStart: Date;
-    periodEnd: Date;
-  }>;
-}
+/** A stored invoice with its lines, as the API shows it (every column is shown, so the row type is Prisma's own). */
+type InvoiceRow = Invoice & { lines: InvoiceLine[] };
+
+export const invoicePdfPath = (customerId: string, number: string) =>
+  `/v1/customers/${encodeURIComponent(customerId)}/invoices/${encodeURIComponent(number)}.pdf`;
 
 export function invoiceView(invoice: InvoiceRow) {
   const money = (minor: bigint) => moneyView(minor, invoice.currency);
@@ -100,8 +84,18 @@ export function invoiceView(invoice: InvoiceRow) {
     subtotal: money(invoice.subtotalMinor),
     tax: money(invoice.taxMinor),
     total: money(invoice.totalMinor),
-    // PDF rendering arrives with the Stripe issue (Stripe hosts invoice PDFs); none exists yet.
-    pdfUrl: null,
+    // Relative to the API base: the API serves it (api/routes/invoiceDocumentRoutes.ts), whatever the payment provider.
+    pdfUrl: invoicePdfPath(invoice.customerId, invoice.number),
+    // The provider's hosted page (pay it, or download the provider's own PDF), once it is mirrored there.
+    hostedInvoiceUrl: invoice.hostedInvoiceUrl,
+    payment: {
+      provider: invoice.providerInvoiceId ? { invoiceId: invoice.providerInvoiceId, status: invoice.providerStatus, pdfUrl: invoice.providerPdfUrl } : null,
+      attempts: invoice.collectionAttempts,
+      lastError: invoice.lastPaymentError,
+      paidAt: invoice.paidAt?.toISOString() ?? null,
+      voidedAt: invoice.voidedAt?.toISOString() ?? null,
+      reference: invoice.paymentReference,
+    },
     lines: invoice.lines.map((line) => ({
       kind: line.kind,
       description: line.description,

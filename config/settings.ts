@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import type { WebhookPolicy } from '../notifications/destinationGuard.js';
+import { paymentSettingsShape, requirePaymentKeys } from './paymentSettings.js';
 
 /** "true" or "false" (the default), as a boolean. */
 const flag = z.enum(['true', 'false']).default('false').transform((value) => value === 'true');
@@ -25,6 +26,7 @@ const shared = {
    */
   ALERT_WEBHOOKS_ALLOW_HTTP: flag,
   ALERT_WEBHOOKS_ALLOW_PRIVATE_NETWORKS: flag,
+  ...paymentSettingsShape,
 };
 
 const workerSchema = z.object({
@@ -37,7 +39,7 @@ const workerSchema = z.object({
    * configuration, so the webhook policy does not apply to it.
    */
   TELEGRAM_API_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
-});
+}).superRefine(requirePaymentKeys(['STRIPE_SECRET_KEY']));
 const apiSchema = z.object({
   ...shared,
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -46,7 +48,11 @@ const apiSchema = z.object({
   /** Usage group commit: transactions in flight at once, and most events in one (see api/usage/usageRecorder.ts). */
   USAGE_FLUSH_CONCURRENCY: z.coerce.number().int().min(1).max(32).default(2),
   USAGE_FLUSH_MAX_EVENTS: z.coerce.number().int().min(1).max(100_000).default(5_000),
-});
+  /** Where Checkout and the billing portal send the customer back when the request names no URL. */
+  CHECKOUT_SUCCESS_URL: z.url({ protocol: /^https?$/ }).optional(),
+  CHECKOUT_CANCEL_URL: z.url({ protocol: /^https?$/ }).optional(),
+  BILLING_PORTAL_RETURN_URL: z.url({ protocol: /^https?$/ }).optional(),
+}).superRefine(requirePaymentKeys(['STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET']));
 
 export type WorkerSettings = z.output<typeof workerSchema>;
 export type ApiSettings = z.output<typeof apiSchema>;

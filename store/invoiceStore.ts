@@ -56,18 +56,20 @@ function findByKey(tx: Tx, key: string) {
 
 /** What differs between a stored invoice and a draft with the same key, or undefined if they agree. */
 export function invoiceDifference(stored: StoredWithLines, draft: InvoiceDraft): string | undefined {
+  // Tax is added by the payment provider after issue (Stripe Tax): the draft never has it.
+  const lines = stored.lines.filter((line) => line.kind !== 'tax');
   const header: Array<[string, unknown, unknown]> = [
     ['customer', stored.customerId, draft.customerId],
     ['reason', stored.reason, draft.reason],
     ['currency', stored.currency, draft.currency],
     ['period start', stored.periodStart.getTime(), draft.periodStart],
     ['period end', stored.periodEnd.getTime(), draft.periodEnd],
-    ['total', stored.totalMinor.toString(), draft.totalMinor],
-    ['line count', stored.lines.length, draft.lines.length],
+    ['total', stored.subtotalMinor.toString(), draft.totalMinor],
+    ['line count', lines.length, draft.lines.length],
   ];
   for (const [what, was, is] of header) if (was !== is) return `${what}: stored ${String(was)}, now ${String(is)}`;
   for (const [position, line] of draft.lines.entries()) {
-    const had = stored.lines[position]!;
+    const had = lines[position]!;
     const fields: Array<[string, unknown, unknown]> = [
       ['kind', had.kind, line.kind],
       ['description', had.description, line.description],

@@ -9,6 +9,7 @@ import type { Catalog } from '../billing/catalog.js';
 import type { Db } from '../store/db.js';
 import type { PaymentProvider } from '../activities/payments/paymentProvider.js';
 import { createAlertActivities } from '../activities/alertActivities.js';
+import { createPaymentActivities } from '../activities/paymentActivities.js';
 import { createSubscriptionActivities } from '../activities/subscriptionActivities.js';
 import type { Senders } from '../notifications/senders.js';
 import { TASK_QUEUE_DEFAULT } from '../workflows/messages.js';
@@ -27,16 +28,22 @@ export interface WorkerDeps {
   options?: Partial<WorkerOptions>;
 }
 
+/** Every activity the subscription workflow calls (tests replace single ones to hold or slow them). */
+export function workerActivities(deps: Pick<WorkerDeps, 'db' | 'payments' | 'senders' | 'catalog'>) {
+  return {
+    ...createSubscriptionActivities({ db: deps.db, payments: deps.payments, catalog: deps.catalog }),
+    ...createAlertActivities({ db: deps.db, senders: deps.senders, catalog: deps.catalog }),
+    ...createPaymentActivities({ db: deps.db, payments: deps.payments }),
+  };
+}
+
 export async function createWorker(deps: WorkerDeps): Promise<Worker> {
   return Worker.create({
     connection: deps.connection,
     namespace: deps.namespace,
     taskQueue: deps.taskQueue ?? TASK_QUEUE_DEFAULT,
     workflowsPath: WORKFLOWS_PATH,
-    activities: {
-      ...createSubscriptionActivities({ db: deps.db, payments: deps.payments, catalog: deps.catalog }),
-      ...createAlertActivities({ db: deps.db, senders: deps.senders, catalog: deps.catalog }),
-    },
+    activities: workerActivities(deps),
     // On shutdown, in-flight activities get this long to finish; after that they are cancelled
     // and Temporal retries them elsewhere (they are idempotent).
     shutdownGraceTime: '10 seconds',

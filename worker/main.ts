@@ -6,7 +6,7 @@
  */
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { pino } from 'pino';
-import { NoPaymentProvider } from '../activities/payments/noPaymentProvider.js';
+import { createPaymentProvider } from '../activities/payments/createPaymentProvider.js';
 import { loadCatalog } from '../config/loadCatalog.js';
 import { alertWebhookPolicy, loadWorkerSettings } from '../config/settings.js';
 import { temporalConnectionOptions } from '../config/temporalConnection.js';
@@ -45,12 +45,15 @@ async function main() {
     telegramApiBaseUrl: settings.TELEGRAM_API_BASE_URL,
     webhooks,
   });
+  const payments = createPaymentProvider(settings);
+  if (payments.name === 'none') logger.info('PAYMENT_PROVIDER=none: invoices are issued and left open for collection by other means');
+  else logger.info({ provider: payments.name, apiBase: settings.STRIPE_API_BASE, tax: settings.STRIPE_TAX }, 'collecting invoices through the payment provider');
   const worker = await createWorker({
     connection,
     namespace: settings.TEMPORAL_NAMESPACE,
     taskQueue: settings.TEMPORAL_TASK_QUEUE,
     db,
-    payments: new NoPaymentProvider(),
+    payments,
     senders,
     catalog: () => catalog,
   });

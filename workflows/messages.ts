@@ -19,6 +19,12 @@ export const TASK_QUEUE_DEFAULT = 'tollgate-subscriptions';
 export const CONSISTENT_WRITES_PATCH = 'consistent-writes';
 
 /**
+ * Patch that brought payments: invoices are collected by the provider after they are issued, the
+ * provider's webhook events arrive as signals, and invoices are settled out of band by Update.
+ */
+export const PAYMENTS_PATCH = 'payments';
+
+/**
  * Accepted Updates after which a run continues-as-new within its cycle, well under the server's
  * limit of updates per run (2,000 by default), so a customer changing seats all month long keeps
  * each run's history bounded.
@@ -32,6 +38,9 @@ export const MAX_UPDATES_PER_RUN = 200;
 export const ANSWERED_UPDATES_KEPT_MS = 24 * 60 * 60 * 1000;
 /** At most this many are remembered (oldest dropped first), to keep continue-as-new input small. */
 export const ANSWERED_UPDATES_KEPT = 64;
+
+/** Provider webhook event ids a subscription remembers (across runs) to apply each once. */
+export const PAYMENT_EVENTS_KEPT = 128;
 
 /** Attempts of one alert delivery before it is reported failed (about a day with the workflow's backoff). */
 export const ALERT_DELIVERY_MAX_ATTEMPTS = 20;
@@ -78,6 +87,8 @@ export interface SubscriptionInput {
   pendingAlerts?: ThresholdCrossing[];
   /** Accepted Updates after which a run continues-as-new (default MAX_UPDATES_PER_RUN). */
   maxUpdatesPerRun?: number;
+  /** Provider webhook events already applied (recent ones), so a redelivered event is applied once. */
+  paymentEventsHandled?: string[];
 }
 
 /** An Update the subscription accepted and what it answered (kept for ANSWERED_UPDATES_KEPT_MS). */
@@ -86,7 +97,7 @@ export interface AnsweredUpdate {
   name: string;
   /** Workflow time of the answer (epoch ms). */
   at: number;
-  result: ChangePlanResult | SubscriptionSnapshot;
+  result: ChangePlanResult | SubscriptionSnapshot | SettledInvoice;
 }
 
 /** A usage threshold crossed, recorded in the usage transaction and relayed as a signal. */
@@ -142,6 +153,50 @@ export interface ChangePlanResult {
   /** Credit owed to the customer that this change's invoice used up. */
   creditAppliedMinor?: string;
   invoiceNumber: string | null;
+  /** What collecting invoice `invoiceNumber` came to, when a payment provider is configured. */
+  payment?: CollectionOutcome;
+}
+
+export type InvoiceStatus = 'open' | 'paid' | 'void' | 'uncollectible';
+
+/** What collecting an invoice came to (activities/paymentActivities.ts). */
+export interface CollectionOutcome {
+  invoiceId: string;
+  invoiceNumber: string;
+  /** not_collected: nothing to collect (provider `none`, a zero total, or no longer open). */
+  outcome: 'paid' | 'failed' | 'requires_action' | 'pending' | 'not_collected';
+  status: InvoiceStatus;
+  code?: string;
+  reason?: string;
+  /** Where the customer can pay it themselves (the provider's hosted invoice page). */
+  hostedInvoiceUrl?: string | null;
+}
+
+/** A payment provider's webhook event, verified and stored by the API, as the workflow receives it. */
+export interface PaymentEvent {
+  /** The provider's event id: the workflow applies each once. */
+  eventId: string;
+  kind: 'invoice_paid' | 'invoice_payment_failed' | 'invoice_action_required' | 'payment_method_updated' | 'checkout_completed' | 'checkout_expired';
+  /** Tollgate's invoice the event is about, where it names one. */
+  invoiceId?: string;
+  reference?: string;
+  reason?: string;
+  hostedInvoiceUrl?: string;
+  /** When the provider created the event (epoch ms). */
+  occurredAt: number;
+}
+
+/** An operator settles an open invoice out of band: paid (with their reference) or void. */
+export interface SettleInvoiceRequest {
+  invoiceNumber: string;
+  outcome: 'paid' | 'void';
+  reference?: string;
+}
+
+export interface SettledInvoice {
+  invoiceId: string;
+  invoiceNumber: string;
+  status: InvoiceStatus;
 }
 
 export const getStateQuery = defineQuery<SubscriptionSnapshot>('getState.v1');
@@ -151,5 +206,9 @@ export const cancelUpdate = defineUpdate<SubscriptionSnapshot, []>('cancel.v1');
 export const reactivateUpdate = defineUpdate<SubscriptionSnapshot, []>('reactivate.v1');
 /** Upgrade, downgrade, interval switch or seat change. Refused: see refusals.ts and billing/planChange.ts. */
 export const changePlanUpdate = defineUpdate<ChangePlanResult, [ChangePlanRequest]>('changePlan.v1');
+/** Settle an open invoice out of band. Refused: invoice_not_found, invoice_not_open. */
+export const settleInvoiceUpdate = defineUpdate<SettledInvoice, [SettleInvoiceRequest]>('settleInvoice.v1');
+/** Fire-and-forget: a verified provider webhook event (payment succeeded, failed, needs action…). */
+export const paymentEventSignal = defineSignal<[PaymentEvent]>('paymentEvent.v1');
 /** Fire-and-forget: usage crossed 80% or 100% of a limit; the workflow sends the alerts. */
 export const thresholdCrossedSignal = defineSignal<[ThresholdCrossing]>('thresholdCrossed.v1');

@@ -14,6 +14,10 @@ export const REFUSAL_CODES = [
   'stale_usage',
   /** The run is handing over to its next one (continue-as-new): the API tries again in a moment. */
   'subscription_busy',
+  /** Settling an invoice: no invoice with that number for this customer. */
+  'invoice_not_found',
+  /** Settling an invoice that is already paid, void or uncollectible. */
+  'invoice_not_open',
   ...PLAN_CHANGE_REFUSALS,
 ] as const;
 export type RefusalCode = (typeof REFUSAL_CODES)[number];
@@ -24,6 +28,9 @@ export function refusal(code: RefusalCode, message: string, details?: Record<str
 
 /** Refusals that mean the request itself is impossible with this catalog (422), not a state conflict (409). */
 export const UNPROCESSABLE_REFUSALS: readonly RefusalCode[] = ['unknown_plan', 'interval_not_offered', 'invalid_seats'];
+
+/** Refusals that mean the thing named does not exist (404). */
+export const NOT_FOUND_REFUSALS: readonly RefusalCode[] = ['invoice_not_found'];
 
 export function isRefusalCode(value: unknown): value is RefusalCode {
   return typeof value === 'string' && (REFUSAL_CODES as readonly string[]).includes(value);

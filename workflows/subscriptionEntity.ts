@@ -12,6 +12,7 @@ import type { Metric } from '../billing/overage.js';
 import {
   ANSWERED_UPDATES_KEPT,
   ANSWERED_UPDATES_KEPT_MS,
+  PAYMENT_EVENTS_KEPT,
   type AnsweredUpdate,
   type ChangePlanRequest,
   type SubscriptionInput,
@@ -41,6 +42,7 @@ export class SubscriptionEntity {
   private pendingInterval: Interval | undefined;
   private answeredUpdates: AnsweredUpdate[];
   private alertsInDelivery: ThresholdCrossing[];
+  private paymentEventsHandled: string[];
   readonly customerId: string;
 
   constructor(input: SubscriptionInput) {
@@ -64,6 +66,7 @@ export class SubscriptionEntity {
     this.pendingInterval = input.pendingInterval;
     this.answeredUpdates = input.answeredUpdates ?? [];
     this.alertsInDelivery = input.pendingAlerts ?? [];
+    this.paymentEventsHandled = input.paymentEventsHandled ?? [];
   }
 
   get status(): SubscriptionStatus {
@@ -107,6 +110,7 @@ export class SubscriptionEntity {
       alertsHandled: [...this.alertsHandled],
       ...(this.answeredUpdates.length > 0 ? { answeredUpdates: [...this.answeredUpdates] } : {}),
       ...(this.alertsInDelivery.length > 0 ? { pendingAlerts: [...this.alertsInDelivery] } : {}),
+      ...(this.paymentEventsHandled.length > 0 ? { paymentEventsHandled: [...this.paymentEventsHandled] } : {}),
       ...(pendingPlanId !== null ? { pendingPlanId } : {}),
       ...(pendingSeats !== null ? { pendingSeats } : {}),
       ...(pendingInterval !== null ? { pendingInterval } : {}),
@@ -274,6 +278,19 @@ export class SubscriptionEntity {
     const key = `${crossing.metric}:${crossing.cycleStart}:${crossing.threshold}:${crossing.limit}`;
     if (this.alertsHandled.includes(key)) return false;
     this.alertsHandled = [...this.alertsHandled, key].slice(-64);
+    return true;
+  }
+
+  // --- payments -------------------------------------------------------------------------------
+
+  /**
+   * Whether a provider event still needs applying: the API signals it again when it could not
+   * record that the first signal went through. The latest PAYMENT_EVENTS_KEPT ids are remembered
+   * across runs; the provider stops redelivering an event after three days.
+   */
+  acceptPaymentEvent(eventId: string): boolean {
+    if (this.paymentEventsHandled.includes(eventId)) return false;
+    this.paymentEventsHandled = [...this.paymentEventsHandled, eventId].slice(-PAYMENT_EVENTS_KEPT);
     return true;
   }
 

@@ -7,6 +7,8 @@
  * activity, and handlers are registered before the first await.
  */
 import {
+  ActivityFailure,
+  ApplicationFailure,
   allHandlersFinished,
   condition,
   continueAsNew,
@@ -20,6 +22,7 @@ import {
 } from '@temporalio/workflow';
 import { HandlerUnfinishedPolicy } from '@temporalio/common';
 import type { AlertActivities } from '../activities/alertActivities.js';
+import type { PaymentActivities } from '../activities/paymentActivities.js';
 import type { SubscriptionActivities } from '../activities/subscriptionActivities.js';
 import {
   ALERT_DELIVERY_MAX_ATTEMPTS,
@@ -27,11 +30,16 @@ import {
   changePlanUpdate,
   CONSISTENT_WRITES_PATCH,
   MAX_UPDATES_PER_RUN,
+  PAYMENTS_PATCH,
   getStateQuery,
+  paymentEventSignal,
   reactivateUpdate,
+  settleInvoiceUpdate,
   thresholdCrossedSignal,
   type AnsweredUpdate,
   type ChangePlanResult,
+  type CollectionOutcome,
+  type SettledInvoice,
   type SubscriptionInput,
   type ThresholdCrossing,
 } from './messages.js';
@@ -69,10 +77,33 @@ const alerts = proxyActivities<AlertActivities>({
   },
 });
 
+// Payment steps call the provider: a network failure or a 5xx is retried (every call is keyed, so a
+// repeat is answered from the provider's memory); a request the provider can never accept is not.
+// A decline is an answer, not a failure: the workflow decides what follows.
+// They heartbeat while they run: a worker that dies mid-call is noticed within seconds and the
+// step retried elsewhere with the same keys.
+const paymentSteps = proxyActivities<PaymentActivities>({
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '10 seconds',
+  retry: {
+    initialInterval: '2 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '10 minutes',
+    nonRetryableErrorTypes: ['PaymentConfigurationError', 'invoice_not_found', 'invoice_not_open', 'customer_not_found'],
+  },
+});
+
+/** An activity's typed refusal (ApplicationFailure), rethrown as the Update's own failure. */
+function unwrapActivityFailure(error: unknown): unknown {
+  return error instanceof ActivityFailure && error.cause instanceof ApplicationFailure ? error.cause : error;
+}
+
 export async function subscriptionWorkflow(input: SubscriptionInput): Promise<void> {
   // One decision per run, before anything else: a run that began on older code keeps its old
   // behaviour to its end; every run after continue-as-new takes the new one.
   const consistentWrites = patched(CONSISTENT_WRITES_PATCH);
+  // Collecting invoices through the payment provider: runs from before it never tried to collect.
+  const collectsPayments = consistentWrites && patched(PAYMENTS_PATCH);
   // Ordinary activities are scheduled by a command of a completed workflow task, so a write exists
   // only for an Update that history accepted, whatever task is dropped or replayed.
   const updateWrites = consistentWrites ? activities : legacyUpdateWrites;
@@ -80,6 +111,8 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   const maxUpdatesPerRun = input.maxUpdatesPerRun ?? MAX_UPDATES_PER_RUN;
   let updatesThisRun = 0;
   let updatesInFlight = 0;
+  // Payment events being applied: the handover waits for them too (short database writes).
+  let paymentWorkInFlight = 0;
   // Set once this run is about to continue-as-new: it waits for the Updates it accepted, and new
   // ones must go to the next run, or a steady stream of them would keep this one open for ever.
   let handingOver = false;
@@ -123,6 +156,16 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     return consistentWrites ? state : subscription.snapshot();
   };
 
+  /**
+   * Collects an invoice just issued. A provider that refuses the request as configured (bad key)
+   * leaves the invoice open, visible as a failed activity in the Temporal UI, and the subscription
+   * carries on; it never fails the subscription.
+   */
+  const collect = async (invoice: { id: string; collectable: boolean } | undefined): Promise<CollectionOutcome | undefined> => {
+    if (!collectsPayments || !invoice?.collectable) return undefined;
+    return paymentSteps.collectInvoice({ invoiceId: invoice.id, attempt: 1 }).catch(() => undefined);
+  };
+
   setHandler(getStateQuery, () => subscription.snapshot());
   setHandler(cancelUpdate, () => answer(cancelUpdate.name, async () => {
     subscription.cancel();
@@ -142,6 +185,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     indexForSearch();
     const state = subscription.snapshot();
     const { invoice: receipt } = await updateWrites.recordPlanChange({ subscription: state, invoice });
+    const payment = await collect(receipt);
     return {
       subscription: state,
       kind: decision.kind,
@@ -150,8 +194,31 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
       chargedMinor: invoice?.totalMinor ?? '0',
       creditAppliedMinor: creditAppliedMinor.toString(),
       invoiceNumber: receipt?.number ?? null,
+      ...(payment ? { payment } : {}),
     };
   }), { validator: (request) => { if (earlierAnswer(changePlanUpdate.name)) return; admit(); subscription.validateChange(request, Date.now()); } });
+
+  setHandler(settleInvoiceUpdate, (request) => answer(settleInvoiceUpdate.name, async (): Promise<SettledInvoice> => {
+    updatesThisRun += 1;
+    try {
+      // The Update's own id names the settlement: a retried step recognises its own write.
+      return await paymentSteps.settleInvoice({ customerId: subscription.customerId, request, settlementId: currentUpdateInfo()!.id });
+    } catch (error) {
+      throw unwrapActivityFailure(error);
+    }
+  }), { validator: (_request) => { if (earlierAnswer(settleInvoiceUpdate.name)) return; admit(); } });
+
+  setHandler(paymentEventSignal, async (event) => {
+    if (!subscription.acceptPaymentEvent(event.eventId)) return;
+    paymentWorkInFlight += 1;
+    try {
+      await paymentSteps.applyPaymentEvent(event);
+    } catch {
+      // Only a missing invoice or customer ends here: nothing to apply it to.
+    } finally {
+      paymentWorkInFlight -= 1;
+    }
+  });
 
   const deliverAlerts = async (crossing: ThresholdCrossing) => {
     subscription.alertDeliveryStarted(crossing);
@@ -171,8 +238,10 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   for (const crossing of input.pendingAlerts ?? []) void deliverAlerts(crossing);
 
   if (input.invoiceFirstPeriod) {
+    // The provider's customer first, so the first invoice (and Checkout) can be charged to it.
+    if (collectsPayments) await paymentSteps.ensureProviderCustomer(subscription.customerId).catch(() => null);
     const invoice = subscription.firstPeriodInvoice();
-    if (invoice) await activities.issueInvoice(invoice);
+    if (invoice) await collect(await activities.issueInvoice(invoice));
   }
 
   // A run's history grows with every accepted Update: past a bound (or when the server suggests
@@ -182,7 +251,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   // they go along as pending, see the signal handler).
   const handOver = async (catalog: Parameters<SubscriptionEntity['nextRunInput']>[0]) => {
     handingOver = true;
-    await condition(() => updatesInFlight === 0);
+    await condition(() => updatesInFlight === 0 && paymentWorkInFlight === 0);
     const next = subscription.nextRunInput(catalog);
     return continueAsNew<typeof subscriptionWorkflow>(input.maxUpdatesPerRun === undefined ? next : { ...next, maxUpdatesPerRun: input.maxUpdatesPerRun });
   };
@@ -194,13 +263,14 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   if (consistentWrites) {
     const versionAtRenewal = subscription.snapshot().version;
     const reserved = subscription.reserveCreditForRenewal();
-    const { catalog, creditOwedMinor } = await activities.recordRenewal({
+    const { catalog, creditOwedMinor, invoice: renewalInvoice } = await activities.recordRenewal({
       subscription: { ...subscription.snapshot(), creditOwedMinor: reserved.toString() },
       feeInvoice: renewal.invoice,
       closedCycle: renewal.closedCycle,
     });
     const changedMeanwhile = subscription.snapshot().version !== versionAtRenewal;
     if (subscription.returnUnspentCredit(BigInt(creditOwedMinor), changedMeanwhile)) await activities.saveSubscription(subscription.snapshot());
+    await collect(renewalInvoice);
     await handOver(catalog);
   }
 

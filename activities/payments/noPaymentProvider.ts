@@ -1,9 +1,18 @@
-import type { CollectionResult, PaymentProvider } from './paymentProvider.js';
+import type { PaymentProvider } from './paymentProvider.js';
 
-/** Without a payment provider invoices stay open: nothing pretends to have charged. */
+/**
+ * Without a payment provider invoices stay open: nothing pretends to have charged. The activities
+ * never mirror an invoice when the provider is `none`; reaching one of these is a bug.
+ */
 export class NoPaymentProvider implements PaymentProvider {
-  readonly name = 'none';
-  async collect(): Promise<CollectionResult> {
-    return { status: 'open' };
+  readonly name = 'none' as const;
+  private refuse(): never {
+    throw new Error('PAYMENT_PROVIDER=none moves no money; this call should not have been made');
   }
+  async createCustomer(): Promise<string> { return this.refuse(); }
+  async createInvoice(): Promise<string> { return this.refuse(); }
+  async finalizeInvoice(): Promise<never> { return this.refuse(); }
+  async payInvoice(): Promise<never> { return this.refuse(); }
+  async markPaidOutOfBand(): Promise<never> { return this.refuse(); }
+  async voidInvoice(): Promise<never> { return this.refuse(); }
 }

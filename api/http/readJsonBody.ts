@@ -43,7 +43,8 @@ function checkContentType(header: string | undefined): void {
   }
 }
 
-function readRaw(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
+/** The body as sent, bounded (413 past the limit); for signature checks over the exact bytes. */
+export function readRaw(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

@@ -88,6 +88,10 @@ export function planChangeRoutes(deps: { db: Db; temporal: Client; catalog: Cata
         credited: money(net < 0n ? -net : 0n),
         creditApplied: money(BigInt(result.creditAppliedMinor ?? '0')),
         invoiceNumber: result.invoiceNumber,
+        // What collecting that invoice came to (a payment provider is configured), else null.
+        payment: result.payment
+          ? { status: result.payment.outcome, invoiceStatus: result.payment.status, code: result.payment.code ?? null, reason: result.payment.reason ?? null, hostedInvoiceUrl: result.payment.hostedInvoiceUrl ?? null }
+          : null,
       },
     });
   });

@@ -31,6 +31,7 @@ const PROBED_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTION
 
 let api: ApiHarness;
 let customerId: string;
+let invoiceNumber: string;
 let document: OpenApiDocument;
 
 interface Answer {
@@ -91,6 +92,8 @@ function validRequests(id: string): Record<string, { body?: Json; query?: Record
     'POST /v1/customers/{customerId}/subscription/change': { body: { plan: 'basic', interval: 'yearly', seats: 1 } },
     'GET /v1/customers/{customerId}/subscription/change-preview': { query: { plan: 'basic', interval: 'monthly', seats: '1' } },
     'GET /v1/customers/{customerId}/invoices': { query: { limit: '5' } },
+    'POST /v1/customers/{customerId}/invoices/{number}/mark-paid': { body: { reference: 'wire 4471' } },
+    'POST /v1/customers/{customerId}/invoices/{number}/void': { body: {} },
     'PUT /v1/customers/{customerId}/alert-channels': {
       body: {
         email: { to: ['ops@acme.test'] },
@@ -189,13 +192,20 @@ function numberVariants(): Array<[string, Json]> {
   ];
 }
 
-function buildCases(doc: OpenApiDocument, id: string): Case[] {
+/**
+ * Stripe's webhook endpoint takes no API key and reads no JSON before checking Stripe's signature:
+ * every bad input there is a 400 `invalid_signature` (test/api/stripePayments.test.ts).
+ */
+const OWN_TESTS = new Set(['/v1/stripe/webhooks']);
+
+function buildCases(doc: OpenApiDocument, id: string, number: string): Case[] {
   const valid = validRequests(id);
   const cases: Case[] = [];
   for (const [template, item] of Object.entries(doc.paths)) {
+    if (OWN_TESTS.has(template)) continue;
     const methods = DOCUMENT_METHODS.filter((m) => m in item).map((m) => m.toUpperCase());
     const allowed = methods.includes('GET') ? [...methods, 'HEAD'] : methods;
-    const concrete = template.replace('{customerId}', id);
+    const concrete = template.replace('{customerId}', id).replace('{number}', number);
     for (const method of PROBED_METHODS.filter((m) => !allowed.includes(m))) {
       cases.push({ what: `${method} (not allowed)`, method, path: concrete, status: 405, codes: ['method_not_allowed'], allow: allowed });
     }
@@ -219,7 +229,7 @@ function buildCases(doc: OpenApiDocument, id: string): Case[] {
 
       if (template.includes('{customerId}')) {
         for (const [what, bad, code] of BAD_PATH_IDS) {
-          cases.push({ what: `customerId ${what}`, method, path: at(template.replace('{customerId}', bad)), headers: jsonHeaders, body: validBody, status: 400, codes: [code] });
+          cases.push({ what: `customerId ${what}`, method, path: at(template.replace('{customerId}', bad).replace('{number}', number)), headers: jsonHeaders, body: validBody, status: 400, codes: [code] });
         }
       }
 
@@ -286,7 +296,7 @@ beforeAll(async () => {
   expect(created.status).toBe(201);
   document = (await api.request('GET', '/openapi.json', { auth: null })).body as OpenApiDocument;
   // The first-period invoice is written by the workflow: wait for it, then for the tables to settle.
-  await eventually(async () => (await api.database.db.invoice.count({ where: { customerId } })) === 1);
+  invoiceNumber = await eventually(async () => (await api.database.db.invoice.findFirst({ where: { customerId } }))?.number);
 });
 afterAll(async () => {
   await api?.close();
@@ -294,7 +304,7 @@ afterAll(async () => {
 
 describe('every bad input over every route is a 4xx with a stable code and changes nothing', () => {
   it('the whole table of cases', async () => {
-    const cases = buildCases(document, customerId);
+    const cases = buildCases(document, customerId, invoiceNumber);
     expect(cases.length).toBeGreaterThan(300);
     const before = await eventually(async () => {
       const first = await snapshot();

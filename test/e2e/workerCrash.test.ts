@@ -2,9 +2,7 @@
  * A worker process killed (SIGKILL) in the middle of a renewal, then restarted: the renewal
  * completes and exactly one invoice exists for the period.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { inject } from 'vitest';
@@ -13,31 +11,17 @@ import { loadCatalog } from '../../config/loadCatalog.js';
 import { startSubscriptionWorkflow } from '../../api/temporal/startSubscriptionWorkflow.js';
 import { insertCustomer } from '../../store/customerStore.js';
 import { newSubscriptionInput } from '../../workflows/subscriptionInput.js';
-import { projectRoot } from '../../scripts/tools.js';
 import { createTestDatabase, type TestDatabase } from '../harness/database.js';
 import { eventually } from '../harness/eventually.js';
+import { workerProcesses } from '../harness/workerProcess.js';
 
 let database: TestDatabase;
 let connection: Connection;
 let client: Client;
 const taskQueue = `crash-${randomUUID()}`;
-const workers: ChildProcess[] = [];
+const workers = workerProcesses();
 
-function startWorkerProcess(): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'worker', 'main.ts')], {
-    cwd: projectRoot,
-    env: {
-      ...process.env,
-      DATABASE_URL: database.url,
-      TEMPORAL_ADDRESS: inject('temporalAddress'),
-      TEMPORAL_TASK_QUEUE: taskQueue,
-      LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  workers.push(child);
-  return child;
-}
+const startWorker = () => workers.start({ DATABASE_URL: database.url, TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_TASK_QUEUE: taskQueue });
 
 beforeAll(async () => {
   database = await createTestDatabase();
@@ -46,7 +30,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const child of workers) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  workers.stopAll();
   await connection?.close();
   await database?.close();
 });
@@ -60,7 +44,7 @@ it('a worker killed during a renewal is replaced and exactly one invoice exists 
   await insertCustomer(database.db, { id: customerId, name: 'Crash Co', email: 'ops@crash.test' }, input);
   const handle = await startSubscriptionWorkflow(client, taskQueue, input);
 
-  const first = startWorkerProcess();
+  const first = await startWorker();
   // Kill the worker as soon as the renewal activity is running (or has just written its invoice).
   await eventually(async () => {
     const { raw } = await handle.describe();
@@ -68,10 +52,9 @@ it('a worker killed during a renewal is replaced and exactly one invoice exists 
     const written = (await database.db.invoice.count({ where: { customerId } })) > 0;
     return started || written;
   }, 60_000, 20);
-  first.kill('SIGKILL');
-  await new Promise((resolve) => first.once('exit', resolve));
+  await workers.kill(first);
 
-  startWorkerProcess();
+  await startWorker();
   const renewed = await eventually(async () => {
     const row = await database.db.subscription.findUniqueOrThrow({ where: { customerId } });
     if (row.periodStart.getTime() !== input.periodEnd) throw new Error('not renewed yet');

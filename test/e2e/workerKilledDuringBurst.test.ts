@@ -5,50 +5,24 @@
  * answer when retried with its Idempotency-Key, and answers, invoices, history and read model agree
  * afterwards (test/harness/subscriptionInvariants.ts).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { DAY_MS } from '../../billing/period.js';
-import { projectRoot } from '../../scripts/tools.js';
 import { startApiHarness, type ApiHarness } from '../harness/apiHarness.js';
+import { workerProcesses } from '../harness/workerProcess.js';
 import { expectNoServerErrors, expectSubscriptionConsistent, send, type Answer, type Request } from '../harness/subscriptionInvariants.js';
 
 let api: ApiHarness;
-const workers: ChildProcess[] = [];
+const workers = workerProcesses();
 
-/** A worker process exactly as `npm run worker` runs it; resolves once it polls. */
-function startWorkerProcess(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(projectRoot, 'worker', 'main.ts')], {
-    cwd: projectRoot,
-    env: { ...process.env, DATABASE_URL: api.database.url, TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_TASK_QUEUE: api.taskQueue, LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  workers.push(child);
-  return new Promise((resolve, reject) => {
-    let output = '';
-    const timer = setTimeout(() => reject(new Error(`the worker did not start within 60 s: ${output.slice(-2000)}`)), 60_000);
-    const watch = (chunk: Buffer) => {
-      output += chunk.toString('utf8');
-      if (output.includes('Tollgate worker running')) {
-        clearTimeout(timer);
-        child.stdout?.removeAllListeners('data').resume();
-        child.stderr?.removeAllListeners('data').resume();
-        resolve(child);
-      }
-    };
-    child.stdout?.on('data', watch);
-    child.stderr?.on('data', watch);
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`the worker exited at start (${code}): ${output.slice(-2000)}`)); });
-  });
-}
+const startWorkerProcess = () => workers.start({ DATABASE_URL: api.database.url, TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_TASK_QUEUE: api.taskQueue });
 
 beforeAll(async () => {
   api = await startApiHarness({ withWorker: false });
 });
 
 afterAll(async () => {
-  for (const child of workers) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  workers.stopAll();
   await api?.close();
 });
 
@@ -76,8 +50,7 @@ it('a worker killed during a burst of changes racing the renewal: no 500, retrie
     return attempts;
   }));
   await new Promise((resolve) => setTimeout(resolve, 400));
-  first.kill('SIGKILL');
-  await new Promise((resolve) => first.once('exit', resolve));
+  await workers.kill(first);
   await new Promise((resolve) => setTimeout(resolve, 1_000));
   await startWorkerProcess();
 

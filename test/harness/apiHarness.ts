@@ -11,6 +11,7 @@ import { inject } from 'vitest';
 import type { Catalog } from '../../billing/catalog.js';
 import { loadCatalog } from '../../config/loadCatalog.js';
 import { NoPaymentProvider } from '../../activities/payments/noPaymentProvider.js';
+import type { PaymentProvider } from '../../activities/payments/paymentProvider.js';
 import { createServer } from '../../api/createServer.js';
 import { createWorker } from '../../worker/createWorker.js';
 import { registerSearchAttributes } from '../../worker/registerSearchAttributes.js';
@@ -47,7 +48,18 @@ function quietTemporalLogs(): void {
 /** The test receivers are plain http on 127.0.0.1: allowed unless a test asks for the production default. */
 const LOOPBACK_WEBHOOKS: WebhookPolicy = { allowHttp: true, allowPrivateNetworks: true };
 
-export async function startApiHarness(options: { withWorker?: boolean; senders?: SenderOptions; catalog?: Catalog; alertWebhooks?: WebhookPolicy } = {}): Promise<ApiHarness> {
+export interface ApiHarnessOptions {
+  withWorker?: boolean;
+  senders?: SenderOptions;
+  catalog?: Catalog;
+  alertWebhooks?: WebhookPolicy;
+  /** The worker's payment provider (default: none). */
+  payments?: PaymentProvider;
+  /** Enables POST /v1/stripe/webhooks with this signing secret. */
+  stripeWebhookSecret?: string;
+}
+
+export async function startApiHarness(options: ApiHarnessOptions = {}): Promise<ApiHarness> {
   quietTemporalLogs();
   const address = inject('temporalAddress');
   const catalog = options.catalog ?? loadCatalog();
@@ -64,7 +76,7 @@ export async function startApiHarness(options: { withWorker?: boolean; senders?:
   let running: Promise<void> | undefined;
   let relay: { stop(): Promise<void> } | undefined;
   const startWorker = async () => {
-    worker = await createWorker({ connection: nativeConnection, namespace: 'default', taskQueue, db: database.db, payments: new NoPaymentProvider(), senders, catalog: () => catalog });
+    worker = await createWorker({ connection: nativeConnection, namespace: 'default', taskQueue, db: database.db, payments: options.payments ?? new NoPaymentProvider(), senders, catalog: () => catalog });
     running = worker.run();
     relay = startAlertRelay({ db: database.db, temporal, logger, intervalMs: 50 });
   };
@@ -76,7 +88,7 @@ export async function startApiHarness(options: { withWorker?: boolean; senders?:
     relay = undefined;
   };
   if (options.withWorker !== false) await startWorker();
-  const { server, close: closeServer } = createServer({ db: database.db, databaseUrl: database.url, temporal, taskQueue, catalog, operatorKey: OPERATOR_KEY, logger, alertWebhooks });
+  const { server, close: closeServer } = createServer({ db: database.db, databaseUrl: database.url, temporal, taskQueue, catalog, operatorKey: OPERATOR_KEY, logger, alertWebhooks, stripeWebhookSecret: options.stripeWebhookSecret });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 

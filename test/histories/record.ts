@@ -17,7 +17,12 @@ import { Client, Connection } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { pino } from 'pino';
+import Stripe from 'stripe';
 import { NoPaymentProvider } from '../../activities/payments/noPaymentProvider.js';
+import type { PaymentProvider } from '../../activities/payments/paymentProvider.js';
+import { StripePaymentProvider } from '../../activities/payments/stripePaymentProvider.js';
+import { startStripeFaultProxy, type RespondContext } from '../harness/stripeFaultProxy.js';
+import { startStripeMock } from '../harness/stripeMock.js';
 import { createServer } from '../../api/createServer.js';
 import type { Catalog } from '../../billing/catalog.js';
 import { loadCatalog } from '../../config/loadCatalog.js';
@@ -27,9 +32,8 @@ import { freePort } from '../../scripts/services/freePort.js';
 import { startPostgres } from '../../scripts/services/postgres.js';
 import { startTemporalDevServer } from '../../scripts/services/temporalDevServer.js';
 import { createDb } from '../../store/db.js';
-import { createWorker } from '../../worker/createWorker.js';
-import { createAlertActivities } from '../../activities/alertActivities.js';
-import { createSubscriptionActivities, type RenewalRecord } from '../../activities/subscriptionActivities.js';
+import { createWorker, workerActivities } from '../../worker/createWorker.js';
+import type { RenewalRecord } from '../../activities/subscriptionActivities.js';
 import { startSubscriptionWorkflow } from '../../api/temporal/startSubscriptionWorkflow.js';
 import { insertCustomer } from '../../store/customerStore.js';
 import { newSubscriptionInput } from '../../workflows/subscriptionInput.js';
@@ -39,6 +43,7 @@ import { isIdle, runHistories } from '../harness/subscriptionHistory.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const DAY_MS = 86_400_000;
+const STRIPE_WEBHOOK_SECRET = 'whsec_histories_0123456789';
 const KEY = 'history-recorder-operator-key';
 const label = process.argv[2];
 if (!label || !/^[a-z0-9-]+$/.test(label)) {
@@ -75,23 +80,22 @@ async function main() {
     // Alert webhooks go to loopback here (a port nobody listens on, to keep a delivery pending).
     const webhooks = { allowHttp: true, allowPrivateNetworks: true };
     /** An API + worker pair for one catalog (the seat scenario needs its own); `slowRenewalMs` holds each renewal activity that long. */
-    const stack = async (catalog: Catalog, name: string, slowRenewalMs = 0) => {
+    const stack = async (catalog: Catalog, name: string, slowRenewalMs = 0, payments: PaymentProvider = new NoPaymentProvider()) => {
       const taskQueue = `histories-${name}`;
       const senders = createSenders({ webhooks });
-      const real = createSubscriptionActivities({ db, payments: new NoPaymentProvider(), catalog: () => catalog });
+      const real = workerActivities({ db, payments, senders, catalog: () => catalog });
       const worker = await createWorker({
-        connection: native, namespace: 'default', taskQueue, db, payments: new NoPaymentProvider(), senders, catalog: () => catalog,
+        connection: native, namespace: 'default', taskQueue, db, payments, senders, catalog: () => catalog,
         options: slowRenewalMs === 0 ? {} : {
           activities: {
             ...real,
-            ...createAlertActivities({ db, senders, catalog: () => catalog }),
             recordRenewal: async (args: RenewalRecord) => { await sleep(slowRenewalMs); return real.recordRenewal(args); },
           },
         },
       });
       const running = worker.run();
       stops.push(async () => { worker.shutdown(); await running; });
-      const { server, close } = createServer({ db, databaseUrl, temporal: client, taskQueue, catalog, operatorKey: KEY, logger, alertWebhooks: webhooks });
+      const { server, close } = createServer({ db, databaseUrl, temporal: client, taskQueue, catalog, operatorKey: KEY, logger, alertWebhooks: webhooks, stripeWebhookSecret: STRIPE_WEBHOOK_SECRET });
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       stops.push(close);
       const port = (server.address() as { port: number }).port;
@@ -104,11 +108,34 @@ async function main() {
         const text = await response.text();
         return { status: response.status, body: text ? JSON.parse(text) : undefined };
       };
-      return Object.assign(call, { taskQueue, catalog });
+      return Object.assign(call, { taskQueue, catalog, port });
     };
     const api = await stack(loadCatalog(), 'default');
     const seatApi = await stack(loadCatalog(path.join(here, '..', '..', 'config', 'examples', 'seats-eur.json')), 'seats');
     const slowApi = await stack(loadCatalog(), 'slow-renewal', 2_000);
+    // Stripe through stripe-mock, with a proxy that answers payments as Stripe would (paid, or declined).
+    const stripeMock = await startStripeMock();
+    stops.push(() => stripeMock.stop());
+    const stripeProxy = await startStripeFaultProxy({ upstream: stripeMock.url });
+    stops.push(() => stripeProxy.close());
+    const stripeApi = await stack(loadCatalog(), 'stripe', 0, new StripePaymentProvider({ secretKey: 'sk_test_histories', apiBase: stripeProxy.url, automaticTax: false }));
+    const paidAnswer = { method: 'POST', path: /^\/v1\/invoices\/[^/]+\/pay$/, respond: ({ upstream }: RespondContext) => ({ status: 200, json: { ...(upstream.json as object), status: 'paid' } }) };
+    /** A signed Stripe webhook, sent to the stack's API like Stripe would. */
+    const webhook = async (call: typeof api, event: { id: string; type: string; object: Record<string, unknown> }) => {
+      const payload = JSON.stringify({ id: event.id, object: 'event', type: event.type, created: Math.floor(Date.now() / 1000), livemode: false, data: { object: event.object } });
+      const header = Stripe.webhooks.generateTestHeaderString({ payload, secret: STRIPE_WEBHOOK_SECRET });
+      const response = await fetch(`http://127.0.0.1:${call.port}/v1/stripe/webhooks`, { method: 'POST', headers: { 'content-type': 'application/json', 'stripe-signature': header }, body: payload });
+      if (response.status !== 200) throw new Error(`webhook answered ${response.status}: ${await response.text()}`);
+    };
+    const firstInvoiceOf = async (id: string) => {
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const invoice = await db.invoice.findFirst({ where: { customerId: id }, orderBy: { number: 'asc' } });
+        if (invoice && (invoice.providerInvoiceId || invoice.paymentProvider === 'none')) return invoice;
+        if (Date.now() > deadline) throw new Error(`${id}: no invoice`);
+        await sleep(100);
+      }
+    };
     /** As if the API died after the workflow answered but before it stored the answer. */
     const forgetAnswer = (key: string) => db.$executeRaw`
       UPDATE idempotency_records SET status = NULL, response = NULL, completed_at = NULL, claimed_at = now() - interval '2 minutes' WHERE key = ${key}`;
@@ -228,6 +255,32 @@ async function main() {
         await must(api('PUT', `/v1/customers/${id}/alert-channels`, { slack: { webhookUrl: `http://127.0.0.1:${await freePort()}/hook` } }));
         await must(api('POST', '/v1/usage/events', { customerId: id, metric: 'api_calls', quantity: 900, idempotencyKey: 'o-1' }));
         await waitForRuns(id, 2, true);
+        return id;
+      },
+      'settle-invoices': async () => {
+        const id = await customer(api, 'h-settle', 'basic');
+        await must(api('POST', `/v1/customers/${id}/subscription/change`, { plan: 'pro' }));
+        const [first, second] = await db.invoice.findMany({ where: { customerId: id }, orderBy: { number: 'asc' } });
+        await must(api('POST', `/v1/customers/${id}/invoices/${first!.number}/mark-paid`, { reference: 'wire 1' }));
+        await must(api('POST', `/v1/customers/${id}/invoices/${second!.number}/void`, {}));
+        await must(api('POST', `/v1/customers/${id}/invoices/${second!.number}/void`, {}), [409]);
+        return id;
+      },
+      'stripe-collect-renewal': async () => {
+        stripeProxy.inject({ ...paidAnswer, times: 2 });
+        const id = await customer(stripeApi, 'h-stripe-renew', 'pro', 5_000);
+        await must(stripeApi('POST', `/v1/customers/${id}/subscription/change`, { plan: 'enterprise' }));
+        await waitForRuns(id, 2);
+        return id;
+      },
+      'stripe-declined-then-webhooks': async () => {
+        stripeProxy.inject({ method: 'POST', path: paidAnswer.path, error: 'card_declined' });
+        const id = await customer(stripeApi, 'h-stripe-webhook', 'pro');
+        const invoice = await firstInvoiceOf(id);
+        const object = { id: invoice.providerInvoiceId, object: 'invoice', metadata: { tollgate_invoice_id: invoice.id, tollgate_customer_id: id } };
+        await webhook(stripeApi, { id: 'evt_h_failed', type: 'invoice.payment_failed', object });
+        await webhook(stripeApi, { id: 'evt_h_paid', type: 'invoice.paid', object });
+        await webhook(stripeApi, { id: 'evt_h_paid', type: 'invoice.paid', object });
         return id;
       },
       'concurrent-racing-renewal': async () => {

@@ -116,6 +116,19 @@ describe('schema.prisma and the SQL agree', () => {
     expect(customer.invoices[0]).toMatchObject({ taxMinor: 0n, totalMinor: 3000n });
     expect(customer.invoices[0]!.lines[0]).toMatchObject({ unitPrice: '30.00', amountMinor: 3000n });
     expect(await db.invoiceNumberSequence.findUniqueOrThrow({ where: { name: 'drift' } })).toEqual({ name: 'drift', next: 1n });
+    await db.customer.update({ where: { id: 'drift-check' }, data: { providerCustomerId: 'cus_drift' } });
+    await db.invoice.update({
+      where: { id: invoice.id },
+      data: {
+        providerInvoiceId: 'in_drift', providerStatus: 'paid', hostedInvoiceUrl: 'https://pay.example/in', providerPdfUrl: 'https://pay.example/in.pdf',
+        collectionAttempts: 1, lastPaymentError: null, paidAt: later, voidedAt: null, paymentReference: 'pi_drift', settledBy: 'mark-paid-1',
+      },
+    });
+    expect(await db.invoice.findUniqueOrThrow({ where: { providerInvoiceId: 'in_drift' }, include: { customer: true } })).toMatchObject({
+      providerStatus: 'paid', collectionAttempts: 1, paidAt: later, paymentReference: 'pi_drift', settledBy: 'mark-paid-1', customer: { providerCustomerId: 'cus_drift' },
+    });
+    await db.paymentEvent.create({ data: { provider: 'stripe', id: 'evt_drift', type: 'invoice.paid', customerId: 'drift-check', payload: { id: 'evt_drift' } } });
+    expect(await db.paymentEvent.findUniqueOrThrow({ where: { provider_id: { provider: 'stripe', id: 'evt_drift' } } })).toMatchObject({ type: 'invoice.paid', signaledAt: null });
 
     // No table in the database that the Prisma schema does not know.
     const tables = await query<{ table_name: string }>(
@@ -123,7 +136,7 @@ describe('schema.prisma and the SQL agree', () => {
     );
     expect(tables.map((t) => t.table_name)).toEqual([
       '_prisma_migrations', 'alert_channels', 'alert_deliveries', 'customers', 'idempotency_records', 'invoice_lines', 'invoice_number_sequences', 'invoices',
-      'overage_charges', 'subscriptions', 'usage_alerts', 'usage_counters', 'usage_events',
+      'overage_charges', 'payment_events', 'subscriptions', 'usage_alerts', 'usage_counters', 'usage_events',
     ]);
   });
 });

@@ -1075,3 +1075,29 @@ describe('SubscriptionEntity: withdrawing a scheduled change', () => {
     expect(s.snapshot().planId).toBe('business');
   });
 });
+
+describe('SubscriptionEntity: provider webhook events', () => {
+  const fresh = () => new SubscriptionEntity(newSubscriptionInput({ catalog, customerId: 'pay', planId: 'pro', interval: 'monthly', seats: 1, now: T0 }));
+
+  it('applies each event id once, across runs', () => {
+    const s = fresh();
+    expect(s.acceptPaymentEvent('evt_1')).toBe(true);
+    expect(s.acceptPaymentEvent('evt_1')).toBe(false);
+    const next = new SubscriptionEntity(s.nextRunInput(undefined));
+    expect(next.acceptPaymentEvent('evt_1')).toBe(false);
+    expect(next.acceptPaymentEvent('evt_2')).toBe(true);
+  });
+
+  it('remembers the latest PAYMENT_EVENTS_KEPT ids, so the next run\'s input stays small', () => {
+    const s = fresh();
+    for (let n = 0; n < 200; n += 1) s.acceptPaymentEvent(`evt_${n}`);
+    const input = s.nextRunInput(undefined);
+    expect(input.paymentEventsHandled).toHaveLength(128);
+    expect(input.paymentEventsHandled?.[0]).toBe('evt_72');
+    expect(new SubscriptionEntity(input).acceptPaymentEvent('evt_199')).toBe(false);
+  });
+
+  it('a subscription that never saw one carries nothing', () => {
+    expect(fresh().nextRunInput(undefined)).not.toHaveProperty('paymentEventsHandled');
+  });
+});

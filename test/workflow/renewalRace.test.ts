@@ -9,8 +9,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { NoPaymentProvider } from '../../activities/payments/noPaymentProvider.js';
-import { createAlertActivities } from '../../activities/alertActivities.js';
-import { createSubscriptionActivities, type RenewalRecord } from '../../activities/subscriptionActivities.js';
+import type { RenewalRecord } from '../../activities/subscriptionActivities.js';
 import { startSubscriptionWorkflow } from '../../api/temporal/startSubscriptionWorkflow.js';
 import { DAY_MS } from '../../billing/period.js';
 import { loadCatalog } from '../../config/loadCatalog.js';
@@ -19,7 +18,7 @@ import { insertCustomer } from '../../store/customerStore.js';
 import { snapshotOfRow } from '../../store/subscriptionStore.js';
 import { changePlanUpdate, getStateQuery, type SubscriptionSnapshot } from '../../workflows/messages.js';
 import { newSubscriptionInput } from '../../workflows/subscriptionInput.js';
-import { createWorker, WORKFLOWS_PATH } from '../../worker/createWorker.js';
+import { createWorker, workerActivities, WORKFLOWS_PATH } from '../../worker/createWorker.js';
 import { registerSearchAttributes } from '../../worker/registerSearchAttributes.js';
 import { createTestDatabase, type TestDatabase } from '../harness/database.js';
 import { eventually } from '../harness/eventually.js';
@@ -43,7 +42,7 @@ beforeAll(async () => {
   [env, database] = await Promise.all([startTimeSkipping(), createTestDatabase()]);
   await registerSearchAttributes(env.connection, env.namespace ?? 'default');
   const payments = new NoPaymentProvider();
-  const real = createSubscriptionActivities({ db: database.db, payments, catalog: () => catalog });
+  const real = workerActivities({ db: database.db, payments, senders: createSenders({}), catalog: () => catalog });
   worker = await createWorker({
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
@@ -57,7 +56,6 @@ beforeAll(async () => {
       workflowsPath: undefined,
       activities: {
         ...real,
-        ...createAlertActivities({ db: database.db, senders: createSenders({}), catalog: () => catalog }),
         async recordRenewal(args: RenewalRecord) {
           if (holdRenewals) {
             const released = new Promise<void>((resolve) => { releaseRenewal = resolve; });

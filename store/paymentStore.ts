@@ -1,0 +1,115 @@
+/**
+ * What Tollgate knows of each invoice's payment: the provider's ids, links and status, attempts,
+ * and the outcome. Status moves one way only (open → paid | void | uncollectible): a late
+ * "payment failed" after "paid" changes nothing, and "paid" wins over an earlier failure, so
+ * webhooks may arrive in any order.
+ */
+import type { MirroredInvoice } from '../activities/payments/paymentProvider.js';
+import type { Db } from './db.js';
+import type { Tx } from './invoiceStore.js';
+
+export type { InvoiceStatus } from '../workflows/messages.js';
+
+export async function providerCustomerIdOf(db: Db, customerId: string): Promise<{ name: string; email: string; providerCustomerId: string | null } | null> {
+  return db.customer.findUnique({ where: { id: customerId }, select: { name: true, email: true, providerCustomerId: true } });
+}
+
+/** Keeps the first provider customer recorded: a second (racing) creation never replaces it. */
+export async function saveProviderCustomerId(db: Db, customerId: string, providerCustomerId: string): Promise<string> {
+  await db.customer.updateMany({ where: { id: customerId, providerCustomerId: null }, data: { providerCustomerId } });
+  const row = await db.customer.findUniqueOrThrow({ where: { id: customerId }, select: { providerCustomerId: true } });
+  return row.providerCustomerId ?? providerCustomerId;
+}
+
+export function invoiceWithLines(db: Db, invoiceId: string) {
+  return db.invoice.findUnique({ where: { id: invoiceId }, include: { lines: { orderBy: { position: 'asc' } } } });
+}
+
+export function invoiceByNumber(db: Db, customerId: string, number: string) {
+  return db.invoice.findFirst({ where: { customerId, number }, include: { lines: { orderBy: { position: 'asc' } } } });
+}
+
+export async function recordProviderInvoiceId(db: Db, invoiceId: string, providerInvoiceId: string): Promise<void> {
+  await db.invoice.updateMany({ where: { id: invoiceId, providerInvoiceId: null }, data: { providerInvoiceId, providerStatus: 'draft' } });
+}
+
+/**
+ * Records what the provider says of its copy. Tax the provider computed (Stripe Tax) is added
+ * once: a tax line after the others and a total that includes it.
+ */
+export async function recordProviderState(db: Db, invoiceId: string, state: MirroredInvoice): Promise<void> {
+  await db.$transaction(async (tx) => {
+    await tx.invoice.update({
+      where: { id: invoiceId },
+      data: { providerStatus: state.providerStatus, hostedInvoiceUrl: state.hostedInvoiceUrl, providerPdfUrl: state.pdfUrl },
+    });
+    if (state.taxMinor > 0n) await addTax(tx, invoiceId, state.taxMinor);
+  });
+}
+
+async function addTax(tx: Tx, invoiceId: string, taxMinor: bigint): Promise<void> {
+  const invoice = await tx.invoice.findUniqueOrThrow({ where: { id: invoiceId }, include: { lines: { orderBy: { position: 'desc' }, take: 1 } } });
+  if (invoice.taxMinor !== 0n) return;
+  const last = invoice.lines[0];
+  await tx.invoice.update({ where: { id: invoiceId }, data: { taxMinor, totalMinor: invoice.subtotalMinor + taxMinor } });
+  await tx.invoiceLine.create({
+    data: {
+      invoiceId,
+      position: (last?.position ?? -1) + 1,
+      kind: 'tax',
+      description: 'Tax',
+      quantity: 1n,
+      unitPrice: '0',
+      amountMinor: taxMinor,
+      periodStart: invoice.periodStart,
+      periodEnd: invoice.periodEnd,
+    },
+  });
+}
+
+/** Counts a payment attempt (attempt numbers come from the workflow, so a retried activity counts once). */
+export async function recordAttempt(db: Db, invoiceId: string, attempt: number): Promise<void> {
+  await db.invoice.updateMany({ where: { id: invoiceId, collectionAttempts: { lt: attempt } }, data: { collectionAttempts: attempt } });
+}
+
+/** open → paid. Returns false when the invoice was not open (already paid, or voided). */
+export async function recordPaid(db: Db, invoiceId: string, args: { reference: string | null; at: Date; state?: MirroredInvoice; settledBy?: string }): Promise<boolean> {
+  const { count } = await db.invoice.updateMany({
+    where: { id: invoiceId, status: 'open' },
+    data: {
+      status: 'paid',
+      paidAt: args.at,
+      paymentReference: args.reference,
+      lastPaymentError: null,
+      ...(args.settledBy !== undefined ? { settledBy: args.settledBy } : {}),
+      ...(args.state ? { providerStatus: args.state.providerStatus, hostedInvoiceUrl: args.state.hostedInvoiceUrl, providerPdfUrl: args.state.pdfUrl } : {}),
+    },
+  });
+  return count === 1;
+}
+
+/** A failed attempt leaves the invoice open with the reason; it changes nothing once it is paid or void. */
+export async function recordFailure(db: Db, invoiceId: string, reason: string, state?: MirroredInvoice): Promise<void> {
+  await db.invoice.updateMany({
+    where: { id: invoiceId, status: 'open' },
+    data: {
+      lastPaymentError: reason.slice(0, 500),
+      ...(state ? { providerStatus: state.providerStatus, hostedInvoiceUrl: state.hostedInvoiceUrl, providerPdfUrl: state.pdfUrl } : {}),
+    },
+  });
+}
+
+/** open → void (or uncollectible). Returns false when the invoice was not open. */
+export async function recordClosed(db: Db, invoiceId: string, status: 'void' | 'uncollectible', args: { at: Date; reference?: string; state?: MirroredInvoice; settledBy?: string }): Promise<boolean> {
+  const { count } = await db.invoice.updateMany({
+    where: { id: invoiceId, status: 'open' },
+    data: {
+      status,
+      ...(status === 'void' ? { voidedAt: args.at } : {}),
+      ...(args.reference !== undefined ? { paymentReference: args.reference } : {}),
+      ...(args.settledBy !== undefined ? { settledBy: args.settledBy } : {}),
+      ...(args.state ? { providerStatus: args.state.providerStatus, hostedInvoiceUrl: args.state.hostedInvoiceUrl, providerPdfUrl: args.state.pdfUrl } : {}),
+    },
+  });
+  return count === 1;
+}

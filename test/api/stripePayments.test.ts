@@ -1,0 +1,269 @@
+/**
+ * Collection through Stripe (stripe-mock behind the fault-injecting proxy, so every request shape
+ * is checked against Stripe's API description) and Stripe's signed webhooks, end to end through
+ * the API, the subscription workflow and its payment activities.
+ */
+import { randomUUID } from 'node:crypto';
+import Stripe from 'stripe';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { StripePaymentProvider } from '../../activities/payments/stripePaymentProvider.js';
+import { startApiHarness, type ApiHarness } from '../harness/apiHarness.js';
+import { eventually } from '../harness/eventually.js';
+import { startStripeFaultProxy, type RespondContext, type StripeFaultProxy } from '../harness/stripeFaultProxy.js';
+import { startStripeMock, type RunningStripeMock } from '../harness/stripeMock.js';
+
+const WEBHOOK_SECRET = 'whsec_test_tollgate_0123456789';
+let mock: RunningStripeMock | undefined;
+let proxy: StripeFaultProxy;
+let api: ApiHarness;
+
+beforeAll(async () => {
+  mock = await startStripeMock();
+  proxy = await startStripeFaultProxy({ upstream: mock.url });
+  api = await startApiHarness({
+    payments: new StripePaymentProvider({ secretKey: 'sk_test_tollgate', apiBase: proxy.url, automaticTax: false }),
+    stripeWebhookSecret: WEBHOOK_SECRET,
+  });
+});
+afterAll(async () => {
+  await api?.close();
+  await proxy?.close();
+  await mock?.stop();
+});
+afterEach(() => proxy.clearFaults());
+
+const PAY = /^\/v1\/invoices\/[^/]+\/pay$/;
+
+/** stripe-mock's fixtures never change status: the proxy answers a payment as Stripe would. */
+function paidInvoice(context: RespondContext) {
+  const invoice = context.upstream.json as Record<string, unknown>;
+  const id = String(invoice.id);
+  return {
+    status: 200,
+    json: { ...invoice, status: 'paid', hosted_invoice_url: `https://invoice.stripe.test/${id}`, invoice_pdf: `https://invoice.stripe.test/${id}.pdf`, payments: { object: 'list', data: [] } },
+  };
+}
+
+const newId = () => `stripe-${randomUUID().slice(0, 8)}`;
+
+async function createCustomer(id: string, plan = 'pro') {
+  const created = await api.request('POST', '/v1/customers', { body: { id, name: 'Acme Inc', email: 'billing@acme.test', plan } });
+  expect(created.status).toBe(201);
+}
+
+async function firstInvoice(id: string, until: (invoice: Record<string, any>) => boolean) {
+  return eventually(async () => {
+    const list = await api.request('GET', `/v1/customers/${id}/invoices`);
+    const invoice = list.body.data[0] as Record<string, any> | undefined;
+    return invoice && until(invoice) ? invoice : undefined;
+  });
+}
+
+const requestsFor = (path: string | RegExp, key?: string) => proxy.requests.filter((r) => (typeof path === 'string' ? r.path === path : path.test(r.path)) && (key === undefined || r.idempotencyKey === key));
+
+function signed(event: { id: string; type: string; object: Record<string, unknown>; previous?: Record<string, unknown> }, options: { secret?: string; timestamp?: number } = {}) {
+  const payload = JSON.stringify({
+    id: event.id,
+    object: 'event',
+    type: event.type,
+    created: Math.floor(Date.now() / 1000),
+    api_version: '2026-10-28.endive',
+    livemode: false,
+    pending_webhooks: 1,
+    data: { object: event.object, ...(event.previous ? { previous_attributes: event.previous } : {}) },
+  });
+  const header = Stripe.webhooks.generateTestHeaderString({ payload, secret: options.secret ?? WEBHOOK_SECRET, timestamp: options.timestamp ?? Math.floor(Date.now() / 1000) });
+  return { payload, header };
+}
+
+async function sendWebhook(body: { payload: string; header: string }) {
+  const response = await fetch(`${api.baseUrl}/v1/stripe/webhooks`, { method: 'POST', headers: { 'content-type': 'application/json', 'stripe-signature': body.header }, body: body.payload });
+  return { status: response.status, body: await response.json() as Record<string, any> };
+}
+
+describe('collection through Stripe', () => {
+  it('creates the Stripe customer keyed by the customer id, mirrors the invoice line by line, finalizes it and pays it off-session', async () => {
+    const id = newId();
+    proxy.inject({ method: 'POST', path: PAY, respond: paidInvoice });
+    await createCustomer(id);
+    const invoice = await firstInvoice(id, (i) => i.status === 'paid');
+
+    const stored = await api.database.db.invoice.findFirstOrThrow({ where: { customerId: id }, include: { customer: true } });
+    expect(stored.customer.providerCustomerId).toMatch(/^cus_/);
+    expect(stored.providerInvoiceId).toMatch(/^in_/);
+    expect(invoice).toMatchObject({
+      status: 'paid',
+      hostedInvoiceUrl: `https://invoice.stripe.test/${stored.providerInvoiceId}`,
+      payment: { provider: { invoiceId: stored.providerInvoiceId, status: 'paid' }, attempts: 1, lastError: null },
+    });
+
+    const customerCalls = requestsFor('/v1/customers', `tollgate:customer:${id}:create`);
+    expect(customerCalls).toHaveLength(1);
+    expect(customerCalls[0]!.params).toMatchObject({ 'metadata[tollgate_customer_id]': id, email: 'billing@acme.test', name: 'Acme Inc' });
+    const created = requestsFor('/v1/invoices', `tollgate:invoice:${stored.id}:create`);
+    expect(created).toHaveLength(1);
+    expect(created[0]!.params).toMatchObject({
+      customer: stored.customer.providerCustomerId!,
+      currency: 'usd',
+      auto_advance: 'false',
+      collection_method: 'charge_automatically',
+      pending_invoice_items_behavior: 'exclude',
+      'metadata[tollgate_invoice_id]': stored.id,
+      'metadata[tollgate_invoice_number]': stored.number,
+    });
+    const lines = requestsFor(`/v1/invoices/${stored.providerInvoiceId}/add_lines`, `tollgate:invoice:${stored.id}:lines`);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]!.params).toMatchObject({ 'lines[0][amount]': '3000', 'lines[0][description]': invoice.lines[0].description });
+    expect(requestsFor(`/v1/invoices/${stored.providerInvoiceId}/finalize`, `tollgate:invoice:${stored.id}:finalize`)).toHaveLength(1);
+    const pay = requestsFor(`/v1/invoices/${stored.providerInvoiceId}/pay`, `tollgate:invoice:${stored.id}:pay:1`);
+    expect(pay).toHaveLength(1);
+    expect(pay[0]!.params).toMatchObject({ off_session: 'true' });
+    expect(pay.every((r) => r.upstreamStatus === 200)).toBe(true);
+  });
+
+  it('collects nothing for a free plan', async () => {
+    const id = newId();
+    await createCustomer(id, 'free');
+    // The Stripe customer still exists (Checkout and later upgrades need it), but no invoice does.
+    await eventually(async () => (await api.database.db.customer.findUniqueOrThrow({ where: { id } })).providerCustomerId);
+    expect(await api.database.db.invoice.count({ where: { customerId: id } })).toBe(0);
+  });
+
+  it('a charge whose answer is lost three times is retried with the same key: exactly one effective payment', async () => {
+    const id = newId();
+    proxy.inject({ method: 'POST', path: PAY, respond: paidInvoice });
+    // stripe-node's own two retries and its reconnect all lose the answer: the activity fails and
+    // Temporal retries it; every attempt carries the same key, and Stripe answers from memory.
+    const lost = proxy.inject({ method: 'POST', path: PAY, reset: 'after', times: 3 });
+    await createCustomer(id);
+    await firstInvoice(id, (i) => i.status === 'paid');
+    const stored = await api.database.db.invoice.findFirstOrThrow({ where: { customerId: id } });
+    const key = `tollgate:invoice:${stored.id}:pay:1`;
+    expect(lost.fired).toBe(3);
+    expect(proxy.countByKey(key)).toBeGreaterThanOrEqual(4);
+    expect(proxy.upstreamCount('POST', `/v1/invoices/${stored.providerInvoiceId}/pay`)).toBe(1);
+    expect(proxy.effective('POST', `/v1/invoices/${stored.providerInvoiceId}/pay`)).toBe(1);
+    expect(stored).toMatchObject({ status: 'paid', collectionAttempts: 1 });
+  });
+
+  it('a declined card leaves the invoice open with the reason; Stripe outages are retried, not declines', async () => {
+    const id = newId();
+    proxy.inject({ method: 'POST', path: '/v1/invoices', error: 'api_error', times: 3 });
+    proxy.inject({ method: 'POST', path: PAY, error: 'card_declined' });
+    await createCustomer(id);
+    const invoice = await firstInvoice(id, (i) => i.payment.lastError !== null);
+    expect(invoice).toMatchObject({ status: 'open', payment: { attempts: 1 } });
+    expect(invoice.payment.lastError).toMatch(/declined/i);
+    const stored = await api.database.db.invoice.findFirstOrThrow({ where: { customerId: id } });
+    expect(proxy.effective('POST', '/v1/invoices')).toBeGreaterThanOrEqual(1);
+    expect(requestsFor('/v1/invoices', `tollgate:invoice:${stored.id}:create`).filter((r) => r.executed)).toHaveLength(1);
+  });
+});
+
+describe('Stripe webhooks', () => {
+  /** A customer whose first invoice was declined: open, mirrored at Stripe. */
+  async function declined() {
+    const id = newId();
+    proxy.inject({ method: 'POST', path: PAY, error: 'card_declined' });
+    await createCustomer(id);
+    await firstInvoice(id, (i) => i.payment.lastError !== null);
+    const stored = await api.database.db.invoice.findFirstOrThrow({ where: { customerId: id }, include: { customer: true } });
+    return { id, stored };
+  }
+  const invoiceEvent = (type: string, stored: { id: string; providerInvoiceId: string | null; customerId: string; customer: { providerCustomerId: string | null } }, eventId = `evt_${randomUUID().replaceAll('-', '')}`) => ({
+    id: eventId,
+    type,
+    object: {
+      id: stored.providerInvoiceId,
+      object: 'invoice',
+      customer: stored.customer.providerCustomerId,
+      status: type === 'invoice.paid' ? 'paid' : 'open',
+      hosted_invoice_url: `https://invoice.stripe.test/${stored.providerInvoiceId}`,
+      metadata: { tollgate_invoice_id: stored.id, tollgate_customer_id: stored.customerId },
+    },
+  });
+
+  it('a signed invoice.paid pays the open invoice once; the same event again is a duplicate; a late failure changes nothing', async () => {
+    const { id, stored } = await declined();
+    const paid = invoiceEvent('invoice.paid', stored);
+    const first = await sendWebhook(signed(paid));
+    expect(first).toEqual({ status: 200, body: { received: true, used: true } });
+    await firstInvoice(id, (i) => i.status === 'paid');
+    const again = await sendWebhook(signed(paid));
+    expect(again).toEqual({ status: 200, body: { received: true, used: true, duplicate: true } });
+
+    const late = await sendWebhook(signed(invoiceEvent('invoice.payment_failed', stored)));
+    expect(late.status).toBe(200);
+    await eventually(async () => (await api.database.db.paymentEvent.count({ where: { customerId: id, signaledAt: { not: null } } })) === 2);
+    const after = await api.database.db.invoice.findUniqueOrThrow({ where: { id: stored.id } });
+    expect(after.status).toBe('paid');
+    expect(await api.database.db.paymentEvent.count({ where: { customerId: id } })).toBe(2);
+  });
+
+  it('out of order: a failure delivered after a later success, and a customer found by its Stripe id alone', async () => {
+    const { id, stored } = await declined();
+    const failed = invoiceEvent('invoice.payment_failed', stored);
+    const paid = invoiceEvent('invoice.paid', stored);
+    // The object carries only Stripe's customer id: Tollgate finds its customer by it.
+    const object = { ...paid.object, metadata: { tollgate_invoice_id: stored.id } };
+    expect((await sendWebhook(signed({ ...paid, object }))).status).toBe(200);
+    expect((await sendWebhook(signed(failed))).status).toBe(200);
+    await firstInvoice(id, (i) => i.status === 'paid');
+    await eventually(async () => (await api.database.db.paymentEvent.count({ where: { customerId: id, signaledAt: { not: null } } })) === 2);
+    expect((await api.database.db.invoice.findUniqueOrThrow({ where: { id: stored.id } })).status).toBe('paid');
+  });
+
+  it('refuses a bad or stale signature with 400 and records nothing', async () => {
+    const { id, stored } = await declined();
+    const event = invoiceEvent('invoice.paid', stored);
+    const good = signed(event);
+    const cases = [
+      { ...good, header: signed(event, { secret: 'whsec_another_secret' }).header },
+      signed(event, { timestamp: Math.floor(Date.now() / 1000) - 301 }),
+      { payload: good.payload.replace('"paid"', '"void"'), header: good.header },
+      { payload: good.payload, header: 't=1,v1=deadbeef' },
+      { payload: good.payload, header: 'garbage' },
+    ];
+    for (const body of cases) {
+      const answer = await sendWebhook(body);
+      expect(answer.status).toBe(400);
+      expect(answer.body.error.code).toBe('invalid_signature');
+    }
+    const missing = await fetch(`${api.baseUrl}/v1/stripe/webhooks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: good.payload });
+    expect(missing.status).toBe(400);
+    expect(await api.database.db.paymentEvent.count({ where: { customerId: id } })).toBe(0);
+    expect((await api.database.db.invoice.findUniqueOrThrow({ where: { id: stored.id } })).status).toBe('open');
+  });
+
+  it('refuses a signed body that is not an event, and an oversized one, recording nothing', async () => {
+    const before = await api.database.db.paymentEvent.count();
+    const timestamp = Math.floor(Date.now() / 1000);
+    for (const payload of ['not json at all', '{"id":', '\u0000']) {
+      const header = Stripe.webhooks.generateTestHeaderString({ payload, secret: WEBHOOK_SECRET, timestamp });
+      const answer = await sendWebhook({ payload, header });
+      expect([answer.status, answer.body.error.code]).toEqual([400, 'invalid_json']);
+    }
+    const huge = JSON.stringify({ id: 'evt_huge', type: 'invoice.paid', padding: 'x'.repeat(1_100_000) });
+    const answer = await sendWebhook({ payload: huge, header: Stripe.webhooks.generateTestHeaderString({ payload: huge, secret: WEBHOOK_SECRET, timestamp }) });
+    expect([answer.status, answer.body.error.code]).toEqual([413, 'payload_too_large']);
+    expect(await api.database.db.paymentEvent.count()).toBe(before);
+  });
+
+  it('acknowledges events it does not use, and events for no Tollgate customer, without recording them', async () => {
+    const unused = await sendWebhook(signed({ id: 'evt_unused_1', type: 'charge.refunded', object: { id: 'ch_1', object: 'charge' } }));
+    expect(unused).toEqual({ status: 200, body: { received: true, used: false } });
+    const stranger = await sendWebhook(signed({ id: 'evt_stranger_1', type: 'invoice.paid', object: { id: 'in_x', object: 'invoice', customer: 'cus_not_ours', metadata: {} } }));
+    expect(stranger).toEqual({ status: 200, body: { received: true, used: false } });
+    expect(await api.database.db.paymentEvent.count({ where: { id: { in: ['evt_unused_1', 'evt_stranger_1'] } } })).toBe(0);
+  });
+
+  it('an operator marks a declined invoice paid: Stripe marks its copy paid out of band', async () => {
+    const { id, stored } = await declined();
+    const answer = await api.request('POST', `/v1/customers/${id}/invoices/${stored.number}/mark-paid`, { body: { reference: 'cheque 1182' } });
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ status: 'paid', payment: { reference: 'cheque 1182' } });
+    const oob = requestsFor(`/v1/invoices/${stored.providerInvoiceId}/pay`, `tollgate:invoice:${stored.id}:paid_out_of_band`);
+    expect(oob).toHaveLength(1);
+    expect(oob[0]!.params).toMatchObject({ paid_out_of_band: 'true' });
+  });
+});
