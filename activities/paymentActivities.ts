@@ -3,29 +3,38 @@
  * Tollgate's identity (activities/payments/stripePaymentProvider.ts) and every step's result is
  * recorded before the next, so Temporal may retry any of them, or a killed worker's attempt be
  * repeated, without charging twice. Declines are outcomes, not errors: the workflow decides what
- * follows (dunning, a pending upgrade).
+ * follows (dunning, a held upgrade, the fallback plan).
  */
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import type { Db } from '../store/db.js';
+import { storeInvoice, withIdempotentRetry } from '../store/invoiceStore.js';
 import {
   invoiceByNumber,
   invoiceWithLines,
-  providerCustomerIdOf,
   recordAttempt,
   recordClosed,
   recordFailure,
   recordPaid,
   recordProviderInvoiceId,
   recordProviderState,
-  saveProviderCustomerId,
 } from '../store/paymentStore.js';
 import type { CollectionOutcome, InvoiceStatus, PaymentEvent, SettledInvoice, SettleInvoiceRequest } from '../workflows/messages.js';
-import { PaymentConfigurationError, type InvoiceToMirror, type MirroredInvoice, type PaymentProvider } from './payments/paymentProvider.js';
+import { ensureProviderCustomer } from './payments/providerCustomer.js';
+import { PaymentConfigurationError, type CheckoutSession, type InvoiceToMirror, type MirroredInvoice, type PaymentProvider } from './payments/paymentProvider.js';
 
 export interface PaymentActivityDeps {
   db: Db;
   payments: PaymentProvider;
   now?: () => Date;
+}
+
+type StoredInvoice = NonNullable<Awaited<ReturnType<typeof invoiceWithLines>>>;
+
+/** Where a first-invoice Checkout page returns the customer, and when it lapses (workflow time). */
+export interface CheckoutOptions {
+  successUrl: string;
+  cancelUrl: string;
+  expiresAt: number;
 }
 
 /** Provider errors that no retry fixes stop the activity; the workflow records them. */
@@ -54,15 +63,19 @@ export function createPaymentActivities(deps: PaymentActivityDeps) {
   const now = deps.now ?? (() => new Date());
 
   async function ensureCustomer(customerId: string): Promise<string> {
-    const customer = await providerCustomerIdOf(db, customerId);
-    if (!customer) throw ApplicationFailure.nonRetryable(`no customer ${customerId}`, 'customer_not_found');
-    if (customer.providerCustomerId) return customer.providerCustomerId;
-    const created = await payments.createCustomer({ customerId, name: customer.name, email: customer.email }).catch(nonRetryable);
-    return saveProviderCustomerId(db, customerId, created);
+    const providerCustomerId = await ensureProviderCustomer(db, payments, customerId).catch(nonRetryable);
+    if (providerCustomerId === null) throw ApplicationFailure.nonRetryable(`no customer ${customerId}`, 'customer_not_found');
+    return providerCustomerId;
+  }
+
+  async function requireInvoice(invoiceId: string): Promise<StoredInvoice> {
+    const invoice = await invoiceWithLines(db, invoiceId);
+    if (!invoice) throw ApplicationFailure.nonRetryable(`no invoice ${invoiceId}`, 'invoice_not_found');
+    return invoice;
   }
 
   /** The provider's finalized copy of the invoice, made once (each step recorded). */
-  async function mirror(invoice: NonNullable<Awaited<ReturnType<typeof invoiceWithLines>>>): Promise<{ providerInvoiceId: string; state?: MirroredInvoice }> {
+  async function mirror(invoice: StoredInvoice): Promise<{ providerInvoiceId: string; state?: MirroredInvoice }> {
     const toMirror: InvoiceToMirror = {
       invoiceId: invoice.id,
       number: invoice.number,
@@ -87,7 +100,7 @@ export function createPaymentActivities(deps: PaymentActivityDeps) {
     return { providerInvoiceId, state };
   }
 
-  const closedOutcome = (invoice: { id: string; number: string; status: string; hostedInvoiceUrl: string | null }): CollectionOutcome => ({
+  const outcomeOf = (invoice: { id: string; number: string; status: string; hostedInvoiceUrl: string | null }): CollectionOutcome => ({
     invoiceId: invoice.id,
     invoiceNumber: invoice.number,
     outcome: invoice.status === 'paid' ? 'paid' : 'not_collected',
@@ -95,40 +108,47 @@ export function createPaymentActivities(deps: PaymentActivityDeps) {
     hostedInvoiceUrl: invoice.hostedInvoiceUrl,
   });
 
-  return {
-    /** Creates the provider's customer for a new subscription (so Checkout can use it); null with `none`. */
-    async ensureProviderCustomer(customerId: string): Promise<string | null> {
-      if (payments.name === 'none') return null;
-      return keepAlive(() => ensureCustomer(customerId));
-    },
+  /** A card the customer entered on a Checkout page becomes their default for off-session charges. */
+  async function adoptPaymentMethod(customerId: string, session: CheckoutSession): Promise<void> {
+    if (!session.paymentMethodId) return;
+    const providerCustomerId = await ensureCustomer(customerId);
+    await payments.setDefaultPaymentMethod(providerCustomerId, session.paymentMethodId, `tollgate:customer:${customerId}:default_payment_method:${session.sessionId}`).catch(nonRetryable);
+  }
 
-    /**
-     * Collects an open invoice: mirrors it at the provider (created, lines, finalized) and pays it
-     * off-session. `attempt` comes from the workflow (1 for the first try, then each dunning
-     * retry), so a retried activity repeats the same keyed call and Stripe answers it from memory.
-     */
-    collectInvoice(args: { invoiceId: string; attempt: number }): Promise<CollectionOutcome> {
-      return keepAlive(() => collectInvoice(args));
-    },
-
-    /**
-     * An operator settles an open invoice out of band: paid with their reference, or void. The
-     * provider's copy (if any) follows, so it never charges an invoice Tollgate considers settled.
-     */
-    settleInvoice(args: { customerId: string; request: SettleInvoiceRequest; settlementId: string }): Promise<SettledInvoice> {
-      return keepAlive(() => settleInvoice(args));
-    },
-
-    /** Applies a verified webhook event to the invoice it names (one-way status: see store/paymentStore.ts). */
-    applyPaymentEvent(event: PaymentEvent): Promise<CollectionOutcome | null> {
-      return keepAlive(() => applyPaymentEvent(event));
-    },
-  };
-
-  async function collectInvoice(args: { invoiceId: string; attempt: number }): Promise<CollectionOutcome> {
-    const invoice = await invoiceWithLines(db, args.invoiceId);
-    if (!invoice) throw ApplicationFailure.nonRetryable(`no invoice ${args.invoiceId}`, 'invoice_not_found');
-    if (payments.name === 'none' || invoice.status !== 'open' || invoice.totalMinor <= 0n) return closedOutcome(invoice);
+  async function collectInvoice(args: { invoiceId: string; attempt: number; checkout?: CheckoutOptions }): Promise<CollectionOutcome> {
+    const invoice = await requireInvoice(args.invoiceId);
+    if (payments.name === 'none' || invoice.status !== 'open' || invoice.totalMinor <= 0n) return outcomeOf(invoice);
+    const providerCustomerId = await ensureCustomer(invoice.customerId);
+    if (!(await payments.hasSavedPaymentMethod(providerCustomerId).catch(nonRetryable))) {
+      if (args.checkout) {
+        // A first invoice and no card yet: a Checkout page takes the payment and saves the card.
+        const session = await payments.createCheckoutSession({
+          customerId: invoice.customerId,
+          providerCustomerId,
+          mode: 'payment',
+          currency: invoice.currency,
+          invoice: { invoiceId: invoice.id, number: invoice.number, totalMinor: invoice.totalMinor },
+          successUrl: args.checkout.successUrl,
+          cancelUrl: args.checkout.cancelUrl,
+          expiresAt: args.checkout.expiresAt,
+          idempotencyKey: `tollgate:invoice:${invoice.id}:checkout`,
+        }).catch(nonRetryable);
+        return {
+          invoiceId: invoice.id,
+          invoiceNumber: invoice.number,
+          outcome: 'checkout_required',
+          status: 'open',
+          hostedInvoiceUrl: session.url,
+          checkout: { sessionId: session.sessionId, url: session.url, expiresAt: session.expiresAt },
+        };
+      }
+      // Nothing to charge off-session: mirrored, so the customer can pay on the hosted page.
+      const { state } = await mirror(invoice);
+      const reason = 'No saved payment method: add a card, or pay the invoice on its page.';
+      await recordFailure(db, invoice.id, reason, state);
+      const hosted = state?.hostedInvoiceUrl ?? (await invoiceWithLines(db, invoice.id))?.hostedInvoiceUrl ?? null;
+      return { invoiceId: invoice.id, invoiceNumber: invoice.number, outcome: 'failed', status: 'open', code: 'no_payment_method', reason, hostedInvoiceUrl: hosted };
+    }
     const { providerInvoiceId, state } = await mirror(invoice);
     if (state?.providerStatus === 'paid') {
       // Paid on finalizing: the customer's balance covered it.
@@ -152,6 +172,26 @@ export function createPaymentActivities(deps: PaymentActivityDeps) {
         log.info('invoice payment failed', { number: invoice.number, attempt: args.attempt, code: attempt.code });
         return { ...base, outcome: attempt.outcome, status: 'open', code: attempt.code, reason: attempt.reason };
     }
+  }
+
+  /** Closes an open invoice as `status` (void or uncollectible), its provider copy first. Returns what it is now: paid wins a race. */
+  async function closeInvoice(invoice: StoredInvoice, status: 'void' | 'uncollectible', settledBy: string): Promise<InvoiceStatus> {
+    if (invoice.status !== 'open') return invoice.status as InvoiceStatus;
+    let state: MirroredInvoice | undefined;
+    if (payments.name !== 'none' && invoice.providerInvoiceId) {
+      const current = await payments.retrieveInvoice(invoice.providerInvoiceId).catch(nonRetryable);
+      if (current.providerStatus === 'paid') {
+        // Paid on its hosted page before we closed it: it counts as paid.
+        await recordPaid(db, invoice.id, { reference: null, at: now(), state: current });
+        return 'paid';
+      }
+      const { providerInvoiceId } = await mirror(invoice);
+      state = status === 'void'
+        ? await payments.voidInvoice(providerInvoiceId, invoice.id).catch(nonRetryable)
+        : await payments.markUncollectible(providerInvoiceId, invoice.id).catch(nonRetryable);
+    }
+    if (await recordClosed(db, invoice.id, status, { at: now(), state, settledBy })) return status;
+    return ((await invoiceWithLines(db, invoice.id))?.status ?? status) as InvoiceStatus;
   }
 
   async function settleInvoice(args: { customerId: string; request: SettleInvoiceRequest; settlementId: string }): Promise<SettledInvoice> {
@@ -183,18 +223,149 @@ export function createPaymentActivities(deps: PaymentActivityDeps) {
     return settled(wanted);
   }
 
-  async function applyPaymentEvent(event: PaymentEvent): Promise<CollectionOutcome | null> {
+  async function applyPaymentEvent(event: PaymentEvent & { customerId?: string }): Promise<CollectionOutcome | null> {
+    if (event.checkoutSessionId && payments.name !== 'none' && (event.kind === 'checkout_completed' || event.kind === 'payment_method_updated') && event.customerId) {
+      await adoptPaymentMethod(event.customerId, await payments.retrieveCheckoutSession(event.checkoutSessionId).catch(nonRetryable));
+    }
     if (!event.invoiceId) return null;
     const invoice = await invoiceWithLines(db, event.invoiceId);
     if (!invoice) return null;
     if (event.kind === 'invoice_paid' || event.kind === 'checkout_completed') await recordPaid(db, invoice.id, { reference: event.reference ?? null, at: new Date(event.occurredAt) });
-  // Stripe's copy was paid (invoice.paid names it): record what Stripe now says of it.
-  if (event.kind === 'invoice_paid' && invoice.providerInvoiceId) await db.invoice.update({ where: { id: invoice.id }, data: { providerStatus: 'paid' } });
+    // Stripe's copy was paid (invoice.paid names it): record what Stripe now says of it.
+    if (event.kind === 'invoice_paid' && invoice.providerInvoiceId) await db.invoice.update({ where: { id: invoice.id }, data: { providerStatus: 'paid' } });
     if (event.kind === 'invoice_payment_failed' || event.kind === 'invoice_action_required') await recordFailure(db, invoice.id, event.reason ?? 'The payment failed.');
     if (event.hostedInvoiceUrl && !invoice.hostedInvoiceUrl) await db.invoice.update({ where: { id: invoice.id }, data: { hostedInvoiceUrl: event.hostedInvoiceUrl } });
-    const current = (await invoiceWithLines(db, invoice.id))!;
-    return closedOutcome(current);
+    return outcomeOf(await requireInvoice(invoice.id));
   }
+
+  /**
+   * A first invoice's Checkout page has lapsed (or its expiry event came): asks Stripe what became
+   * of it. Paid → recorded (and the card kept); otherwise the page is closed so it can no longer
+   * take money, and the invoice voided.
+   */
+  async function resolveCheckout(args: { invoiceId: string; checkoutSessionId: string }): Promise<'paid' | 'lapsed'> {
+    const invoice = await requireInvoice(args.invoiceId);
+    if (invoice.status === 'paid') return 'paid';
+    if (invoice.status !== 'open') return 'lapsed';
+    let session = await payments.retrieveCheckoutSession(args.checkoutSessionId).catch(nonRetryable);
+    if (session.status === 'open') session = await payments.expireCheckoutSession(args.checkoutSessionId, `tollgate:invoice:${invoice.id}:checkout_expire`).catch(nonRetryable);
+    if (session.status === 'complete' && session.paid) {
+      await recordPaid(db, invoice.id, { reference: session.reference, at: now() });
+      await adoptPaymentMethod(invoice.customerId, session);
+      return 'paid';
+    }
+    return (await closeInvoice(invoice, 'void', `checkout_lapsed:${args.checkoutSessionId}`)) === 'paid' ? 'paid' : 'lapsed';
+  }
+
+  /**
+   * Refunds credit owed to the customer's card against their last paid invoices (newest first,
+   * never more than an invoice was paid less what was refunded on it before), then records a
+   * credit note (reason `refund`) so the invoice history shows it. Each (refund, invoice) is
+   * keyed at Stripe and recorded in credit_refunds, so a retry resumes instead of refunding twice.
+   * What no paid invoice can take stays owed (returned as `unrefundedMinor`).
+   */
+  async function refundCredit(args: { customerId: string; refundId: string; amountMinor: string; at: number }): Promise<{ refundedMinor: string; unrefundedMinor: string; creditNoteNumber: string | null }> {
+    let remaining = BigInt(args.amountMinor);
+    const paid = await db.invoice.findMany({
+      where: { customerId: args.customerId, status: 'paid', totalMinor: { gt: 0n }, paymentReference: { startsWith: 'pi_' } },
+      orderBy: [{ paidAt: 'desc' }, { number: 'desc' }],
+      include: { creditRefunds: true },
+      take: 24,
+    });
+    for (const invoice of paid) {
+      if (remaining <= 0n) break;
+      const mine = invoice.creditRefunds.find((r) => r.refundId === args.refundId);
+      if (mine) {
+        remaining -= mine.amountMinor;
+        continue;
+      }
+      const refundedBefore = invoice.creditRefunds.reduce((sum, r) => sum + r.amountMinor, 0n);
+      const take = remaining < invoice.totalMinor - refundedBefore ? remaining : invoice.totalMinor - refundedBefore;
+      if (take <= 0n) continue;
+      const providerRefundId = await payments.refundPayment({
+        paymentReference: invoice.paymentReference!,
+        amountMinor: take,
+        idempotencyKey: `tollgate:refund:${args.refundId}:${invoice.id}`,
+        metadata: { tollgate_customer_id: args.customerId, tollgate_invoice_id: invoice.id, tollgate_refund_id: args.refundId },
+      }).catch(nonRetryable);
+      await db.creditRefund.createMany({ data: [{ refundId: args.refundId, invoiceId: invoice.id, customerId: args.customerId, amountMinor: take, providerRefundId }], skipDuplicates: true });
+      remaining -= take;
+    }
+    const rows = await db.creditRefund.findMany({ where: { refundId: args.refundId }, include: { invoice: { select: { number: true, currency: true } } }, orderBy: { createdAt: 'asc' } });
+    const refunded = rows.reduce((sum, r) => sum + r.amountMinor, 0n);
+    if (rows.length === 0) return { refundedMinor: '0', unrefundedMinor: args.amountMinor, creditNoteNumber: null };
+    const stored = await withIdempotentRetry(db, (tx) => storeInvoice(tx, {
+      customerId: args.customerId,
+      reason: 'refund',
+      currency: rows[0]!.invoice.currency,
+      periodStart: args.at,
+      periodEnd: args.at,
+      lines: rows.map((r) => ({
+        kind: 'refund',
+        description: `Credit owed refunded to the card that paid ${r.invoice.number}`,
+        quantity: '1',
+        unitPrice: '0',
+        amountMinor: (-r.amountMinor).toString(),
+        periodStart: args.at,
+        periodEnd: args.at,
+      })),
+      totalMinor: (-refunded).toString(),
+      idempotencyKey: `invoice:${args.customerId}:refund:${args.refundId}`,
+    }, payments.name));
+    // A credit note is settled as it is issued: the money went back with the refunds above.
+    await db.invoice.updateMany({ where: { id: stored.id, status: 'open' }, data: { status: 'paid', paidAt: new Date(args.at), paymentReference: rows.map((r) => r.providerRefundId).join(',').slice(0, 500) } });
+    return { refundedMinor: refunded.toString(), unrefundedMinor: (BigInt(args.amountMinor) - refunded).toString(), creditNoteNumber: stored.number };
+  }
+
+  return {
+    /** Refunds credit owed on landing on the fallback plan (see refundCredit). */
+    refundCredit(args: { customerId: string; refundId: string; amountMinor: string; at: number }): Promise<{ refundedMinor: string; unrefundedMinor: string; creditNoteNumber: string | null }> {
+      if (payments.name === 'none') return Promise.resolve({ refundedMinor: '0', unrefundedMinor: args.amountMinor, creditNoteNumber: null });
+      return keepAlive(() => refundCredit(args));
+    },
+
+    /** Creates the provider's customer for a new subscription (so Checkout can use it); null with `none`. */
+    async ensureProviderCustomer(customerId: string): Promise<string | null> {
+      if (payments.name === 'none') return null;
+      return keepAlive(() => ensureCustomer(customerId));
+    },
+
+    /**
+     * Collects an open invoice: mirrors it at the provider (created, lines, finalized) and pays it
+     * off-session. `attempt` comes from the workflow (1 for the first try, then each retry), so a
+     * retried activity repeats the same keyed call and Stripe answers it from memory. Without a
+     * saved card: a Checkout page when `checkout` says where it returns (a first invoice), else a
+     * `no_payment_method` failure with the hosted page to pay on.
+     */
+    collectInvoice(args: { invoiceId: string; attempt: number; checkout?: CheckoutOptions }): Promise<CollectionOutcome> {
+      return keepAlive(() => collectInvoice(args));
+    },
+
+    /**
+     * An operator settles an open invoice out of band: paid with their reference, or void. The
+     * provider's copy (if any) follows, so it never charges an invoice Tollgate considers settled.
+     */
+    settleInvoice(args: { customerId: string; request: SettleInvoiceRequest; settlementId: string }): Promise<SettledInvoice> {
+      return keepAlive(() => settleInvoice(args));
+    },
+
+    /** Applies a verified webhook event to the invoice it names (one-way status: see store/paymentStore.ts). */
+    applyPaymentEvent(event: PaymentEvent & { customerId?: string }): Promise<CollectionOutcome | null> {
+      return keepAlive(() => applyPaymentEvent(event));
+    },
+
+    resolveCheckout(args: { invoiceId: string; checkoutSessionId: string }): Promise<'paid' | 'lapsed'> {
+      return keepAlive(() => resolveCheckout(args));
+    },
+
+    /**
+     * Closes an invoice nobody will pay: a held upgrade that expired (void), a renewal at the end
+     * of dunning (void or uncollectible). Paid wins a race with the customer paying it meanwhile.
+     */
+    closeInvoice(args: { invoiceId: string; status: 'void' | 'uncollectible'; reason: string }): Promise<InvoiceStatus> {
+      return keepAlive(async () => closeInvoice(await requireInvoice(args.invoiceId), args.status, args.reason));
+    },
+  };
 }
 
 export type PaymentActivities = ReturnType<typeof createPaymentActivities>;

@@ -92,6 +92,8 @@ export function createSubscriptionActivities(deps: SubscriptionActivityDeps) {
       creditOwedMinor: string;
       /** The current catalog for the next run, unless it no longer fits this subscription. */
       catalog?: Catalog;
+      /** Which payment provider this worker collects with, for the next run. */
+      paymentProvider: 'none' | 'stripe';
     }> {
       const { subscription, closedCycle } = args;
       const result = await withIdempotentRetry(db, async (tx) => {
@@ -134,6 +136,7 @@ export function createSubscriptionActivities(deps: SubscriptionActivityDeps) {
         overage: result.charges.map((c) => ({ metric: c.metric, overage: c.overage.toString(), amountMinor: c.amountMinor.toString() })),
         creditOwedMinor: result.creditOwedMinor.toString(),
         catalog: catalogFor(subscription, closedCycle.end - closedCycle.start),
+        paymentProvider: payments.name,
       };
     },
 

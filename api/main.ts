@@ -1,11 +1,13 @@
 /** The API process: `npm run api`. Settings come from the environment (config/settings.ts). */
 import { Client, Connection } from '@temporalio/client';
 import { pino } from 'pino';
+import { createPaymentProvider } from '../activities/payments/createPaymentProvider.js';
 import { loadCatalog } from '../config/loadCatalog.js';
 import { alertWebhookPolicy, loadApiSettings } from '../config/settings.js';
 import { temporalConnectionOptions } from '../config/temporalConnection.js';
 import { createDb } from '../store/db.js';
 import { createServer } from './createServer.js';
+import { returnUrlsOf } from './payments/returnUrls.js';
 
 async function main() {
   const settings = loadApiSettings();
@@ -26,6 +28,8 @@ async function main() {
     recorder: { maxConcurrentFlushes: settings.USAGE_FLUSH_CONCURRENCY, maxBatchEvents: settings.USAGE_FLUSH_MAX_EVENTS },
     alertWebhooks: alertWebhookPolicy(settings),
     stripeWebhookSecret: settings.PAYMENT_PROVIDER === 'stripe' ? settings.STRIPE_WEBHOOK_SECRET : undefined,
+    payments: createPaymentProvider(settings),
+    returnUrls: returnUrlsOf(settings),
   });
   await new Promise<void>((resolve) => server.listen(settings.PORT, settings.HOST, resolve));
   logger.info({ url: `http://${settings.HOST}:${settings.PORT}` }, 'Tollgate API listening');

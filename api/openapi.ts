@@ -6,6 +6,8 @@ import { z } from 'zod';
 import { alertChannelsSchema } from '../notifications/channelConfig.js';
 import { invoiceNumberSchema } from './routes/invoiceDocumentRoutes.js';
 import { markPaidBody } from './routes/invoiceSettlementRoutes.js';
+import { CHECKOUT_CANCELLED_PATH, CHECKOUT_COMPLETE_PATH } from './payments/returnUrls.js';
+import { billingPortalBody, CHECKOUT_LIFETIME_MS, setupCheckoutBody } from './routes/paymentMethodRoutes.js';
 import { STRIPE_WEBHOOK_PATH, WEBHOOK_TOLERANCE_SECONDS } from './routes/stripeWebhookRoutes.js';
 import { USED_STRIPE_EVENTS } from './payments/stripeEvents.js';
 import { changePlanBody } from './routes/planChangeRoutes.js';
@@ -28,7 +30,20 @@ const subscriptionSchema = {
     plan: { type: 'object', properties: { id: { type: 'string' }, name: { type: 'string' }, tier: { type: ['integer', 'null'] }, price: { oneOf: [money, { type: 'null' }] }, features: { type: 'object' } } },
     interval: { type: 'string', enum: ['monthly', 'yearly'] },
     seats: { type: 'integer' },
-    status: { type: 'string', enum: ['active', 'cancel_scheduled'] },
+    status: { type: 'string', enum: ['active', 'cancel_scheduled', 'incomplete', 'past_due'], description: '`incomplete`: a new paid subscription whose first invoice waits on its Checkout page (the fallback plan if the page lapses unpaid). `past_due`: a renewal payment failed and is being retried (dunning).' },
+    payment: {
+      type: ['object', 'null'],
+      description: 'What the subscription waits for from the payment provider, or null.',
+      properties: {
+        reason: { type: 'string', enum: ['checkout', 'upgrade', 'past_due'] },
+        invoiceNumber: { type: 'string' },
+        payUrl: { type: ['string', 'null'], description: 'Where the customer pays (Checkout page or Stripe\'s hosted invoice page).' },
+        until: { type: ['string', 'null'], format: 'date-time', description: 'checkout/upgrade: when it lapses unpaid; past_due: the next retry (null after the last).' },
+        failures: { type: 'integer', description: 'past_due: failed attempts so far.' },
+        lastError: { type: 'string', description: 'past_due: why the last attempt failed.' },
+        upgradeTo: { type: 'object', description: 'upgrade: the change applied once its invoice is paid.', properties: { plan: { type: 'string' }, interval: { type: 'string' }, seats: { type: 'integer' } } },
+      },
+    },
     cancelAtPeriodEnd: { type: 'boolean' },
     currentPeriod: span,
     currentCycle: span,
@@ -54,7 +69,7 @@ const invoiceSchema = {
     id: { type: 'string', format: 'uuid' },
     number: { type: 'string', example: 'INV-000042' },
     status: { type: 'string', enum: ['open', 'paid', 'void', 'uncollectible'] },
-    reason: { type: 'string', enum: ['subscription_create', 'renewal', 'overage', 'plan_change'] },
+    reason: { type: 'string', enum: ['subscription_create', 'renewal', 'overage', 'plan_change', 'refund'], description: '`refund`: a credit note — credit owed refunded to the customer\'s card on landing on the free plan (negative total, lines per refunded payment).' },
     issuedAt: { type: 'string', format: 'date-time' },
     period: span,
     subtotal: money, tax: money, total: money,
@@ -77,7 +92,7 @@ const invoiceSchema = {
       items: {
         type: 'object',
         properties: {
-          kind: { type: 'string', enum: ['plan', 'seats', 'proration', 'overage', 'credit'] },
+          kind: { type: 'string', enum: ['plan', 'seats', 'proration', 'overage', 'credit', 'refund', 'tax'] },
           description: { type: 'string' }, quantity: { type: 'string' }, unitPrice: money, amount: money, period: span,
         },
       },
@@ -91,7 +106,7 @@ const usageResultSchema = {
     idempotencyKey: { type: 'string' },
     status: { type: 'string', enum: ['counted', 'duplicate', 'refused', 'rejected'], description: 'duplicate: the key was already counted (counts once). refused: over a refusing limit (not counted). rejected: see code.' },
     allowed: { type: 'boolean' },
-    code: { type: 'string', enum: ['usage_limit_reached', 'period_closed'] },
+    code: { type: 'string', enum: ['usage_limit_reached', 'period_closed', 'payment_past_due'] },
     customerId: { type: 'string' }, metric: { type: 'string' },
     used: { type: 'integer' }, limit: { type: 'integer' }, remaining: { type: 'integer' }, overage: { type: 'integer' },
     cycleEnd: { type: 'string', format: 'date-time' },
@@ -135,6 +150,38 @@ function settlement(operation: { summary: string; description: string; requestBo
   };
 }
 
+/** The routes giving the customer's browser a Stripe page (api/routes/paymentMethodRoutes.ts). */
+function paymentLink(operation: { summary: string; description: string; created: { description: string; properties: object } }) {
+  return {
+    post: {
+      summary: operation.summary,
+      description: operation.description,
+      parameters: [customerIdParam],
+      responses: {
+        201: { description: operation.created.description, content: { 'application/json': { schema: { type: 'object', required: Object.keys(operation.created.properties), properties: operation.created.properties } } } },
+        ...badRequest(...PATH_CODES, ...BODY_CODES),
+        ...authErrors,
+        ...bodyLimits,
+        404: errorResponse('No payment provider is configured (PAYMENT_PROVIDER=none), or unknown customer.', ['payments_not_configured', 'customer_not_found']),
+        502: errorResponse('Stripe refused the request (a bad key, the account\'s settings); the API\'s log has its reason. Retrying will not help.', ['payment_provider_error']),
+        503: errorResponse('Stripe or PostgreSQL could not be reached; retry shortly (with `Retry-After`).', ['payment_provider_unavailable', 'database_unavailable']),
+      },
+    },
+  };
+}
+
+/** The public landing pages (api/payments/returnUrls.ts). */
+function returnPage(summary: string, description: string) {
+  return {
+    get: {
+      summary,
+      description: `${description} No API key; \`Cache-Control: no-store\`. Set CHECKOUT_SUCCESS_URL, CHECKOUT_CANCEL_URL and BILLING_PORTAL_RETURN_URL to send customers to your own pages instead.`,
+      security: [],
+      responses: { 200: { description: 'The page.', content: { 'text/html': { schema: { type: 'string' } } } } },
+    },
+  };
+}
+
 export function openApiDocument() {
   return {
     openapi: '3.1.0',
@@ -160,6 +207,8 @@ export function openApiDocument() {
         Subscription: subscriptionSchema,
         Invoice: invoiceSchema,
         MarkPaid: z.toJSONSchema(markPaidBody, { io: 'input', target: 'draft-2020-12' }),
+        SetupCheckout: z.toJSONSchema(setupCheckoutBody, { io: 'input', target: 'draft-2020-12' }),
+        BillingPortal: z.toJSONSchema(billingPortalBody, { io: 'input', target: 'draft-2020-12' }),
       },
     },
     security: [{ bearer: [] }],
@@ -175,16 +224,23 @@ export function openApiDocument() {
       '/v1/customers': {
         post: {
           summary: 'Create a customer and start its subscription',
-          description: 'Starts the workflow `subscription-<id>`. A new paid subscription gets an invoice for its first period; an import (with `periodStart`) does not.',
+          description: 'Starts the workflow `subscription-<id>`. A new paid subscription gets an invoice for its first period; an import (with `periodStart`) does not. With PAYMENT_PROVIDER=stripe that invoice is collected before the answer: paid with the saved card, or — without one — a Stripe Checkout page (`payment.checkoutUrl`; the subscription is `incomplete` until it is paid, and falls back to the free plan if the page lapses after 24 h).',
           requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/CreateCustomer' } } } },
           responses: {
-            201: { description: 'Created.', content: { 'application/json': { schema: { type: 'object', properties: { customer: { type: 'object' }, subscription: { $ref: '#/components/schemas/Subscription' } } } } } },
+            201: { description: 'Created.', content: { 'application/json': { schema: { type: 'object', properties: {
+              customer: { type: 'object' },
+              subscription: { $ref: '#/components/schemas/Subscription' },
+              payment: { type: ['object', 'null'], description: 'With a payment provider and a paid plan: how the first invoice is paid.', properties: {
+                status: { type: 'string', enum: ['paid', 'checkout_required', 'failed', 'requires_action', 'pending', 'not_collected', 'not_required'] },
+                invoiceNumber: { type: ['string', 'null'] }, checkoutUrl: { type: ['string', 'null'] }, payUrl: { type: ['string', 'null'] }, reason: { type: ['string', 'null'] },
+              } },
+            } } } } },
             ...badRequest(...BODY_CODES),
             ...authErrors,
-            409: errorResponse('Already exists.', ['customer_exists']),
+            409: errorResponse('Already exists (or the Stripe customer given belongs to another customer).', ['customer_exists', 'stripe_customer_taken']),
             ...bodyLimits,
             422: errorResponse('Not possible with this catalog.', ['unknown_plan', 'interval_not_offered', 'invalid_seats', 'invalid_period_start']),
-            503: errorResponse('Temporal unreachable; nothing was created.', ['temporal_unavailable']),
+            503: errorResponse('Temporal unreachable; nothing was created (`change_in_progress`: created, but its first payment was not settled within 30 s; repeat with the same Idempotency-Key for the answer).', ['temporal_unavailable', 'change_in_progress']),
           },
         },
       },
@@ -205,7 +261,7 @@ export function openApiDocument() {
             ...badRequest(...PATH_CODES, ...BODY_CODES),
             ...authErrors,
             ...bodyLimits,
-            409: errorResponse('Refused by the subscription (`subscription_busy`: it kept losing races with other changes; nothing changed, retry).', ['cancellation_already_scheduled', 'nothing_to_cancel', 'subscription_busy']),
+            409: errorResponse('Refused by the subscription (`subscription_busy`: it kept losing races with other changes; nothing changed, retry).', ['cancellation_already_scheduled', 'nothing_to_cancel', 'subscription_busy', 'subscription_incomplete', 'upgrade_awaiting_payment']),
             ...notRunning,
             ...unreachable,
           },
@@ -237,7 +293,8 @@ export function openApiDocument() {
             ...badRequest(...PATH_CODES, ...BODY_CODES),
             ...authErrors,
             ...bodyLimits,
-            409: errorResponse('Refused by the subscription (`stale_usage`: a renewal happened while deciding; `subscription_busy`: it kept losing races with other changes; nothing changed in either case, retry).', ['cancellation_scheduled', 'downgrade_limit_reached', 'usage_exceeds_downgrade_allowance', 'no_change', 'stale_usage', 'subscription_busy']),
+            402: errorResponse('With a payment provider, an upgrade (or added seats, or a switch to yearly) is applied only once its prorated invoice is paid. Declined or needing authentication: nothing changed; `details` hold `invoiceNumber`, `amount`, `payUrl` (where the customer can pay), `declineCode`, `expiresAt` (23 h: unpaid by then, the invoice is voided) and `upgradeTo`. Paid later (on payUrl, by a webhook, or with a new card), the change applies then.', ['payment_required']),
+            409: errorResponse('Refused by the subscription (`stale_usage`: a renewal happened while deciding; `subscription_busy`: it kept losing races with other changes; nothing changed in either case, retry). `upgrade_awaiting_payment`: an upgrade waits for its payment; `subscription_incomplete`: the first invoice waits on Checkout; `payment_past_due`: pay the overdue invoice before a change that costs more.', ['cancellation_scheduled', 'downgrade_limit_reached', 'usage_exceeds_downgrade_allowance', 'no_change', 'stale_usage', 'subscription_busy', 'subscription_incomplete', 'upgrade_awaiting_payment', 'payment_past_due']),
             ...notRunning,
             ...unreachable,
             422: errorResponse('Not possible with this catalog.', ['unknown_plan', 'interval_not_offered', 'invalid_seats']),
@@ -266,6 +323,7 @@ export function openApiDocument() {
             ...badRequest(...BODY_CODES),
             ...authErrors,
             404: notFound,
+            402: errorResponse('The subscription is past due and the catalog refuses usage meanwhile (payments.dunning.usageWhilePastDue = refuse); nothing recorded.', ['payment_past_due']),
             409: errorResponse('The event belongs to a closed (already invoiced) cycle.', ['period_closed']),
             ...bodyLimits,
             422: errorResponse('Not possible with this catalog.', ['unknown_metric', 'invalid_timestamp']),
@@ -358,6 +416,20 @@ export function openApiDocument() {
         summary: 'Void an open invoice',
         description: 'Nothing will be collected for it; a copy at Stripe is voided too. The body, if any, is an empty object.',
       }, 'void'),
+      // The optional bodies are documented in the description, as for `…/void`: their schemas are
+      // components.schemas.SetupCheckout and BillingPortal.
+      '/v1/customers/{customerId}/payment-method/checkout': paymentLink({
+        summary: 'A Stripe Checkout page to save or replace the customer\'s card',
+        description: `A Checkout Session in setup mode for the customer's Stripe customer (created first if needed), in the subscription's currency, open for ${CHECKOUT_LIFETIME_MS / 60_000} minutes. Redirect the customer's browser to \`url\`: the page needs no key, and the card it saves arrives through Stripe's webhooks. Optional body (\`#/components/schemas/SetupCheckout\`): \`successUrl\` (may contain \`{CHECKOUT_SESSION_ID}\`) and \`cancelUrl\`, absolute http(s) URLs of at most 2,000 characters; absent, CHECKOUT_SUCCESS_URL and CHECKOUT_CANCEL_URL, else this API's \`${CHECKOUT_COMPLETE_PATH}\` and \`${CHECKOUT_CANCELLED_PATH}\` pages. With an Idempotency-Key, a retry (after a 503, or a lost answer) gets the same session.`,
+        created: { description: 'The page: `{ url, sessionId, expiresAt }`.', properties: { url: { type: 'string', format: 'uri' }, sessionId: { type: 'string', example: 'cs_test_…' }, expiresAt: { type: 'string', format: 'date-time' } } },
+      }),
+      '/v1/customers/{customerId}/billing-portal': paymentLink({
+        summary: 'A Stripe billing-portal page for the customer',
+        description: `Where the customer updates their card, sees their invoices and changes their billing address (what the portal offers is set in Stripe's dashboard). The customer's Stripe customer is created first if needed. Redirect the customer's browser to \`url\`; it is valid for a few minutes. Optional body (\`#/components/schemas/BillingPortal\`): \`returnUrl\`, an absolute http(s) URL of at most 2,000 characters; absent, BILLING_PORTAL_RETURN_URL, else this API's \`${CHECKOUT_COMPLETE_PATH}\` page.`,
+        created: { description: 'The page: `{ url }`.', properties: { url: { type: 'string', format: 'uri' } } },
+      }),
+      [CHECKOUT_COMPLETE_PATH]: returnPage('Where Checkout and the billing portal send the customer back by default', 'A static page saying the customer may close it. Stripe adds `?session_id=…` after Checkout; it is not read, and the page shows no data.'),
+      [CHECKOUT_CANCELLED_PATH]: returnPage('Where Checkout sends a customer who left without finishing, by default', 'A static page saying nothing was changed; it shows no data.'),
       [STRIPE_WEBHOOK_PATH]: {
         post: {
           summary: 'Stripe webhook endpoint',

@@ -4,6 +4,7 @@ import { moneyView } from '../billing/money.js';
 import { admits, percentUsed } from '../billing/usage.js';
 import type { SubscriptionRecord } from '../store/subscriptionStore.js';
 import type { Invoice, InvoiceLine } from '../generated/prisma/client.js';
+import type { FirstPayment, PaymentStateView } from '../workflows/messages.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -62,7 +63,34 @@ export function subscriptionView(catalog: Catalog, s: SubscriptionRecord, usageB
       ? { plan: s.pendingPlanId, seats: s.pendingSeats, interval: s.pendingInterval, at: iso(s.periodEnd) }
       : null,
     downgradesThisCycle: s.downgradesThisCycle,
+    // What the subscription waits for from the payment provider: a Checkout page, a held upgrade, a past-due invoice.
+    payment: paymentStateView(s.payment),
     usage,
+  };
+}
+
+function paymentStateView(payment: PaymentStateView | null | undefined) {
+  if (!payment) return null;
+  return {
+    reason: payment.reason,
+    invoiceNumber: payment.invoiceNumber,
+    payUrl: payment.payUrl,
+    // Checkout page or held upgrade: when it lapses; past due: the next retry (null after the last).
+    until: payment.until === null ? null : iso(payment.until),
+    ...(payment.failures !== undefined ? { failures: payment.failures } : {}),
+    ...(payment.lastReason !== undefined ? { lastError: payment.lastReason } : {}),
+    ...(payment.upgradeTo ? { upgradeTo: { plan: payment.upgradeTo.planId, interval: payment.upgradeTo.interval, seats: payment.upgradeTo.seats } } : {}),
+  };
+}
+
+/** How a new subscription's first invoice is being paid (POST /v1/customers with a payment provider). */
+export function firstPaymentView(payment: FirstPayment) {
+  return {
+    status: payment.outcome === 'none' ? 'not_required' : payment.outcome,
+    invoiceNumber: payment.invoiceNumber,
+    checkoutUrl: payment.checkoutUrl,
+    payUrl: payment.payUrl,
+    reason: payment.reason,
   };
 }
 

@@ -1,6 +1,7 @@
 /**
  * Usage-ingestion benchmark: `npm run bench` (BENCH_SECONDS=8 by default; BENCH_ONLY=upgrades for
- * the plan-upgrade latency alone).
+ * the plan-upgrade latency alone; BENCH_UPGRADE_CUSTOMERS=60 customers, 3 upgrades each, per
+ * payment provider).
  *
  * Runs the REAL API process (api/main.ts, spawned like production) against a real embedded
  * PostgreSQL and a Temporal dev server, drives it with keep-alive node:http connections from this
@@ -11,7 +12,8 @@
  * The load generator shares the 2 cores with the API and PostgreSQL; its own CPU use is printed
  * so a reader can tell when the client, not the server, was the limit.
  *
- * Exit code: 0 when the report was printed (missed targets included), 1 when setup failed.
+ * Exit code: 0 when the report was printed (missed targets and failed requests included), 1 when
+ * setup failed (stripe-mock missing included) or an upgrade pass could not run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -22,7 +24,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { loadCatalog } from '../config/loadCatalog.js';
-import { measureUpgradeLatency, startWorkerProcess, type UpgradeLatency } from './upgradeLatency.js';
+import { BENCH_STRIPE_SECRET_KEY, BENCH_STRIPE_WEBHOOK_SECRET, measureStripeRoundTrip, startBenchStripe, stripeCallsOf, waitForStripeCustomers, type StripeCalls } from './stripeUpgrades.js';
+import { measureUpgradeLatency, startWorkerProcess, UPGRADE_PATH, type UpgradeLatency, type WorkerProcess } from './upgradeLatency.js';
+import { findStripeMock } from '../scripts/tools.js';
 import { migrate } from '../prisma/migrate.js';
 import { freePort, waitForPort } from '../scripts/services/freePort.js';
 import { startPostgres, type RunningPostgres } from '../scripts/services/postgres.js';
@@ -197,7 +201,8 @@ interface ApiProcess {
   stop(): Promise<void>;
 }
 
-async function startApi(services: Services, cleanup: Cleanup): Promise<ApiProcess> {
+/** `env`: settings on top of the bench's (the upgrade bench's payment provider and task queue). */
+async function startApi(services: Services, cleanup: Cleanup, env: NodeJS.ProcessEnv = {}): Promise<ApiProcess> {
   const host = '127.0.0.1';
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'api/main.ts'], {
@@ -210,6 +215,7 @@ async function startApi(services: Services, cleanup: Cleanup): Promise<ApiProces
       PORT: String(port),
       HOST: host,
       LOG_LEVEL: 'warn',
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -697,15 +703,164 @@ function printReport(results: ScenarioResult[], ceiling: Ceiling, info: { second
 }
 
 // ---------------------------------------------------------------------------------------------
-// Main.
+// Plan upgrades, once per payment provider: `none` on the API above, then `stripe` on an API and
+// a worker of its own (stripe-mock behind the test suite's proxy). One API and one worker at a
+// time, so the two passes get the same machine.
 // ---------------------------------------------------------------------------------------------
 
-function printUpgrades(u: UpgradeLatency): void {
-  process.stdout.write('\n## Plan upgrade latency (API → workflow Update → invoice + read model → API)\n\n');
-  process.stdout.write(markdownTable(['requests', 'p50 ms', 'p99 ms', 'max ms', 'errors'], [[whole(u.requests), ms(u.p50), ms(u.p99), ms(u.max), String(u.errors.length)]]));
-  process.stdout.write('\n60 Free customers upgraded Free → Basic → Pro → Enterprise, 4 at a time, dev server (SQLite).\n');
-  for (const error of u.errors.slice(0, 5)) process.stdout.write(`  error: ${error}\n`);
+const UPGRADE_CONNECTIONS = 4;
+/** Single Stripe calls timed through the proxy: this many rounds of the five an upgrade makes. */
+const STRIPE_ROUND_TRIP_ROUNDS = 10;
+/** Its own task queue: the `none` worker can never pick up a Stripe customer's tasks, nor the reverse. */
+const STRIPE_TASK_QUEUE = 'tollgate-bench-stripe';
+
+interface UpgradePass {
+  provider: 'none' | 'stripe';
+  result: UpgradeLatency;
+  /** Warn-or-worse lines the API and the worker wrote during the pass. */
+  warnings: string[];
 }
+
+interface UpgradeReport {
+  customers: number;
+  passes: UpgradePass[];
+  stripe?: { calls: StripeCalls; roundTripMs: number[] };
+  /** Passes that could not run (setup or a crash), with why. */
+  failed: string[];
+}
+
+function upgradeCustomers(): number {
+  const raw = process.env.BENCH_UPGRADE_CUSTOMERS ?? '60';
+  const customers = Number(raw);
+  if (!Number.isInteger(customers) || customers <= 0) throw new Error(`BENCH_UPGRADE_CUSTOMERS must be a positive whole number, not "${raw}"`);
+  return customers;
+}
+
+async function startUpgradeWorker(env: NodeJS.ProcessEnv, cleanup: Cleanup): Promise<WorkerProcess> {
+  const worker = await startWorkerProcess(env, projectRoot);
+  cleanup.add('worker process', () => worker.stop());
+  cleanup.onExit.push(() => worker.kill());
+  return worker;
+}
+
+const stopReason = (cleanup: Cleanup, worker: WorkerProcess) => () => (cleanup.interrupted ? 'interrupted' : worker.exited());
+
+/** PAYMENT_PROVIDER=none: the bench's API, and a worker started for the pass. */
+async function upgradesWithoutProvider(ready: Ready, customers: number, cleanup: Cleanup): Promise<UpgradePass> {
+  log(`running: plan upgrades, PAYMENT_PROVIDER=none (${customers} customers × ${UPGRADE_PATH.length}, worker process started)`);
+  const worker = await startUpgradeWorker({ DATABASE_URL: ready.services.postgres.url('tollgate'), TEMPORAL_ADDRESS: ready.services.temporalAddress, PAYMENT_PROVIDER: 'none' }, cleanup);
+  const apiLinesBefore = ready.api.output.length;
+  try {
+    const result = await measureUpgradeLatency({ host: ready.api.host, port: ready.api.port, key: OPERATOR_KEY }, {
+      customers, connections: UPGRADE_CONNECTIONS, idPrefix: 'upgrade-none', expectedPayment: null, stopReason: stopReason(cleanup, worker),
+    });
+    return { provider: 'none', result, warnings: [...ready.api.output.slice(apiLinesBefore), ...worker.warnings] };
+  } finally {
+    await worker.stop();
+  }
+}
+
+/**
+ * PAYMENT_PROVIDER=stripe: stripe-mock, the proxy, an API and a worker started for the pass and
+ * stopped at its end (and by the cleanup if anything fails or on SIGINT).
+ */
+async function upgradesWithStripe(services: Services, customers: number, cleanup: Cleanup, report: UpgradeReport): Promise<void> {
+  const stops: Array<() => Promise<void>> = [];
+  const started = (name: string, stop: () => Promise<void>) => {
+    cleanup.add(name, stop);
+    stops.push(stop);
+  };
+  try {
+    log('starting stripe-mock and the Stripe proxy');
+    const stripe = await startBenchStripe(started);
+    const env = { PAYMENT_PROVIDER: 'stripe', STRIPE_SECRET_KEY: BENCH_STRIPE_SECRET_KEY, STRIPE_API_BASE: stripe.url, STRIPE_TAX: 'off', TEMPORAL_TASK_QUEUE: STRIPE_TASK_QUEUE };
+    log('starting an API process and a worker with PAYMENT_PROVIDER=stripe');
+    const api = await startApi(services, cleanup, { ...env, STRIPE_WEBHOOK_SECRET: BENCH_STRIPE_WEBHOOK_SECRET });
+    stops.push(api.stop);
+    const worker = await startUpgradeWorker({ DATABASE_URL: services.postgres.url('tollgate'), TEMPORAL_ADDRESS: services.temporalAddress, ...env }, cleanup);
+    stops.push(worker.stop);
+    log(`running: plan upgrades, PAYMENT_PROVIDER=stripe (${customers} customers × ${UPGRADE_PATH.length})`);
+    let firstUpgradeCall = 0;
+    const result = await measureUpgradeLatency({ host: api.host, port: api.port, key: OPERATOR_KEY }, {
+      customers,
+      connections: UPGRADE_CONNECTIONS,
+      idPrefix: 'upgrade-stripe',
+      expectedPayment: 'paid',
+      beforeUpgrades: async (ids) => {
+        await waitForStripeCustomers(stripe.proxy, ids, 60_000);
+        firstUpgradeCall = stripe.proxy.requests.length;
+      },
+      stopReason: stopReason(cleanup, worker),
+    });
+    const calls = stripeCallsOf(stripe.proxy.requests.slice(firstUpgradeCall));
+    report.passes.push({ provider: 'stripe', result, warnings: [...api.output, ...worker.warnings] });
+    if (cleanup.interrupted) return;
+    log(`timing single Stripe calls through the proxy (${STRIPE_ROUND_TRIP_ROUNDS * 5})`);
+    report.stripe = { calls, roundTripMs: await measureStripeRoundTrip(stripe.url, STRIPE_ROUND_TRIP_ROUNDS) };
+  } finally {
+    for (const stop of stops.reverse()) {
+      await Promise.resolve().then(stop).catch((error: unknown) => log(`stopping failed: ${message(error)}`));
+    }
+  }
+}
+
+function printUpgrades(report: UpgradeReport): void {
+  const out: string[] = [];
+  out.push('', '## Plan upgrade latency by payment provider (API → workflow Update → invoice [→ Stripe] + read model → API)', '');
+  const rowOf = (name: string, sorted: number[], failures: number | undefined) => [
+    name, whole(sorted.length), ms(percentile(sorted, 0.5)), ms(percentile(sorted, 0.95)), ms(percentile(sorted, 0.99)), ms(sorted[sorted.length - 1]),
+    failures === undefined ? '—' : whole(failures),
+  ];
+  const pass = (provider: UpgradePass['provider']) => report.passes.find((p) => p.provider === provider);
+  const failuresOf = (p: UpgradePass) => [...p.result.failures.values()].reduce((a, b) => a + b, 0);
+  const rows: string[][] = [];
+  const none = pass('none');
+  const stripe = pass('stripe');
+  rows.push(none ? rowOf('upgrade, provider none', none.result.latenciesMs, failuresOf(none)) : ['upgrade, provider none', 'not run', '', '', '', '', '']);
+  rows.push(stripe ? rowOf('upgrade, provider stripe (stripe-mock via proxy)', stripe.result.latenciesMs, failuresOf(stripe)) : ['upgrade, provider stripe (stripe-mock via proxy)', 'not run', '', '', '', '', '']);
+  if (report.stripe) rows.push(rowOf('one Stripe call (proxy + stripe-mock round trip)', report.stripe.roundTripMs, undefined));
+  out.push(markdownTable(['measured', 'count', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'failures'], rows));
+
+  out.push('', `Each provider: ${whole(report.customers)} Free customers upgraded Free → Basic → Pro → Enterprise, ${UPGRADE_CONNECTIONS} at a time, ` +
+    'dev server (SQLite), one API and one worker process running; count = answers 200 with the plan asked for (and, with stripe, the invoice paid), failures = every other answer.');
+  out.push('- none: the API measures usage and sends the changePlan.v1 Update; the workflow decides, stores the prorated invoice and writes the read model (activities); no payment step.');
+  out.push('- stripe: the same, plus collecting that invoice before the upgrade is applied: read the customer (saved card?), create the invoice at Stripe, add its lines, finalize, pay off-session; ' +
+    'every Stripe call goes worker → proxy (test/harness/stripeFaultProxy.ts) → stripe-mock on loopback, so the proxy hop is in the figure.');
+  out.push(`- one Stripe call: stripe-node (configured as the worker's) → proxy → stripe-mock and back, one call at a time from the bench process, cycling through those five calls, no other load.`);
+
+  if (report.stripe && stripe && stripe.result.latenciesMs.length > 0) {
+    const { calls, roundTripMs } = report.stripe;
+    const perUpgrade = calls.total / Math.max(1, stripe.result.requests);
+    out.push('', `Stripe calls during the stripe upgrades (at the proxy): ${whole(calls.total)} = ${perUpgrade.toFixed(1)} per upgrade ` +
+      `(${[...calls.byEndpoint].map(([endpoint, n]) => `${endpoint} × ${whole(n)}`).join(', ')}); ${whole(calls.failed)} not answered 2xx, ${whole(calls.replayed)} replayed.`);
+    const rtt = percentile(roundTripMs, 0.5);
+    const stripeP50 = percentile(stripe.result.latenciesMs, 0.5);
+    const noneP50 = none ? percentile(none.result.latenciesMs, 0.5) : undefined;
+    if (rtt !== undefined && stripeP50 !== undefined) {
+      out.push(`Stripe share at p50 (calls are made one after another): ${perUpgrade.toFixed(1)} calls × ${ms(rtt)} ms ≈ ${ms(perUpgrade * rtt)} ms of the stripe p50 ${ms(stripeP50)} ms` +
+        (noneP50 === undefined ? '.' : `; stripe p50 − none p50 = ${ms(stripeP50 - noneP50)} ms, so the rest of the difference is spent outside Stripe (the payment step's work in the worker, Temporal and PostgreSQL).`));
+    }
+  }
+
+  const withFailures = report.passes.filter((p) => p.result.failures.size > 0);
+  if (withFailures.length > 0) {
+    out.push('', 'Failed upgrades (unexpected answers):');
+    for (const p of withFailures) {
+      out.push(`- ${p.provider}: ${[...p.result.failures].map(([kind, n]) => `${kind} × ${whole(n)}`).join(', ')}`);
+      out.push(...p.result.failureSamples.map((sample) => `    ${sample}`));
+    }
+  }
+  for (const p of report.passes.filter((p) => p.warnings.length > 0)) {
+    out.push('', `The API and the worker wrote ${p.warnings.length} warning line(s) during the ${p.provider} pass; the last ones:`);
+    out.push(...p.warnings.slice(-5).map((line) => `    ${line.slice(0, 400)}`));
+  }
+  for (const why of report.failed) out.push('', `✗ ${why}`);
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main.
+// ---------------------------------------------------------------------------------------------
 
 function benchSeconds(): number {
   const raw = process.env.BENCH_SECONDS ?? '8';
@@ -733,6 +888,9 @@ interface Ready {
 }
 
 async function setUp(cleanup: Cleanup): Promise<Ready> {
+  // The upgrade bench's Stripe pass needs it: a missing stripe-mock stops the bench now, with
+  // findStripeMock's message, rather than after the other scenarios.
+  log(`stripe-mock: ${findStripeMock()}`);
   log('starting PostgreSQL and the Temporal dev server');
   const services = await startServices(cleanup);
   await services.postgres.createDatabase('tollgate');
@@ -741,7 +899,8 @@ async function setUp(cleanup: Cleanup): Promise<Ready> {
   log(`seeding ${SPREAD_CUSTOMERS + 2} customers`);
   const customers = await seedCustomers(url);
   log('starting the API process');
-  const api = await startApi(services, cleanup);
+  // PAYMENT_PROVIDER=none whatever the shell says: the upgrade bench's `none` pass runs on this API.
+  const api = await startApi(services, cleanup, { PAYMENT_PROVIDER: 'none' });
   await fillBlocked(api, customers.blocked);
   return { services, api, customers, postgresVersion: await postgresVersion(url) };
 }
@@ -759,8 +918,10 @@ async function main(): Promise<void> {
 
   let ready: Ready;
   let seconds: number;
+  let upgradeCustomerCount: number;
   try {
     seconds = benchSeconds();
+    upgradeCustomerCount = upgradeCustomers();
     ready = await setUp(cleanup);
   } catch (error) {
     process.stderr.write(`[bench] setup failed: ${message(error)}\n`);
@@ -779,22 +940,29 @@ async function main(): Promise<void> {
       log(`running: ${scenario.name} (${scenario.connections} connections, ${seconds} s)`);
       results.push(await runScenario(ready.api, scenario, seconds, () => cleanup.interrupted));
     }
-    log('running: plan upgrades through the API and the workflow (worker process started)');
-    const worker = await startWorkerProcess({ DATABASE_URL: ready.services.postgres.url('tollgate'), TEMPORAL_ADDRESS: ready.services.temporalAddress }, projectRoot);
-    let upgrades: UpgradeLatency;
+    const report: UpgradeReport = { customers: upgradeCustomerCount, passes: [], failed: [] };
     try {
-      upgrades = await measureUpgradeLatency({ host: ready.api.host, port: ready.api.port, key: OPERATOR_KEY }, { customers: 60, connections: 4 });
-    } finally {
-      await worker.stop();
+      report.passes.push(await upgradesWithoutProvider(ready, upgradeCustomerCount, cleanup));
+    } catch (error) {
+      report.failed.push(`the upgrade pass with provider none did not run: ${message(error)}`);
     }
-    // The ceiling is measured with the API stopped, so it has PostgreSQL and the cores to itself.
+    // The Stripe pass runs its own API, and the ceiling is measured with the API stopped, so it
+    // has PostgreSQL and the cores to itself.
     const apiOutput = [...ready.api.output];
     await ready.api.stop();
+    if (cleanup.interrupted) return;
+    try {
+      await upgradesWithStripe(ready.services, upgradeCustomerCount, cleanup, report);
+    } catch (error) {
+      report.failed.push(`the upgrade pass with provider stripe did not run to its end: ${message(error)}`);
+    }
+    if (cleanup.interrupted) return;
     if (!upgradesOnly) {
       const ceiling = await measureCeiling(ready.services.postgres, seconds, cleanup);
       printReport(results, ceiling, { seconds, postgresVersion: ready.postgresVersion, apiOutput, idle });
     }
-    printUpgrades(upgrades);
+    printUpgrades(report);
+    if (report.failed.length > 0) process.exitCode = 1;
   } finally {
     await cleanup.runAll();
   }

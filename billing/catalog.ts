@@ -67,6 +67,23 @@ const metric = z.strictObject({
   unit: z.string().min(1),
 });
 
+/**
+ * What happens around payments (billing/paymentPolicy.ts fills in the defaults). Optional, so a
+ * catalog stored in a running subscription's input before this existed reads the same.
+ */
+const payments = z.strictObject({
+  dunning: z.strictObject({
+    /** Retries after a failed renewal payment, in days after that first failure (each later than the one before). */
+    retryDays: z.array(z.number().positive().max(60)).min(0).max(10).optional(),
+    /** After the last failed retry: the fallback plan at once, a cancellation at the period end, or the invoice marked uncollectible and the plan kept. */
+    finalAction: z.enum(['fallback_plan', 'cancel', 'mark_uncollectible']).optional(),
+    /** Whether usage is admitted while a subscription is past due. */
+    usageWhilePastDue: z.enum(['allow', 'refuse']).optional(),
+  }).optional(),
+  /** Credit owed to a customer who lands on the fallback plan: refunded to their card, or kept. */
+  creditOnFallback: z.enum(['refund', 'keep']).optional(),
+}).optional();
+
 const catalogSchema = z.strictObject({
   currency: z.string().refine(isCurrency, 'must be a supported ISO 4217 currency code such as "USD" or "EUR"'),
   cycleDays: positiveInt.max(366).default(30),
@@ -83,6 +100,7 @@ const catalogSchema = z.strictObject({
   downgradeAllowanceFactor: decimal.default('1.1'),
   /** The plan a cancelled subscription falls back to at its period end. */
   fallbackPlan: id,
+  payments,
   metrics: z.array(metric).min(1),
   plans: z.array(plan).min(1),
 });
@@ -155,6 +173,8 @@ export function parseCatalog(input: unknown, source = 'catalog'): Catalog {
     }
   });
   if (!catalog.plans.some((p) => p.id === catalog.fallbackPlan)) problems.push(`fallbackPlan: "${catalog.fallbackPlan}" is not a plan id`);
+  const retryDays = catalog.payments?.dunning?.retryDays ?? [];
+  if (retryDays.some((day, i) => i > 0 && day <= retryDays[i - 1]!)) problems.push('payments.dunning.retryDays: each retry must come later than the one before');
   if (problems.length > 0) throw new CatalogError(problems, source);
   return catalog;
 }

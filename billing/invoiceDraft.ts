@@ -7,9 +7,12 @@ import { formatNanos, lineAmountMinor } from './money.js';
 import { planPriceNanos, requirePlan, seatPriceNanos, type Catalog, type Interval } from './catalog.js';
 import type { Span } from './period.js';
 
-export type InvoiceLineKind = 'plan' | 'seats' | 'proration' | 'overage' | 'credit';
-/** `overage`: a cycle closed with overage but no period fee is due (mid-year cycles of yearly plans). */
-export type InvoiceReason = 'subscription_create' | 'renewal' | 'overage' | 'plan_change';
+export type InvoiceLineKind = 'plan' | 'seats' | 'proration' | 'overage' | 'credit' | 'refund';
+/**
+ * `overage`: a cycle closed with overage but no period fee is due (mid-year cycles of yearly
+ * plans). `refund`: a credit note — credit owed, refunded to the customer's card (negative total).
+ */
+export type InvoiceReason = 'subscription_create' | 'renewal' | 'overage' | 'plan_change' | 'refund';
 
 export interface InvoiceLineDraft {
   kind: InvoiceLineKind;

@@ -28,10 +28,11 @@ export function snapshotOfInput(input: SubscriptionInput): SubscriptionSnapshot 
     pendingPlanId: input.pendingPlanId ?? null,
     pendingSeats: input.pendingSeats ?? null,
     pendingInterval: input.pendingInterval ?? null,
+    payment: null,
   };
 }
 
-export async function insertCustomer(db: Db, customer: { id: string; name: string; email: string }, input: SubscriptionInput): Promise<void> {
+export async function insertCustomer(db: Db, customer: { id: string; name: string; email: string; providerCustomerId?: string }, input: SubscriptionInput): Promise<void> {
   await db.customer.create({
     data: {
       ...customer,

@@ -2,8 +2,11 @@
  * The subscription read model. Every write carries the workflow's state version and only lands
  * when it is newer than the row, so a delayed retry can never roll the row back.
  */
-import type { SubscriptionSnapshot } from '../workflows/messages.js';
+import { Prisma } from '../generated/prisma/client.js';
+import type { PaymentStateView, SubscriptionSnapshot, SubscriptionStatus } from '../workflows/messages.js';
 import type { Tx } from './invoiceStore.js';
+
+const STATUSES: readonly SubscriptionStatus[] = ['active', 'cancel_scheduled', 'incomplete', 'past_due'];
 
 function columns(s: SubscriptionSnapshot) {
   return {
@@ -22,6 +25,8 @@ function columns(s: SubscriptionSnapshot) {
     pendingPlanId: s.pendingPlanId,
     pendingSeats: s.pendingSeats,
     pendingInterval: s.pendingInterval,
+    // Snapshots from runs before the payments patch have no payment field.
+    paymentState: s.payment ? (s.payment as unknown as Prisma.InputJsonValue) : Prisma.DbNull,
     version: s.version,
   };
 }
@@ -57,6 +62,7 @@ interface SubscriptionRow {
   pendingPlanId: string | null;
   pendingSeats: number | null;
   pendingInterval: string | null;
+  paymentState: Prisma.JsonValue;
   version: number;
 }
 
@@ -67,7 +73,7 @@ export function snapshotOfRow(row: SubscriptionRow): SubscriptionRecord {
     planId: row.planId,
     interval: row.interval === 'yearly' ? 'yearly' : 'monthly',
     seats: row.seats,
-    status: row.status === 'cancel_scheduled' ? 'cancel_scheduled' : 'active',
+    status: STATUSES.find((status) => status === row.status) ?? 'active',
     currency: row.currency,
     periodStart: row.periodStart.getTime(),
     periodEnd: row.periodEnd.getTime(),
@@ -79,6 +85,8 @@ export function snapshotOfRow(row: SubscriptionRow): SubscriptionRecord {
     pendingPlanId: row.pendingPlanId,
     pendingSeats: row.pendingSeats,
     pendingInterval: row.pendingInterval === 'yearly' ? 'yearly' : row.pendingInterval === 'monthly' ? 'monthly' : null,
+    // Written only by columns() above, from the workflow's own PaymentStateView.
+    payment: row.paymentState === null ? null : (row.paymentState as unknown as PaymentStateView),
     version: row.version,
   };
 }

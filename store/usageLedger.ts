@@ -12,6 +12,7 @@
 import type pg from 'pg';
 import { findPlan, type Catalog } from '../billing/catalog.js';
 import { admits, crossedThresholds, cycleForEvent, type AlertThreshold } from '../billing/usage.js';
+import { paymentPolicyOf } from '../billing/paymentPolicy.js';
 
 export interface LedgerEvent {
   /** Events of one group (one API request) are all recorded or, for an unknown customer, none. */
@@ -31,10 +32,12 @@ export type EventOutcome =
    * same request names one that does not, so none of the request is recorded; plan_unavailable:
    * the customer's plan is missing from this process's catalog (a catalog edit not yet loaded).
    */
-  | { status: 'rejected'; code: 'period_closed' | 'customer_not_found' | 'batch_rejected' | 'plan_unavailable' };
+  | { status: 'rejected'; code: 'period_closed' | 'customer_not_found' | 'batch_rejected' | 'plan_unavailable' | 'payment_past_due' };
 
 interface Subscription {
   planId: string;
+  /** Usage of a past-due subscription is refused when the catalog says so (billing/paymentPolicy.ts). */
+  pastDue: boolean;
   cycleStart: number;
   cycleEnd: number;
 }
@@ -55,11 +58,11 @@ const counterKey = (customerId: string, metric: string, cycleStart: number) => `
 const eventKey = (customerId: string, key: string) => `${customerId}\u0000${key}`;
 
 async function loadSubscriptions(client: pg.ClientBase, customerIds: string[]): Promise<Map<string, Subscription>> {
-  const { rows } = await client.query<{ customer_id: string; plan_id: string; cycle_start: Date; cycle_end: Date }>(
-    'SELECT customer_id, plan_id, cycle_start, cycle_end FROM subscriptions WHERE customer_id = ANY($1::text[])',
+  const { rows } = await client.query<{ customer_id: string; plan_id: string; status: string; cycle_start: Date; cycle_end: Date }>(
+    'SELECT customer_id, plan_id, status, cycle_start, cycle_end FROM subscriptions WHERE customer_id = ANY($1::text[])',
     [customerIds],
   );
-  return new Map(rows.map((r) => [r.customer_id, { planId: r.plan_id, cycleStart: r.cycle_start.getTime(), cycleEnd: r.cycle_end.getTime() }]));
+  return new Map(rows.map((r) => [r.customer_id, { planId: r.plan_id, pastDue: r.status === 'past_due', cycleStart: r.cycle_start.getTime(), cycleEnd: r.cycle_end.getTime() }]));
 }
 
 /** Records events in one transaction; returns one outcome per event, in order. */
@@ -85,6 +88,7 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
   const cycleOf: Array<{ start: number; end: number } | undefined> = new Array(events.length);
 
   const failedGroups = new Set(events.filter((e) => !subscriptions.has(e.customerId)).map((e) => e.group));
+  const refusesWhilePastDue = paymentPolicyOf(catalog).usageWhilePastDue === 'refuse';
   events.forEach((event, i) => {
     const subscription = subscriptions.get(event.customerId);
     if (!subscription || failedGroups.has(event.group)) {
@@ -94,6 +98,10 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
     const plan = findPlan(catalog, subscription.planId);
     if (!plan) {
       outcomes[i] = { status: 'rejected', code: 'plan_unavailable' };
+      return;
+    }
+    if (subscription.pastDue && refusesWhilePastDue) {
+      outcomes[i] = { status: 'rejected', code: 'payment_past_due' };
       return;
     }
     const cycle = cycleForEvent(event.occurredAt, { start: subscription.cycleStart, end: subscription.cycleEnd });
@@ -239,8 +247,8 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
 
 /** The read-only answer: would `quantity` more be admitted now? */
 export async function checkUsage(pool: pg.Pool, catalog: Catalog, args: { customerId: string; metric: string; quantity: bigint; now: number }) {
-  const { rows } = await pool.query<{ plan_id: string; cycle_start: Date; cycle_end: Date; used: string | null }>(
-    `SELECT s.plan_id, s.cycle_start, s.cycle_end, c.used::text AS used
+  const { rows } = await pool.query<{ plan_id: string; status: string; cycle_start: Date; cycle_end: Date; used: string | null }>(
+    `SELECT s.plan_id, s.status, s.cycle_start, s.cycle_end, c.used::text AS used
      FROM subscriptions s
      LEFT JOIN usage_counters c ON c.customer_id = s.customer_id AND c.metric = $2 AND c.cycle_start = s.cycle_start
      WHERE s.customer_id = $1`,
@@ -255,8 +263,9 @@ export async function checkUsage(pool: pg.Pool, catalog: Catalog, args: { custom
   const policy = limit?.overLimit.policy ?? 'reject';
   // A renewal a moment late: the new cycle has not been opened yet, so nothing is used in it.
   const current = args.now >= row.cycle_end.getTime() ? 0n : BigInt(row.used ?? 0);
+  const pastDueRefused = row.status === 'past_due' && paymentPolicyOf(catalog).usageWhilePastDue === 'refuse';
   return {
-    allowed: admits({ used: current, quantity: args.quantity, included, policy }),
+    allowed: !pastDueRefused && admits({ used: current, quantity: args.quantity, included, policy }),
     used: current,
     limit: included,
     policy,

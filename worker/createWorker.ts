@@ -10,6 +10,7 @@ import type { Db } from '../store/db.js';
 import type { PaymentProvider } from '../activities/payments/paymentProvider.js';
 import { createAlertActivities } from '../activities/alertActivities.js';
 import { createPaymentActivities } from '../activities/paymentActivities.js';
+import { createPaymentNoticeActivities } from '../activities/paymentNoticeActivities.js';
 import { createSubscriptionActivities } from '../activities/subscriptionActivities.js';
 import type { Senders } from '../notifications/senders.js';
 import { TASK_QUEUE_DEFAULT } from '../workflows/messages.js';
@@ -34,6 +35,7 @@ export function workerActivities(deps: Pick<WorkerDeps, 'db' | 'payments' | 'sen
     ...createSubscriptionActivities({ db: deps.db, payments: deps.payments, catalog: deps.catalog }),
     ...createAlertActivities({ db: deps.db, senders: deps.senders, catalog: deps.catalog }),
     ...createPaymentActivities({ db: deps.db, payments: deps.payments }),
+    ...createPaymentNoticeActivities({ db: deps.db, senders: deps.senders, catalog: deps.catalog }),
   };
 }
 

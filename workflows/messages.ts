@@ -5,6 +5,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Catalog, Interval } from '../billing/catalog.js';
+import type { DunningFinalAction } from '../billing/paymentPolicy.js';
 import type { ChangeKind } from '../billing/planChange.js';
 
 export const SUBSCRIPTION_WORKFLOW_TYPE = 'subscriptionWorkflow';
@@ -49,7 +50,11 @@ export function subscriptionWorkflowId(customerId: string): string {
   return `subscription-${customerId}`;
 }
 
-export type SubscriptionStatus = 'active' | 'cancel_scheduled';
+/**
+ * `incomplete`: a new paid subscription whose first invoice waits for Checkout; `past_due`: a
+ * renewal payment failed and is being retried (dunning).
+ */
+export type SubscriptionStatus = 'active' | 'cancel_scheduled' | 'incomplete' | 'past_due';
 
 /** What a run of the workflow starts from; continue-as-new passes the next one. */
 export interface SubscriptionInput {
@@ -89,6 +94,46 @@ export interface SubscriptionInput {
   maxUpdatesPerRun?: number;
   /** Provider webhook events already applied (recent ones), so a redelivered event is applied once. */
   paymentEventsHandled?: string[];
+  /** Whether a payment provider collects (upgrades then wait for their payment); from the API at creation, from the worker at each renewal. */
+  paymentProvider?: 'none' | 'stripe';
+  /** Where Checkout sends the customer back (first invoice of a new subscription). */
+  checkoutUrls?: { successUrl: string; cancelUrl: string };
+  /** Set on a new subscription's first run only. */
+  newSubscription?: boolean;
+  /** The payment the subscription waits for: first invoice (Checkout), a held upgrade, dunning. */
+  payment?: PaymentState;
+  /** Payment notices the previous run had not finished delivering. */
+  pendingNotices?: PaymentNotice[];
+}
+
+/** What a subscription waits for from its payment provider (carried across runs). */
+export interface PaymentState {
+  /** A new subscription's first invoice, open on a Checkout page: `incomplete` until it is paid; the fallback plan if the page expires. */
+  incomplete?: { invoiceId: string; invoiceNumber: string; checkoutSessionId: string; checkoutUrl: string | null; expiresAt: number };
+  /** An upgrade decided but not applied until its invoice is paid (at most UPGRADE_PAYMENT_WINDOW_MS). */
+  heldUpgrade?: HeldUpgrade;
+  /** Credit owed, taken on landing on the fallback plan, being refunded to the customer's card. */
+  refund?: { refundId: string; amountMinor: string };
+  /** A renewal invoice whose payment failed: retried on the catalog's schedule. */
+  pastDue?: { invoiceId: string; invoiceNumber: string; amountMinor: string; firstFailureAt: number; failures: number; nextRetryAt: number | null; lastReason: string; payUrl: string | null };
+}
+
+export interface HeldUpgrade {
+  updateId: string;
+  planId: string;
+  interval: Interval;
+  seats: number;
+  /** The billing period the upgrade starts (its proration was priced for it). */
+  periodStart: number;
+  periodEnd: number;
+  invoiceId: string;
+  invoiceNumber: string;
+  /** Credit owed that the invoice used: given back if the upgrade expires. */
+  creditAppliedMinor: string;
+  /** Collection attempts made (each has its own idempotency key). */
+  attempts: number;
+  expiresAt: number;
+  payUrl: string | null;
 }
 
 /** An Update the subscription accepted and what it answered (kept for ANSWERED_UPDATES_KEPT_MS). */
@@ -130,6 +175,22 @@ export interface SubscriptionSnapshot {
   pendingPlanId: string | null;
   pendingSeats: number | null;
   pendingInterval: Interval | null;
+  /** What the subscription waits for from the payment provider; null when nothing. */
+  payment: PaymentStateView | null;
+}
+
+/** The part of PaymentState the read model and the usage card show. */
+export interface PaymentStateView {
+  /** The invoice to pay and where. */
+  invoiceNumber: string;
+  payUrl: string | null;
+  reason: 'checkout' | 'upgrade' | 'past_due';
+  /** Checkout page or held upgrade: when it lapses. Past due: the next retry. */
+  until: number | null;
+  failures?: number;
+  lastReason?: string;
+  /** A held upgrade's target. */
+  upgradeTo?: { planId: string; interval: Interval; seats: number };
 }
 
 /** A plan, interval or seat change, with the usage the caller measured for the allowance rule. */
@@ -155,6 +216,10 @@ export interface ChangePlanResult {
   invoiceNumber: string | null;
   /** What collecting invoice `invoiceNumber` came to, when a payment provider is configured. */
   payment?: CollectionOutcome;
+  /** False when an upgrade waits for its payment (the API answers 402 payment_required); absent or true when applied or scheduled. */
+  applied?: boolean;
+  /** A held upgrade: when it expires unless paid. */
+  expiresAt?: number;
 }
 
 export type InvoiceStatus = 'open' | 'paid' | 'void' | 'uncollectible';
@@ -163,13 +228,55 @@ export type InvoiceStatus = 'open' | 'paid' | 'void' | 'uncollectible';
 export interface CollectionOutcome {
   invoiceId: string;
   invoiceNumber: string;
-  /** not_collected: nothing to collect (provider `none`, a zero total, or no longer open). */
-  outcome: 'paid' | 'failed' | 'requires_action' | 'pending' | 'not_collected';
+  /**
+   * not_collected: nothing to collect (provider `none`, a zero total, or no longer open);
+   * checkout_required: no saved card, a Checkout page is open for it (first invoice only).
+   */
+  outcome: 'paid' | 'failed' | 'requires_action' | 'pending' | 'not_collected' | 'checkout_required';
   status: InvoiceStatus;
   code?: string;
   reason?: string;
   /** Where the customer can pay it themselves (the provider's hosted invoice page). */
   hostedInvoiceUrl?: string | null;
+  checkout?: { sessionId: string; url: string | null; expiresAt: number };
+}
+
+/**
+ * A payment notice (dunning) as the workflow hands it to deliverPaymentNotice. Everything here is
+ * recorded in history, so it holds no secrets and no channel destinations (the activity looks
+ * those up).
+ */
+export interface PaymentNotice {
+  /**
+   * Names this notice for good: the same id on every retry and replay, a new one per notice
+   * (e.g. `${invoiceId}:failed:${failures}` or `${invoiceId}:final`). Delivery is idempotent per
+   * (customer, noticeId, channel).
+   */
+  noticeId: string;
+  /** A failed payment that will or will not be retried, or the final action after the last failure. */
+  kind: 'payment_failed' | 'payment_final';
+  invoiceNumber: string;
+  /** Minor units as a bigint string (history is JSON: no bigint, and no floating point for money). */
+  amountMinor: string;
+  currency: string;
+  /** Why the payment failed, one line, e.g. the provider's decline message. */
+  reason: string;
+  /** Where the customer pays the invoice or updates the card; null when there is no such page. */
+  payUrl: string | null;
+  /** Epoch ms of the next automatic retry; null when none is left. */
+  nextRetryAt: number | null;
+  /** What happened after the last failure (kind 'payment_final'); null otherwise. */
+  finalAction: DunningFinalAction | null;
+}
+
+/** What a new subscription's first invoice came to, for the API's answer to its creation. */
+export interface FirstPayment {
+  status: SubscriptionStatus;
+  invoiceNumber: string | null;
+  outcome: CollectionOutcome['outcome'] | 'none';
+  checkoutUrl: string | null;
+  payUrl: string | null;
+  reason: string | null;
 }
 
 /** A payment provider's webhook event, verified and stored by the API, as the workflow receives it. */
@@ -179,6 +286,8 @@ export interface PaymentEvent {
   kind: 'invoice_paid' | 'invoice_payment_failed' | 'invoice_action_required' | 'payment_method_updated' | 'checkout_completed' | 'checkout_expired';
   /** Tollgate's invoice the event is about, where it names one. */
   invoiceId?: string;
+  /** The Checkout page the event is about (checkout events). */
+  checkoutSessionId?: string;
   reference?: string;
   reason?: string;
   hostedInvoiceUrl?: string;
@@ -206,6 +315,8 @@ export const cancelUpdate = defineUpdate<SubscriptionSnapshot, []>('cancel.v1');
 export const reactivateUpdate = defineUpdate<SubscriptionSnapshot, []>('reactivate.v1');
 /** Upgrade, downgrade, interval switch or seat change. Refused: see refusals.ts and billing/planChange.ts. */
 export const changePlanUpdate = defineUpdate<ChangePlanResult, [ChangePlanRequest]>('changePlan.v1');
+/** Waits until a new subscription's first invoice is collected (or needs Checkout); answers at once otherwise. */
+export const firstPaymentUpdate = defineUpdate<FirstPayment, []>('firstPayment.v1');
 /** Settle an open invoice out of band. Refused: invoice_not_found, invoice_not_open. */
 export const settleInvoiceUpdate = defineUpdate<SettledInvoice, [SettleInvoiceRequest]>('settleInvoice.v1');
 /** Fire-and-forget: a verified provider webhook event (payment succeeded, failed, needs action…). */

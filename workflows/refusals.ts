@@ -14,6 +14,12 @@ export const REFUSAL_CODES = [
   'stale_usage',
   /** The run is handing over to its next one (continue-as-new): the API tries again in a moment. */
   'subscription_busy',
+  /** A new subscription's first invoice waits for Checkout: no change until it is paid (or lapses). */
+  'subscription_incomplete',
+  /** An upgrade waits for its payment: no other change until it is paid or expires. */
+  'upgrade_awaiting_payment',
+  /** A renewal invoice is past due: no change that costs more until it is paid. */
+  'payment_past_due',
   /** Settling an invoice: no invoice with that number for this customer. */
   'invoice_not_found',
   /** Settling an invoice that is already paid, void or uncollectible. */

@@ -7,6 +7,7 @@ import { clampSeats, defaultSeats, requirePlan, type Catalog, type Interval } fr
 import { applyCredit, draftInvoice, planChangeInvoice, type InvoiceDraft } from '../billing/invoiceDraft.js';
 import { evaluatePlanChange, planChangeStateOf, type PlanChangeDecision } from '../billing/planChange.js';
 import { nextCycle, periodOf } from '../billing/period.js';
+import { CHECKOUT_GRACE_MS, nextRetryAt, paymentPolicyOf, UPGRADE_PAYMENT_WINDOW_MS, type DunningFinalAction, type PaymentPolicy } from '../billing/paymentPolicy.js';
 import type { Plan } from '../billing/catalog.js';
 import type { Metric } from '../billing/overage.js';
 import {
@@ -15,6 +16,10 @@ import {
   PAYMENT_EVENTS_KEPT,
   type AnsweredUpdate,
   type ChangePlanRequest,
+  type HeldUpgrade,
+  type PaymentNotice,
+  type PaymentState,
+  type PaymentStateView,
   type SubscriptionInput,
   type SubscriptionSnapshot,
   type SubscriptionStatus,
@@ -43,6 +48,9 @@ export class SubscriptionEntity {
   private answeredUpdates: AnsweredUpdate[];
   private alertsInDelivery: ThresholdCrossing[];
   private paymentEventsHandled: string[];
+  private payment: PaymentState;
+  private noticesInDelivery: PaymentNotice[];
+  private readonly paymentProvider: 'none' | 'stripe' | undefined;
   readonly customerId: string;
 
   constructor(input: SubscriptionInput) {
@@ -67,9 +75,14 @@ export class SubscriptionEntity {
     this.answeredUpdates = input.answeredUpdates ?? [];
     this.alertsInDelivery = input.pendingAlerts ?? [];
     this.paymentEventsHandled = input.paymentEventsHandled ?? [];
+    this.payment = input.payment ?? {};
+    this.noticesInDelivery = input.pendingNotices ?? [];
+    this.paymentProvider = input.paymentProvider;
   }
 
   get status(): SubscriptionStatus {
+    if (this.payment.incomplete) return 'incomplete';
+    if (this.payment.pastDue) return 'past_due';
     return this.cancelAtPeriodEnd ? 'cancel_scheduled' : 'active';
   }
 
@@ -97,14 +110,19 @@ export class SubscriptionEntity {
       pendingPlanId: this.pendingPlanId ?? null,
       pendingSeats: this.pendingSeats ?? null,
       pendingInterval: this.pendingInterval ?? null,
+      payment: this.paymentView(),
     };
   }
 
-  /** The input of the next run (continue-as-new). */
-  nextRunInput(catalog: Catalog | undefined): SubscriptionInput {
-    const { status: _status, currency: _currency, pendingPlanId, pendingSeats, pendingInterval, ...rest } = this.snapshot();
+  /** The input of the next run (continue-as-new). `paymentProvider`: what the worker now collects with, when it says. */
+  nextRunInput(catalog: Catalog | undefined, paymentProvider?: 'none' | 'stripe'): SubscriptionInput {
+    const { status: _status, currency: _currency, pendingPlanId, pendingSeats, pendingInterval, payment: _view, ...rest } = this.snapshot();
+    const provider = paymentProvider ?? this.paymentProvider;
     return {
       ...rest,
+      ...(provider !== undefined ? { paymentProvider: provider } : {}),
+      ...(hasPaymentState(this.payment) ? { payment: structuredCloneState(this.payment) } : {}),
+      ...(this.noticesInDelivery.length > 0 ? { pendingNotices: [...this.noticesInDelivery] } : {}),
       catalog: catalog ?? this.catalog,
       invoiceFirstPeriod: false,
       alertsHandled: [...this.alertsHandled],
@@ -133,6 +151,7 @@ export class SubscriptionEntity {
   // --- cancel / reactivate ------------------------------------------------------------------
 
   validateCancel(): void {
+    this.refuseWhileAwaitingPayment();
     if (this.cancelAtPeriodEnd) {
       throw refusal('cancellation_already_scheduled', `A cancellation is already scheduled for ${new Date(this.periodEnd).toISOString()}.`);
     }
@@ -173,8 +192,33 @@ export class SubscriptionEntity {
   }
 
   validateChange(request: ChangePlanRequest, now: number): void {
+    this.refuseWhileAwaitingPayment();
     const decision = this.decide(request, now);
     if (!decision.allowed) throw refusal(decision.code, decision.message, decision.details);
+    if (this.payment.pastDue && decision.effective === 'immediate' && decision.proration.netMinor > 0n) {
+      throw refusal('payment_past_due', `Invoice ${this.payment.pastDue.invoiceNumber} is past due: pay it (or update the card) before changing to a plan that costs more.`, { invoiceNumber: this.payment.pastDue.invoiceNumber, payUrl: this.payment.pastDue.payUrl });
+    }
+  }
+
+  /** A first invoice on its Checkout page, or an upgrade waiting for its payment, blocks other changes until it settles. */
+  private refuseWhileAwaitingPayment(): void {
+    if (this.payment.incomplete) {
+      throw refusal('subscription_incomplete', `The first invoice (${this.payment.incomplete.invoiceNumber}) is not paid yet: complete the Checkout page first.`, { invoiceNumber: this.payment.incomplete.invoiceNumber, checkoutUrl: this.payment.incomplete.checkoutUrl });
+    }
+    if (this.payment.heldUpgrade) {
+      const held = this.payment.heldUpgrade;
+      throw refusal('upgrade_awaiting_payment', `An upgrade to ${held.planId} waits for invoice ${held.invoiceNumber} to be paid (until ${new Date(held.expiresAt).toISOString()}).`, { invoiceNumber: held.invoiceNumber, payUrl: held.payUrl, expiresAt: new Date(held.expiresAt).toISOString() });
+    }
+  }
+
+  /** The catalog's payment rules (dunning schedule, final action, credit on the fallback plan). */
+  get paymentPolicy(): PaymentPolicy {
+    return paymentPolicyOf(this.catalog);
+  }
+
+  /** Whether an immediate change that charges must be paid before it applies (a payment provider collects). */
+  get upgradesWaitForPayment(): boolean {
+    return this.paymentProvider === 'stripe';
   }
 
   /**
@@ -207,19 +251,7 @@ export class SubscriptionEntity {
       this.dropNoOpPending();
       return { decision, creditAppliedMinor: 0n };
     }
-    // An immediate change replaces only the scheduled parts it changes itself.
-    if (decision.next.planId !== this.planId) {
-      this.pendingPlanId = undefined;
-      this.pendingInterval = undefined;
-    }
-    if (decision.next.interval !== this.interval) this.pendingInterval = undefined;
-    if (decision.next.seats !== this.seats) this.pendingSeats = undefined;
-    this.planId = decision.next.planId;
-    this.interval = decision.next.interval;
-    this.seats = decision.next.seats;
-    this.dropNoOpPending();
-    this.periodStart = decision.proration.period.start;
-    this.periodEnd = decision.proration.period.end;
+    this.switchTo(decision.next, decision.proration.period);
     const net = decision.proration.netMinor;
     if (net < 0n) this.creditOwedMinor += -net;
     let invoice = planChangeInvoice({ customerId: this.customerId, currency: this.catalog.currency, lines: decision.proration.lines, changeVersion: this.version, changeId, now, periodEnd: this.periodEnd });
@@ -231,6 +263,287 @@ export class SubscriptionEntity {
       this.creditOwedMinor = credited.remainingMinor;
     }
     return { decision, invoice, creditAppliedMinor };
+  }
+
+  /** An immediate change: replaces only the scheduled parts it changes itself. */
+  private switchTo(next: { planId: string; interval: Interval; seats: number }, period: { start: number; end: number }): void {
+    if (next.planId !== this.planId) {
+      this.pendingPlanId = undefined;
+      this.pendingInterval = undefined;
+    }
+    if (next.interval !== this.interval) this.pendingInterval = undefined;
+    if (next.seats !== this.seats) this.pendingSeats = undefined;
+    this.planId = next.planId;
+    this.interval = next.interval;
+    this.seats = next.seats;
+    this.dropNoOpPending();
+    this.periodStart = period.start;
+    this.periodEnd = period.end;
+  }
+
+  /**
+   * An upgrade (or seat addition, or interval switch) that charges, decided now and applied only
+   * once its invoice is paid: nothing changes but the hold, and the credit owed its invoice uses
+   * is set aside (given back if the upgrade expires). Without a charge after credit, it is simply
+   * applied (returns `held: false`).
+   */
+  holdChange(request: ChangePlanRequest, now: number, changeId: string): {
+    decision: Extract<PlanChangeDecision, { allowed: true }>;
+    invoice?: InvoiceDraft;
+    creditAppliedMinor: bigint;
+    held: boolean;
+  } {
+    const decision = this.decide(request, now);
+    if (!decision.allowed) throw refusal(decision.code, decision.message, decision.details);
+    if (decision.effective !== 'immediate' || decision.proration.netMinor <= 0n) return { ...this.applyChange(request, now, changeId), held: false };
+    let invoice = planChangeInvoice({ customerId: this.customerId, currency: this.catalog.currency, lines: decision.proration.lines, changeVersion: this.version + 1, changeId, now, periodEnd: decision.proration.period.end });
+    let creditAppliedMinor = 0n;
+    if (invoice && this.creditOwedMinor > 0n) {
+      const credited = applyCredit(invoice, this.creditOwedMinor);
+      invoice = credited.draft;
+      creditAppliedMinor = this.creditOwedMinor - credited.remainingMinor;
+    }
+    if (!invoice || BigInt(invoice.totalMinor) <= 0n) return { ...this.applyChange(request, now, changeId), held: false };
+    this.version += 1;
+    if (decision.kind === 'downgrade') this.downgradesThisCycle += 1;
+    this.creditOwedMinor -= creditAppliedMinor;
+    this.payment = {
+      ...this.payment,
+      heldUpgrade: {
+        updateId: changeId,
+        planId: decision.next.planId,
+        interval: decision.next.interval,
+        seats: decision.next.seats,
+        periodStart: decision.proration.period.start,
+        periodEnd: decision.proration.period.end,
+        invoiceId: '',
+        invoiceNumber: '',
+        creditAppliedMinor: creditAppliedMinor.toString(),
+        attempts: 0,
+        expiresAt: now + UPGRADE_PAYMENT_WINDOW_MS,
+        payUrl: null,
+      },
+    };
+    return { decision, invoice, creditAppliedMinor, held: true };
+  }
+
+  /** The held change's invoice, once stored. */
+  heldChangeInvoiced(changeId: string, invoice: { id: string; number: string }): void {
+    const held = this.payment.heldUpgrade;
+    if (held?.updateId !== changeId) return;
+    this.payment = { ...this.payment, heldUpgrade: { ...held, invoiceId: invoice.id, invoiceNumber: invoice.number } };
+  }
+
+  get heldUpgrade(): HeldUpgrade | undefined {
+    return this.payment.heldUpgrade;
+  }
+
+  /** The next collection attempt's number for the held change (each attempt has its own key). */
+  nextHeldAttempt(): number {
+    const held = this.payment.heldUpgrade;
+    if (!held) throw new Error('no held change');
+    const attempt = held.attempts + 1;
+    this.payment = { ...this.payment, heldUpgrade: { ...held, attempts: attempt } };
+    return attempt;
+  }
+
+  /** The held change's attempt did not pay: it waits, showing where the customer can pay (a new state version, for the read model). */
+  heldChangeAwaits(invoiceId: string, payUrl: string | null): void {
+    const held = this.payment.heldUpgrade;
+    if (held?.invoiceId !== invoiceId) return;
+    this.payment = { ...this.payment, heldUpgrade: { ...held, payUrl: payUrl ?? held.payUrl } };
+    this.version += 1;
+  }
+
+  /** Its invoice is paid: the held change applies now, as it was priced. Returns whether it did. */
+  applyHeldChange(invoiceId: string): boolean {
+    const held = this.payment.heldUpgrade;
+    if (!held || held.invoiceId !== invoiceId) return false;
+    this.payment = { ...this.payment, heldUpgrade: undefined };
+    this.switchTo(held, { start: held.periodStart, end: held.periodEnd });
+    this.version += 1;
+    return true;
+  }
+
+  /** It lapsed unpaid (its invoice voided): nothing changes, and the credit it set aside is owed again. */
+  releaseHeldChange(invoiceId: string): boolean {
+    const held = this.payment.heldUpgrade;
+    if (!held || held.invoiceId !== invoiceId) return false;
+    this.payment = { ...this.payment, heldUpgrade: undefined };
+    this.creditOwedMinor += BigInt(held.creditAppliedMinor);
+    this.version += 1;
+    return true;
+  }
+
+  // --- first invoice on a Checkout page -------------------------------------------------------
+
+  /** The first invoice waits for Checkout: `incomplete` until paid, the fallback plan if the page lapses. */
+  awaitCheckout(invoice: { id: string; number: string }, checkout: { sessionId: string; url: string | null; expiresAt: number }): void {
+    this.payment = { ...this.payment, incomplete: { invoiceId: invoice.id, invoiceNumber: invoice.number, checkoutSessionId: checkout.sessionId, checkoutUrl: checkout.url, expiresAt: checkout.expiresAt } };
+    this.version += 1;
+  }
+
+  get incomplete(): PaymentState['incomplete'] {
+    return this.payment.incomplete;
+  }
+
+  /** Paid through Checkout: the subscription is active. Returns whether it was waiting for it. */
+  checkoutPaid(invoiceId: string): boolean {
+    if (this.payment.incomplete?.invoiceId !== invoiceId) return false;
+    this.payment = { ...this.payment, incomplete: undefined };
+    this.version += 1;
+    return true;
+  }
+
+  /** The Checkout page lapsed unpaid: the fallback plan at once (its invoice is voided). */
+  checkoutLapsed(invoiceId: string): boolean {
+    if (this.payment.incomplete?.invoiceId !== invoiceId) return false;
+    this.payment = { ...this.payment, incomplete: undefined };
+    this.fallBackNow();
+    return true;
+  }
+
+  /**
+   * The fallback plan (Free) from now on: monthly, for the rest of the current usage cycle as its
+   * period, nothing scheduled.
+   */
+  private fallBackNow(): void {
+    const fallback = requirePlan(this.catalog, this.catalog.fallbackPlan);
+    this.planId = fallback.id;
+    this.interval = 'monthly';
+    this.seats = defaultSeats(fallback);
+    this.cancelAtPeriodEnd = false;
+    this.pendingPlanId = undefined;
+    this.pendingSeats = undefined;
+    this.pendingInterval = undefined;
+    this.periodStart = this.cycleStart;
+    this.periodEnd = this.cycleEnd;
+    this.version += 1;
+  }
+
+  // --- credit refunded on the fallback plan -------------------------------------------------
+
+  /**
+   * On the fallback plan with credit owed, and the catalog says refund (with a provider to refund
+   * through): the credit is taken out of the balance to be refunded, once, under a refund id named
+   * by this state version. Returns it, or undefined when there is nothing to refund.
+   */
+  takeCreditForRefund(): { refundId: string; amountMinor: string } | undefined {
+    if (this.payment.refund || this.creditOwedMinor <= 0n || this.planId !== this.catalog.fallbackPlan) return undefined;
+    if (this.paymentProvider !== 'stripe' || this.paymentPolicy.creditOnFallback !== 'refund') return undefined;
+    this.version += 1;
+    const refund = { refundId: `refund:${this.customerId}:v${this.version}`, amountMinor: this.creditOwedMinor.toString() };
+    this.creditOwedMinor = 0n;
+    this.payment = { ...this.payment, refund };
+    return refund;
+  }
+
+  get pendingRefund(): PaymentState['refund'] {
+    return this.payment.refund;
+  }
+
+  /** The refund is done: what no paid invoice could take stays owed. Returns whether it was this one. */
+  refundSettled(refundId: string, unrefundedMinor: bigint): boolean {
+    if (this.payment.refund?.refundId !== refundId) return false;
+    this.payment = { ...this.payment, refund: undefined };
+    this.creditOwedMinor += unrefundedMinor;
+    this.version += 1;
+    return true;
+  }
+
+  // --- dunning --------------------------------------------------------------------------------
+
+  get pastDue(): PaymentState['pastDue'] {
+    return this.payment.pastDue;
+  }
+
+  /** A renewal invoice's payment failed: past due, retried on the catalog's schedule. */
+  startDunning(invoice: { id: string; number: string; totalMinor: string }, failure: { at: number; reason: string; payUrl: string | null }, policy: PaymentPolicy): void {
+    this.payment = {
+      ...this.payment,
+      pastDue: { invoiceId: invoice.id, invoiceNumber: invoice.number, amountMinor: invoice.totalMinor, firstFailureAt: failure.at, failures: 1, nextRetryAt: nextRetryAt(policy, failure.at, 1) ?? null, lastReason: failure.reason, payUrl: failure.payUrl },
+    };
+    this.version += 1;
+  }
+
+  /** The number of the next attempt on the past-due invoice (the first attempt was 1). */
+  nextDunningAttempt(): number {
+    return (this.payment.pastDue?.failures ?? 0) + 1;
+  }
+
+  /** Another failed retry: the next one is scheduled, or `final` when none is left. */
+  dunningFailed(invoiceId: string, failure: { reason: string; payUrl: string | null }, policy: PaymentPolicy): 'retry' | 'final' | 'stale' {
+    const pastDue = this.payment.pastDue;
+    if (!pastDue || pastDue.invoiceId !== invoiceId) return 'stale';
+    const failures = pastDue.failures + 1;
+    const next = nextRetryAt(policy, pastDue.firstFailureAt, failures) ?? null;
+    this.payment = { ...this.payment, pastDue: { ...pastDue, failures, nextRetryAt: next, lastReason: failure.reason, payUrl: failure.payUrl ?? pastDue.payUrl } };
+    this.version += 1;
+    return next === null ? 'final' : 'retry';
+  }
+
+  /** The past-due invoice was paid (or settled): active again. Returns whether it was the one. */
+  dunningSettled(invoiceId: string): boolean {
+    if (this.payment.pastDue?.invoiceId !== invoiceId) return false;
+    this.payment = { ...this.payment, pastDue: undefined };
+    this.version += 1;
+    return true;
+  }
+
+  /** A new payment method: the past-due invoice is retried at once. */
+  retryDunningNow(now: number): boolean {
+    const pastDue = this.payment.pastDue;
+    if (!pastDue) return false;
+    this.payment = { ...this.payment, pastDue: { ...pastDue, nextRetryAt: now } };
+    return true;
+  }
+
+  /**
+   * After the last failed retry: the catalog's final action. Returns what becomes of the invoice
+   * (void when the customer leaves the plan at once; uncollectible otherwise).
+   */
+  finishDunning(action: DunningFinalAction): 'void' | 'uncollectible' {
+    this.payment = { ...this.payment, pastDue: undefined };
+    if (action === 'fallback_plan') {
+      this.fallBackNow();
+      return 'void';
+    }
+    if (action === 'cancel') this.cancelAtPeriodEnd = true;
+    this.version += 1;
+    return 'uncollectible';
+  }
+
+  /** Payment notices being delivered; the next run takes over what is unfinished (deliveries are idempotent per notice id). */
+  get pendingNotices(): readonly PaymentNotice[] {
+    return this.noticesInDelivery;
+  }
+
+  noticeDeliveryStarted(notice: PaymentNotice): void {
+    if (!this.noticesInDelivery.some((n) => n.noticeId === notice.noticeId)) this.noticesInDelivery = [...this.noticesInDelivery, notice];
+  }
+
+  noticeDeliveryFinished(notice: PaymentNotice): void {
+    this.noticesInDelivery = this.noticesInDelivery.filter((n) => n.noticeId !== notice.noticeId);
+  }
+
+  /** The earliest instant the workflow must act on a payment: a lapsing Checkout page or held change, a retry due. */
+  nextPaymentDeadline(): number | undefined {
+    const times = [
+      this.payment.incomplete ? this.payment.incomplete.expiresAt + CHECKOUT_GRACE_MS : undefined,
+      this.payment.heldUpgrade?.invoiceId ? this.payment.heldUpgrade.expiresAt : undefined,
+      this.payment.pastDue?.nextRetryAt ?? undefined,
+    ].filter((t): t is number => t !== undefined);
+    return times.length > 0 ? Math.min(...times) : undefined;
+  }
+
+  private paymentView(): PaymentStateView | null {
+    const { incomplete, pastDue, heldUpgrade } = this.payment;
+    if (incomplete) return { reason: 'checkout', invoiceNumber: incomplete.invoiceNumber, payUrl: incomplete.checkoutUrl, until: incomplete.expiresAt };
+    if (pastDue) return { reason: 'past_due', invoiceNumber: pastDue.invoiceNumber, payUrl: pastDue.payUrl, until: pastDue.nextRetryAt, failures: pastDue.failures, lastReason: pastDue.lastReason };
+    if (heldUpgrade) {
+      return { reason: 'upgrade', invoiceNumber: heldUpgrade.invoiceNumber, payUrl: heldUpgrade.payUrl, until: heldUpgrade.expiresAt, upgradeTo: { planId: heldUpgrade.planId, interval: heldUpgrade.interval, seats: heldUpgrade.seats } };
+    }
+    return null;
   }
 
   /** A scheduled value equal to the current one is no change at all: forget it. Scheduled seats fit the plan they land on. */
@@ -382,4 +695,18 @@ export class SubscriptionEntity {
   private planName(): string {
     return requirePlan(this.catalog, this.planId).name;
   }
+}
+
+function hasPaymentState(state: PaymentState): boolean {
+  return state.incomplete !== undefined || state.heldUpgrade !== undefined || state.pastDue !== undefined || state.refund !== undefined;
+}
+
+/** Only the parts that are set (undefined members would not survive serialization anyway). */
+function structuredCloneState(state: PaymentState): PaymentState {
+  return {
+    ...(state.incomplete ? { incomplete: { ...state.incomplete } } : {}),
+    ...(state.heldUpgrade ? { heldUpgrade: { ...state.heldUpgrade } } : {}),
+    ...(state.pastDue ? { pastDue: { ...state.pastDue } } : {}),
+    ...(state.refund ? { refund: { ...state.refund } } : {}),
+  };
 }

@@ -12,6 +12,10 @@ export function newSubscriptionInput(args: {
   /** Imported customers: when their current billing period began (in the past). */
   importedPeriodStart?: number;
   now: number;
+  /** The payment provider the API runs with: with one, upgrades wait for their payment. */
+  paymentProvider?: 'none' | 'stripe';
+  /** Where a first-invoice Checkout page returns the customer. */
+  checkoutUrls?: { successUrl: string; cancelUrl: string };
 }): SubscriptionInput {
   requirePlan(args.catalog, args.planId);
   const periodStart = args.importedPeriodStart ?? args.now;
@@ -32,5 +36,8 @@ export function newSubscriptionInput(args: {
     cycleNumber: 0,
     // An imported customer has paid the current period elsewhere.
     invoiceFirstPeriod: args.importedPeriodStart === undefined,
+    newSubscription: true,
+    ...(args.paymentProvider ? { paymentProvider: args.paymentProvider } : {}),
+    ...(args.checkoutUrls ? { checkoutUrls: args.checkoutUrls } : {}),
   };
 }

@@ -20,15 +20,17 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { HandlerUnfinishedPolicy } from '@temporalio/common';
+import { HandlerUnfinishedPolicy, type ActivityOptions } from '@temporalio/common';
 import type { AlertActivities } from '../activities/alertActivities.js';
-import type { PaymentActivities } from '../activities/paymentActivities.js';
+import type { CheckoutOptions, PaymentActivities } from '../activities/paymentActivities.js';
+import type { PaymentNoticeActivities } from '../activities/paymentNoticeActivities.js';
 import type { SubscriptionActivities } from '../activities/subscriptionActivities.js';
 import {
   ALERT_DELIVERY_MAX_ATTEMPTS,
   cancelUpdate,
   changePlanUpdate,
   CONSISTENT_WRITES_PATCH,
+  firstPaymentUpdate,
   MAX_UPDATES_PER_RUN,
   PAYMENTS_PATCH,
   getStateQuery,
@@ -39,6 +41,9 @@ import {
   type AnsweredUpdate,
   type ChangePlanResult,
   type CollectionOutcome,
+  type FirstPayment,
+  type PaymentEvent,
+  type PaymentNotice,
   type SettledInvoice,
   type SubscriptionInput,
   type ThresholdCrossing,
@@ -46,6 +51,7 @@ import {
 import { PERIOD_END, PLAN_ID, SUBSCRIPTION_STATUS } from './searchAttributes.js';
 import { refusal } from './refusals.js';
 import { SubscriptionEntity } from './subscriptionEntity.js';
+import { CHECKOUT_GRACE_MS, CHECKOUT_WINDOW_MS } from '../billing/paymentPolicy.js';
 
 // Database writes are short; a dead worker's attempt is retried after startToClose. Retries never
 // stop: each activity is idempotent, and giving up would lose an invoice.
@@ -65,8 +71,8 @@ const legacyUpdateWrites = proxyLocalActivities<SubscriptionActivities>({
 
 // One activity per channel: a broken channel neither blocks the others nor repeats what went out.
 // Permanent failures (a 4xx from the destination) are not retried; transient ones back off for
-// about a day before the delivery is reported failed.
-const alerts = proxyActivities<AlertActivities>({
+// about a day before the delivery is reported failed. Payment notices (dunning) go out alike.
+const deliveryOptions: ActivityOptions = {
   startToCloseTimeout: '30 seconds',
   retry: {
     initialInterval: '2 seconds',
@@ -75,7 +81,9 @@ const alerts = proxyActivities<AlertActivities>({
     maximumAttempts: ALERT_DELIVERY_MAX_ATTEMPTS,
     nonRetryableErrorTypes: ['PermanentDeliveryError'],
   },
-});
+};
+const alerts = proxyActivities<AlertActivities>(deliveryOptions);
+const notices = proxyActivities<PaymentNoticeActivities>(deliveryOptions);
 
 // Payment steps call the provider: a network failure or a 5xx is retried (every call is keyed, so a
 // repeat is answered from the provider's memory); a request the provider can never accept is not.
@@ -157,13 +165,132 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   };
 
   /**
-   * Collects an invoice just issued. A provider that refuses the request as configured (bad key)
-   * leaves the invoice open, visible as a failed activity in the Temporal UI, and the subscription
-   * carries on; it never fails the subscription.
+   * One collection attempt. A provider that refuses the request as configured (bad key) leaves the
+   * invoice open, visible as a failed activity in the Temporal UI: undefined here, and the
+   * subscription carries on; a payment problem never fails the subscription.
    */
-  const collect = async (invoice: { id: string; collectable: boolean } | undefined): Promise<CollectionOutcome | undefined> => {
+  const collectAttempt = (invoiceId: string, attempt: number, checkout?: CheckoutOptions): Promise<CollectionOutcome | undefined> =>
+    paymentSteps.collectInvoice({ invoiceId, attempt, ...(checkout ? { checkout } : {}) }).catch(() => undefined);
+  /** Collects an invoice just issued (its first attempt), when a provider can. */
+  const collect = async (invoice: { id: string; collectable: boolean } | undefined, checkout?: CheckoutOptions): Promise<CollectionOutcome | undefined> => {
     if (!collectsPayments || !invoice?.collectable) return undefined;
-    return paymentSteps.collectInvoice({ invoiceId: invoice.id, attempt: 1 }).catch(() => undefined);
+    return collectAttempt(invoice.id, 1, checkout);
+  };
+
+  // Set by handlers when the main loop has payment work to do now (a new card, a lapsed Checkout page).
+  let paymentWakeup = false;
+  let retryHeldChange = false;
+  let checkoutLapseReported = false;
+
+  /** An invoice was paid (webhook, operator, a retry): whatever waited for it goes ahead. */
+  const invoicePaid = async (invoiceId: string) => {
+    if (subscription.checkoutPaid(invoiceId) || subscription.applyHeldChange(invoiceId) || subscription.dunningSettled(invoiceId)) await publish();
+  };
+  /** An invoice was voided by an operator: nothing waits for it any more. */
+  const invoiceVoided = async (invoiceId: string) => {
+    if (subscription.checkoutLapsed(invoiceId) || subscription.releaseHeldChange(invoiceId) || subscription.dunningSettled(invoiceId)) await publish();
+  };
+
+  /**
+   * Tells the customer on their alert channels, without holding up the subscription: deliveries
+   * retry for about a day, and a run that hands over passes the unfinished ones on.
+   */
+  const tellCustomer = (notice: PaymentNotice, when: 'now' | 'next_run' = 'now') => {
+    subscription.noticeDeliveryStarted(notice);
+    // A run about to continue-as-new leaves it to the next run (it starts pending notices first).
+    if (when === 'next_run') return;
+    void (async () => {
+      if (handingOver) return;
+      const channels = await alerts.alertChannelsOf(subscription.customerId).catch(() => ['email' as const]);
+      // Continue-as-new must be the run's last command: once handing over, the next run delivers it.
+      if (handingOver) return;
+      await Promise.all(channels.map((channel) => notices.deliverPaymentNotice({ customerId: subscription.customerId, channel, notice }).catch(() => undefined)));
+      subscription.noticeDeliveryFinished(notice);
+    })();
+  };
+  /**
+   * Refunds credit owed once the subscription is on the fallback plan (catalog: creditOnFallback).
+   * Detached, so no answer waits for Stripe; a run that hands over first leaves it to the next
+   * run, which repeats it under the same refund id (the step resumes, never refunds twice).
+   */
+  const refundCreditOnFallback = (when: 'now' | 'next_run' = 'now') => {
+    const refund = subscription.pendingRefund ?? subscription.takeCreditForRefund();
+    if (!refund || when === 'next_run' || !collectsPayments) return;
+    void (async () => {
+      if (handingOver) return;
+      const result = await paymentSteps.refundCredit({ customerId: subscription.customerId, refundId: refund.refundId, amountMinor: refund.amountMinor, at: Date.now() }).catch(() => undefined);
+      if (!result || handingOver) return;
+      if (subscription.refundSettled(refund.refundId, BigInt(result.unrefundedMinor))) await publish();
+    })();
+  };
+
+  /** The dunning state as a notice: a failure (with the next retry) or the final action. */
+  const dunningNotice = (pastDue: NonNullable<SubscriptionEntity['pastDue']>, finalAction: PaymentNotice['finalAction']): PaymentNotice => ({
+    noticeId: `${pastDue.invoiceId}:${finalAction ? 'final' : `failed:${pastDue.failures}`}`,
+    kind: finalAction ? 'payment_final' : 'payment_failed',
+    invoiceNumber: pastDue.invoiceNumber,
+    amountMinor: pastDue.amountMinor,
+    currency: subscription.snapshot().currency,
+    reason: pastDue.lastReason,
+    payUrl: pastDue.payUrl,
+    nextRetryAt: finalAction ? null : pastDue.nextRetryAt,
+    finalAction,
+  });
+
+  /** A failed renewal (or first) payment: past due, the customer told. */
+  const startDunning = async (invoice: { id: string; number: string; totalMinor: string }, outcome: CollectionOutcome | undefined, tell: 'now' | 'next_run') => {
+    if (subscription.pastDue) return;
+    subscription.startDunning(invoice, { at: Date.now(), reason: outcome?.reason ?? 'The payment provider refused the payment.', payUrl: outcome?.hostedInvoiceUrl ?? null }, subscription.paymentPolicy);
+    tellCustomer(dunningNotice(subscription.pastDue!, null), tell);
+    await publish();
+  };
+
+  /** Payment work that is due: a lapsed Checkout page, a held change that expired or has a new card to try, a dunning retry. */
+  const runDuePaymentWork = async () => {
+    const incomplete = subscription.incomplete;
+    if (incomplete && (checkoutLapseReported || Date.now() >= incomplete.expiresAt + CHECKOUT_GRACE_MS)) {
+      checkoutLapseReported = false;
+      const result = await paymentSteps.resolveCheckout({ invoiceId: incomplete.invoiceId, checkoutSessionId: incomplete.checkoutSessionId }).catch(() => 'lapsed' as const);
+      if (result === 'paid') await invoicePaid(incomplete.invoiceId);
+      else if (subscription.checkoutLapsed(incomplete.invoiceId)) await publish();
+    }
+    const held = subscription.heldUpgrade;
+    if (held?.invoiceId && Date.now() >= held.expiresAt) {
+      const status = await paymentSteps.closeInvoice({ invoiceId: held.invoiceId, status: 'void', reason: `upgrade_expired:${held.updateId}` }).catch(() => 'void' as const);
+      if (status === 'paid') await invoicePaid(held.invoiceId);
+      else if (subscription.releaseHeldChange(held.invoiceId)) await publish();
+    } else if (held?.invoiceId && retryHeldChange) {
+      retryHeldChange = false;
+      const outcome = await collectAttempt(held.invoiceId, subscription.nextHeldAttempt());
+      if (outcome?.status === 'paid') await invoicePaid(held.invoiceId);
+      else if (outcome) {
+        subscription.heldChangeAwaits(held.invoiceId, outcome.hostedInvoiceUrl ?? null);
+        await publish();
+      }
+    }
+    const pastDue = subscription.pastDue;
+    if (pastDue && pastDue.nextRetryAt !== null && Date.now() >= pastDue.nextRetryAt) {
+      const outcome = await collectAttempt(pastDue.invoiceId, subscription.nextDunningAttempt());
+      if (outcome?.status === 'paid' || outcome?.status === 'void') {
+        if (subscription.dunningSettled(pastDue.invoiceId)) await publish();
+        return;
+      }
+      const policy = subscription.paymentPolicy;
+      const verdict = subscription.dunningFailed(pastDue.invoiceId, { reason: outcome?.reason ?? 'The payment could not be attempted.', payUrl: outcome?.hostedInvoiceUrl ?? null }, policy);
+      const failed = subscription.pastDue!;
+      if (verdict === 'final') {
+        const status = await paymentSteps.closeInvoice({ invoiceId: pastDue.invoiceId, status: policy.finalAction === 'fallback_plan' ? 'void' : 'uncollectible', reason: 'dunning_final' }).catch(() => undefined);
+        if (status === 'paid') subscription.dunningSettled(pastDue.invoiceId);
+        else {
+          subscription.finishDunning(policy.finalAction);
+          tellCustomer(dunningNotice(failed, policy.finalAction));
+          refundCreditOnFallback();
+        }
+      } else {
+        tellCustomer(dunningNotice(failed, null));
+      }
+      await publish();
+    }
   };
 
   setHandler(getStateQuery, () => subscription.snapshot());
@@ -177,48 +304,104 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   }), { validator: () => { if (earlierAnswer(reactivateUpdate.name)) return; admit(); subscription.validateReactivate(); } });
 
   setHandler(changePlanUpdate, (request) => answer(changePlanUpdate.name, async (): Promise<ChangePlanResult> => {
-    // Decided and applied synchronously, before any await: a second change delivered meanwhile
-    // is validated against the new state (two downgrades at once → the second is refused).
+    // Decided (and applied, or held for its payment) synchronously, before any await: a second
+    // change delivered meanwhile is validated against the new state (two downgrades at once → the
+    // second is refused; any change while an upgrade waits for its payment is refused).
     const changeId = consistentWrites ? currentUpdateInfo()?.id : undefined;
-    const { decision, invoice, creditAppliedMinor } = subscription.applyChange(request, Date.now(), changeId);
+    const holds = collectsPayments && subscription.upgradesWaitForPayment && changeId !== undefined;
+    const { decision, invoice, creditAppliedMinor, held } = holds
+      ? subscription.holdChange(request, Date.now(), changeId)
+      : { ...subscription.applyChange(request, Date.now(), changeId), held: false };
     updatesThisRun += 1;
     indexForSearch();
     const state = subscription.snapshot();
     const { invoice: receipt } = await updateWrites.recordPlanChange({ subscription: state, invoice });
-    const payment = await collect(receipt);
-    return {
-      subscription: state,
+    const answerWith = (subscriptionState: typeof state, extra: Partial<ChangePlanResult>): ChangePlanResult => ({
+      subscription: subscriptionState,
       kind: decision.kind,
       effective: decision.effective,
       netMinor: decision.proration.netMinor.toString(),
       chargedMinor: invoice?.totalMinor ?? '0',
       creditAppliedMinor: creditAppliedMinor.toString(),
       invoiceNumber: receipt?.number ?? null,
-      ...(payment ? { payment } : {}),
-    };
+      ...extra,
+    });
+    if (!held || !receipt) {
+      const payment = await collect(receipt);
+      // A downgrade to the fallback plan: the credit it leaves is refunded (after this answer).
+      if (collectsPayments) refundCreditOnFallback();
+      return answerWith(state, payment ? { payment } : {});
+    }
+    // Applied once paid: the first attempt now, while the caller waits.
+    subscription.heldChangeInvoiced(changeId!, receipt);
+    if (!receipt.collectable) {
+      // The worker has no provider to collect with: applied as without one, the invoice left open.
+      subscription.applyHeldChange(receipt.id);
+      return answerWith(await publish(), {});
+    }
+    const payment = await collectAttempt(receipt.id, subscription.nextHeldAttempt());
+    if (payment?.status === 'paid' || !subscription.heldUpgrade) {
+      // Paid now (or a webhook for it was applied meanwhile).
+      subscription.applyHeldChange(receipt.id);
+      return answerWith(await publish(), { ...(payment ? { payment } : {}), applied: true });
+    }
+    subscription.heldChangeAwaits(receipt.id, payment?.hostedInvoiceUrl ?? null);
+    const expiresAt = subscription.heldUpgrade?.expiresAt;
+    return answerWith(await publish(), { ...(payment ? { payment } : {}), applied: false, ...(expiresAt !== undefined ? { expiresAt } : {}) });
   }), { validator: (request) => { if (earlierAnswer(changePlanUpdate.name)) return; admit(); subscription.validateChange(request, Date.now()); } });
 
   setHandler(settleInvoiceUpdate, (request) => answer(settleInvoiceUpdate.name, async (): Promise<SettledInvoice> => {
     updatesThisRun += 1;
+    let settled: SettledInvoice;
     try {
       // The Update's own id names the settlement: a retried step recognises its own write.
-      return await paymentSteps.settleInvoice({ customerId: subscription.customerId, request, settlementId: currentUpdateInfo()!.id });
+      settled = await paymentSteps.settleInvoice({ customerId: subscription.customerId, request, settlementId: currentUpdateInfo()!.id });
     } catch (error) {
       throw unwrapActivityFailure(error);
     }
+    if (collectsPayments && settled.status === 'paid') await invoicePaid(settled.invoiceId);
+    if (collectsPayments && settled.status === 'void') await invoiceVoided(settled.invoiceId);
+    return settled;
   }), { validator: (_request) => { if (earlierAnswer(settleInvoiceUpdate.name)) return; admit(); } });
 
+  const applyPaymentEvent = async (event: PaymentEvent) => {
+    const outcome = await paymentSteps.applyPaymentEvent({ ...event, customerId: subscription.customerId });
+    if (!collectsPayments) return;
+    if (outcome?.status === 'paid') await invoicePaid(outcome.invoiceId);
+    if (event.kind === 'payment_method_updated') {
+      // A new card: what waits for a payment is tried again at once.
+      if (subscription.retryDunningNow(Date.now())) paymentWakeup = true;
+      if (subscription.heldUpgrade?.invoiceId) retryHeldChange = paymentWakeup = true;
+    }
+    if (event.kind === 'checkout_expired' && event.invoiceId !== undefined && subscription.incomplete?.invoiceId === event.invoiceId) checkoutLapseReported = paymentWakeup = true;
+  };
   setHandler(paymentEventSignal, async (event) => {
     if (!subscription.acceptPaymentEvent(event.eventId)) return;
     paymentWorkInFlight += 1;
     try {
-      await paymentSteps.applyPaymentEvent(event);
+      await applyPaymentEvent(event);
     } catch {
-      // Only a missing invoice or customer ends here: nothing to apply it to.
+      // Only a missing invoice or customer, or a provider refusing as configured, ends here.
     } finally {
       paymentWorkInFlight -= 1;
     }
   });
+
+  // The API's answer to a new subscription: what its first invoice came to (Checkout page, paid…).
+  let firstPaymentDecided = !input.invoiceFirstPeriod || !collectsPayments;
+  let firstOutcome: CollectionOutcome | undefined;
+  let firstInvoiceNumber: string | null = null;
+  setHandler(firstPaymentUpdate, async (): Promise<FirstPayment> => {
+    await condition(() => firstPaymentDecided);
+    return {
+      status: subscription.status,
+      invoiceNumber: firstInvoiceNumber,
+      outcome: firstOutcome?.outcome ?? 'none',
+      checkoutUrl: subscription.incomplete?.checkoutUrl ?? null,
+      payUrl: firstOutcome?.hostedInvoiceUrl ?? null,
+      reason: firstOutcome?.reason ?? null,
+    };
+  }, { unfinishedPolicy: HandlerUnfinishedPolicy.ABANDON });
 
   const deliverAlerts = async (crossing: ThresholdCrossing) => {
     subscription.alertDeliveryStarted(crossing);
@@ -236,42 +419,92 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   }, { unfinishedPolicy: HandlerUnfinishedPolicy.ABANDON });
   // Alerts the previous run handed over (only runs on the consistent-writes code hand any over).
   for (const crossing of input.pendingAlerts ?? []) void deliverAlerts(crossing);
+  // Payment notices likewise (only runs with the payments patch hand any over), and a refund under way.
+  for (const notice of input.pendingNotices ?? []) tellCustomer(notice);
+  if (collectsPayments && subscription.pendingRefund) refundCreditOnFallback();
 
   if (input.invoiceFirstPeriod) {
     // The provider's customer first, so the first invoice (and Checkout) can be charged to it.
     if (collectsPayments) await paymentSteps.ensureProviderCustomer(subscription.customerId).catch(() => null);
     const invoice = subscription.firstPeriodInvoice();
-    if (invoice) await collect(await activities.issueInvoice(invoice));
+    if (invoice) {
+      const receipt = await activities.issueInvoice(invoice);
+      firstInvoiceNumber = receipt.number;
+      // The page lapses by the workflow's clock (the one its deadline is kept by).
+      const checkout = input.checkoutUrls ? { ...input.checkoutUrls, expiresAt: Date.now() + CHECKOUT_WINDOW_MS } : undefined;
+      firstOutcome = await collect(receipt, checkout);
+      if (firstOutcome?.outcome === 'checkout_required' && firstOutcome.checkout && checkout) {
+        subscription.awaitCheckout(receipt, { ...firstOutcome.checkout, expiresAt: checkout.expiresAt });
+        await publish();
+      } else if (firstOutcome?.outcome === 'failed' || firstOutcome?.outcome === 'requires_action') {
+        // A saved card that was declined: past due, retried like a renewal.
+        await startDunning(receipt, firstOutcome, 'now');
+      }
+    }
+  } else if (collectsPayments && input.newSubscription) {
+    await paymentSteps.ensureProviderCustomer(subscription.customerId).catch(() => null);
   }
+  firstPaymentDecided = true;
 
   // A run's history grows with every accepted Update: past a bound (or when the server suggests
   // it), the run hands its state to a fresh one within the same cycle.
   const historyIsLong = () => consistentWrites && (updatesThisRun >= maxUpdatesPerRun || workflowInfo().continueAsNewSuggested);
   // Hands the state to the next run once the accepted Updates are done (not the alert deliveries:
   // they go along as pending, see the signal handler).
-  const handOver = async (catalog: Parameters<SubscriptionEntity['nextRunInput']>[0]) => {
+  const handOver = async (catalog: Parameters<SubscriptionEntity['nextRunInput']>[0], paymentProvider?: 'none' | 'stripe') => {
     handingOver = true;
     await condition(() => updatesInFlight === 0 && paymentWorkInFlight === 0);
-    const next = subscription.nextRunInput(catalog);
+    const next = subscription.nextRunInput(catalog, paymentProvider);
     return continueAsNew<typeof subscriptionWorkflow>(input.maxUpdatesPerRun === undefined ? next : { ...next, maxUpdatesPerRun: input.maxUpdatesPerRun });
   };
-  const untilCycleEnd = subscription.currentCycleEnd - Date.now();
-  if (untilCycleEnd > 0 && await condition(historyIsLong, untilCycleEnd)) await handOver(undefined);
+  if (!collectsPayments) {
+    const untilCycleEnd = subscription.currentCycleEnd - Date.now();
+    if (untilCycleEnd > 0 && await condition(historyIsLong, untilCycleEnd)) await handOver(undefined);
+  } else {
+    // Sleeps until the cycle ends, waking for payment deadlines (a Checkout page or held change
+    // lapsing, a dunning retry) and for payment news from the handlers (a new card).
+    for (;;) {
+      const deadline = subscription.nextPaymentDeadline();
+      const wait = Math.min(subscription.currentCycleEnd, deadline ?? Number.POSITIVE_INFINITY) - Date.now();
+      // A handler that sets a new deadline (an upgrade held for its payment) wakes the loop to sleep until it instead.
+      if (wait > 0) await condition(() => historyIsLong() || paymentWakeup || subscription.nextPaymentDeadline() !== deadline, wait);
+      if (historyIsLong()) await handOver(undefined);
+      paymentWakeup = false;
+      await runDuePaymentWork();
+      if (Date.now() >= subscription.currentCycleEnd) break;
+    }
+    // A held change or a Checkout page does not outlive its period: settled now, one way or the other.
+    const held = subscription.heldUpgrade;
+    if (held?.invoiceId) {
+      const status = await paymentSteps.closeInvoice({ invoiceId: held.invoiceId, status: 'void', reason: `upgrade_expired:${held.updateId}` }).catch(() => 'void' as const);
+      if (status === 'paid') await invoicePaid(held.invoiceId);
+      else if (subscription.releaseHeldChange(held.invoiceId)) await publish();
+    }
+    const incomplete = subscription.incomplete;
+    if (incomplete) {
+      const result = await paymentSteps.resolveCheckout({ invoiceId: incomplete.invoiceId, checkoutSessionId: incomplete.checkoutSessionId }).catch(() => 'lapsed' as const);
+      if (result === 'paid') await invoicePaid(incomplete.invoiceId);
+      else if (subscription.checkoutLapsed(incomplete.invoiceId)) await publish();
+    }
+  }
 
   const renewal = subscription.renew();
   if (renewal.newPeriod) indexForSearch();
   if (consistentWrites) {
     const versionAtRenewal = subscription.snapshot().version;
     const reserved = subscription.reserveCreditForRenewal();
-    const { catalog, creditOwedMinor, invoice: renewalInvoice } = await activities.recordRenewal({
+    const { catalog, creditOwedMinor, invoice: renewalInvoice, paymentProvider } = await activities.recordRenewal({
       subscription: { ...subscription.snapshot(), creditOwedMinor: reserved.toString() },
       feeInvoice: renewal.invoice,
       closedCycle: renewal.closedCycle,
     });
     const changedMeanwhile = subscription.snapshot().version !== versionAtRenewal;
     if (subscription.returnUnspentCredit(BigInt(creditOwedMinor), changedMeanwhile)) await activities.saveSubscription(subscription.snapshot());
-    await collect(renewalInvoice);
-    await handOver(catalog);
+    const outcome = await collect(renewalInvoice);
+    if (renewalInvoice && (outcome?.outcome === 'failed' || outcome?.outcome === 'requires_action')) await startDunning(renewalInvoice, outcome, 'next_run');
+    // A cancellation took effect (the fallback plan): the credit left is refunded by the next run.
+    if (collectsPayments && subscription.takeCreditForRefund()) await activities.saveSubscription(subscription.snapshot());
+    await handOver(catalog, collectsPayments ? paymentProvider : undefined);
   }
 
   const { catalog, creditOwedMinor } = await activities.recordRenewal({

@@ -15,4 +15,13 @@ export class NoPaymentProvider implements PaymentProvider {
   async payInvoice(): Promise<never> { return this.refuse(); }
   async markPaidOutOfBand(): Promise<never> { return this.refuse(); }
   async voidInvoice(): Promise<never> { return this.refuse(); }
+  async markUncollectible(): Promise<never> { return this.refuse(); }
+  async retrieveInvoice(): Promise<never> { return this.refuse(); }
+  async hasSavedPaymentMethod(): Promise<never> { return this.refuse(); }
+  async setDefaultPaymentMethod(): Promise<never> { return this.refuse(); }
+  async createCheckoutSession(): Promise<never> { return this.refuse(); }
+  async retrieveCheckoutSession(): Promise<never> { return this.refuse(); }
+  async expireCheckoutSession(): Promise<never> { return this.refuse(); }
+  async createPortalSession(): Promise<never> { return this.refuse(); }
+  async refundPayment(): Promise<never> { return this.refuse(); }
 }

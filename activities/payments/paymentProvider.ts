@@ -43,6 +43,35 @@ export type PaymentAttempt =
   /** Accepted but not settled yet (e.g. a bank debit processing): a webhook will tell. */
   | { outcome: 'pending'; invoice: MirroredInvoice };
 
+/** A Stripe Checkout page: pay a first invoice and save the card (payment), or save a card (setup). */
+export interface CheckoutRequest {
+  customerId: string;
+  providerCustomerId: string;
+  mode: 'payment' | 'setup';
+  currency: string;
+  /** Payment mode: the invoice the page collects. */
+  invoice?: { invoiceId: string; number: string; totalMinor: bigint };
+  successUrl: string;
+  cancelUrl: string;
+  /** When the page stops accepting payment (epoch ms; Stripe allows 30 minutes to 24 hours). */
+  expiresAt: number;
+  /** From Tollgate's identity: the invoice and attempt, or the API request's operation. */
+  idempotencyKey: string;
+}
+
+export interface CheckoutSession {
+  sessionId: string;
+  url: string | null;
+  expiresAt: number;
+  status: 'open' | 'complete' | 'expired';
+  /** Payment mode: the money is in. */
+  paid: boolean;
+  /** The card the customer entered, to keep as their default for off-session payments. */
+  paymentMethodId: string | null;
+  /** The payment (payment mode) or setup (setup mode) id. */
+  reference: string | null;
+}
+
 export interface PaymentProvider {
   readonly name: PaymentProviderName;
   /** The provider's customer for a Tollgate customer, created once (keyed by the customer id). */
@@ -57,6 +86,22 @@ export interface PaymentProvider {
   markPaidOutOfBand(providerInvoiceId: string, invoiceId: string): Promise<MirroredInvoice>;
   /** Voids it: nothing will be collected. */
   voidInvoice(providerInvoiceId: string, invoiceId: string): Promise<MirroredInvoice>;
+  /** Gives up collecting it (dunning's end); it stays on the customer's record as unpaid. */
+  markUncollectible(providerInvoiceId: string, invoiceId: string): Promise<MirroredInvoice>;
+  /** What the provider says of its copy now. */
+  retrieveInvoice(providerInvoiceId: string): Promise<MirroredInvoice>;
+  /** Whether the customer has a default payment method for off-session charges. */
+  hasSavedPaymentMethod(providerCustomerId: string): Promise<boolean>;
+  /** Makes a card the customer entered (Checkout) their default for invoices. */
+  setDefaultPaymentMethod(providerCustomerId: string, paymentMethodId: string, idempotencyKey: string): Promise<void>;
+  createCheckoutSession(request: CheckoutRequest): Promise<CheckoutSession>;
+  retrieveCheckoutSession(sessionId: string): Promise<CheckoutSession>;
+  /** Closes an open Checkout page so it can no longer take money. */
+  expireCheckoutSession(sessionId: string, idempotencyKey: string): Promise<CheckoutSession>;
+  /** Gives money back on an earlier payment (a payment intent `pi_…` or charge `ch_…`); the provider's refund id. */
+  refundPayment(args: { paymentReference: string; amountMinor: bigint; idempotencyKey: string; metadata: Record<string, string> }): Promise<string>;
+  /** A billing-portal page (update card, see invoices, billing address); its URL. */
+  createPortalSession(providerCustomerId: string, returnUrl: string): Promise<string>;
 }
 
 /**

@@ -10,6 +10,8 @@ import Stripe from 'stripe';
 import { stripeConnection } from '../../config/paymentSettings.js';
 import {
   PaymentConfigurationError,
+  type CheckoutRequest,
+  type CheckoutSession,
   type InvoiceToMirror,
   type MirroredInvoice,
   type PaymentAttempt,
@@ -27,7 +29,7 @@ export interface StripeProviderOptions {
 /** Keys name the Tollgate object and the step, never a run or attempt id of Temporal's. */
 export const stripeKeys = {
   customer: (customerId: string) => `tollgate:customer:${customerId}:create`,
-  invoice: (invoiceId: string, step: 'create' | 'lines' | 'finalize' | 'paid_out_of_band' | 'void') => `tollgate:invoice:${invoiceId}:${step}`,
+  invoice: (invoiceId: string, step: 'create' | 'lines' | 'finalize' | 'paid_out_of_band' | 'void' | 'uncollectible' | 'checkout' | 'checkout_expire') => `tollgate:invoice:${invoiceId}:${step}`,
   payment: (invoiceId: string, attempt: number) => `tollgate:invoice:${invoiceId}:pay:${attempt}`,
 };
 
@@ -162,6 +164,105 @@ export class StripePaymentProvider implements PaymentProvider {
     }
   }
 
+  async markUncollectible(providerInvoiceId: string, invoiceId: string): Promise<MirroredInvoice> {
+    try {
+      return mirrored(await this.stripe.invoices.markUncollectible(providerInvoiceId, {}, { idempotencyKey: stripeKeys.invoice(invoiceId, 'uncollectible') }));
+    } catch (error) {
+      return classify(error, 'mark the invoice uncollectible');
+    }
+  }
+
+  retrieveInvoice(providerInvoiceId: string): Promise<MirroredInvoice> {
+    return this.retrieve(providerInvoiceId);
+  }
+
+  async hasSavedPaymentMethod(providerCustomerId: string): Promise<boolean> {
+    try {
+      const customer = await this.stripe.customers.retrieve(providerCustomerId);
+      if (customer.deleted) throw new PaymentConfigurationError(`Stripe customer ${providerCustomerId} was deleted`);
+      return Boolean(customer.invoice_settings?.default_payment_method ?? customer.default_source);
+    } catch (error) {
+      return classify(error, 'read the customer');
+    }
+  }
+
+  async setDefaultPaymentMethod(providerCustomerId: string, paymentMethodId: string, idempotencyKey: string): Promise<void> {
+    try {
+      await this.stripe.customers.update(providerCustomerId, { invoice_settings: { default_payment_method: paymentMethodId } }, { idempotencyKey });
+    } catch (error) {
+      classify(error, 'save the payment method');
+    }
+  }
+
+  async createCheckoutSession(request: CheckoutRequest): Promise<CheckoutSession> {
+    const metadata = {
+      tollgate_customer_id: request.customerId,
+      ...(request.invoice ? { tollgate_invoice_id: request.invoice.invoiceId, tollgate_invoice_number: request.invoice.number } : {}),
+    };
+    const common = {
+      customer: request.providerCustomerId,
+      success_url: request.successUrl,
+      cancel_url: request.cancelUrl,
+      expires_at: Math.floor(request.expiresAt / 1000),
+      metadata,
+    };
+    try {
+      const session = request.mode === 'payment' && request.invoice
+        ? await this.stripe.checkout.sessions.create({
+          ...common,
+          mode: 'payment',
+          line_items: [{ quantity: 1, price_data: { currency: request.currency.toLowerCase(), unit_amount: Number(request.invoice.totalMinor), product_data: { name: `Invoice ${request.invoice.number}` } } }],
+          // The card is kept for the renewals and upgrades that follow, charged off-session.
+          payment_intent_data: { setup_future_usage: 'off_session', metadata },
+        }, { idempotencyKey: request.idempotencyKey })
+        : await this.stripe.checkout.sessions.create({
+          ...common,
+          mode: 'setup',
+          currency: request.currency.toLowerCase(),
+          setup_intent_data: { metadata },
+        }, { idempotencyKey: request.idempotencyKey });
+      return checkoutSessionOf(session);
+    } catch (error) {
+      return classify(error, 'open a Checkout page');
+    }
+  }
+
+  async retrieveCheckoutSession(sessionId: string): Promise<CheckoutSession> {
+    try {
+      return checkoutSessionOf(await this.stripe.checkout.sessions.retrieve(sessionId, { expand: ['payment_intent', 'setup_intent'] }));
+    } catch (error) {
+      return classify(error, 'read the Checkout page');
+    }
+  }
+
+  async expireCheckoutSession(sessionId: string, idempotencyKey: string): Promise<CheckoutSession> {
+    try {
+      return checkoutSessionOf(await this.stripe.checkout.sessions.expire(sessionId, {}, { idempotencyKey }));
+    } catch (error) {
+      // Already complete or expired: what it is now decides.
+      if (error instanceof Stripe.errors.StripeInvalidRequestError) return this.retrieveCheckoutSession(sessionId);
+      return classify(error, 'close the Checkout page');
+    }
+  }
+
+  async refundPayment(args: { paymentReference: string; amountMinor: bigint; idempotencyKey: string; metadata: Record<string, string> }): Promise<string> {
+    const target = args.paymentReference.startsWith('ch_') ? { charge: args.paymentReference } : { payment_intent: args.paymentReference };
+    try {
+      const refund = await this.stripe.refunds.create({ ...target, amount: Number(args.amountMinor), metadata: args.metadata }, { idempotencyKey: args.idempotencyKey });
+      return refund.id;
+    } catch (error) {
+      return classify(error, 'refund the payment');
+    }
+  }
+
+  async createPortalSession(providerCustomerId: string, returnUrl: string): Promise<string> {
+    try {
+      return (await this.stripe.billingPortal.sessions.create({ customer: providerCustomerId, return_url: returnUrl })).url;
+    } catch (error) {
+      return classify(error, 'open the billing portal');
+    }
+  }
+
   private async retrieve(providerInvoiceId: string): Promise<MirroredInvoice> {
     try {
       return mirrored(await this.stripe.invoices.retrieve(providerInvoiceId));
@@ -169,6 +270,25 @@ export class StripePaymentProvider implements PaymentProvider {
       return classify(error, 'read the invoice');
     }
   }
+}
+
+function idOf(value: string | { id: string } | null | undefined): string | null {
+  if (!value) return null;
+  return typeof value === 'string' ? value : value.id;
+}
+
+function checkoutSessionOf(session: Stripe.Checkout.Session): CheckoutSession {
+  const intent = session.payment_intent ?? session.setup_intent;
+  const paymentMethod = intent && typeof intent === 'object' ? idOf(intent.payment_method) : null;
+  return {
+    sessionId: session.id,
+    url: session.url,
+    expiresAt: session.expires_at * 1000,
+    status: session.status === 'complete' ? 'complete' : session.status === 'expired' ? 'expired' : 'open',
+    paid: session.payment_status === 'paid',
+    paymentMethodId: paymentMethod,
+    reference: idOf(intent),
+  };
 }
 
 /** The payment's id where Stripe names one (the latest payment on the invoice). */

@@ -86,17 +86,22 @@ export function usedStripeEvent(stripeEvent: StripeEventLike): UsedEvent | undef
       if (!parsed.success) return undefined;
       const session = parsed.data;
       const completed = stripeEvent.type === 'checkout.session.completed';
+      const found = { customerId: session.metadata?.tollgate_customer_id, providerCustomerId: session.customer };
+      // A setup-mode page saved (or replaced) a card: a new default payment method.
+      if (session.mode === 'setup') {
+        return completed ? { event: { ...base, kind: 'payment_method_updated', checkoutSessionId: session.id }, ...found } : undefined;
+      }
       // A payment-mode session pays the invoice it was opened for only once the money is in.
       const paid = completed && session.payment_status === 'paid';
       return {
         event: {
           ...base,
           kind: completed ? 'checkout_completed' : 'checkout_expired',
+          checkoutSessionId: session.id,
           ...(session.metadata?.tollgate_invoice_id && (paid || !completed) ? { invoiceId: session.metadata.tollgate_invoice_id } : {}),
           ...(session.payment_intent ?? session.setup_intent ? { reference: session.payment_intent ?? session.setup_intent } : {}),
         },
-        customerId: session.metadata?.tollgate_customer_id,
-        providerCustomerId: session.customer,
+        ...found,
       };
     }
     case 'payment_method.attached':

@@ -14,13 +14,15 @@ import type { Db } from '../../store/db.js';
 import { deleteCustomer, insertCustomer } from '../../store/customerStore.js';
 import { snapshotOfRow, type SubscriptionRecord } from '../../store/subscriptionStore.js';
 import { usageOfCycle } from '../../store/usageReads.js';
-import { cancelUpdate, reactivateUpdate, subscriptionWorkflowId, type SubscriptionSnapshot } from '../../workflows/messages.js';
+import { draftInvoice } from '../../billing/invoiceDraft.js';
+import { cancelUpdate, firstPaymentUpdate, reactivateUpdate, subscriptionWorkflowId, type FirstPayment, type SubscriptionInput, type SubscriptionSnapshot } from '../../workflows/messages.js';
 import { newSubscriptionInput } from '../../workflows/subscriptionInput.js';
 import { ApiError, validationError } from '../errors.js';
 import { createCustomerBody, customerParams, listInvoicesQuery, type CreateCustomerBody } from '../schemas.js';
 import { ACCEPTED, executeSubscriptionUpdate, updateIdFor } from '../temporal/executeSubscriptionUpdate.js';
 import { startSubscriptionWorkflow } from '../temporal/startSubscriptionWorkflow.js';
-import { invoiceView, subscriptionView } from '../views.js';
+import { firstPaymentView, invoiceView, subscriptionView } from '../views.js';
+import type { ReturnUrls } from '../payments/returnUrls.js';
 
 export interface CustomerRoutesDeps {
   db: Db;
@@ -29,6 +31,10 @@ export interface CustomerRoutesDeps {
   catalog: Catalog;
   logger: Logger;
   now?: () => number;
+  /** The payment provider this API runs with: with one, a new paid subscription's answer says how its first invoice is paid. */
+  paymentProvider?: 'none' | 'stripe';
+  /** Default Checkout return pages (the request may name its own). */
+  returnUrls?: ReturnUrls;
 }
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'query' | 'path'): T {
@@ -62,6 +68,14 @@ function checkAgainstCatalog(catalog: Catalog, body: CreateCustomerBody, now: nu
   return { seats, importedPeriodStart: start };
 }
 
+/** Whether a new subscription's first period costs anything (the workflow then invoices and collects it). */
+function firstPeriodCharges(catalog: Catalog, input: SubscriptionInput): boolean {
+  return draftInvoice({
+    catalog, customerId: input.customerId, reason: 'subscription_create', planId: input.planId, interval: input.interval, seats: input.seats,
+    period: { start: input.periodStart, end: input.periodEnd },
+  }) !== undefined;
+}
+
 export function customerRoutes(deps: CustomerRoutesDeps): Router {
   const { db, temporal, catalog, logger } = deps;
   const now = deps.now ?? Date.now;
@@ -71,11 +85,21 @@ export function customerRoutes(deps: CustomerRoutesDeps): Router {
   router.post('/v1/customers', async (req, res) => {
     const body = parse(createCustomerBody, req.body, 'body');
     const { seats, importedPeriodStart } = checkAgainstCatalog(catalog, body, now());
-    const input = newSubscriptionInput({ catalog, customerId: body.id, planId: body.plan, interval: body.interval, seats, importedPeriodStart, now: now() });
+    const paymentProvider = deps.paymentProvider ?? 'none';
+    const checkoutUrls = paymentProvider === 'none' ? undefined : {
+      successUrl: body.checkout?.successUrl ?? deps.returnUrls?.checkoutSuccess,
+      cancelUrl: body.checkout?.cancelUrl ?? deps.returnUrls?.checkoutCancel,
+    };
+    const input = newSubscriptionInput({
+      catalog, customerId: body.id, planId: body.plan, interval: body.interval, seats, importedPeriodStart, now: now(), paymentProvider,
+      ...(checkoutUrls?.successUrl && checkoutUrls.cancelUrl ? { checkoutUrls: { successUrl: checkoutUrls.successUrl, cancelUrl: checkoutUrls.cancelUrl } } : {}),
+    });
     try {
-      await insertCustomer(db, { id: body.id, name: body.name, email: body.email }, input);
+      await insertCustomer(db, { id: body.id, name: body.name, email: body.email, ...(body.stripeCustomerId ? { providerCustomerId: body.stripeCustomerId } : {}) }, input);
     } catch (error) {
       if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') {
+        const target = JSON.stringify(error.meta ?? {});
+        if (target.includes('provider_customer_id')) throw new ApiError(409, 'stripe_customer_taken', `Stripe customer ${body.stripeCustomerId} already belongs to another customer.`);
         throw new ApiError(409, 'customer_exists', `A customer with id "${body.id}" already exists.`);
       }
       throw error;
@@ -96,10 +120,22 @@ export function customerRoutes(deps: CustomerRoutesDeps): Router {
         throw new ApiError(503, 'temporal_unavailable', 'The subscription could not be started; nothing was created. Try again shortly.');
       }
     }
+    // With a provider, a new paid subscription's first invoice is collected before the answer:
+    // paid, or a Checkout page to pay it on (the subscription is `incomplete` until then).
+    let payment: FirstPayment | undefined;
+    if (paymentProvider !== 'none' && input.invoiceFirstPeriod && firstPeriodCharges(catalog, input)) {
+      payment = await executeSubscriptionUpdate<FirstPayment>({
+        temporal,
+        customerId: body.id,
+        updateId: updateIdFor(res, 'first-payment'),
+        start: (handle, updateId) => handle.startUpdate(firstPaymentUpdate, { updateId, waitForStage: ACCEPTED }),
+      });
+    }
     const row = await db.subscription.findUniqueOrThrow({ where: { customerId: body.id } });
     res.status(201).location(`/v1/customers/${encodeURIComponent(body.id)}/subscription`).json({
       customer: { id: body.id, name: body.name, email: body.email },
       subscription: await card(snapshotOfRow(row)),
+      payment: payment ? firstPaymentView(payment) : null,
     });
   });
 

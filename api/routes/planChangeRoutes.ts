@@ -77,6 +77,19 @@ export function planChangeRoutes(deps: { db: Db; temporal: Client; catalog: Cata
       retryRefusal: (code, attempt) => code === 'stale_usage' && attempt < 5,
     });
     const net = BigInt(result.netMinor);
+    if (result.applied === false) {
+      // Declined, or the bank wants the customer to authenticate: nothing changed yet. The upgrade
+      // waits for its invoice to be paid (on payUrl, or by a new card) until expiresAt.
+      const payment = result.payment;
+      throw new ApiError(402, 'payment_required', `The ${result.kind.replace('_', ' ')} waits for invoice ${result.invoiceNumber} to be paid: ${payment?.reason ?? 'the payment did not go through.'}`, {
+        invoiceNumber: result.invoiceNumber,
+        amount: money(BigInt(result.chargedMinor ?? '0')),
+        payUrl: payment?.hostedInvoiceUrl ?? null,
+        declineCode: payment?.code ?? null,
+        expiresAt: result.expiresAt === undefined ? null : new Date(result.expiresAt).toISOString(),
+        upgradeTo: { plan: body.data.plan ?? result.subscription.planId, interval: body.data.interval ?? result.subscription.interval, seats: body.data.seats ?? result.subscription.seats },
+      });
+    }
     // Runs from before the consistent-writes patch report only the net; their invoice took no credit into account in the answer.
     const charged = result.chargedMinor !== undefined ? BigInt(result.chargedMinor) : net > 0n ? net : 0n;
     res.json({

@@ -109,6 +109,9 @@ export function createUsageHandler(deps: UsageHandlerDeps): (req: IncomingMessag
     if (outcome!.status === 'rejected' && outcome!.code === 'plan_unavailable') {
       throw new ApiError(503, 'plan_unavailable', 'The customer\'s plan is not in this server\'s catalog yet (a catalog change is rolling out); retry shortly — nothing was recorded.');
     }
+    if (outcome!.status === 'rejected' && outcome!.code === 'payment_past_due') {
+      throw new ApiError(402, 'payment_past_due', 'The customer\'s subscription is past due and its plan refuses usage until the overdue invoice is paid; nothing was recorded.');
+    }
     if (outcome!.status === 'rejected') throw new ApiError(409, 'period_closed', 'The event belongs to a billing cycle that has already been closed and invoiced.');
     const view = resultView(outcome!, input!);
     if (outcome!.status === 'refused') {

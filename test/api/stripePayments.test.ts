@@ -33,6 +33,15 @@ afterAll(async () => {
 afterEach(() => proxy.clearFaults());
 
 const PAY = /^\/v1\/invoices\/[^/]+\/pay$/;
+const CUSTOMER = /^\/v1\/customers\/cus_[^/]+$/;
+
+/** stripe-mock's fixture customer has no saved card: these tests' customers have one. */
+function withSavedCard() {
+  proxy.inject({
+    method: 'GET', path: CUSTOMER, times: Number.POSITIVE_INFINITY,
+    respond: ({ upstream }: RespondContext) => ({ status: 200, json: { ...(upstream.json as object), invoice_settings: { default_payment_method: 'pm_card_visa' } } }),
+  });
+}
 
 /** stripe-mock's fixtures never change status: the proxy answers a payment as Stripe would. */
 function paidInvoice(context: RespondContext) {
@@ -46,9 +55,10 @@ function paidInvoice(context: RespondContext) {
 
 const newId = () => `stripe-${randomUUID().slice(0, 8)}`;
 
-async function createCustomer(id: string, plan = 'pro') {
-  const created = await api.request('POST', '/v1/customers', { body: { id, name: 'Acme Inc', email: 'billing@acme.test', plan } });
+async function createCustomer(id: string, plan = 'pro', extra: Record<string, unknown> = {}) {
+  const created = await api.request('POST', '/v1/customers', { body: { id, name: 'Acme Inc', email: 'billing@acme.test', plan, ...extra } });
   expect(created.status).toBe(201);
+  return created;
 }
 
 async function firstInvoice(id: string, until: (invoice: Record<string, any>) => boolean) {
@@ -84,8 +94,11 @@ async function sendWebhook(body: { payload: string; header: string }) {
 describe('collection through Stripe', () => {
   it('creates the Stripe customer keyed by the customer id, mirrors the invoice line by line, finalizes it and pays it off-session', async () => {
     const id = newId();
+    withSavedCard();
     proxy.inject({ method: 'POST', path: PAY, respond: paidInvoice });
-    await createCustomer(id);
+    const answer = await createCustomer(id);
+    expect(answer.body.payment).toMatchObject({ status: 'paid', checkoutUrl: null });
+    expect(answer.body.subscription.status).toBe('active');
     const invoice = await firstInvoice(id, (i) => i.status === 'paid');
 
     const stored = await api.database.db.invoice.findFirstOrThrow({ where: { customerId: id }, include: { customer: true } });
@@ -131,6 +144,7 @@ describe('collection through Stripe', () => {
 
   it('a charge whose answer is lost three times is retried with the same key: exactly one effective payment', async () => {
     const id = newId();
+    withSavedCard();
     proxy.inject({ method: 'POST', path: PAY, respond: paidInvoice });
     // stripe-node's own two retries and its reconnect all lose the answer: the activity fails and
     // Temporal retries it; every attempt carries the same key, and Stripe answers from memory.
@@ -148,11 +162,18 @@ describe('collection through Stripe', () => {
 
   it('a declined card leaves the invoice open with the reason; Stripe outages are retried, not declines', async () => {
     const id = newId();
+    withSavedCard();
     proxy.inject({ method: 'POST', path: '/v1/invoices', error: 'api_error', times: 3 });
     proxy.inject({ method: 'POST', path: PAY, error: 'card_declined' });
     await createCustomer(id);
     const invoice = await firstInvoice(id, (i) => i.payment.lastError !== null);
     expect(invoice).toMatchObject({ status: 'open', payment: { attempts: 1 } });
+    // A saved card that declines the first invoice: past due, retried like a renewal.
+    const card = await eventually(async () => {
+      const answer = await api.request('GET', `/v1/customers/${id}/subscription`);
+      return answer.body.status === 'past_due' ? answer.body : undefined;
+    });
+    expect(card.payment).toMatchObject({ reason: 'past_due', invoiceNumber: invoice.number, failures: 1 });
     expect(invoice.payment.lastError).toMatch(/declined/i);
     const stored = await api.database.db.invoice.findFirstOrThrow({ where: { customerId: id } });
     expect(proxy.effective('POST', '/v1/invoices')).toBeGreaterThanOrEqual(1);
@@ -160,10 +181,69 @@ describe('collection through Stripe', () => {
   });
 });
 
+describe('Checkout and held upgrades over HTTP', () => {
+  it('a paid plan without a saved card answers with a Checkout URL; a signed checkout.session.completed pays the first invoice', async () => {
+    const id = newId();
+    const created = await createCustomer(id, 'pro', { checkout: { successUrl: 'https://app.acme.test/welcome?s={CHECKOUT_SESSION_ID}', cancelUrl: 'https://app.acme.test/pricing' } });
+    expect(created.body.subscription.status).toBe('incomplete');
+    expect(created.body.payment).toMatchObject({ status: 'checkout_required' });
+    expect(created.body.payment.checkoutUrl).toMatch(/^https:\/\/checkout\.stripe\.com\//);
+    expect(created.body.subscription.payment).toMatchObject({ reason: 'checkout', payUrl: created.body.payment.checkoutUrl });
+    const invoice = await api.database.db.invoice.findFirstOrThrow({ where: { customerId: id } });
+    const session = requestsFor('/v1/checkout/sessions', `tollgate:invoice:${invoice.id}:checkout`);
+    expect(session).toHaveLength(1);
+    expect(session[0]!.params).toMatchObject({ mode: 'payment', success_url: 'https://app.acme.test/welcome?s={CHECKOUT_SESSION_ID}', cancel_url: 'https://app.acme.test/pricing' });
+
+    const completed = await sendWebhook(signed({
+      id: `evt_${randomUUID().replaceAll('-', '')}`,
+      type: 'checkout.session.completed',
+      object: { id: 'cs_test_first', object: 'checkout.session', mode: 'payment', payment_status: 'paid', payment_intent: 'pi_first', customer: null, metadata: { tollgate_customer_id: id, tollgate_invoice_id: invoice.id } },
+    }));
+    expect(completed).toEqual({ status: 200, body: { received: true, used: true } });
+    await firstInvoice(id, (i) => i.status === 'paid');
+    const card = await eventually(async () => {
+      const answer = await api.request('GET', `/v1/customers/${id}/subscription`);
+      return answer.body.status === 'active' ? answer.body : undefined;
+    });
+    expect(card).toMatchObject({ plan: { id: 'pro' }, payment: null });
+  });
+
+  it('a declined upgrade answers 402 payment_required and changes nothing; a signed invoice.paid applies it', async () => {
+    const id = newId();
+    withSavedCard();
+    proxy.inject({ method: 'POST', path: PAY, respond: paidInvoice });
+    await createCustomer(id, 'basic');
+    proxy.clearFaults();
+    withSavedCard();
+    proxy.inject({ method: 'POST', path: PAY, error: 'card_declined' });
+    const upgrade = await api.request('POST', `/v1/customers/${id}/subscription/change`, { body: { plan: 'pro' }, headers: { 'idempotency-key': `up-${id}` } });
+    expect(upgrade.status).toBe(402);
+    expect(upgrade.body.error).toMatchObject({ code: 'payment_required', details: { upgradeTo: { plan: 'pro' } } });
+    expect(upgrade.body.error.message).toMatch(/declined/i);
+    const { invoiceNumber, expiresAt } = upgrade.body.error.details;
+    expect(Date.parse(expiresAt) - Date.now()).toBeGreaterThan(22 * 3_600_000);
+    const card = await api.request('GET', `/v1/customers/${id}/subscription`);
+    expect(card.body).toMatchObject({ plan: { id: 'basic' }, payment: { reason: 'upgrade', invoiceNumber, upgradeTo: { plan: 'pro' } } });
+    // The same request again is answered as the first was; another change waits.
+    expect((await api.request('POST', `/v1/customers/${id}/subscription/change`, { body: { plan: 'pro' }, headers: { 'idempotency-key': `up-${id}` } })).status).toBe(402);
+    const other = await api.request('POST', `/v1/customers/${id}/subscription/change`, { body: { plan: 'enterprise' } });
+    expect([other.status, other.body.error.code]).toEqual([409, 'upgrade_awaiting_payment']);
+
+    const stored = await api.database.db.invoice.findFirstOrThrow({ where: { customerId: id, number: invoiceNumber }, include: { customer: true } });
+    expect((await sendWebhook(signed({ id: `evt_${randomUUID().replaceAll('-', '')}`, type: 'invoice.paid', object: { id: stored.providerInvoiceId, object: 'invoice', customer: stored.customer.providerCustomerId, metadata: { tollgate_invoice_id: stored.id } } }))).status).toBe(200);
+    const upgraded = await eventually(async () => {
+      const answer = await api.request('GET', `/v1/customers/${id}/subscription`);
+      return answer.body.plan.id === 'pro' ? answer.body : undefined;
+    });
+    expect(upgraded.payment).toBeNull();
+  });
+});
+
 describe('Stripe webhooks', () => {
   /** A customer whose first invoice was declined: open, mirrored at Stripe. */
   async function declined() {
     const id = newId();
+    withSavedCard();
     proxy.inject({ method: 'POST', path: PAY, error: 'card_declined' });
     await createCustomer(id);
     await firstInvoice(id, (i) => i.payment.lastError !== null);

@@ -41,6 +41,11 @@ const startWorker = () => workers.start({
 it('a worker killed between the charge and recording it leaves exactly one effective charge and a paid invoice', async () => {
   let first: ChildProcess | undefined;
   let killed: Promise<void> | undefined;
+  // The customer has a saved card (stripe-mock's fixture customer has none), so the invoice is charged off-session.
+  proxy.inject({
+    method: 'GET', path: /^\/v1\/customers\/cus_[^/]+$/, times: Number.POSITIVE_INFINITY,
+    respond: ({ upstream }) => ({ status: 200, json: { ...(upstream.json as object), invoice_settings: { default_payment_method: 'pm_card_visa' } } }),
+  });
   const charged = proxy.inject({
     method: 'POST',
     path: /^\/v1\/invoices\/[^/]+\/pay$/,

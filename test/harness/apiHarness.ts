@@ -53,7 +53,7 @@ export interface ApiHarnessOptions {
   senders?: SenderOptions;
   catalog?: Catalog;
   alertWebhooks?: WebhookPolicy;
-  /** The worker's payment provider (default: none). */
+  /** The payment provider of the worker (default: none) and of the API (default: absent, so none). */
   payments?: PaymentProvider;
   /** Enables POST /v1/stripe/webhooks with this signing secret. */
   stripeWebhookSecret?: string;
@@ -88,7 +88,7 @@ export async function startApiHarness(options: ApiHarnessOptions = {}): Promise<
     relay = undefined;
   };
   if (options.withWorker !== false) await startWorker();
-  const { server, close: closeServer } = createServer({ db: database.db, databaseUrl: database.url, temporal, taskQueue, catalog, operatorKey: OPERATOR_KEY, logger, alertWebhooks, stripeWebhookSecret: options.stripeWebhookSecret });
+  const { server, close: closeServer } = createServer({ db: database.db, databaseUrl: database.url, temporal, taskQueue, catalog, operatorKey: OPERATOR_KEY, logger, alertWebhooks, stripeWebhookSecret: options.stripeWebhookSecret, payments: options.payments });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 

@@ -95,7 +95,7 @@ async function main() {
       });
       const running = worker.run();
       stops.push(async () => { worker.shutdown(); await running; });
-      const { server, close } = createServer({ db, databaseUrl, temporal: client, taskQueue, catalog, operatorKey: KEY, logger, alertWebhooks: webhooks, stripeWebhookSecret: STRIPE_WEBHOOK_SECRET });
+      const { server, close } = createServer({ db, databaseUrl, temporal: client, taskQueue, catalog, operatorKey: KEY, logger, alertWebhooks: webhooks, stripeWebhookSecret: STRIPE_WEBHOOK_SECRET, payments });
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       stops.push(close);
       const port = (server.address() as { port: number }).port;
@@ -119,6 +119,13 @@ async function main() {
     const stripeProxy = await startStripeFaultProxy({ upstream: stripeMock.url });
     stops.push(() => stripeProxy.close());
     const stripeApi = await stack(loadCatalog(), 'stripe', 0, new StripePaymentProvider({ secretKey: 'sk_test_histories', apiBase: stripeProxy.url, automaticTax: false }));
+    // Its customers have a saved card (stripe-mock's fixture customer has none), except where a scenario says otherwise.
+    const savedCard = { method: 'GET', path: /^\/v1\/customers\/cus_[^/]+$/, times: Number.POSITIVE_INFINITY, respond: ({ upstream }: RespondContext) => ({ status: 200, json: { ...(upstream.json as object), invoice_settings: { default_payment_method: 'pm_card_visa' } } }) };
+    /** Each Stripe scenario starts from a customer with a saved card and no leftover faults. */
+    const freshStripe = (card = true) => {
+      stripeProxy.clearFaults();
+      if (card) stripeProxy.inject(savedCard);
+    };
     const paidAnswer = { method: 'POST', path: /^\/v1\/invoices\/[^/]+\/pay$/, respond: ({ upstream }: RespondContext) => ({ status: 200, json: { ...(upstream.json as object), status: 'paid' } }) };
     /** A signed Stripe webhook, sent to the stack's API like Stripe would. */
     const webhook = async (call: typeof api, event: { id: string; type: string; object: Record<string, unknown> }) => {
@@ -267,6 +274,7 @@ async function main() {
         return id;
       },
       'stripe-collect-renewal': async () => {
+        freshStripe();
         stripeProxy.inject({ ...paidAnswer, times: 2 });
         const id = await customer(stripeApi, 'h-stripe-renew', 'pro', 5_000);
         await must(stripeApi('POST', `/v1/customers/${id}/subscription/change`, { plan: 'enterprise' }));
@@ -274,6 +282,7 @@ async function main() {
         return id;
       },
       'stripe-declined-then-webhooks': async () => {
+        freshStripe();
         stripeProxy.inject({ method: 'POST', path: paidAnswer.path, error: 'card_declined' });
         const id = await customer(stripeApi, 'h-stripe-webhook', 'pro');
         const invoice = await firstInvoiceOf(id);
@@ -281,6 +290,49 @@ async function main() {
         await webhook(stripeApi, { id: 'evt_h_failed', type: 'invoice.payment_failed', object });
         await webhook(stripeApi, { id: 'evt_h_paid', type: 'invoice.paid', object });
         await webhook(stripeApi, { id: 'evt_h_paid', type: 'invoice.paid', object });
+        return id;
+      },
+      'stripe-declined-upgrade-then-paid': async () => {
+        freshStripe();
+        stripeProxy.inject({ ...paidAnswer, times: 1 });
+        const id = await customer(stripeApi, 'h-stripe-held', 'basic');
+        stripeProxy.inject({ method: 'POST', path: paidAnswer.path, error: 'card_declined' });
+        await must(stripeApi('POST', `/v1/customers/${id}/subscription/change`, { plan: 'pro' }), [402]);
+        const held = await db.invoice.findFirstOrThrow({ where: { customerId: id, reason: 'plan_change' } });
+        await webhook(stripeApi, { id: 'evt_h_held_paid', type: 'invoice.paid', object: { id: held.providerInvoiceId, object: 'invoice', metadata: { tollgate_invoice_id: held.id, tollgate_customer_id: id } } });
+        const deadline = Date.now() + 30_000;
+        while ((await db.subscription.findUniqueOrThrow({ where: { customerId: id } })).planId !== 'pro') {
+          if (Date.now() > deadline) throw new Error('the held upgrade was not applied');
+          await sleep(100);
+        }
+        return id;
+      },
+      'stripe-downgrade-refund': async () => {
+        freshStripe();
+        stripeProxy.inject({ ...paidAnswer, respond: (context: RespondContext) => {
+          const answer = paidAnswer.respond(context);
+          return { ...answer, json: { ...(answer.json as object), payments: { object: 'list', data: [{ payment: { type: 'payment_intent', payment_intent: 'pi_h_refund' } }] } } };
+        } });
+        const id = await customer(stripeApi, 'h-stripe-refund', 'pro');
+        await must(stripeApi('POST', `/v1/customers/${id}/subscription/change`, { plan: 'free' }));
+        const deadline = Date.now() + 30_000;
+        while ((await db.invoice.count({ where: { customerId: id, reason: 'refund' } })) === 0) {
+          if (Date.now() > deadline) throw new Error('the credit was not refunded');
+          await sleep(100);
+        }
+        return id;
+      },
+      'stripe-checkout-first-invoice': async () => {
+        // No saved card for this one: the first invoice goes to a Checkout page, paid by its webhook.
+        freshStripe(false);
+        const id = await customer(stripeApi, 'h-stripe-checkout', 'pro');
+        const invoice = await db.invoice.findFirstOrThrow({ where: { customerId: id } });
+        await webhook(stripeApi, { id: 'evt_h_checkout', type: 'checkout.session.completed', object: { id: 'cs_h_1', object: 'checkout.session', mode: 'payment', payment_status: 'paid', payment_intent: 'pi_h_1', metadata: { tollgate_invoice_id: invoice.id, tollgate_customer_id: id } } });
+        const deadline = Date.now() + 30_000;
+        while ((await db.subscription.findUniqueOrThrow({ where: { customerId: id } })).status !== 'active') {
+          if (Date.now() > deadline) throw new Error('the checkout did not complete');
+          await sleep(100);
+        }
         return id;
       },
       'concurrent-racing-renewal': async () => {

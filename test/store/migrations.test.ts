@@ -127,6 +127,11 @@ describe('schema.prisma and the SQL agree', () => {
     expect(await db.invoice.findUniqueOrThrow({ where: { providerInvoiceId: 'in_drift' }, include: { customer: true } })).toMatchObject({
       providerStatus: 'paid', collectionAttempts: 1, paidAt: later, paymentReference: 'pi_drift', settledBy: 'mark-paid-1', customer: { providerCustomerId: 'cus_drift' },
     });
+    await db.creditRefund.create({ data: { refundId: 'refund:drift', invoiceId: invoice.id, customerId: 'drift-check', amountMinor: 100n, providerRefundId: 're_drift' } });
+    expect(await db.creditRefund.findMany({ where: { invoiceId: invoice.id }, include: { invoice: true, customer: true } })).toMatchObject([{ amountMinor: 100n, invoice: { number: 'INV-DRIFT' }, customer: { id: 'drift-check' } }]);
+    await db.paymentNoticeDelivery.create({ data: { customerId: 'drift-check', noticeId: 'n1', channel: 'email', status: 'delivered', attempts: 1, deliveredAt: now } });
+    expect(await db.paymentNoticeDelivery.findUniqueOrThrow({ where: { customerId_noticeId_channel: { customerId: 'drift-check', noticeId: 'n1', channel: 'email' } } })).toMatchObject({ status: 'delivered' });
+    await db.subscription.update({ where: { customerId: 'drift-check' }, data: { paymentState: { reason: 'past_due' } } });
     await db.paymentEvent.create({ data: { provider: 'stripe', id: 'evt_drift', type: 'invoice.paid', customerId: 'drift-check', payload: { id: 'evt_drift' } } });
     expect(await db.paymentEvent.findUniqueOrThrow({ where: { provider_id: { provider: 'stripe', id: 'evt_drift' } } })).toMatchObject({ type: 'invoice.paid', signaledAt: null });
 
@@ -135,8 +140,8 @@ describe('schema.prisma and the SQL agree', () => {
       "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
     );
     expect(tables.map((t) => t.table_name)).toEqual([
-      '_prisma_migrations', 'alert_channels', 'alert_deliveries', 'customers', 'idempotency_records', 'invoice_lines', 'invoice_number_sequences', 'invoices',
-      'overage_charges', 'payment_events', 'subscriptions', 'usage_alerts', 'usage_counters', 'usage_events',
+      '_prisma_migrations', 'alert_channels', 'alert_deliveries', 'credit_refunds', 'customers', 'idempotency_records', 'invoice_lines', 'invoice_number_sequences', 'invoices',
+      'overage_charges', 'payment_events', 'payment_notice_deliveries', 'subscriptions', 'usage_alerts', 'usage_counters', 'usage_events',
     ]);
   });
 });

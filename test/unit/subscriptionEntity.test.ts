@@ -74,6 +74,7 @@ describe('newSubscriptionInput', () => {
       version: 1,
       cycleNumber: 0,
       invoiceFirstPeriod: true,
+      newSubscription: true,
     });
   });
 
@@ -113,6 +114,7 @@ describe('SubscriptionEntity: state', () => {
       pendingPlanId: null,
       pendingSeats: null,
       pendingInterval: null,
+      payment: null,
     });
   });
 

@@ -3,24 +3,21 @@
  * the real activities writing to a real PostgreSQL.
  */
 import { randomUUID } from 'node:crypto';
-import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { Worker } from '@temporalio/worker';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DAY_MS } from '../../billing/period.js';
 import { loadCatalog } from '../../config/loadCatalog.js';
 import { insertCustomer } from '../../store/customerStore.js';
 import { NoPaymentProvider } from '../../activities/payments/noPaymentProvider.js';
-import { createSenders } from '../../notifications/senders.js';
 import { startSubscriptionWorkflow } from '../../api/temporal/startSubscriptionWorkflow.js';
-import { cancelUpdate, changePlanUpdate, getStateQuery, reactivateUpdate, type SubscriptionSnapshot } from '../../workflows/messages.js';
-import type { subscriptionWorkflow } from '../../workflows/subscriptionWorkflow.js';
+import { cancelUpdate, changePlanUpdate, reactivateUpdate } from '../../workflows/messages.js';
 import { newSubscriptionInput } from '../../workflows/subscriptionInput.js';
-import { createWorker, WORKFLOWS_PATH } from '../../worker/createWorker.js';
 import { registerSearchAttributes } from '../../worker/registerSearchAttributes.js';
 import { createTestDatabase, type TestDatabase } from '../harness/database.js';
 import { eventually } from '../harness/eventually.js';
-import { startTimeSkipping } from '../harness/timeSkipping.js';
+import { serverNow, startTimeSkipping, stateOf, testServerWorker } from '../harness/timeSkipping.js';
 
 const catalog = loadCatalog();
 let env: TestWorkflowEnvironment;
@@ -30,19 +27,9 @@ let running: Promise<void>;
 const taskQueue = `wf-${randomUUID()}`;
 
 beforeAll(async () => {
-  const bundle: WorkflowBundleWithSourceMap = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: undefined });
   [env, database] = await Promise.all([startTimeSkipping(), createTestDatabase()]);
   await registerSearchAttributes(env.connection, env.namespace ?? 'default');
-  worker = await createWorker({
-    connection: env.nativeConnection,
-    namespace: env.namespace ?? 'default',
-    taskQueue,
-    db: database.db,
-    payments: new NoPaymentProvider(),
-    senders: createSenders({}),
-    catalog: () => catalog,
-    options: { workflowBundle: bundle, workflowsPath: undefined },
-  });
+  worker = await testServerWorker({ env, database, taskQueue, payments: new NoPaymentProvider(), catalog });
   running = worker.run();
 });
 
@@ -63,17 +50,11 @@ afterAll(async () => {
 async function subscribe(planId: string, interval: 'monthly' | 'yearly' = 'monthly') {
   const customerId = `c-${randomUUID().slice(0, 8)}`;
   const now = Date.now(); // the test server's clock starts at the real time and is read from env below
-  const input = newSubscriptionInput({ catalog, customerId, planId, interval, seats: 1, now: await serverNow(now) });
+  const input = newSubscriptionInput({ catalog, customerId, planId, interval, seats: 1, now: await serverNow(env, now) });
   await insertCustomer(database.db, { id: customerId, name: 'Acme', email: 'billing@acme.test' }, input);
   const handle = await startSubscriptionWorkflow(env.client, taskQueue, input);
   started.push(handle.workflowId);
   return { customerId, handle, input };
-}
-
-/** The test server's current time (it moves ahead of the wall clock as tests skip time). */
-async function serverNow(fallback: number): Promise<number> {
-  const skipping = env as unknown as { currentTimeMs?: () => Promise<number> };
-  return skipping.currentTimeMs ? Number(await skipping.currentTimeMs()) : fallback;
 }
 
 /**
@@ -97,21 +78,6 @@ async function bounded<T>(what: string, call: Promise<T>): Promise<T> {
 }
 
 const skip = (duration: string) => bounded(`env.sleep('${duration}')`, env.sleep(duration));
-
-/**
- * The workflow's state by query, asked again when no answer comes: the Java test server can drop
- * a query that arrives as the run continues-as-new (seen in CI; the real server answers it).
- * Queries are read-only, so asking twice is harmless.
- */
-async function stateOf(handle: WorkflowHandle<typeof subscriptionWorkflow>): Promise<SubscriptionSnapshot> {
-  for (let attempt = 1; ; attempt++) {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), 3_000); });
-    const state = await Promise.race([handle.query(getStateQuery), timeout]).finally(() => clearTimeout(timer));
-    if (state) return state;
-    if (attempt === 5) throw new Error(`no answer to the getState query of ${handle.workflowId} after ${attempt} tries`);
-  }
-}
 
 /** Pending activities and workflow tasks of this file's running workflows, for failure messages. */
 async function pendingWork(): Promise<string> {
