@@ -347,3 +347,81 @@ describe('Stripe webhooks', () => {
     expect(oob[0]!.params).toMatchObject({ paid_out_of_band: 'true' });
   });
 });
+
+describe('more of Stripe', () => {
+  it('an imported customer brings its Stripe customer: no second one is created, and it is charged', async () => {
+    const id = newId();
+    withSavedCard();
+    proxy.inject({ method: 'POST', path: PAY, respond: paidInvoice });
+    await createCustomer(id, 'pro', { stripeCustomerId: 'cus_ImportedAcme1' });
+    const row = await api.database.db.customer.findUniqueOrThrow({ where: { id } });
+    expect(row.providerCustomerId).toBe('cus_ImportedAcme1');
+    await firstInvoice(id, (i) => i.status === 'paid');
+    expect(requestsFor('/v1/customers', `tollgate:customer:${id}:create`)).toHaveLength(0);
+    expect(requestsFor('/v1/invoices').find((r) => r.params['metadata[tollgate_customer_id]'] === id)?.params.customer).toBe('cus_ImportedAcme1');
+    const taken = await api.request('POST', '/v1/customers', { body: { id: `${id}-2`, name: 'Copy', email: 'copy@acme.test', plan: 'pro', stripeCustomerId: 'cus_ImportedAcme1' } });
+    expect([taken.status, taken.body.error.code]).toEqual([409, 'stripe_customer_taken']);
+    const bad = await api.request('POST', '/v1/customers', { body: { id: `${id}-3`, name: 'Bad', email: 'bad@acme.test', plan: 'pro', stripeCustomerId: 'acct_123' } });
+    expect([bad.status, bad.body.error.code]).toEqual([400, 'validation_failed']);
+  });
+
+  it('an upgrade the bank wants authenticated answers 402 with the page to pay on', async () => {
+    const id = newId();
+    withSavedCard();
+    proxy.inject({ method: 'POST', path: PAY, respond: paidInvoice });
+    await createCustomer(id, 'basic');
+    proxy.clearFaults();
+    withSavedCard();
+    proxy.inject({ method: 'POST', path: PAY, error: 'authentication_required' });
+    const upgrade = await api.request('POST', `/v1/customers/${id}/subscription/change`, { body: { plan: 'enterprise' } });
+    expect(upgrade.status).toBe(402);
+    expect(upgrade.body.error).toMatchObject({ code: 'payment_required', details: { declineCode: 'authentication_required', upgradeTo: { plan: 'enterprise' } } });
+    expect((await api.request('GET', `/v1/customers/${id}/subscription`)).body.plan.id).toBe('basic');
+  });
+
+  it('an operator marking a held upgrade\'s invoice paid applies the upgrade', async () => {
+    const id = newId();
+    withSavedCard();
+    proxy.inject({ method: 'POST', path: PAY, respond: paidInvoice });
+    await createCustomer(id, 'basic');
+    proxy.clearFaults();
+    withSavedCard();
+    proxy.inject({ method: 'POST', path: PAY, error: 'card_declined' });
+    const upgrade = await api.request('POST', `/v1/customers/${id}/subscription/change`, { body: { plan: 'pro' } });
+    expect(upgrade.status).toBe(402);
+    const settled = await api.request('POST', `/v1/customers/${id}/invoices/${upgrade.body.error.details.invoiceNumber}/mark-paid`, { body: { reference: 'wire 99' } });
+    expect(settled.status).toBe(200);
+    const card = await api.request('GET', `/v1/customers/${id}/subscription`);
+    expect(card.body).toMatchObject({ plan: { id: 'pro' }, payment: null });
+  });
+});
+
+describe('Stripe Tax', () => {
+  let taxed: ApiHarness;
+  beforeAll(async () => {
+    taxed = await startApiHarness({ payments: new StripePaymentProvider({ secretKey: 'sk_test_tollgate', apiBase: proxy.url, automaticTax: true }), stripeWebhookSecret: WEBHOOK_SECRET });
+  });
+  afterAll(async () => {
+    await taxed?.close();
+  });
+
+  it('STRIPE_TAX=on: Stripe computes the tax; it becomes a tax line and part of the total', async () => {
+    const id = newId();
+    withSavedCard();
+    proxy.inject({
+      method: 'POST', path: /^\/v1\/invoices\/[^/]+\/finalize$/,
+      respond: ({ upstream }: RespondContext) => ({ status: 200, json: { ...(upstream.json as object), status: 'open', total_taxes: [{ amount: 240, tax_behavior: 'exclusive', taxability_reason: 'standard_rated', taxable_amount: 3000, type: 'tax_rate_details' }] } }),
+    });
+    proxy.inject({ method: 'POST', path: PAY, respond: paidInvoice });
+    const created = await taxed.request('POST', '/v1/customers', { body: { id, name: 'Taxed Co', email: 'tax@acme.test', plan: 'pro' } });
+    expect(created.status).toBe(201);
+    const invoice = await eventually(async () => {
+      const list = await taxed.request('GET', `/v1/customers/${id}/invoices`);
+      const first = list.body.data[0];
+      return first?.status === 'paid' ? first : undefined;
+    });
+    expect(invoice).toMatchObject({ subtotal: { amount: '30.00' }, tax: { amount: '2.40' }, total: { amount: '32.40' } });
+    expect(invoice.lines.map((l: { kind: string; amount: { amount: string } }) => [l.kind, l.amount.amount])).toEqual([['plan', '30.00'], ['tax', '2.40']]);
+    expect(requestsFor('/v1/invoices').find((r) => r.params['metadata[tollgate_customer_id]'] === id)?.params).toMatchObject({ 'automatic_tax[enabled]': 'true' });
+  });
+});

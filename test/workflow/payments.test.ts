@@ -16,6 +16,7 @@ import { loadCatalog } from '../../config/loadCatalog.js';
 import { insertCustomer } from '../../store/customerStore.js';
 import { registerSearchAttributes } from '../../worker/registerSearchAttributes.js';
 import {
+  cancelUpdate,
   changePlanUpdate,
   firstPaymentUpdate,
   paymentEventSignal,
@@ -348,6 +349,23 @@ describe('credit owed on the fallback plan', () => {
     });
     expect(after.planId).toBe('free');
     expect(await database.db.creditRefund.count({ where: { customerId } })).toBe(1);
+  });
+
+  it('left when a cancellation takes effect at the period end is refunded by the next run', async () => {
+    const { customerId, handle } = await paidProCustomer();
+    const state = await stateOf(handle);
+    const downgrade = await handle.executeUpdate(changePlanUpdate, { args: [{ planId: 'basic', usage: { api_calls: '0' }, usageCycleStart: state.cycleStart }] });
+    const owed = BigInt(downgrade.subscription.creditOwedMinor);
+    expect(owed).toBeGreaterThan(0n);
+    await handle.executeUpdate(cancelUpdate);
+    await skip('30 days');
+    const note = await eventually(async () => database.db.invoice.findFirst({ where: { customerId, reason: 'refund' } }));
+    expect(note.totalMinor).toBe(-owed);
+    const after = await eventually(async () => {
+      const s = await stateOf(handle);
+      return s.planId === 'free' && s.payment === null ? s : undefined;
+    });
+    expect(after.creditOwedMinor).toBe('0');
   });
 
   it('is kept when the catalog says so', async () => {
