@@ -229,7 +229,8 @@ export function createPaymentActivities(deps: PaymentActivityDeps) {
     }
     if (!event.invoiceId) return null;
     const invoice = await invoiceWithLines(db, event.invoiceId);
-    if (!invoice) return null;
+    // Only this subscription's own invoices: an event naming another customer's invoice changes nothing.
+    if (!invoice || (event.customerId !== undefined && invoice.customerId !== event.customerId)) return null;
     if (event.kind === 'invoice_paid' || event.kind === 'checkout_completed') await recordPaid(db, invoice.id, { reference: event.reference ?? null, at: new Date(event.occurredAt) });
     // Stripe's copy was paid (invoice.paid names it): record what Stripe now says of it.
     if (event.kind === 'invoice_paid' && invoice.providerInvoiceId) await db.invoice.update({ where: { id: invoice.id }, data: { providerStatus: 'paid' } });

@@ -65,8 +65,10 @@ export function stripeWebhookRoutes(deps: StripeWebhookDeps): Router {
     const customerId = used.customerId ?? (used.providerCustomerId
       ? (await db.customer.findUnique({ where: { providerCustomerId: used.providerCustomerId }, select: { id: true } }))?.id
       : undefined);
-    const customer = customerId ? await db.customer.findUnique({ where: { id: customerId }, select: { id: true } }) : null;
-    if (!customer) {
+    const customer = customerId ? await db.customer.findUnique({ where: { id: customerId }, select: { id: true, providerCustomerId: true } }) : null;
+    // Metadata and Stripe's customer must agree: an object of one Stripe customer never acts on another Tollgate customer.
+    const mismatched = customer?.providerCustomerId && used.providerCustomerId && customer.providerCustomerId !== used.providerCustomerId;
+    if (!customer || mismatched) {
       // Not one of ours (another app on the same Stripe account): acknowledged, nothing to do.
       logger.info({ eventId: event.id, type: event.type }, 'stripe event for no known customer');
       res.json({ received: true, used: false });

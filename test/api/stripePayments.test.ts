@@ -337,6 +337,19 @@ describe('Stripe webhooks', () => {
     expect(await api.database.db.paymentEvent.count({ where: { id: { in: ['evt_unused_1', 'evt_stranger_1'] } } })).toBe(0);
   });
 
+  it('an object of one Stripe customer naming another Tollgate customer changes nothing', async () => {
+    const victim = await declined();
+    const other = await declined();
+    const forged = { ...invoiceEvent('invoice.paid', victim.stored), object: { ...invoiceEvent('invoice.paid', victim.stored).object, customer: other.stored.customer.providerCustomerId } };
+    expect(await sendWebhook(signed(forged))).toEqual({ status: 200, body: { received: true, used: false } });
+    // The right customer, but an invoice of somebody else's: applied to nothing.
+    const crossed = invoiceEvent('invoice.paid', { ...other.stored, id: victim.stored.id });
+    expect((await sendWebhook(signed(crossed))).status).toBe(200);
+    await eventually(async () => (await api.database.db.paymentEvent.count({ where: { customerId: other.id, signaledAt: { not: null } } })) === 1);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect((await api.database.db.invoice.findUniqueOrThrow({ where: { id: victim.stored.id } })).status).toBe('open');
+  });
+
   it('an operator marks a declined invoice paid: Stripe marks its copy paid out of band', async () => {
     const { id, stored } = await declined();
     const answer = await api.request('POST', `/v1/customers/${id}/invoices/${stored.number}/mark-paid`, { body: { reference: 'cheque 1182' } });
