@@ -159,10 +159,13 @@ export function createPaymentActivities(deps: PaymentActivityDeps) {
     const attempt = await payments.payInvoice(providerInvoiceId, { invoiceId: invoice.id, attempt: args.attempt }).catch(nonRetryable);
     const base = { invoiceId: invoice.id, invoiceNumber: invoice.number, hostedInvoiceUrl: attempt.invoice.hostedInvoiceUrl };
     switch (attempt.outcome) {
-      case 'paid':
+      case 'paid': {
         await recordPaid(db, invoice.id, { reference: attempt.reference, at: now(), state: attempt.invoice });
         log.info('invoice paid', { number: invoice.number, attempt: args.attempt });
-        return { ...base, outcome: 'paid', status: 'paid' };
+        // Voided by an operator while the charge was under way: say what the invoice is now.
+        const status = ((await invoiceWithLines(db, invoice.id))?.status ?? 'paid') as InvoiceStatus;
+        return { ...base, outcome: status === 'paid' ? 'paid' : 'not_collected', status };
+      }
       case 'pending':
         await recordProviderState(db, invoice.id, attempt.invoice);
         return { ...base, outcome: 'pending', status: 'open' };
@@ -186,15 +189,23 @@ export function createPaymentActivities(deps: PaymentActivityDeps) {
         return 'paid';
       }
       const { providerInvoiceId } = await mirror(invoice);
-      state = status === 'void'
-        ? await payments.voidInvoice(providerInvoiceId, invoice.id).catch(nonRetryable)
-        : await payments.markUncollectible(providerInvoiceId, invoice.id).catch(nonRetryable);
+      try {
+        state = status === 'void'
+          ? await payments.voidInvoice(providerInvoiceId, invoice.id)
+          : await payments.markUncollectible(providerInvoiceId, invoice.id);
+      } catch (error) {
+        // Refused because it was paid a moment ago (between the read above and now): paid wins.
+        const now_ = await payments.retrieveInvoice(providerInvoiceId).catch(nonRetryable);
+        if (now_.providerStatus !== 'paid') return nonRetryable(error);
+        await recordPaid(db, invoice.id, { reference: null, at: now(), state: now_ });
+        return 'paid';
+      }
     }
     if (await recordClosed(db, invoice.id, status, { at: now(), state, settledBy })) return status;
     return ((await invoiceWithLines(db, invoice.id))?.status ?? status) as InvoiceStatus;
   }
 
-  async function settleInvoice(args: { customerId: string; request: SettleInvoiceRequest; settlementId: string }): Promise<SettledInvoice> {
+  async function settleInvoice(args: { customerId: string; request: SettleInvoiceRequest; settlementId: string; checkoutSessionId?: string }): Promise<SettledInvoice> {
     const { customerId, request } = args;
     const invoice = await invoiceByNumber(db, customerId, request.invoiceNumber);
     if (!invoice) throw ApplicationFailure.create({ type: 'invoice_not_found', message: `Customer ${customerId} has no invoice ${request.invoiceNumber}.`, nonRetryable: true });
@@ -206,6 +217,14 @@ export function createPaymentActivities(deps: PaymentActivityDeps) {
       throw ApplicationFailure.create({ type: 'invoice_not_open', message: `Invoice ${invoice.number} is ${invoice.status}; only an open invoice can be ${request.outcome === 'paid' ? 'marked paid' : 'voided'}.`, nonRetryable: true, details: [{ status: invoice.status }] });
     }
     let state: MirroredInvoice | undefined;
+    // Its Checkout page (a first invoice) must no longer take money for an invoice settled here.
+    if (payments.name !== 'none' && args.checkoutSessionId) {
+      const session = await payments.expireCheckoutSession(args.checkoutSessionId, `tollgate:invoice:${invoice.id}:checkout_expire`).catch(nonRetryable);
+      if (session.status === 'complete' && session.paid) {
+        await recordPaid(db, invoice.id, { reference: session.reference, at: now() });
+        throw ApplicationFailure.create({ type: 'invoice_not_open', message: `Invoice ${invoice.number} was just paid on its Checkout page.`, nonRetryable: true, details: [{ status: 'paid' }] });
+      }
+    }
     if (payments.name !== 'none' && invoice.providerInvoiceId) {
       const { providerInvoiceId } = await mirror(invoice);
       state = request.outcome === 'paid'
@@ -266,7 +285,9 @@ export function createPaymentActivities(deps: PaymentActivityDeps) {
    * What no paid invoice can take stays owed (returned as `unrefundedMinor`).
    */
   async function refundCredit(args: { customerId: string; refundId: string; amountMinor: string; at: number }): Promise<{ refundedMinor: string; unrefundedMinor: string; creditNoteNumber: string | null }> {
-    let remaining = BigInt(args.amountMinor);
+    // A repeat (a retry, or the next run) counts what this refund already did before taking more.
+    const done = await db.creditRefund.findMany({ where: { refundId: args.refundId } });
+    let remaining = BigInt(args.amountMinor) - done.reduce((sum, r) => sum + r.amountMinor, 0n);
     const paid = await db.invoice.findMany({
       where: { customerId: args.customerId, status: 'paid', totalMinor: { gt: 0n }, paymentReference: { startsWith: 'pi_' } },
       orderBy: [{ paidAt: 'desc' }, { number: 'desc' }],
@@ -275,11 +296,7 @@ export function createPaymentActivities(deps: PaymentActivityDeps) {
     });
     for (const invoice of paid) {
       if (remaining <= 0n) break;
-      const mine = invoice.creditRefunds.find((r) => r.refundId === args.refundId);
-      if (mine) {
-        remaining -= mine.amountMinor;
-        continue;
-      }
+      if (invoice.creditRefunds.some((r) => r.refundId === args.refundId)) continue;
       const refundedBefore = invoice.creditRefunds.reduce((sum, r) => sum + r.amountMinor, 0n);
       const take = remaining < invoice.totalMinor - refundedBefore ? remaining : invoice.totalMinor - refundedBefore;
       if (take <= 0n) continue;
@@ -346,7 +363,7 @@ export function createPaymentActivities(deps: PaymentActivityDeps) {
      * An operator settles an open invoice out of band: paid with their reference, or void. The
      * provider's copy (if any) follows, so it never charges an invoice Tollgate considers settled.
      */
-    settleInvoice(args: { customerId: string; request: SettleInvoiceRequest; settlementId: string }): Promise<SettledInvoice> {
+    settleInvoice(args: { customerId: string; request: SettleInvoiceRequest; settlementId: string; checkoutSessionId?: string }): Promise<SettledInvoice> {
       return keepAlive(() => settleInvoice(args));
     },
 

@@ -144,6 +144,7 @@ function settlement(operation: { summary: string; description: string; requestBo
         ...bodyLimits,
         404: errorResponse('Unknown customer, or no invoice with that number for this customer.', ['customer_not_found', 'invoice_not_found', 'subscription_not_running']),
         409: errorResponse('The invoice is not open (`details.status`: paid, void or uncollectible), e.g. settled by an earlier request.', ['invoice_not_open', 'subscription_busy']),
+        502: errorResponse('Stripe refused to settle its copy (a bad key, a request it cannot take); nothing was settled.', ['payment_provider_error']),
         ...unreachable,
       },
     },

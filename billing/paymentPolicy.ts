@@ -25,8 +25,11 @@ export const DEFAULT_PAYMENT_POLICY: PaymentPolicy = {
 
 /** How long an upgrade waits for its payment before it expires and its invoice is voided. */
 export const UPGRADE_PAYMENT_WINDOW_MS = 23 * 60 * 60 * 1000;
-/** How long a first-invoice Checkout page stays open (Stripe's maximum is 24 hours). */
-export const CHECKOUT_WINDOW_MS = 24 * 60 * 60 * 1000;
+/**
+ * How long a first-invoice Checkout page stays open: under Stripe's 24-hour maximum, so a clock a
+ * little ahead of Stripe's never asks for more than Stripe allows.
+ */
+export const CHECKOUT_WINDOW_MS = 23 * 60 * 60 * 1000;
 /** After a Checkout page's expiry, how long to wait for its webhook before asking Stripe directly. */
 export const CHECKOUT_GRACE_MS = 10 * 60 * 1000;
 

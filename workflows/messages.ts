@@ -113,9 +113,16 @@ export interface PaymentState {
   /** An upgrade decided but not applied until its invoice is paid (at most UPGRADE_PAYMENT_WINDOW_MS). */
   heldUpgrade?: HeldUpgrade;
   /** Credit owed, taken on landing on the fallback plan, being refunded to the customer's card. */
-  refund?: { refundId: string; amountMinor: string };
+  refund?: { refundId: string; amountMinor: string; /** When it was taken (workflow time): the credit note's date, the same on every repeat. */ at: number };
   /** A renewal invoice whose payment failed: retried on the catalog's schedule. */
-  pastDue?: { invoiceId: string; invoiceNumber: string; amountMinor: string; firstFailureAt: number; failures: number; nextRetryAt: number | null; lastReason: string; payUrl: string | null };
+  pastDue?: {
+    invoiceId: string; invoiceNumber: string; amountMinor: string; firstFailureAt: number;
+    /** Failed attempts on the schedule (the first one included). */
+    failures: number;
+    /** Attempts a new card asked for, outside the schedule (they do not count as failures). */
+    extraAttempts?: number;
+    nextRetryAt: number | null; lastReason: string; payUrl: string | null;
+  };
 }
 
 export interface HeldUpgrade {

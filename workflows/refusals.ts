@@ -24,6 +24,8 @@ export const REFUSAL_CODES = [
   'invoice_not_found',
   /** Settling an invoice that is already paid, void or uncollectible. */
   'invoice_not_open',
+  /** The payment provider refused the request as configured (a bad key, a request it cannot take). */
+  'payment_provider_error',
   ...PLAN_CHANGE_REFUSALS,
 ] as const;
 export type RefusalCode = (typeof REFUSAL_CODES)[number];
@@ -37,6 +39,9 @@ export const UNPROCESSABLE_REFUSALS: readonly RefusalCode[] = ['unknown_plan', '
 
 /** Refusals that mean the thing named does not exist (404). */
 export const NOT_FOUND_REFUSALS: readonly RefusalCode[] = ['invoice_not_found'];
+
+/** Refusals that are the payment provider's (502). */
+export const PROVIDER_REFUSALS: readonly RefusalCode[] = ['payment_provider_error'];
 
 export function isRefusalCode(value: unknown): value is RefusalCode {
   return typeof value === 'string' && (REFUSAL_CODES as readonly string[]).includes(value);

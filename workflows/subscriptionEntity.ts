@@ -428,11 +428,11 @@ export class SubscriptionEntity {
    * through): the credit is taken out of the balance to be refunded, once, under a refund id named
    * by this state version. Returns it, or undefined when there is nothing to refund.
    */
-  takeCreditForRefund(): { refundId: string; amountMinor: string } | undefined {
+  takeCreditForRefund(now: number): { refundId: string; amountMinor: string; at: number } | undefined {
     if (this.payment.refund || this.creditOwedMinor <= 0n || this.planId !== this.catalog.fallbackPlan) return undefined;
     if (this.paymentProvider !== 'stripe' || this.paymentPolicy.creditOnFallback !== 'refund') return undefined;
     this.version += 1;
-    const refund = { refundId: `refund:${this.customerId}:v${this.version}`, amountMinor: this.creditOwedMinor.toString() };
+    const refund = { refundId: `refund:${this.customerId}:v${this.version}`, amountMinor: this.creditOwedMinor.toString(), at: now };
     this.creditOwedMinor = 0n;
     this.payment = { ...this.payment, refund };
     return refund;
@@ -466,9 +466,34 @@ export class SubscriptionEntity {
     this.version += 1;
   }
 
-  /** The number of the next attempt on the past-due invoice (the first attempt was 1). */
+  /** The number of the next attempt on the past-due invoice (the first attempt was 1; each has its own key). */
   nextDunningAttempt(): number {
-    return (this.payment.pastDue?.failures ?? 0) + 1;
+    return (this.payment.pastDue?.failures ?? 0) + (this.payment.pastDue?.extraAttempts ?? 0) + 1;
+  }
+
+  /** A retry a new card asked for failed: reported, but the schedule goes on as it was. */
+  unscheduledRetryFailed(invoiceId: string, failure: { reason: string; payUrl: string | null }, policy: PaymentPolicy): void {
+    const pastDue = this.payment.pastDue;
+    if (!pastDue || pastDue.invoiceId !== invoiceId) return;
+    const scheduled = nextRetryAt(policy, pastDue.firstFailureAt, pastDue.failures) ?? null;
+    this.payment = { ...this.payment, pastDue: { ...pastDue, extraAttempts: (pastDue.extraAttempts ?? 0) + 1, nextRetryAt: scheduled, lastReason: failure.reason, payUrl: failure.payUrl ?? pastDue.payUrl } };
+    this.version += 1;
+  }
+
+  /** The provider could not settle what was due (refused or down): asked again at `at`. */
+  recheckDunningAt(invoiceId: string, at: number): void {
+    const pastDue = this.payment.pastDue;
+    if (pastDue?.invoiceId === invoiceId) this.payment = { ...this.payment, pastDue: { ...pastDue, nextRetryAt: at } };
+  }
+
+  recheckHeldAt(invoiceId: string, at: number): void {
+    const held = this.payment.heldUpgrade;
+    if (held?.invoiceId === invoiceId) this.payment = { ...this.payment, heldUpgrade: { ...held, expiresAt: at } };
+  }
+
+  recheckCheckoutAt(invoiceId: string, at: number): void {
+    const incomplete = this.payment.incomplete;
+    if (incomplete?.invoiceId === invoiceId) this.payment = { ...this.payment, incomplete: { ...incomplete, expiresAt: at - CHECKOUT_GRACE_MS } };
   }
 
   /** Another failed retry: the next one is scheduled, or `final` when none is left. */
@@ -499,18 +524,19 @@ export class SubscriptionEntity {
   }
 
   /**
-   * After the last failed retry: the catalog's final action. Returns what becomes of the invoice
-   * (void when the customer leaves the plan at once; uncollectible otherwise).
+   * After the last failed retry (its invoice closed: void when the customer leaves the plan at
+   * once, uncollectible otherwise): the catalog's final action. Returns whether it applied.
    */
-  finishDunning(action: DunningFinalAction): 'void' | 'uncollectible' {
+  finishDunning(invoiceId: string, action: DunningFinalAction): boolean {
+    if (this.payment.pastDue?.invoiceId !== invoiceId) return false;
     this.payment = { ...this.payment, pastDue: undefined };
     if (action === 'fallback_plan') {
       this.fallBackNow();
-      return 'void';
+      return true;
     }
     if (action === 'cancel') this.cancelAtPeriodEnd = true;
     this.version += 1;
-    return 'uncollectible';
+    return true;
   }
 
   /** Payment notices being delivered; the next run takes over what is unfinished (deliveries are idempotent per notice id). */

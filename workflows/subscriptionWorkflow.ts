@@ -42,6 +42,7 @@ import {
   type ChangePlanResult,
   type CollectionOutcome,
   type FirstPayment,
+  type HeldUpgrade,
   type PaymentEvent,
   type PaymentNotice,
   type SettledInvoice,
@@ -101,9 +102,11 @@ const paymentSteps = proxyActivities<PaymentActivities>({
   },
 });
 
-/** An activity's typed refusal (ApplicationFailure), rethrown as the Update's own failure. */
+/** An activity's typed refusal (ApplicationFailure), rethrown as the Update's own failure (the provider's own refusal as `payment_provider_error`). */
 function unwrapActivityFailure(error: unknown): unknown {
-  return error instanceof ActivityFailure && error.cause instanceof ApplicationFailure ? error.cause : error;
+  if (!(error instanceof ActivityFailure && error.cause instanceof ApplicationFailure)) return error;
+  if (error.cause.type === 'PaymentConfigurationError') return refusal('payment_provider_error', 'The payment provider refused the request; nothing was settled. See the worker log.');
+  return error.cause;
 }
 
 export async function subscriptionWorkflow(input: SubscriptionInput): Promise<void> {
@@ -124,8 +127,10 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   // Set once this run is about to continue-as-new: it waits for the Updates it accepted, and new
   // ones must go to the next run, or a steady stream of them would keep this one open for ever.
   let handingOver = false;
+  // Set between the cycle's end and its renewal, while holds and Checkout pages are settled: changes wait.
+  let closingCycle = false;
   const admit = () => {
-    if (handingOver) throw refusal('subscription_busy', 'The subscription is moving to its next run; try again in a moment.');
+    if (handingOver || closingCycle) throw refusal('subscription_busy', 'The subscription is moving to its next run; try again in a moment.');
   };
   /** This Update's id when it was answered before (a retry, possibly in a later run): its answer. */
   const earlierAnswer = (name: string) => {
@@ -180,6 +185,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   // Set by handlers when the main loop has payment work to do now (a new card, a lapsed Checkout page).
   let paymentWakeup = false;
   let retryHeldChange = false;
+  let newCardRetry = false;
   let checkoutLapseReported = false;
 
   /** An invoice was paid (webhook, operator, a retry): whatever waited for it goes ahead. */
@@ -214,19 +220,20 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
    * run, which repeats it under the same refund id (the step resumes, never refunds twice).
    */
   const refundCreditOnFallback = (when: 'now' | 'next_run' = 'now') => {
-    const refund = subscription.pendingRefund ?? subscription.takeCreditForRefund();
+    const refund = subscription.pendingRefund ?? subscription.takeCreditForRefund(Date.now());
     if (!refund || when === 'next_run' || !collectsPayments) return;
     void (async () => {
       if (handingOver) return;
-      const result = await paymentSteps.refundCredit({ customerId: subscription.customerId, refundId: refund.refundId, amountMinor: refund.amountMinor, at: Date.now() }).catch(() => undefined);
+      const result = await paymentSteps.refundCredit({ customerId: subscription.customerId, refundId: refund.refundId, amountMinor: refund.amountMinor, at: refund.at }).catch(() => undefined);
       if (!result || handingOver) return;
       if (subscription.refundSettled(refund.refundId, BigInt(result.unrefundedMinor))) await publish();
     })();
   };
 
   /** The dunning state as a notice: a failure (with the next retry) or the final action. */
-  const dunningNotice = (pastDue: NonNullable<SubscriptionEntity['pastDue']>, finalAction: PaymentNotice['finalAction']): PaymentNotice => ({
-    noticeId: `${pastDue.invoiceId}:${finalAction ? 'final' : `failed:${pastDue.failures}`}`,
+  const dunningNotice = (pastDue: NonNullable<SubscriptionEntity['pastDue']>, finalAction: PaymentNotice['finalAction'], trigger: 'schedule' | 'card' = 'schedule'): PaymentNotice => ({
+    // A retry the customer's new card asked for has a notice of its own (named by the attempt).
+    noticeId: `${pastDue.invoiceId}:${finalAction ? 'final' : trigger === 'card' ? `card:${pastDue.extraAttempts ?? 0}` : `failed:${pastDue.failures}`}`,
     kind: finalAction ? 'payment_final' : 'payment_failed',
     invoiceNumber: pastDue.invoiceNumber,
     amountMinor: pastDue.amountMinor,
@@ -245,20 +252,39 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     await publish();
   };
 
+  /** How long to wait before trying again to close what could not be closed (the provider refused or was down). */
+  const RECHECK_MS = 60 * 60 * 1000;
+
+  /** A Checkout page lapsed (or its expiry event came): paid after all, or the fallback plan. Undecided: asked again later. */
+  const settleLapsedCheckout = async (incomplete: NonNullable<SubscriptionEntity['incomplete']>) => {
+    const result = await paymentSteps.resolveCheckout({ invoiceId: incomplete.invoiceId, checkoutSessionId: incomplete.checkoutSessionId }).catch(() => undefined);
+    if (result === 'paid') await invoicePaid(incomplete.invoiceId);
+    else if (result === 'lapsed') {
+      if (subscription.checkoutLapsed(incomplete.invoiceId)) {
+        await publish();
+        refundCreditOnFallback();
+      }
+    } else subscription.recheckCheckoutAt(incomplete.invoiceId, Date.now() + RECHECK_MS);
+  };
+  /** A held change's time is up: its invoice voided (paid wins a race) and the hold released. Undecided: asked again later. */
+  const expireHeldChange = async (held: HeldUpgrade) => {
+    const status = await paymentSteps.closeInvoice({ invoiceId: held.invoiceId, status: 'void', reason: `upgrade_expired:${held.updateId}` }).catch(() => undefined);
+    if (status === 'paid') await invoicePaid(held.invoiceId);
+    else if (status === 'void' || status === 'uncollectible') {
+      if (subscription.releaseHeldChange(held.invoiceId)) await publish();
+    } else subscription.recheckHeldAt(held.invoiceId, Date.now() + RECHECK_MS);
+  };
+
   /** Payment work that is due: a lapsed Checkout page, a held change that expired or has a new card to try, a dunning retry. */
   const runDuePaymentWork = async () => {
     const incomplete = subscription.incomplete;
     if (incomplete && (checkoutLapseReported || Date.now() >= incomplete.expiresAt + CHECKOUT_GRACE_MS)) {
       checkoutLapseReported = false;
-      const result = await paymentSteps.resolveCheckout({ invoiceId: incomplete.invoiceId, checkoutSessionId: incomplete.checkoutSessionId }).catch(() => 'lapsed' as const);
-      if (result === 'paid') await invoicePaid(incomplete.invoiceId);
-      else if (subscription.checkoutLapsed(incomplete.invoiceId)) await publish();
+      await settleLapsedCheckout(incomplete);
     }
     const held = subscription.heldUpgrade;
     if (held?.invoiceId && Date.now() >= held.expiresAt) {
-      const status = await paymentSteps.closeInvoice({ invoiceId: held.invoiceId, status: 'void', reason: `upgrade_expired:${held.updateId}` }).catch(() => 'void' as const);
-      if (status === 'paid') await invoicePaid(held.invoiceId);
-      else if (subscription.releaseHeldChange(held.invoiceId)) await publish();
+      await expireHeldChange(held);
     } else if (held?.invoiceId && retryHeldChange) {
       retryHeldChange = false;
       const outcome = await collectAttempt(held.invoiceId, subscription.nextHeldAttempt());
@@ -270,19 +296,32 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     }
     const pastDue = subscription.pastDue;
     if (pastDue && pastDue.nextRetryAt !== null && Date.now() >= pastDue.nextRetryAt) {
+      // A retry the customer's new card asked for, before its time: a failure does not count against the schedule.
+      const early = newCardRetry;
+      newCardRetry = false;
       const outcome = await collectAttempt(pastDue.invoiceId, subscription.nextDunningAttempt());
       if (outcome?.status === 'paid' || outcome?.status === 'void') {
         if (subscription.dunningSettled(pastDue.invoiceId)) await publish();
         return;
       }
+      // Settled meanwhile (a webhook, an operator): nothing left to retry.
+      if (subscription.pastDue?.invoiceId !== pastDue.invoiceId) return;
+      const failure = { reason: outcome?.reason ?? 'The payment could not be attempted.', payUrl: outcome?.hostedInvoiceUrl ?? null };
       const policy = subscription.paymentPolicy;
-      const verdict = subscription.dunningFailed(pastDue.invoiceId, { reason: outcome?.reason ?? 'The payment could not be attempted.', payUrl: outcome?.hostedInvoiceUrl ?? null }, policy);
+      if (early) {
+        subscription.unscheduledRetryFailed(pastDue.invoiceId, failure, policy);
+        tellCustomer(dunningNotice(subscription.pastDue!, null, 'card'));
+        await publish();
+        return;
+      }
+      const verdict = subscription.dunningFailed(pastDue.invoiceId, failure, policy);
+      if (verdict === 'stale') return;
       const failed = subscription.pastDue!;
       if (verdict === 'final') {
         const status = await paymentSteps.closeInvoice({ invoiceId: pastDue.invoiceId, status: policy.finalAction === 'fallback_plan' ? 'void' : 'uncollectible', reason: 'dunning_final' }).catch(() => undefined);
         if (status === 'paid') subscription.dunningSettled(pastDue.invoiceId);
-        else {
-          subscription.finishDunning(policy.finalAction);
+        else if (status === undefined) subscription.recheckDunningAt(pastDue.invoiceId, Date.now() + RECHECK_MS);
+        else if (subscription.finishDunning(pastDue.invoiceId, policy.finalAction)) {
           tellCustomer(dunningNotice(failed, policy.finalAction));
           refundCreditOnFallback();
         }
@@ -355,7 +394,8 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     let settled: SettledInvoice;
     try {
       // The Update's own id names the settlement: a retried step recognises its own write.
-      settled = await paymentSteps.settleInvoice({ customerId: subscription.customerId, request, settlementId: currentUpdateInfo()!.id });
+      const checkout = subscription.incomplete?.invoiceNumber === request.invoiceNumber ? subscription.incomplete.checkoutSessionId : undefined;
+      settled = await paymentSteps.settleInvoice({ customerId: subscription.customerId, request, settlementId: currentUpdateInfo()!.id, ...(checkout ? { checkoutSessionId: checkout } : {}) });
     } catch (error) {
       throw unwrapActivityFailure(error);
     }
@@ -370,7 +410,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     if (outcome?.status === 'paid') await invoicePaid(outcome.invoiceId);
     if (event.kind === 'payment_method_updated') {
       // A new card: what waits for a payment is tried again at once.
-      if (subscription.retryDunningNow(Date.now())) paymentWakeup = true;
+      if (subscription.retryDunningNow(Date.now())) newCardRetry = paymentWakeup = true;
       if (subscription.heldUpgrade?.invoiceId) retryHeldChange = paymentWakeup = true;
     }
     if (event.kind === 'checkout_expired' && event.invoiceId !== undefined && subscription.incomplete?.invoiceId === event.invoiceId) checkoutLapseReported = paymentWakeup = true;
@@ -473,22 +513,26 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
       await runDuePaymentWork();
       if (Date.now() >= subscription.currentCycleEnd) break;
     }
-    // A held change or a Checkout page does not outlive its period: settled now, one way or the other.
+    // The cycle is over: until it is renewed, changes wait (they would be priced for the old period).
+    closingCycle = true;
+    // A held change or a Checkout page does not outlive its period: settled now, one way or the
+    // other (a change still being invoiced first gets its invoice). What the provider leaves
+    // undecided stays held and is asked again by the next run.
+    await condition(() => subscription.heldUpgrade === undefined || subscription.heldUpgrade.invoiceId !== '');
     const held = subscription.heldUpgrade;
-    if (held?.invoiceId) {
-      const status = await paymentSteps.closeInvoice({ invoiceId: held.invoiceId, status: 'void', reason: `upgrade_expired:${held.updateId}` }).catch(() => 'void' as const);
-      if (status === 'paid') await invoicePaid(held.invoiceId);
-      else if (subscription.releaseHeldChange(held.invoiceId)) await publish();
+    if (held) {
+      await expireHeldChange(held);
+      // The provider refused to close it (as configured): the hold ends with the period anyway,
+      // so it can never apply with this period's prices; the invoice stays open and visible.
+      if (subscription.releaseHeldChange(held.invoiceId)) await publish();
     }
     const incomplete = subscription.incomplete;
-    if (incomplete) {
-      const result = await paymentSteps.resolveCheckout({ invoiceId: incomplete.invoiceId, checkoutSessionId: incomplete.checkoutSessionId }).catch(() => 'lapsed' as const);
-      if (result === 'paid') await invoicePaid(incomplete.invoiceId);
-      else if (subscription.checkoutLapsed(incomplete.invoiceId)) await publish();
-    }
+    if (incomplete) await settleLapsedCheckout(incomplete);
   }
 
   const renewal = subscription.renew();
+  // Renewed (the new cycle is the state now): changes are admitted again, against it.
+  closingCycle = false;
   if (renewal.newPeriod) indexForSearch();
   if (consistentWrites) {
     const versionAtRenewal = subscription.snapshot().version;
@@ -503,7 +547,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     const outcome = await collect(renewalInvoice);
     if (renewalInvoice && (outcome?.outcome === 'failed' || outcome?.outcome === 'requires_action')) await startDunning(renewalInvoice, outcome, 'next_run');
     // A cancellation took effect (the fallback plan): the credit left is refunded by the next run.
-    if (collectsPayments && subscription.takeCreditForRefund()) await activities.saveSubscription(subscription.snapshot());
+    if (collectsPayments && subscription.takeCreditForRefund(Date.now())) await activities.saveSubscription(subscription.snapshot());
     await handOver(catalog, collectsPayments ? paymentProvider : undefined);
   }
 

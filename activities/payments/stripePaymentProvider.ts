@@ -109,7 +109,11 @@ export class StripePaymentProvider implements PaymentProvider {
 
   async finalizeInvoice(providerInvoiceId: string, invoice: InvoiceToMirror): Promise<MirroredInvoice> {
     try {
-      await this.stripe.invoices.addLines(providerInvoiceId, {
+      // After Stripe has forgotten the lines' key (24 h), a repeat must not add them twice.
+      const current = await this.stripe.invoices.retrieve(providerInvoiceId);
+      if (current.status !== 'draft') return mirrored(current);
+      const added = current.lines.data.some((line) => line.metadata?.tollgate_invoice_id === invoice.invoiceId);
+      if (!added) await this.stripe.invoices.addLines(providerInvoiceId, {
         lines: invoice.lines.map((line, position) => ({
           amount: Number(line.amountMinor),
           description: line.description,
@@ -126,7 +130,8 @@ export class StripePaymentProvider implements PaymentProvider {
 
   async payInvoice(providerInvoiceId: string, invoice: { invoiceId: string; attempt: number }): Promise<PaymentAttempt> {
     try {
-      const paid = await this.stripe.invoices.pay(providerInvoiceId, { off_session: true }, { idempotencyKey: stripeKeys.payment(invoice.invoiceId, invoice.attempt) });
+      // `payments` is only returned when expanded: it names the payment intent (refunds need it).
+      const paid = await this.stripe.invoices.pay(providerInvoiceId, { off_session: true, expand: ['payments'] }, { idempotencyKey: stripeKeys.payment(invoice.invoiceId, invoice.attempt) });
       const view = mirrored(paid);
       if (view.providerStatus === 'paid') return { outcome: 'paid', invoice: view, reference: paymentReference(paid) };
       return { outcome: 'pending', invoice: view };
@@ -205,6 +210,8 @@ export class StripePaymentProvider implements PaymentProvider {
       cancel_url: request.cancelUrl,
       expires_at: Math.floor(request.expiresAt / 1000),
       metadata,
+      // Cards only: they settle at once, so a completed page is a paid one (no delayed bank debits).
+      payment_method_types: ['card' as const],
     };
     try {
       const session = request.mode === 'payment' && request.invoice

@@ -52,8 +52,6 @@ export const USED_STRIPE_EVENTS = [
   'invoice.payment_action_required',
   'checkout.session.completed',
   'checkout.session.expired',
-  'payment_method.attached',
-  'setup_intent.succeeded',
   'customer.updated',
 ] as const;
 
@@ -104,8 +102,9 @@ export function usedStripeEvent(stripeEvent: StripeEventLike): UsedEvent | undef
         ...found,
       };
     }
-    case 'payment_method.attached':
-    case 'setup_intent.succeeded':
+    // Only a new *default* card is worth a retry (customer.updated, or a setup page completed,
+    // above): payment_method.attached and setup_intent.succeeded come before the default changes,
+    // and a retry then would charge the old card.
     case 'customer.updated': {
       const parsed = customerScoped.safeParse(stripeEvent.data.object);
       if (!parsed.success) return undefined;

@@ -7,7 +7,7 @@
  * through. A redelivery of a marked event is answered at once; one whose signal failed (answered
  * 503, so Stripe redelivers) is signalled again, and the workflow drops an id it has seen.
  */
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { Router } from 'express';
 import type { Logger } from 'pino';
 import Stripe from 'stripe';
@@ -87,6 +87,12 @@ export function stripeWebhookRoutes(deps: StripeWebhookDeps): Router {
     try {
       await temporal.workflow.getHandle(subscriptionWorkflowId(customer.id)).signal(paymentEventSignal, used.event);
     } catch (error) {
+      if (error instanceof WorkflowNotFoundError) {
+        // Its subscription is gone: nothing will ever take it, so redelivering cannot help.
+        logger.error({ eventId: event.id, customerId: customer.id }, 'stripe event for a customer whose subscription is not running');
+        res.json({ received: true, used: false });
+        return;
+      }
       logger.warn({ err: error, eventId: event.id }, 'could not hand the stripe event to the subscription; Stripe will redeliver it');
       throw new ApiError(503, 'temporal_unavailable', 'The event could not be handed to the subscription yet; redeliver it.');
     }
