@@ -20,7 +20,7 @@ import {
 } from '../store/paymentStore.js';
 import type { CollectionOutcome, InvoiceStatus, PaymentEvent, SettledInvoice, SettleInvoiceRequest } from '../workflows/messages.js';
 import { ensureProviderCustomer } from './payments/providerCustomer.js';
-import { PaymentConfigurationError, type CheckoutSession, type InvoiceToMirror, type MirroredInvoice, type PaymentProvider } from './payments/paymentProvider.js';
+import { PaymentConfigurationError, paymentKeys, type CheckoutSession, type InvoiceToMirror, type MirroredInvoice, type PaymentProvider } from './payments/paymentProvider.js';
 
 export interface PaymentActivityDeps {
   db: Db;
@@ -112,7 +112,7 @@ export function createPaymentActivities(deps: PaymentActivityDeps) {
   async function adoptPaymentMethod(customerId: string, session: CheckoutSession): Promise<void> {
     if (!session.paymentMethodId) return;
     const providerCustomerId = await ensureCustomer(customerId);
-    await payments.setDefaultPaymentMethod(providerCustomerId, session.paymentMethodId, `tollgate:customer:${customerId}:default_payment_method:${session.sessionId}`).catch(nonRetryable);
+    await payments.setDefaultPaymentMethod(providerCustomerId, session.paymentMethodId, paymentKeys.defaultPaymentMethod(customerId, session.sessionId)).catch(nonRetryable);
   }
 
   async function collectInvoice(args: { invoiceId: string; attempt: number; checkout?: CheckoutOptions }): Promise<CollectionOutcome> {
@@ -131,7 +131,7 @@ export function createPaymentActivities(deps: PaymentActivityDeps) {
           successUrl: args.checkout.successUrl,
           cancelUrl: args.checkout.cancelUrl,
           expiresAt: args.checkout.expiresAt,
-          idempotencyKey: `tollgate:invoice:${invoice.id}:checkout`,
+          idempotencyKey: paymentKeys.invoice(invoice.id, 'checkout'),
         }).catch(nonRetryable);
         return {
           invoiceId: invoice.id,
@@ -219,7 +219,7 @@ export function createPaymentActivities(deps: PaymentActivityDeps) {
     let state: MirroredInvoice | undefined;
     // Its Checkout page (a first invoice) must no longer take money for an invoice settled here.
     if (payments.name !== 'none' && args.checkoutSessionId) {
-      const session = await payments.expireCheckoutSession(args.checkoutSessionId, `tollgate:invoice:${invoice.id}:checkout_expire`).catch(nonRetryable);
+      const session = await payments.expireCheckoutSession(args.checkoutSessionId, paymentKeys.invoice(invoice.id, 'checkout_expire')).catch(nonRetryable);
       if (session.status === 'complete' && session.paid) {
         await recordPaid(db, invoice.id, { reference: session.reference, at: now() });
         throw ApplicationFailure.create({ type: 'invoice_not_open', message: `Invoice ${invoice.number} was just paid on its Checkout page.`, nonRetryable: true, details: [{ status: 'paid' }] });
@@ -268,7 +268,7 @@ export function createPaymentActivities(deps: PaymentActivityDeps) {
     if (invoice.status === 'paid') return 'paid';
     if (invoice.status !== 'open') return 'lapsed';
     let session = await payments.retrieveCheckoutSession(args.checkoutSessionId).catch(nonRetryable);
-    if (session.status === 'open') session = await payments.expireCheckoutSession(args.checkoutSessionId, `tollgate:invoice:${invoice.id}:checkout_expire`).catch(nonRetryable);
+    if (session.status === 'open') session = await payments.expireCheckoutSession(args.checkoutSessionId, paymentKeys.invoice(invoice.id, 'checkout_expire')).catch(nonRetryable);
     if (session.status === 'complete' && session.paid) {
       await recordPaid(db, invoice.id, { reference: session.reference, at: now() });
       await adoptPaymentMethod(invoice.customerId, session);
@@ -303,7 +303,7 @@ export function createPaymentActivities(deps: PaymentActivityDeps) {
       const providerRefundId = await payments.refundPayment({
         paymentReference: invoice.paymentReference!,
         amountMinor: take,
-        idempotencyKey: `tollgate:refund:${args.refundId}:${invoice.id}`,
+        idempotencyKey: paymentKeys.refund(args.refundId, invoice.id),
         metadata: { tollgate_customer_id: args.customerId, tollgate_invoice_id: invoice.id, tollgate_refund_id: args.refundId },
       }).catch(nonRetryable);
       await db.creditRefund.createMany({ data: [{ refundId: args.refundId, invoiceId: invoice.id, customerId: args.customerId, amountMinor: take, providerRefundId }], skipDuplicates: true });

@@ -11,7 +11,8 @@
  * times single calls through it (`measureStripeRoundTrip`) so a reader can tell the Stripe share,
  * and counts the calls an upgrade made from the proxy's log (`stripeCallsOf`).
  */
-import { createStripeClient, stripeKeys } from '../activities/payments/stripePaymentProvider.js';
+import { paymentKeys } from '../activities/payments/paymentProvider.js';
+import { createStripeClient } from '../activities/payments/stripePaymentProvider.js';
 import { startStripeFaultProxy, type ProxiedRequest, type RespondContext, type StripeFaultProxy } from '../test/harness/stripeFaultProxy.js';
 import { startStripeMock } from '../test/harness/stripeMock.js';
 
@@ -61,7 +62,7 @@ export async function startBenchStripe(started: (name: string, stop: () => Promi
  * one is made, so the first upgrade of the last customers created does not carry that call.
  */
 export async function waitForStripeCustomers(proxy: StripeFaultProxy, customerIds: string[], timeoutMs: number): Promise<void> {
-  const keys = new Set(customerIds.map((id) => stripeKeys.customer(id)));
+  const keys = new Set(customerIds.map((id) => paymentKeys.customer(id)));
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const made = new Set(proxy.requests.filter((r) => r.effective && r.idempotencyKey !== null && keys.has(r.idempotencyKey)).map((r) => r.idempotencyKey));

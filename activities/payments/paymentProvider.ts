@@ -7,6 +7,20 @@
  */
 import type { PaymentProviderName } from '../../config/paymentSettings.js';
 
+/**
+ * Every idempotency key a payment step sends, in one place. Keys name the Tollgate object and the
+ * step (and the attempt, or the workflow's refund or Checkout id), never a Temporal run or
+ * activity id, which change across retries and continue-as-new.
+ */
+export const paymentKeys = {
+  customer: (customerId: string) => `tollgate:customer:${customerId}:create`,
+  defaultPaymentMethod: (customerId: string, checkoutSessionId: string) => `tollgate:customer:${customerId}:default_payment_method:${checkoutSessionId}`,
+  setupCheckout: (customerId: string, operationId: string) => `tollgate:customer:${customerId}:setup-checkout:${operationId}`,
+  invoice: (invoiceId: string, step: 'create' | 'lines' | 'finalize' | 'paid_out_of_band' | 'void' | 'uncollectible' | 'checkout' | 'checkout_expire') => `tollgate:invoice:${invoiceId}:${step}`,
+  payment: (invoiceId: string, attempt: number) => `tollgate:invoice:${invoiceId}:pay:${attempt}`,
+  refund: (refundId: string, invoiceId: string) => `tollgate:refund:${refundId}:${invoiceId}`,
+};
+
 export interface ProviderCustomerInput {
   customerId: string;
   name: string;

@@ -2,7 +2,7 @@
  * The provider's customer for a Tollgate customer, created at most once. Shared by the payment
  * activities (collecting an invoice) and the API (opening Checkout or the billing portal), which
  * can race for a brand-new customer: both send the same idempotency key
- * (`tollgate:customer:<id>:create`, see stripePaymentProvider.ts), so the provider makes one
+ * (`tollgate:customer:<id>:create`, paymentKeys in paymentProvider.ts), so the provider makes one
  * customer, and saveProviderCustomerId keeps the first id recorded, so both callers end up with it.
  *
  * Free of Temporal and of HTTP: callers turn a missing customer (null) and provider errors into

@@ -10,6 +10,7 @@ import Stripe from 'stripe';
 import { stripeConnection } from '../../config/paymentSettings.js';
 import {
   PaymentConfigurationError,
+  paymentKeys,
   type CheckoutRequest,
   type CheckoutSession,
   type InvoiceToMirror,
@@ -25,13 +26,6 @@ export interface StripeProviderOptions {
   /** Stripe Tax computes tax on each invoice. */
   automaticTax: boolean;
 }
-
-/** Keys name the Tollgate object and the step, never a run or attempt id of Temporal's. */
-export const stripeKeys = {
-  customer: (customerId: string) => `tollgate:customer:${customerId}:create`,
-  invoice: (invoiceId: string, step: 'create' | 'lines' | 'finalize' | 'paid_out_of_band' | 'void' | 'uncollectible' | 'checkout' | 'checkout_expire') => `tollgate:invoice:${invoiceId}:${step}`,
-  payment: (invoiceId: string, attempt: number) => `tollgate:invoice:${invoiceId}:pay:${attempt}`,
-};
 
 export function createStripeClient(options: { secretKey: string; apiBase: string }): Stripe {
   return new Stripe(options.secretKey, {
@@ -78,7 +72,7 @@ export class StripePaymentProvider implements PaymentProvider {
     try {
       const created = await this.stripe.customers.create(
         { name: customer.name, email: customer.email, metadata: { tollgate_customer_id: customer.customerId } },
-        { idempotencyKey: stripeKeys.customer(customer.customerId) },
+        { idempotencyKey: paymentKeys.customer(customer.customerId) },
       );
       return created.id;
     } catch (error) {
@@ -99,7 +93,7 @@ export class StripePaymentProvider implements PaymentProvider {
         description: `Tollgate invoice ${invoice.number}`,
         metadata: { tollgate_invoice_id: invoice.invoiceId, tollgate_invoice_number: invoice.number, tollgate_customer_id: invoice.customerId },
         ...(this.options.automaticTax ? { automatic_tax: { enabled: true } } : {}),
-      }, { idempotencyKey: stripeKeys.invoice(invoice.invoiceId, 'create') });
+      }, { idempotencyKey: paymentKeys.invoice(invoice.invoiceId, 'create') });
       if (!created.id) throw new Error('Stripe answered an invoice without an id');
       return created.id;
     } catch (error) {
@@ -120,8 +114,8 @@ export class StripePaymentProvider implements PaymentProvider {
           period: { start: Math.floor(line.periodStart / 1000), end: Math.floor(line.periodEnd / 1000) },
           metadata: { tollgate_invoice_id: invoice.invoiceId, tollgate_line: String(position) },
         })),
-      }, { idempotencyKey: stripeKeys.invoice(invoice.invoiceId, 'lines') });
-      const finalized = await this.stripe.invoices.finalizeInvoice(providerInvoiceId, { auto_advance: false }, { idempotencyKey: stripeKeys.invoice(invoice.invoiceId, 'finalize') });
+      }, { idempotencyKey: paymentKeys.invoice(invoice.invoiceId, 'lines') });
+      const finalized = await this.stripe.invoices.finalizeInvoice(providerInvoiceId, { auto_advance: false }, { idempotencyKey: paymentKeys.invoice(invoice.invoiceId, 'finalize') });
       return mirrored(finalized);
     } catch (error) {
       return classify(error, `finalize invoice ${invoice.number}`);
@@ -131,7 +125,7 @@ export class StripePaymentProvider implements PaymentProvider {
   async payInvoice(providerInvoiceId: string, invoice: { invoiceId: string; attempt: number }): Promise<PaymentAttempt> {
     try {
       // `payments` is only returned when expanded: it names the payment intent (refunds need it).
-      const paid = await this.stripe.invoices.pay(providerInvoiceId, { off_session: true, expand: ['payments'] }, { idempotencyKey: stripeKeys.payment(invoice.invoiceId, invoice.attempt) });
+      const paid = await this.stripe.invoices.pay(providerInvoiceId, { off_session: true, expand: ['payments'] }, { idempotencyKey: paymentKeys.payment(invoice.invoiceId, invoice.attempt) });
       const view = mirrored(paid);
       if (view.providerStatus === 'paid') return { outcome: 'paid', invoice: view, reference: paymentReference(paid) };
       return { outcome: 'pending', invoice: view };
@@ -155,7 +149,7 @@ export class StripePaymentProvider implements PaymentProvider {
 
   async markPaidOutOfBand(providerInvoiceId: string, invoiceId: string): Promise<MirroredInvoice> {
     try {
-      return mirrored(await this.stripe.invoices.pay(providerInvoiceId, { paid_out_of_band: true }, { idempotencyKey: stripeKeys.invoice(invoiceId, 'paid_out_of_band') }));
+      return mirrored(await this.stripe.invoices.pay(providerInvoiceId, { paid_out_of_band: true }, { idempotencyKey: paymentKeys.invoice(invoiceId, 'paid_out_of_band') }));
     } catch (error) {
       return classify(error, 'mark the invoice paid');
     }
@@ -163,7 +157,7 @@ export class StripePaymentProvider implements PaymentProvider {
 
   async voidInvoice(providerInvoiceId: string, invoiceId: string): Promise<MirroredInvoice> {
     try {
-      return mirrored(await this.stripe.invoices.voidInvoice(providerInvoiceId, {}, { idempotencyKey: stripeKeys.invoice(invoiceId, 'void') }));
+      return mirrored(await this.stripe.invoices.voidInvoice(providerInvoiceId, {}, { idempotencyKey: paymentKeys.invoice(invoiceId, 'void') }));
     } catch (error) {
       return classify(error, 'void the invoice');
     }
@@ -171,7 +165,7 @@ export class StripePaymentProvider implements PaymentProvider {
 
   async markUncollectible(providerInvoiceId: string, invoiceId: string): Promise<MirroredInvoice> {
     try {
-      return mirrored(await this.stripe.invoices.markUncollectible(providerInvoiceId, {}, { idempotencyKey: stripeKeys.invoice(invoiceId, 'uncollectible') }));
+      return mirrored(await this.stripe.invoices.markUncollectible(providerInvoiceId, {}, { idempotencyKey: paymentKeys.invoice(invoiceId, 'uncollectible') }));
     } catch (error) {
       return classify(error, 'mark the invoice uncollectible');
     }

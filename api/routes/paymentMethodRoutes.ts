@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import Stripe from 'stripe';
 import { z } from 'zod';
 import { ensureProviderCustomer } from '../../activities/payments/providerCustomer.js';
-import { PaymentConfigurationError, type PaymentProvider } from '../../activities/payments/paymentProvider.js';
+import { PaymentConfigurationError, paymentKeys, type PaymentProvider } from '../../activities/payments/paymentProvider.js';
 import type { Db } from '../../store/db.js';
 import { ApiError, validationError } from '../errors.js';
 import { operationIdOf } from '../idempotency.js';
@@ -117,7 +117,7 @@ export function paymentMethodRoutes(deps: PaymentMethodRoutesDeps): Router {
       if (record) startedAt = record.createdAt.getTime();
     }
     return {
-      idempotencyKey: `tollgate:customer:${customerId}:setup-checkout:${operationId ?? randomUUID()}`,
+      idempotencyKey: paymentKeys.setupCheckout(customerId, operationId ?? randomUUID()),
       // Stripe takes whole seconds; flooring here too keeps the parameters equal on a retry.
       expiresAt: Math.floor((startedAt + CHECKOUT_LIFETIME_MS) / 1000) * 1000,
     };

@@ -62,10 +62,9 @@ export function stripeWebhookRoutes(deps: StripeWebhookDeps): Router {
       res.json({ received: true, used: false });
       return;
     }
-    const customerId = used.customerId ?? (used.providerCustomerId
-      ? (await db.customer.findUnique({ where: { providerCustomerId: used.providerCustomerId }, select: { id: true } }))?.id
-      : undefined);
-    const customer = customerId ? await db.customer.findUnique({ where: { id: customerId }, select: { id: true, providerCustomerId: true } }) : null;
+    // By Tollgate's id in metadata, else by Stripe's customer: one lookup either way.
+    const where = used.customerId !== undefined ? { id: used.customerId } : used.providerCustomerId ? { providerCustomerId: used.providerCustomerId } : undefined;
+    const customer = where ? await db.customer.findUnique({ where, select: { id: true, providerCustomerId: true } }) : null;
     // Metadata and Stripe's customer must agree: an object of one Stripe customer never acts on another Tollgate customer.
     const mismatched = customer?.providerCustomerId && used.providerCustomerId && customer.providerCustomerId !== used.providerCustomerId;
     if (!customer || mismatched) {

@@ -61,6 +61,18 @@ async function createCustomer(id: string, plan = 'pro', extra: Record<string, un
   return created;
 }
 
+/** A customer on Basic whose first invoice was paid; from now on its card answers with `fault`. */
+async function basicCustomerWhoseCardThen(fault: 'card_declined' | 'authentication_required'): Promise<string> {
+  const id = newId();
+  withSavedCard();
+  proxy.inject({ method: 'POST', path: PAY, respond: paidInvoice });
+  await createCustomer(id, 'basic');
+  proxy.clearFaults();
+  withSavedCard();
+  proxy.inject({ method: 'POST', path: PAY, error: fault });
+  return id;
+}
+
 async function firstInvoice(id: string, until: (invoice: Record<string, any>) => boolean) {
   return eventually(async () => {
     const list = await api.request('GET', `/v1/customers/${id}/invoices`);
@@ -209,13 +221,7 @@ describe('Checkout and held upgrades over HTTP', () => {
   });
 
   it('a declined upgrade answers 402 payment_required and changes nothing; a signed invoice.paid applies it', async () => {
-    const id = newId();
-    withSavedCard();
-    proxy.inject({ method: 'POST', path: PAY, respond: paidInvoice });
-    await createCustomer(id, 'basic');
-    proxy.clearFaults();
-    withSavedCard();
-    proxy.inject({ method: 'POST', path: PAY, error: 'card_declined' });
+    const id = await basicCustomerWhoseCardThen('card_declined');
     const upgrade = await api.request('POST', `/v1/customers/${id}/subscription/change`, { body: { plan: 'pro' }, headers: { 'idempotency-key': `up-${id}` } });
     expect(upgrade.status).toBe(402);
     expect(upgrade.body.error).toMatchObject({ code: 'payment_required', details: { upgradeTo: { plan: 'pro' } } });
@@ -350,6 +356,14 @@ describe('Stripe webhooks', () => {
     expect((await api.database.db.invoice.findUniqueOrThrow({ where: { id: victim.stored.id } })).status).toBe('open');
   });
 
+  it('Stripe refusing to mark its copy paid is a 502 payment_provider_error, and the invoice stays open', async () => {
+    const { id, stored } = await declined();
+    proxy.inject({ method: 'POST', path: `/v1/invoices/${stored.providerInvoiceId}/pay`, respond: () => ({ status: 400, json: { error: { type: 'invalid_request_error', code: 'invoice_not_payable', message: 'This invoice cannot be paid.' } } }) });
+    const answer = await api.request('POST', `/v1/customers/${id}/invoices/${stored.number}/mark-paid`, { body: { reference: 'cheque 77' } });
+    expect([answer.status, answer.body.error.code]).toEqual([502, 'payment_provider_error']);
+    expect((await api.database.db.invoice.findUniqueOrThrow({ where: { id: stored.id } })).status).toBe('open');
+  });
+
   it('an operator marks a declined invoice paid: Stripe marks its copy paid out of band', async () => {
     const { id, stored } = await declined();
     const answer = await api.request('POST', `/v1/customers/${id}/invoices/${stored.number}/mark-paid`, { body: { reference: 'cheque 1182' } });
@@ -379,13 +393,7 @@ describe('more of Stripe', () => {
   });
 
   it('an upgrade the bank wants authenticated answers 402 with the page to pay on', async () => {
-    const id = newId();
-    withSavedCard();
-    proxy.inject({ method: 'POST', path: PAY, respond: paidInvoice });
-    await createCustomer(id, 'basic');
-    proxy.clearFaults();
-    withSavedCard();
-    proxy.inject({ method: 'POST', path: PAY, error: 'authentication_required' });
+    const id = await basicCustomerWhoseCardThen('authentication_required');
     const upgrade = await api.request('POST', `/v1/customers/${id}/subscription/change`, { body: { plan: 'enterprise' } });
     expect(upgrade.status).toBe(402);
     expect(upgrade.body.error).toMatchObject({ code: 'payment_required', details: { declineCode: 'authentication_required', upgradeTo: { plan: 'enterprise' } } });
@@ -393,13 +401,7 @@ describe('more of Stripe', () => {
   });
 
   it('an operator marking a held upgrade\'s invoice paid applies the upgrade', async () => {
-    const id = newId();
-    withSavedCard();
-    proxy.inject({ method: 'POST', path: PAY, respond: paidInvoice });
-    await createCustomer(id, 'basic');
-    proxy.clearFaults();
-    withSavedCard();
-    proxy.inject({ method: 'POST', path: PAY, error: 'card_declined' });
+    const id = await basicCustomerWhoseCardThen('card_declined');
     const upgrade = await api.request('POST', `/v1/customers/${id}/subscription/change`, { body: { plan: 'pro' } });
     expect(upgrade.status).toBe(402);
     const settled = await api.request('POST', `/v1/customers/${id}/invoices/${upgrade.body.error.details.invoiceNumber}/mark-paid`, { body: { reference: 'wire 99' } });
