@@ -6,6 +6,8 @@
  * follows (dunning, a held upgrade, the fallback plan).
  */
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
+import type { Catalog } from '../billing/catalog.js';
+import { catalogThresholdNanos } from '../store/creditLedger.js';
 import type { Db } from '../store/db.js';
 import { storeInvoice, withIdempotentRetry } from '../store/invoiceStore.js';
 import {
@@ -26,6 +28,8 @@ export interface PaymentActivityDeps {
   db: Db;
   payments: PaymentProvider;
   now?: () => Date;
+  /** For the low-balance threshold a paid credit purchase re-arms against (store/creditStore.ts). */
+  catalog?: () => Catalog;
 }
 
 type StoredInvoice = NonNullable<Awaited<ReturnType<typeof invoiceWithLines>>>;
@@ -61,6 +65,11 @@ async function keepAlive<T>(work: () => Promise<T>): Promise<T> {
 export function createPaymentActivities(deps: PaymentActivityDeps) {
   const { db, payments } = deps;
   const now = deps.now ?? (() => new Date());
+  /** Marks an invoice paid (granting the credits it sells, if any: store/paymentStore.ts). */
+  const paid = (invoiceId: string, args: Parameters<typeof recordPaid>[2]) => {
+    const threshold = deps.catalog ? catalogThresholdNanos(deps.catalog()) : undefined;
+    return recordPaid(db, invoiceId, threshold === undefined ? args : { ...args, lowBalanceThresholdNanos: threshold });
+  };
 
   async function ensureCustomer(customerId: string): Promise<string> {
     const providerCustomerId = await ensureProviderCustomer(db, payments, customerId).catch(nonRetryable);
@@ -152,7 +161,7 @@ export function createPaymentActivities(deps: PaymentActivityDeps) {
     const { providerInvoiceId, state } = await mirror(invoice);
     if (state?.providerStatus === 'paid') {
       // Paid on finalizing: the customer's balance covered it.
-      await recordPaid(db, invoice.id, { reference: null, at: now(), state });
+      await paid(invoice.id, { reference: null, at: now(), state });
       return { invoiceId: invoice.id, invoiceNumber: invoice.number, outcome: 'paid', status: 'paid', hostedInvoiceUrl: state.hostedInvoiceUrl };
     }
     await recordAttempt(db, invoice.id, args.attempt);
@@ -160,7 +169,7 @@ export function createPaymentActivities(deps: PaymentActivityDeps) {
     const base = { invoiceId: invoice.id, invoiceNumber: invoice.number, hostedInvoiceUrl: attempt.invoice.hostedInvoiceUrl };
     switch (attempt.outcome) {
       case 'paid': {
-        await recordPaid(db, invoice.id, { reference: attempt.reference, at: now(), state: attempt.invoice });
+        await paid(invoice.id, { reference: attempt.reference, at: now(), state: attempt.invoice });
         log.info('invoice paid', { number: invoice.number, attempt: args.attempt });
         // Voided by an operator while the charge was under way: say what the invoice is now.
         const status = ((await invoiceWithLines(db, invoice.id))?.status ?? 'paid') as InvoiceStatus;
@@ -185,7 +194,7 @@ export function createPaymentActivities(deps: PaymentActivityDeps) {
       const current = await payments.retrieveInvoice(invoice.providerInvoiceId).catch(nonRetryable);
       if (current.providerStatus === 'paid') {
         // Paid on its hosted page before we closed it: it counts as paid.
-        await recordPaid(db, invoice.id, { reference: null, at: now(), state: current });
+        await paid(invoice.id, { reference: null, at: now(), state: current });
         return 'paid';
       }
       const { providerInvoiceId } = await mirror(invoice);
@@ -197,7 +206,7 @@ export function createPaymentActivities(deps: PaymentActivityDeps) {
         // Refused because it was paid a moment ago (between the read above and now): paid wins.
         const now_ = await payments.retrieveInvoice(providerInvoiceId).catch(nonRetryable);
         if (now_.providerStatus !== 'paid') return nonRetryable(error);
-        await recordPaid(db, invoice.id, { reference: null, at: now(), state: now_ });
+        await paid(invoice.id, { reference: null, at: now(), state: now_ });
         return 'paid';
       }
     }
@@ -221,7 +230,7 @@ export function createPaymentActivities(deps: PaymentActivityDeps) {
     if (payments.name !== 'none' && args.checkoutSessionId) {
       const session = await payments.expireCheckoutSession(args.checkoutSessionId, paymentKeys.invoice(invoice.id, 'checkout_expire')).catch(nonRetryable);
       if (session.status === 'complete' && session.paid) {
-        await recordPaid(db, invoice.id, { reference: session.reference, at: now() });
+        await paid(invoice.id, { reference: session.reference, at: now() });
         throw ApplicationFailure.create({ type: 'invoice_not_open', message: `Invoice ${invoice.number} was just paid on its Checkout page.`, nonRetryable: true, details: [{ status: 'paid' }] });
       }
     }
@@ -232,7 +241,7 @@ export function createPaymentActivities(deps: PaymentActivityDeps) {
         : await payments.voidInvoice(providerInvoiceId, invoice.id).catch(nonRetryable);
     }
     const changed = request.outcome === 'paid'
-      ? await recordPaid(db, invoice.id, { reference: request.reference ?? null, at: now(), state, settledBy: args.settlementId })
+      ? await paid(invoice.id, { reference: request.reference ?? null, at: now(), state, settledBy: args.settlementId })
       : await recordClosed(db, invoice.id, 'void', { at: now(), state, settledBy: args.settlementId });
     if (!changed) {
       // Paid by a webhook (or settled by another request) meanwhile: this one came too late.
@@ -250,7 +259,7 @@ export function createPaymentActivities(deps: PaymentActivityDeps) {
     const invoice = await invoiceWithLines(db, event.invoiceId);
     // Only this subscription's own invoices: an event naming another customer's invoice changes nothing.
     if (!invoice || (event.customerId !== undefined && invoice.customerId !== event.customerId)) return null;
-    if (event.kind === 'invoice_paid' || event.kind === 'checkout_completed') await recordPaid(db, invoice.id, { reference: event.reference ?? null, at: new Date(event.occurredAt) });
+    if (event.kind === 'invoice_paid' || event.kind === 'checkout_completed') await paid(invoice.id, { reference: event.reference ?? null, at: new Date(event.occurredAt) });
     // Stripe's copy was paid (invoice.paid names it): record what Stripe now says of it.
     if (event.kind === 'invoice_paid' && invoice.providerInvoiceId) await db.invoice.update({ where: { id: invoice.id }, data: { providerStatus: 'paid' } });
     if (event.kind === 'invoice_payment_failed' || event.kind === 'invoice_action_required') await recordFailure(db, invoice.id, event.reason ?? 'The payment failed.');
@@ -270,7 +279,7 @@ export function createPaymentActivities(deps: PaymentActivityDeps) {
     let session = await payments.retrieveCheckoutSession(args.checkoutSessionId).catch(nonRetryable);
     if (session.status === 'open') session = await payments.expireCheckoutSession(args.checkoutSessionId, paymentKeys.invoice(invoice.id, 'checkout_expire')).catch(nonRetryable);
     if (session.status === 'complete' && session.paid) {
-      await recordPaid(db, invoice.id, { reference: session.reference, at: now() });
+      await paid(invoice.id, { reference: session.reference, at: now() });
       await adoptPaymentMethod(invoice.customerId, session);
       return 'paid';
     }

@@ -15,6 +15,7 @@ import { openApiDocument } from './openapi.js';
 import { returnPageRoutes, returnUrlsOf, type ReturnUrls } from './payments/returnUrls.js';
 import { alertRoutes } from './routes/alertRoutes.js';
 import { customerRoutes } from './routes/customerRoutes.js';
+import { creditRoutes } from './routes/creditRoutes.js';
 import { invoiceDocumentRoutes } from './routes/invoiceDocumentRoutes.js';
 import { invoiceSettlementRoutes } from './routes/invoiceSettlementRoutes.js';
 import { paymentMethodRoutes } from './routes/paymentMethodRoutes.js';
@@ -73,6 +74,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(invoiceSettlementRoutes(deps));
   app.use(alertRoutes(deps));
   app.use(planChangeRoutes(deps));
+  app.use(creditRoutes({ db: deps.db, temporal: deps.temporal, catalog: deps.catalog, paymentProvider: deps.payments?.name ?? 'none', returnUrls }));
   app.use(paymentMethodRoutes({
     db: deps.db,
     payments: deps.payments,

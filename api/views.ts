@@ -1,5 +1,6 @@
 /** JSON views the API returns. Money is an exact decimal string with its currency. */
-import { findPlan, priceString, type Catalog } from '../billing/catalog.js';
+import { findPlan, priceString, type Catalog, type CreditsPolicy } from '../billing/catalog.js';
+import { creditDraw, creditsMoneyNanos, creditUnitOf, formatCredits, nanosToMinor } from '../billing/creditPricing.js';
 import { moneyView } from '../billing/money.js';
 import { admits, percentUsed } from '../billing/usage.js';
 import type { SubscriptionRecord } from '../store/subscriptionStore.js';
@@ -22,8 +23,9 @@ export interface UsageView {
 }
 
 /** The usage card: what a host's billing page shows, with this cycle's usage per metric. */
-export function subscriptionView(catalog: Catalog, s: SubscriptionRecord, usageByMetric: ReadonlyMap<string, bigint>) {
+export function subscriptionView(catalog: Catalog, s: SubscriptionRecord, usageByMetric: ReadonlyMap<string, bigint>, creditBalanceNanos = 0n) {
   const plan = findPlan(catalog, s.planId);
+  const unit = creditUnitOf(catalog);
   const usage: UsageView[] = catalog.metrics.map((metric) => {
     const limit = BigInt(plan?.limits[metric.id]?.included ?? 0);
     const policy = plan?.limits[metric.id]?.overLimit.policy ?? 'reject';
@@ -38,8 +40,10 @@ export function subscriptionView(catalog: Catalog, s: SubscriptionRecord, usageB
       remaining: Number(used < limit ? limit - used : 0n),
       overage: Number(used > limit ? used - limit : 0n),
       overLimitPolicy: policy,
-      // Blocked: not even one more unit would be admitted.
-      blocked: !admits({ used, quantity: 1n, included: limit, policy }),
+      // Blocked: not even one more unit would be admitted (with credits: the balance cannot pay for it).
+      blocked: plan?.limits[metric.id]?.overLimit.policy === 'credits'
+        ? creditDraw({ used, quantity: 1n, included: limit, policy: plan.limits[metric.id]!.overLimit as CreditsPolicy }).creditsNanos > creditBalanceNanos
+        : !admits({ used, quantity: 1n, included: limit, policy: policy as 'reject' | 'bill' }),
     };
   });
   return {
@@ -57,7 +61,9 @@ export function subscriptionView(catalog: Catalog, s: SubscriptionRecord, usageB
     cancelAtPeriodEnd: s.cancelAtPeriodEnd,
     currentPeriod: { start: iso(s.periodStart), end: iso(s.periodEnd) },
     currentCycle: { start: iso(s.cycleStart), end: iso(s.cycleEnd) },
-    creditBalance: moneyView(0n, s.currency),
+    // Prepaid credits (issue 10): the balance in its unit, and what it is worth.
+    creditBalance: moneyView(unit ? nanosToMinor(creditsMoneyNanos(creditBalanceNanos, unit), s.currency) : 0n, s.currency),
+    credits: unit ? { unit: unit.name, balance: formatCredits(creditBalanceNanos, unit, s.currency) } : null,
     creditOwed: moneyView(BigInt(s.creditOwedMinor), s.currency),
     scheduledChange: s.pendingPlanId !== null || s.pendingSeats !== null || s.pendingInterval !== null
       ? { plan: s.pendingPlanId, seats: s.pendingSeats, interval: s.pendingInterval, at: iso(s.periodEnd) }

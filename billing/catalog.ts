@@ -23,8 +23,20 @@ const overLimit = z.discriminatedUnion('policy', [
   z.strictObject({ policy: z.literal('reject') }),
   /** Usage past the limit is allowed and billed per unit on the next cycle's invoice. */
   z.strictObject({ policy: z.literal('bill'), unitPrice: decimal }),
-  /** Usage past the limit is paid from the prepaid credit balance at `unitPrice`; refused when credits run out. */
-  z.strictObject({ policy: z.literal('credits'), unitPrice: decimal }),
+  /**
+   * Usage past the limit draws the prepaid credit balance (billing/creditPricing.ts): `unitPrice`
+   * credits per unit, or graduated `tiers` over the units past the limit in the cycle; refused
+   * (insufficient_credits) when the balance cannot pay for an event.
+   */
+  z.strictObject({
+    policy: z.literal('credits'),
+    unitPrice: decimal.optional(),
+    tiers: z.array(z.strictObject({
+      /** Units past the included quantity (this cycle) up to which this price applies; absent on the last tier. */
+      upTo: z.number().int().positive().optional(),
+      unitPrice: decimal,
+    })).min(1).max(10).optional(),
+  }),
 ]);
 
 const metricLimit = z.strictObject({
@@ -84,6 +96,33 @@ const payments = z.strictObject({
   creditOnFallback: z.enum(['refund', 'keep']).optional(),
 }).optional();
 
+/** A credit pack: `credits` for `price` (catalog currency). With money credits, `credits` defaults to the price. */
+const creditPack = z.strictObject({
+  id,
+  name: z.string().min(1).max(100),
+  credits: decimal.optional(),
+  price: decimal,
+});
+
+/**
+ * Prepaid credits (billing/creditPricing.ts). One unit per catalog: money in the catalog currency,
+ * or a named unit (tokens) worth `value` of the currency each (to show consumption as money).
+ */
+const credits = z.strictObject({
+  unit: z.union([z.literal('money'), z.strictObject({ id, name: z.string().min(1).max(40), value: decimal })]).default('money'),
+  packs: z.array(creditPack).max(20).default([]),
+  /** A purchase of any amount (money, catalog currency) between min and max. */
+  customAmount: z.strictObject({ min: decimal, max: decimal }).optional(),
+  /** Balance (in credits) under which a customer without their own threshold is alerted. */
+  lowBalanceThreshold: decimal.optional(),
+  autoRecharge: z.strictObject({
+    /** Most auto-recharge may spend per billing cycle unless the customer sets another (catalog currency). */
+    defaultSpendingLimit: decimal.default('50.00'),
+    /** Retries of a declined recharge, in hours after its first failure; auto-recharge turns off after the last one fails. */
+    retryHours: z.array(z.number().positive().max(168)).max(10).default([1, 6, 24]),
+  }).default({ defaultSpendingLimit: '50.00', retryHours: [1, 6, 24] }),
+}).optional();
+
 const catalogSchema = z.strictObject({
   currency: z.string().refine(isCurrency, 'must be a supported ISO 4217 currency code such as "USD" or "EUR"'),
   cycleDays: positiveInt.max(366).default(30),
@@ -101,6 +140,7 @@ const catalogSchema = z.strictObject({
   /** The plan a cancelled subscription falls back to at its period end. */
   fallbackPlan: id,
   payments,
+  credits,
   metrics: z.array(metric).min(1),
   plans: z.array(plan).min(1),
 });
@@ -110,6 +150,9 @@ export type Catalog = z.output<typeof catalogSchema>;
 export type Plan = Catalog['plans'][number];
 export type MetricLimit = z.output<typeof metricLimit>;
 export type OverLimitPolicy = MetricLimit['overLimit'];
+export type CreditsPolicy = Extract<OverLimitPolicy, { policy: 'credits' }>;
+export type CreditSettings = NonNullable<Catalog['credits']>;
+export type CreditPack = CreditSettings['packs'][number];
 export type Interval = 'monthly' | 'yearly';
 export const INTERVALS = ['monthly', 'yearly'] as const;
 
@@ -165,6 +208,20 @@ export function parseCatalog(input: unknown, source = 'catalog'): Catalog {
       }
     };
     checkYearly(`plans[${i}].price`, p.price);
+    for (const [metricId, limit] of Object.entries(p.limits)) {
+      if (limit.overLimit.policy !== 'credits') continue;
+      const where = `plans[${i}].limits.${metricId}.overLimit`;
+      const { unitPrice, tiers } = limit.overLimit;
+      if ((unitPrice === undefined) === (tiers === undefined)) problems.push(`${where}: give either "unitPrice" or "tiers" (credits per unit past the included quantity)`);
+      if (!catalog.credits) problems.push(`${where}: the "credits" policy needs a "credits" section (unit and packs) in the catalog`);
+      tiers?.forEach((tier, t) => {
+        const last = t === tiers.length - 1;
+        if (last && tier.upTo !== undefined) problems.push(`${where}.tiers[${t}]: the last tier has no "upTo" (it prices everything past the tier before)`);
+        if (!last && tier.upTo === undefined) problems.push(`${where}.tiers[${t}]: "upTo" is required on every tier but the last`);
+        const previous = t > 0 ? tiers[t - 1]!.upTo : undefined;
+        if (tier.upTo !== undefined && previous !== undefined && tier.upTo <= previous) problems.push(`${where}.tiers[${t}]: upTo ${tier.upTo} must be above the tier before (${previous})`);
+      });
+    }
     if (p.seats) {
       if (p.seats.max !== undefined && p.seats.max < p.seats.min) problems.push(`plans[${i}].seats: max ${p.seats.max} is below min ${p.seats.min}`);
       if (p.seats.max !== undefined && p.seats.included > p.seats.max) problems.push(`plans[${i}].seats: included ${p.seats.included} is above max ${p.seats.max}`);
@@ -175,8 +232,36 @@ export function parseCatalog(input: unknown, source = 'catalog'): Catalog {
   if (!catalog.plans.some((p) => p.id === catalog.fallbackPlan)) problems.push(`fallbackPlan: "${catalog.fallbackPlan}" is not a plan id`);
   const retryDays = catalog.payments?.dunning?.retryDays ?? [];
   if (retryDays.some((day, i) => i > 0 && day <= retryDays[i - 1]!)) problems.push('payments.dunning.retryDays: each retry must come later than the one before');
+  if (catalog.credits) checkCredits(catalog.credits, digits, catalog.currency, problems);
   if (problems.length > 0) throw new CatalogError(problems, source);
   return catalog;
+}
+
+function checkCredits(credits: CreditSettings, digits: number, currency: string, problems: string[]): void {
+  const money = (where: string, value: string, positive = true) => {
+    const nanos = parseNanos(value);
+    if (positive && nanos <= 0n) problems.push(`${where}: must be more than 0`);
+    if (nanos % 10n ** BigInt(9 - digits) !== 0n) problems.push(`${where}: "${value}" has more than ${digits} decimal places for ${currency}`);
+  };
+  const named = credits.unit !== 'money';
+  if (named && parseNanos((credits.unit as { value: string }).value) <= 0n) problems.push('credits.unit.value: must be more than 0 (what one credit is worth)');
+  const ids = credits.packs.map((p) => p.id);
+  for (const dup of ids.filter((v, i) => ids.indexOf(v) !== i)) problems.push(`credits.packs: duplicate pack id "${dup}"`);
+  credits.packs.forEach((pack, i) => {
+    money(`credits.packs[${i}].price`, pack.price);
+    if (named && pack.credits === undefined) problems.push(`credits.packs[${i}].credits: required for ${(credits.unit as { name: string }).name} (how many the pack holds)`);
+    if (pack.credits !== undefined && parseNanos(pack.credits) <= 0n) problems.push(`credits.packs[${i}].credits: must be more than 0`);
+    if (!named && pack.credits !== undefined && parseNanos(pack.credits) !== parseNanos(pack.price)) problems.push(`credits.packs[${i}].credits: money credits are worth their price; leave "credits" out`);
+  });
+  if (credits.customAmount) {
+    money('credits.customAmount.min', credits.customAmount.min);
+    money('credits.customAmount.max', credits.customAmount.max);
+    if (parseNanos(credits.customAmount.max) < parseNanos(credits.customAmount.min)) problems.push('credits.customAmount: max is below min');
+  }
+  if (credits.packs.length === 0 && !credits.customAmount) problems.push('credits: offer at least one pack or a customAmount, or credits can never be bought');
+  money('credits.autoRecharge.defaultSpendingLimit', credits.autoRecharge.defaultSpendingLimit, false);
+  const hours = credits.autoRecharge.retryHours;
+  if (hours.some((h, i) => i > 0 && h <= hours[i - 1]!)) problems.push('credits.autoRecharge.retryHours: each retry must come later than the one before');
 }
 
 function derivedYearlyNanos(monthlyNanos: bigint, discountPercent: number): bigint | undefined {

@@ -3,16 +3,18 @@
  * compute it deterministically and the activity only stores it). Amounts are decimal strings of
  * minor units in these drafts because they cross Temporal's JSON payloads; bigint inside.
  */
-import { formatNanos, lineAmountMinor } from './money.js';
+import { formatNanos, lineAmountMinor, minorDigits } from './money.js';
 import { planPriceNanos, requirePlan, seatPriceNanos, type Catalog, type Interval } from './catalog.js';
 import type { Span } from './period.js';
 
-export type InvoiceLineKind = 'plan' | 'seats' | 'proration' | 'overage' | 'credit' | 'refund';
+export type InvoiceLineKind = 'plan' | 'seats' | 'proration' | 'overage' | 'credit' | 'refund' | 'credits';
 /**
  * `overage`: a cycle closed with overage but no period fee is due (mid-year cycles of yearly
  * plans). `refund`: a credit note — credit owed, refunded to the customer's card (negative total).
+ * `credit_purchase` / `credit_recharge`: prepaid credits bought by the customer or by auto-recharge
+ * (one `credits` line; the credits are granted when it is paid).
  */
-export type InvoiceReason = 'subscription_create' | 'renewal' | 'overage' | 'plan_change' | 'refund';
+export type InvoiceReason = 'subscription_create' | 'renewal' | 'overage' | 'plan_change' | 'refund' | 'credit_purchase' | 'credit_recharge';
 
 export interface InvoiceLineDraft {
   kind: InvoiceLineKind;
@@ -180,4 +182,39 @@ export function applyCredit(draft: InvoiceDraft, creditOwedMinor: bigint): { dra
     periodEnd: draft.periodEnd,
   }];
   return { draft: { ...draft, lines, totalMinor: (total - applied).toString() }, remainingMinor: creditOwedMinor - applied };
+}
+
+/**
+ * The invoice that sells credits: one `credits` line. Keyed by the purchase's own id (the Update id
+ * of a purchase, the recharge id of an auto-recharge), so a retried step finds the same invoice.
+ */
+export function creditPurchaseInvoice(args: {
+  customerId: string;
+  currency: string;
+  purchaseId: string;
+  reason: 'credit_purchase' | 'credit_recharge';
+  description: string;
+  packs: number;
+  amountMinor: bigint;
+  at: number;
+}): InvoiceDraft {
+  const unitMinor = args.amountMinor / BigInt(args.packs);
+  return {
+    customerId: args.customerId,
+    reason: args.reason,
+    currency: args.currency,
+    periodStart: args.at,
+    periodEnd: args.at,
+    lines: [{
+      kind: 'credits',
+      description: args.description,
+      quantity: String(args.packs),
+      unitPrice: formatNanos(unitMinor * 10n ** BigInt(9 - minorDigits(args.currency)), args.currency),
+      amountMinor: args.amountMinor.toString(),
+      periodStart: args.at,
+      periodEnd: args.at,
+    }],
+    totalMinor: args.amountMinor.toString(),
+    idempotencyKey: `invoice:${args.customerId}:${args.reason}:${args.purchaseId}`,
+  };
 }

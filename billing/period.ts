@@ -6,6 +6,7 @@
 import { CYCLES_PER_YEAR, type Interval } from './catalog.js';
 
 export const DAY_MS = 86_400_000;
+export const HOUR_MS = 3_600_000;
 
 export function cycleMs(cycleDays: number): number {
   return cycleDays * DAY_MS;

@@ -11,10 +11,10 @@ export type AlertThreshold = (typeof ALERT_THRESHOLDS)[number];
 /**
  * Whether `quantity` more units are admitted on top of `used`. "reject" refuses what would go past
  * the included quantity (so the 1,000th call of 1,000 is allowed and the 1,001st refused); "bill"
- * never refuses (the overage is billed); "credits" refuses like "reject" until prepaid credits
- * exist to pay for the overage.
+ * never refuses (the overage is billed). ("credits" is decided by the balance that pays for what
+ * goes past: store/creditLedger.ts.)
  */
-export function admits(args: { used: bigint; quantity: bigint; included: bigint; policy: OverLimitPolicy['policy'] }): boolean {
+export function admits(args: { used: bigint; quantity: bigint; included: bigint; policy: Exclude<OverLimitPolicy['policy'], 'credits'> }): boolean {
   if (args.policy === 'bill') return true;
   return args.used + args.quantity <= args.included;
 }

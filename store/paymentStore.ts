@@ -7,6 +7,7 @@
 import type { MirroredInvoice } from '../activities/payments/paymentProvider.js';
 import type { Db } from './db.js';
 import type { Tx } from './invoiceStore.js';
+import { grantPurchaseOfInvoice } from './creditStore.js';
 
 export type { InvoiceStatus } from '../workflows/messages.js';
 
@@ -72,20 +73,26 @@ export async function recordAttempt(db: Db, invoiceId: string, attempt: number):
   await db.invoice.updateMany({ where: { id: invoiceId, collectionAttempts: { lt: attempt } }, data: { collectionAttempts: attempt } });
 }
 
-/** open → paid. Returns false when the invoice was not open (already paid, or voided). */
-export async function recordPaid(db: Db, invoiceId: string, args: { reference: string | null; at: Date; state?: MirroredInvoice; settledBy?: string }): Promise<boolean> {
-  const { count } = await db.invoice.updateMany({
-    where: { id: invoiceId, status: 'open' },
-    data: {
-      status: 'paid',
-      paidAt: args.at,
-      paymentReference: args.reference,
-      lastPaymentError: null,
-      ...(args.settledBy !== undefined ? { settledBy: args.settledBy } : {}),
-      ...(args.state ? { providerStatus: args.state.providerStatus, hostedInvoiceUrl: args.state.hostedInvoiceUrl, providerPdfUrl: args.state.pdfUrl } : {}),
-    },
+/**
+ * open → paid. Returns false when the invoice was not open (already paid, or voided). An invoice
+ * that sells credits has them granted in the same transaction: paid once, granted once.
+ */
+export async function recordPaid(db: Db, invoiceId: string, args: { reference: string | null; at: Date; state?: MirroredInvoice; settledBy?: string; lowBalanceThresholdNanos?: bigint }): Promise<boolean> {
+  return db.$transaction(async (tx) => {
+    const { count } = await tx.invoice.updateMany({
+      where: { id: invoiceId, status: 'open' },
+      data: {
+        status: 'paid',
+        paidAt: args.at,
+        paymentReference: args.reference,
+        lastPaymentError: null,
+        ...(args.settledBy !== undefined ? { settledBy: args.settledBy } : {}),
+        ...(args.state ? { providerStatus: args.state.providerStatus, hostedInvoiceUrl: args.state.hostedInvoiceUrl, providerPdfUrl: args.state.pdfUrl } : {}),
+      },
+    });
+    if (count === 1) await grantPurchaseOfInvoice(tx, invoiceId, args.lowBalanceThresholdNanos);
+    return count === 1;
   });
-  return count === 1;
 }
 
 /** A failed attempt leaves the invoice open with the reason; it changes nothing once it is paid or void. */

@@ -10,9 +10,11 @@
  * racing with the same key count it once.
  */
 import type pg from 'pg';
-import { findPlan, type Catalog } from '../billing/catalog.js';
+import { findPlan, type Catalog, type CreditsPolicy } from '../billing/catalog.js';
 import { admits, crossedThresholds, cycleForEvent, type AlertThreshold } from '../billing/usage.js';
 import { paymentPolicyOf } from '../billing/paymentPolicy.js';
+import { creditDraw, creditUnitOf } from '../billing/creditPricing.js';
+import { drawCredits, lockCreditAccounts, writeCreditChanges, type CreditAccountState, type CreditUse } from './creditLedger.js';
 
 export interface LedgerEvent {
   /** Events of one group (one API request) are all recorded or, for an unknown customer, none. */
@@ -26,7 +28,7 @@ export interface LedgerEvent {
 
 export type EventOutcome =
   | { status: 'counted' | 'duplicate'; used: bigint; limit: bigint; policy: string; cycleStart: number; cycleEnd: number }
-  | { status: 'refused'; code: 'usage_limit_reached'; used: bigint; limit: bigint; policy: string; cycleStart: number; cycleEnd: number }
+  | { status: 'refused'; code: 'usage_limit_reached' | 'insufficient_credits'; used: bigint; limit: bigint; policy: string; cycleStart: number; cycleEnd: number }
   /**
    * customer_not_found: this event's customer does not exist; batch_rejected: another event of the
    * same request names one that does not, so none of the request is recorded; plan_unavailable:
@@ -52,6 +54,8 @@ interface Counter {
   closed: boolean;
   included: bigint;
   policy: string;
+  /** The metric's credits policy, when usage past `included` draws prepaid credits. */
+  credits?: CreditsPolicy;
 }
 
 const counterKey = (customerId: string, metric: string, cycleStart: number) => `${customerId}\u0000${metric}\u0000${cycleStart}`;
@@ -123,6 +127,7 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
         closed: false,
         included: BigInt(limit?.included ?? 0),
         policy: limit?.overLimit.policy ?? 'reject',
+        ...(limit?.overLimit.policy === 'credits' ? { credits: limit.overLimit } : {}),
       });
     }
   });
@@ -180,32 +185,51 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
     for (const row of returned) inserted.add(eventKey(row.customer_id, row.idempotency_key));
   }
 
+  // Credit balances of the customers whose events may go past a `credits` limit, locked after the
+  // counters (always in this order, so nothing deadlocks) and only when they may be drawn.
+  const unit = creditUnitOf(catalog);
+  const reach = new Map<Counter, bigint>();
+  for (const i of candidates) {
+    const counter = counters.get(counterKey(events[i]!.customerId, events[i]!.metric, cycleOf[i]!.start))!;
+    if (counter.credits) reach.set(counter, (reach.get(counter) ?? counter.used) + events[i]!.quantity);
+  }
+  const drawing = [...new Set([...reach].filter(([counter, total]) => total > counter.included).map(([counter]) => counter.customerId))];
+  const accounts: Map<string, CreditAccountState> = unit && drawing.length > 0
+    ? await lockCreditAccounts(client, unit.id, drawing, catalog)
+    : new Map();
+  const uses: CreditUse[] = [];
+
   // Decide each event in arrival order; the first occurrence of a newly inserted key is the new one.
   const refused: LedgerEvent[] = [];
-  const refusedKeys = new Set<string>();
+  const refusedKeys = new Map<string, 'usage_limit_reached' | 'insufficient_credits'>();
   for (const i of candidates) {
     const event = events[i]!;
     const counter = counters.get(counterKey(event.customerId, event.metric, cycleOf[i]!.start))!;
     const view = { limit: counter.included, policy: counter.policy, cycleStart: counter.cycleStart, cycleEnd: counter.cycleEnd };
     const key = eventKey(event.customerId, event.idempotencyKey);
-    if (refusedKeys.has(key)) {
+    const refusedBefore = refusedKeys.get(key);
+    if (refusedBefore) {
       // The same event again in this batch: the same answer.
-      outcomes[i] = { status: 'refused', code: 'usage_limit_reached', used: counter.used, ...view };
+      outcomes[i] = { status: 'refused', code: refusedBefore, used: counter.used, ...view };
       continue;
     }
     if (!inserted.delete(key)) {
       outcomes[i] = { status: 'duplicate', used: counter.used, ...view };
       continue;
     }
-    if (!admits({ used: counter.used, quantity: event.quantity, included: counter.included, policy: counter.policy as 'reject' | 'bill' | 'credits' })) {
-      outcomes[i] = { status: 'refused', code: 'usage_limit_reached', used: counter.used, ...view };
+    const refusal = counter.credits
+      ? drawCredits({ account: accounts.get(event.customerId), counter: { used: counter.used, included: counter.included, cycleStart: counter.cycleStart, policy: counter.credits }, event, uses })
+      : admits({ used: counter.used, quantity: event.quantity, included: counter.included, policy: counter.policy as 'reject' | 'bill' }) ? undefined : 'usage_limit_reached' as const;
+    if (refusal) {
+      outcomes[i] = { status: 'refused', code: refusal, used: counter.used, ...view };
       refused.push(event);
-      refusedKeys.add(key);
+      refusedKeys.set(key, refusal);
       continue;
     }
     counter.used += event.quantity;
     outcomes[i] = { status: 'counted', used: counter.used, ...view };
   }
+  if (unit && accounts.size > 0) await writeCreditChanges(client, unit.id, accounts, uses);
   if (refused.length > 0) {
     // A refused event is not recorded: the same key may count later (after an upgrade, say).
     await client.query(
@@ -245,14 +269,25 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
   return outcomes.map((o) => o!);
 }
 
-/** The read-only answer: would `quantity` more be admitted now? */
-export async function checkUsage(pool: pg.Pool, catalog: Catalog, args: { customerId: string; metric: string; quantity: bigint; now: number }) {
-  const { rows } = await pool.query<{ plan_id: string; status: string; cycle_start: Date; cycle_end: Date; used: string | null }>(
-    `SELECT s.plan_id, s.status, s.cycle_start, s.cycle_end, c.used::text AS used
+export interface UsageCheck {
+  allowed: boolean;
+  used: bigint;
+  limit: bigint;
+  policy: string;
+  /** With a credits policy: what the quantity would draw, and the balance now (nanos). */
+  credits?: { creditsNeeded: bigint; balance: bigint };
+}
+
+/** The read-only answer: would `quantity` more be admitted now? (With a credits policy: can the balance pay for it?) */
+export async function checkUsage(pool: pg.Pool, catalog: Catalog, args: { customerId: string; metric: string; quantity: bigint; now: number }): Promise<UsageCheck | undefined> {
+  const unit = creditUnitOf(catalog);
+  const { rows } = await pool.query<{ plan_id: string; status: string; cycle_start: Date; cycle_end: Date; used: string | null; balance: string | null }>(
+    `SELECT s.plan_id, s.status, s.cycle_start, s.cycle_end, c.used::text AS used, a.balance_nanos::text AS balance
      FROM subscriptions s
      LEFT JOIN usage_counters c ON c.customer_id = s.customer_id AND c.metric = $2 AND c.cycle_start = s.cycle_start
+     LEFT JOIN credit_accounts a ON a.customer_id = s.customer_id AND a.unit = $3
      WHERE s.customer_id = $1`,
-    [args.customerId, args.metric],
+    [args.customerId, args.metric, unit?.id ?? ''],
   );
   const row = rows[0];
   if (!row) return undefined;
@@ -264,10 +299,15 @@ export async function checkUsage(pool: pg.Pool, catalog: Catalog, args: { custom
   // A renewal a moment late: the new cycle has not been opened yet, so nothing is used in it.
   const current = args.now >= row.cycle_end.getTime() ? 0n : BigInt(row.used ?? 0);
   const pastDueRefused = row.status === 'past_due' && paymentPolicyOf(catalog).usageWhilePastDue === 'refuse';
+  const balance = BigInt(row.balance ?? 0);
+  const credits = limit?.overLimit.policy === 'credits'
+    ? { creditsNeeded: creditDraw({ used: current, quantity: args.quantity, included, policy: limit.overLimit }).creditsNanos, balance }
+    : undefined;
   return {
-    allowed: !pastDueRefused && admits({ used: current, quantity: args.quantity, included, policy }),
+    allowed: !pastDueRefused && (credits ? credits.creditsNeeded <= balance : admits({ used: current, quantity: args.quantity, included, policy: policy as 'reject' | 'bill' })),
     used: current,
     limit: included,
     policy,
+    ...(credits ? { credits } : {}),
   };
 }

@@ -1,5 +1,5 @@
 /**
- * Turns the usage_alerts outbox into workflow signals. A crossing is written in the same
+ * Turns the usage_alerts outbox (and credit_alerts, its twin for credit balances) into workflow signals. A crossing is written in the same
  * transaction as the usage that caused it, so it cannot be lost; this relay signals the
  * subscription workflow and only then marks the row, so a crash in between signals again — the
  * workflow ignores a crossing it has already handled, and deliveries are idempotent per channel.
@@ -9,7 +9,7 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { isDatabaseUnavailable } from '../store/databaseErrors.js';
 import type { Db } from '../store/db.js';
-import { subscriptionWorkflowId, thresholdCrossedSignal } from '../workflows/messages.js';
+import { creditBalanceSignal, subscriptionWorkflowId, thresholdCrossedSignal } from '../workflows/messages.js';
 
 interface PendingAlert {
   id: bigint;
@@ -56,6 +56,47 @@ export async function relayAlertsOnce(db: Db, temporal: Client, logger: Logger, 
   }, { timeout: 60_000 });
 }
 
+interface PendingCreditAlert {
+  id: bigint;
+  customer_id: string;
+  unit: string;
+  kind: 'low' | 'exhausted' | 'recharge';
+  crossing: number;
+  balance: string;
+  threshold: string | null;
+}
+
+/** Relays up to `batch` pending credit balance crossings (credit_alerts) the same way; returns how many were handled. */
+export async function relayCreditAlertsOnce(db: Db, temporal: Client, logger: Logger, batch = 100): Promise<number> {
+  return db.$transaction(async (tx) => {
+    const pending = await tx.$queryRaw<PendingCreditAlert[]>`
+      SELECT id, customer_id, unit, kind, crossing, balance_nanos::text AS balance, threshold_nanos::text AS threshold FROM credit_alerts
+      WHERE signaled_at IS NULL ORDER BY id LIMIT ${batch} FOR UPDATE SKIP LOCKED`;
+    const done: bigint[] = [];
+    for (const alert of pending) {
+      try {
+        await temporal.workflow.getHandle(subscriptionWorkflowId(alert.customer_id)).signal(creditBalanceSignal, {
+          unit: alert.unit,
+          crossing: alert.crossing,
+          kind: alert.kind,
+          balanceNanos: alert.balance,
+          thresholdNanos: alert.threshold,
+        });
+        done.push(alert.id);
+      } catch (error) {
+        if (error instanceof WorkflowNotFoundError) {
+          logger.warn({ customerId: alert.customer_id, creditAlertId: alert.id.toString() }, 'credit alert for a subscription that is not running; dropped from the outbox');
+          done.push(alert.id);
+          continue;
+        }
+        throw error;
+      }
+    }
+    if (done.length > 0) await tx.$executeRaw`UPDATE credit_alerts SET signaled_at = now() WHERE id = ANY(${done}::bigint[])`;
+    return pending.length;
+  }, { timeout: 60_000 });
+}
+
 /**
  * Polls the outbox until stopped. A failed round (PostgreSQL restarting, Temporal unreachable) is
  * logged and retried, waiting twice as long after each failure in a row, up to `maxBackoffMs`; the
@@ -72,6 +113,7 @@ export function startAlertRelay(args: { db: Db; temporal: Client; logger: Logger
       let handled = 0;
       try {
         handled = await relayAlertsOnce(args.db, args.temporal, args.logger);
+        handled += await relayCreditAlertsOnce(args.db, args.temporal, args.logger);
         if (failures > 0) args.logger.info({ failures }, 'alert relay recovered');
         failures = 0;
       } catch (error) {

@@ -11,6 +11,8 @@ import type { PaymentProvider } from '../activities/payments/paymentProvider.js'
 import { createAlertActivities } from '../activities/alertActivities.js';
 import { createPaymentActivities } from '../activities/paymentActivities.js';
 import { createPaymentNoticeActivities } from '../activities/paymentNoticeActivities.js';
+import { createCreditActivities } from '../activities/creditActivities.js';
+import { createCreditNoticeActivities } from '../activities/creditNoticeActivities.js';
 import { createSubscriptionActivities } from '../activities/subscriptionActivities.js';
 import type { Senders } from '../notifications/senders.js';
 import { TASK_QUEUE_DEFAULT } from '../workflows/messages.js';
@@ -34,8 +36,10 @@ export function workerActivities(deps: Pick<WorkerDeps, 'db' | 'payments' | 'sen
   return {
     ...createSubscriptionActivities({ db: deps.db, payments: deps.payments, catalog: deps.catalog }),
     ...createAlertActivities({ db: deps.db, senders: deps.senders, catalog: deps.catalog }),
-    ...createPaymentActivities({ db: deps.db, payments: deps.payments }),
+    ...createPaymentActivities({ db: deps.db, payments: deps.payments, catalog: deps.catalog }),
     ...createPaymentNoticeActivities({ db: deps.db, senders: deps.senders, catalog: deps.catalog }),
+    ...createCreditActivities({ db: deps.db, payments: deps.payments, catalog: deps.catalog }),
+    ...createCreditNoticeActivities({ db: deps.db, senders: deps.senders }),
   };
 }
 

@@ -26,6 +26,15 @@ export const CONSISTENT_WRITES_PATCH = 'consistent-writes';
 export const PAYMENTS_PATCH = 'payments';
 
 /**
+ * Patch that brought prepaid credits: purchases by Update, balance crossings by signal, and
+ * auto-recharge in the main loop (issue 10).
+ */
+export const CREDITS_PATCH = 'credits';
+
+/** Credit purchases that may wait for their payment at once (each holds a Checkout page or an open invoice). */
+export const MAX_PENDING_PURCHASES = 5;
+
+/**
  * Accepted Updates after which a run continues-as-new within its cycle, well under the server's
  * limit of updates per run (2,000 by default), so a customer changing seats all month long keeps
  * each run's history bounded.
@@ -104,6 +113,8 @@ export interface SubscriptionInput {
   payment?: PaymentState;
   /** Payment notices the previous run had not finished delivering. */
   pendingNotices?: PaymentNotice[];
+  /** Credit purchases waiting for payment, the recharge under way, crossings handled (runs with the `credits` patch). */
+  credits?: CreditsWork;
 }
 
 /** What a subscription waits for from its payment provider (carried across runs). */
@@ -149,7 +160,7 @@ export interface AnsweredUpdate {
   name: string;
   /** Workflow time of the answer (epoch ms). */
   at: number;
-  result: ChangePlanResult | SubscriptionSnapshot | SettledInvoice;
+  result: ChangePlanResult | SubscriptionSnapshot | SettledInvoice | CreditPurchaseResult;
 }
 
 /** A usage threshold crossed, recorded in the usage transaction and relayed as a signal. */
@@ -276,6 +287,114 @@ export interface PaymentNotice {
   finalAction: DunningFinalAction | null;
 }
 
+/**
+ * A credits notice (issue 10) as the workflow hands it to deliverCreditNotice: the balance under
+ * its threshold or exhausted, or an auto-recharge that failed, was turned off, or met its
+ * spending limit. Amounts are already formatted with their unit ("400000 tokens", "10.00 EUR"):
+ * history holds no bigint, and the workflow has the catalog to format with.
+ */
+export interface CreditNotice {
+  /** One id per notice for good (e.g. `credits:tokens:7:low`), the same on every retry; delivery is idempotent per (customer, noticeId, channel). */
+  noticeId: string;
+  kind: 'credits_low' | 'credits_exhausted' | 'recharge_failed' | 'recharge_off' | 'recharge_limit_reached';
+  /** The balance when the notice was decided, with its unit. */
+  balance: string;
+  /** The customer's low-balance threshold, with its unit; null when none is set. */
+  threshold: string | null;
+  /** Recharge notices: what the recharge charges (or would have), with its currency. */
+  amount: string | null;
+  /** Recharge failures: why the charge failed, one line (e.g. the card's decline message). */
+  reason: string | null;
+  /** Where the customer pays or updates the card; null when there is no such page. */
+  payUrl: string | null;
+  /** Epoch ms of the next automatic retry of a failed recharge; null when none is left. */
+  nextRetryAt: number | null;
+  /** recharge_limit_reached: the cycle's spending limit and what was spent, with the currency. */
+  spendingLimit?: string | null;
+  spent?: string | null;
+}
+
+/** Buy credits: a pack of the catalog or a custom amount (decimal string of the catalog currency). */
+export interface CreditPurchaseRequest {
+  packId?: string;
+  amount?: string;
+  /** Where a Checkout page (no saved card) sends the customer back. */
+  checkout?: { successUrl: string; cancelUrl: string };
+}
+
+export interface CreditPurchaseResult {
+  /** The Update's id: names the purchase for good. */
+  purchaseId: string;
+  invoiceNumber: string;
+  /**
+   * paid: charged and granted; checkout_required: pay on `checkoutUrl`; payment_failed: the saved
+   * card was declined (pay on `payUrl` before `expiresAt`); awaiting_payment: no provider collects
+   * (an operator marks the invoice paid), or the provider could not be asked.
+   */
+  status: 'paid' | 'checkout_required' | 'payment_failed' | 'awaiting_payment';
+  /** Credits bought, nanos of the credit unit (bigint string). */
+  creditsNanos: string;
+  amountMinor: string;
+  currency: string;
+  checkoutUrl: string | null;
+  payUrl: string | null;
+  /** Until when the purchase waits for its payment; null when it does not lapse. */
+  expiresAt: number | null;
+  reason: string | null;
+}
+
+/** A credit balance crossing (or a recharge request) from the credit_alerts outbox. */
+export interface CreditBalanceCrossing {
+  unit: string;
+  /** The account's crossing number: each is handled once. */
+  crossing: number;
+  kind: 'low' | 'exhausted' | 'recharge';
+  balanceNanos: string;
+  thresholdNanos: string | null;
+}
+
+/** What the recharge step decided (activities/creditActivities.ts prepareRecharge). */
+export type RechargePreparation =
+  | { status: 'off' | 'not_needed' }
+  | { status: 'limit_reached'; balanceNanos: string; spentMinor: string; limitMinor: string; amountMinor: string }
+  | { status: 'invoiced'; invoiceId: string; invoiceNumber: string; amountMinor: string; creditsNanos: string; balanceNanos: string };
+
+/** A purchase waiting for its payment (Checkout page or a declined card), voided when it lapses. */
+export interface PendingPurchase {
+  purchaseId: string;
+  invoiceId: string;
+  invoiceNumber: string;
+  checkoutSessionId: string | null;
+  expiresAt: number;
+}
+
+/** The auto-recharge under way (one at a time per customer). */
+export interface RechargeState {
+  /** `${unit}:${crossing}` of the crossing that asked, then `…#2`, `…#3` for follow-ups in the same fall. */
+  rechargeId: string;
+  /** 1 for the recharge a crossing asked for, then 2, 3… for follow-ups in the same fall (rechargeId `…#n`). */
+  seq: number;
+  unit: string;
+  invoiceId: string | null;
+  invoiceNumber: string | null;
+  amountMinor: string | null;
+  failures: number;
+  firstFailureAt: number | null;
+  nextAttemptAt: number;
+  payUrl: string | null;
+  lastReason: string | null;
+}
+
+/** The credits work a subscription carries across runs. */
+export interface CreditsWork {
+  pendingPurchases: PendingPurchase[];
+  recharge: RechargeState | null;
+  /** Crossings already handled (recent ones), `${unit}:${crossing}`. */
+  crossingsHandled: string[];
+  /** Notices the previous run had not finished delivering. */
+  pendingNotices: CreditNotice[];
+}
+
 /** What a new subscription's first invoice came to, for the API's answer to its creation. */
 export interface FirstPayment {
   status: SubscriptionStatus;
@@ -328,5 +447,9 @@ export const firstPaymentUpdate = defineUpdate<FirstPayment, []>('firstPayment.v
 export const settleInvoiceUpdate = defineUpdate<SettledInvoice, [SettleInvoiceRequest]>('settleInvoice.v1');
 /** Fire-and-forget: a verified provider webhook event (payment succeeded, failed, needs action…). */
 export const paymentEventSignal = defineSignal<[PaymentEvent]>('paymentEvent.v1');
+/** Buy credits (a pack or an amount). Refused: credits_not_offered, unknown_pack, amount_out_of_range, invalid_amount, too_many_pending_purchases. */
+export const buyCreditsUpdate = defineUpdate<CreditPurchaseResult, [CreditPurchaseRequest]>('buyCredits.v1');
+/** Fire-and-forget: a credit balance fell under its threshold or ran out (or auto-recharge was turned on under it). */
+export const creditBalanceSignal = defineSignal<[CreditBalanceCrossing]>('creditBalance.v1');
 /** Fire-and-forget: usage crossed 80% or 100% of a limit; the workflow sends the alerts. */
 export const thresholdCrossedSignal = defineSignal<[ThresholdCrossing]>('thresholdCrossed.v1');

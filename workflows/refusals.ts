@@ -26,6 +26,16 @@ export const REFUSAL_CODES = [
   'invoice_not_open',
   /** The payment provider refused the request as configured (a bad key, a request it cannot take). */
   'payment_provider_error',
+  /** Credits: the catalog sells none, no such pack, an amount it does not take. */
+  'credits_not_offered',
+  'unknown_pack',
+  'amount_out_of_range',
+  'invalid_amount',
+  'custom_amount_not_offered',
+  /** Credits: too many purchases already wait for their payment. */
+  'too_many_pending_purchases',
+  /** Credits: this run began on code from before credits; it can buy them after its next renewal. */
+  'credits_after_renewal',
   ...PLAN_CHANGE_REFUSALS,
 ] as const;
 export type RefusalCode = (typeof REFUSAL_CODES)[number];
@@ -35,7 +45,7 @@ export function refusal(code: RefusalCode, message: string, details?: Record<str
 }
 
 /** Refusals that mean the request itself is impossible with this catalog (422), not a state conflict (409). */
-export const UNPROCESSABLE_REFUSALS: readonly RefusalCode[] = ['unknown_plan', 'interval_not_offered', 'invalid_seats'];
+export const UNPROCESSABLE_REFUSALS: readonly RefusalCode[] = ['unknown_plan', 'interval_not_offered', 'invalid_seats', 'credits_not_offered', 'unknown_pack', 'amount_out_of_range', 'invalid_amount', 'custom_amount_not_offered'];
 
 /** Refusals that mean the thing named does not exist (404). */
 export const NOT_FOUND_REFUSALS: readonly RefusalCode[] = ['invoice_not_found'];

@@ -90,6 +90,11 @@ export class SubscriptionEntity {
     return this.cycleEnd;
   }
 
+  /** The catalog this run prices with (credits are priced and shown with it too). */
+  get currentCatalog(): Catalog {
+    return this.catalog;
+  }
+
   snapshot(): SubscriptionSnapshot {
     return {
       customerId: this.customerId,

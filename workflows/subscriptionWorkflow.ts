@@ -22,12 +22,17 @@ import {
 } from '@temporalio/workflow';
 import { HandlerUnfinishedPolicy, type ActivityOptions } from '@temporalio/common';
 import type { AlertActivities } from '../activities/alertActivities.js';
+import type { CreditActivities } from '../activities/creditActivities.js';
+import type { CreditNoticeActivities } from '../activities/creditNoticeActivities.js';
 import type { CheckoutOptions, PaymentActivities } from '../activities/paymentActivities.js';
 import type { PaymentNoticeActivities } from '../activities/paymentNoticeActivities.js';
 import type { SubscriptionActivities } from '../activities/subscriptionActivities.js';
 import {
   ALERT_DELIVERY_MAX_ATTEMPTS,
+  buyCreditsUpdate,
   cancelUpdate,
+  creditBalanceSignal,
+  CREDITS_PATCH,
   changePlanUpdate,
   CONSISTENT_WRITES_PATCH,
   firstPaymentUpdate,
@@ -41,6 +46,8 @@ import {
   type AnsweredUpdate,
   type ChangePlanResult,
   type CollectionOutcome,
+  type CreditNotice,
+  type CreditPurchaseResult,
   type FirstPayment,
   type HeldUpgrade,
   type PaymentEvent,
@@ -52,7 +59,12 @@ import {
 import { PERIOD_END, PLAN_ID, SUBSCRIPTION_STATUS } from './searchAttributes.js';
 import { refusal } from './refusals.js';
 import { SubscriptionEntity } from './subscriptionEntity.js';
-import { CHECKOUT_GRACE_MS, CHECKOUT_WINDOW_MS } from '../billing/paymentPolicy.js';
+import { CreditsWorkState } from './creditsWork.js';
+import { CHECKOUT_GRACE_MS, CHECKOUT_WINDOW_MS, UPGRADE_PAYMENT_WINDOW_MS } from '../billing/paymentPolicy.js';
+import { rechargeRetryAt } from '../billing/autoRecharge.js';
+import { creditUnitOf, formatCredits } from '../billing/creditPricing.js';
+import { creditPurchaseInvoice } from '../billing/invoiceDraft.js';
+import { formatMinor } from '../billing/money.js';
 
 // Database writes are short; a dead worker's attempt is retried after startToClose. Retries never
 // stop: each activity is idempotent, and giving up would lose an invoice.
@@ -85,6 +97,13 @@ const deliveryOptions: ActivityOptions = {
 };
 const alerts = proxyActivities<AlertActivities>(deliveryOptions);
 const notices = proxyActivities<PaymentNoticeActivities>(deliveryOptions);
+const creditNotices = proxyActivities<CreditNoticeActivities>(deliveryOptions);
+
+// Credit steps are database writes (the charge itself is collectInvoice, a payment step).
+const creditSteps = proxyActivities<CreditActivities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', nonRetryableErrorTypes: ['customer_not_found'] },
+});
 
 // Payment steps call the provider: a network failure or a 5xx is retried (every call is keyed, so a
 // repeat is answered from the provider's memory); a request the provider can never accept is not.
@@ -119,6 +138,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   // only for an Update that history accepted, whatever task is dropped or replayed.
   const updateWrites = consistentWrites ? activities : legacyUpdateWrites;
   const subscription = new SubscriptionEntity(input);
+  const credits = new CreditsWorkState(input.credits);
   const maxUpdatesPerRun = input.maxUpdatesPerRun ?? MAX_UPDATES_PER_RUN;
   let updatesThisRun = 0;
   let updatesInFlight = 0;
@@ -190,10 +210,14 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
 
   /** An invoice was paid (webhook, operator, a retry): whatever waited for it goes ahead. */
   const invoicePaid = async (invoiceId: string) => {
+    credits.purchaseSettled(invoiceId);
+    if (credits.recharge?.invoiceId === invoiceId && credits.rechargeFinished(true, Date.now())) paymentWakeup = true;
     if (subscription.checkoutPaid(invoiceId) || subscription.applyHeldChange(invoiceId) || subscription.dunningSettled(invoiceId)) await publish();
   };
   /** An invoice was voided by an operator: nothing waits for it any more. */
   const invoiceVoided = async (invoiceId: string) => {
+    credits.purchaseSettled(invoiceId);
+    if (credits.recharge?.invoiceId === invoiceId) credits.rechargeFinished(false, Date.now());
     if (subscription.checkoutLapsed(invoiceId) || subscription.releaseHeldChange(invoiceId) || subscription.dunningSettled(invoiceId)) await publish();
   };
 
@@ -276,7 +300,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   };
 
   /** Payment work that is due: a lapsed Checkout page, a held change that expired or has a new card to try, a dunning retry. */
-  const runDuePaymentWork = async () => {
+  const runDueSubscriptionPaymentWork = async () => {
     const incomplete = subscription.incomplete;
     if (incomplete && (checkoutLapseReported || Date.now() >= incomplete.expiresAt + CHECKOUT_GRACE_MS)) {
       checkoutLapseReported = false;
@@ -331,6 +355,179 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
       await publish();
     }
   };
+
+  // --- credits (issue 10) ---------------------------------------------------------------------
+  const creditUnit = () => creditUnitOf(subscription.currentCatalog);
+  const currency = () => subscription.currentCatalog.currency;
+  const creditsText = (nanos: string | bigint) => {
+    const unit = creditUnit();
+    return unit ? `${formatCredits(BigInt(nanos), unit, currency())} ${unit.name}` : String(nanos);
+  };
+  const moneyText = (minor: string | bigint) => `${formatMinor(BigInt(minor), currency())} ${currency()}`;
+
+  /** Tells the customer on their alert channels (like payment notices); the next run finishes what this one could not. */
+  const tellCredits = (notice: CreditNotice) => {
+    credits.noticeStarted(notice);
+    void (async () => {
+      if (handingOver) return;
+      const channels = await alerts.alertChannelsOf(subscription.customerId).catch(() => ['email' as const]);
+      if (handingOver) return;
+      await Promise.all(channels.map((channel) => creditNotices.deliverCreditNotice({ customerId: subscription.customerId, channel, notice }).catch(() => undefined)));
+      credits.noticeFinished(notice);
+    })();
+  };
+  const rechargeNotice = (r: NonNullable<CreditsWorkState['recharge']>, kind: 'recharge_failed' | 'recharge_off', balanceNanos: string, nextRetryAt: number | null): CreditNotice => ({
+    noticeId: `credits:${r.rechargeId}:${kind === 'recharge_off' ? 'off' : `failed:${r.failures}`}`,
+    kind,
+    balance: creditsText(balanceNanos),
+    threshold: null,
+    amount: r.amountMinor === null ? null : moneyText(r.amountMinor),
+    reason: r.lastReason,
+    payUrl: r.payUrl,
+    nextRetryAt,
+  });
+  /** Ends the recharge `rechargeId` unless a webhook ended it meanwhile (and a follow-up may have begun). */
+  const finishRecharge = (rechargeId: string, paid: boolean) => {
+    if (credits.recharge?.rechargeId === rechargeId) credits.rechargeFinished(paid, Date.now());
+  };
+
+  /** The recharge under way, one step: decide it (an invoice for whole packs), then charge it. */
+  const runRecharge = async () => {
+    const r = credits.recharge;
+    if (!r || Date.now() < r.nextAttemptAt) return;
+    const cycleStart = subscription.snapshot().cycleStart;
+    if (r.invoiceId === null) {
+      const decision = await creditSteps.prepareRecharge({ customerId: subscription.customerId, rechargeId: r.rechargeId, cycleStart, at: Date.now() }).catch(() => undefined);
+      if (!decision) return credits.retryRechargeAt(Date.now() + RECHECK_MS);
+      if (decision.status !== 'invoiced') {
+        if (decision.status === 'limit_reached') {
+          tellCredits({
+            // Once per cycle: the limit stays reached until the next one.
+            noticeId: `credits:${r.unit}:limit:${cycleStart}`,
+            kind: 'recharge_limit_reached',
+            balance: creditsText(decision.balanceNanos),
+            threshold: null,
+            amount: moneyText(decision.amountMinor),
+            reason: null,
+            payUrl: null,
+            nextRetryAt: null,
+            spendingLimit: moneyText(decision.limitMinor),
+            spent: moneyText(decision.spentMinor),
+          });
+        }
+        finishRecharge(r.rechargeId, false);
+        return;
+      }
+      credits.rechargeInvoiced(decision);
+    }
+    const invoiceId = r.invoiceId!;
+    const outcome = await collectAttempt(invoiceId, r.failures + 1);
+    if (credits.recharge?.rechargeId !== r.rechargeId) return; // settled meanwhile (a webhook)
+    if (outcome?.status === 'paid' || outcome?.status === 'void' || outcome?.status === 'uncollectible') {
+      finishRecharge(r.rechargeId, outcome.status === 'paid');
+      if (r.failures > 0) await creditSteps.recordRechargeFailures({ customerId: subscription.customerId, unit: r.unit, failures: 0 });
+      return;
+    }
+    if (!outcome || outcome.outcome === 'pending') return credits.retryRechargeAt(Date.now() + RECHECK_MS);
+    const { failures, nextRetryAt } = credits.rechargeFailed(Date.now(), { reason: outcome.reason ?? 'The payment failed.', payUrl: outcome.hostedInvoiceUrl ?? null }, (first, n) => rechargeRetryAt(subscription.currentCatalog, first, n));
+    const failed = { ...r };
+    await creditSteps.recordRechargeFailures({ customerId: subscription.customerId, unit: r.unit, failures });
+    const balance = await creditSteps.creditBalanceOf({ customerId: subscription.customerId, unit: r.unit }).catch(() => '0');
+    if (nextRetryAt !== undefined) {
+      tellCredits(rechargeNotice(failed, 'recharge_failed', balance, nextRetryAt));
+      return;
+    }
+    // The last retry failed: no more charges on this card until the customer turns it back on.
+    const status = await paymentSteps.closeInvoice({ invoiceId, status: 'void', reason: `recharge_failed:${r.rechargeId}` }).catch(() => undefined);
+    if (status === undefined) return credits.retryRechargeAt(Date.now() + RECHECK_MS);
+    if (status === 'paid') return finishRecharge(r.rechargeId, true);
+    await creditSteps.turnOffAutoRecharge({ customerId: subscription.customerId, unit: r.unit, reason: `The last ${failures} recharge payments failed: ${outcome.reason ?? 'the payment failed'}` });
+    tellCredits(rechargeNotice(failed, 'recharge_off', balance, null));
+    finishRecharge(r.rechargeId, false);
+  };
+
+  /** Credits work that is due: purchases whose payment lapsed (voided), the recharge step. */
+  const runDueCreditsWork = async () => {
+    for (const purchase of credits.duePurchases(Date.now())) {
+      const settled = purchase.checkoutSessionId
+        ? await paymentSteps.resolveCheckout({ invoiceId: purchase.invoiceId, checkoutSessionId: purchase.checkoutSessionId }).catch(() => undefined)
+        : await paymentSteps.closeInvoice({ invoiceId: purchase.invoiceId, status: 'void', reason: `purchase_lapsed:${purchase.purchaseId}` }).catch(() => undefined);
+      if (settled === undefined || settled === 'open') credits.recheckPurchase(purchase.invoiceId, Date.now() + RECHECK_MS);
+      else credits.purchaseSettled(purchase.invoiceId);
+    }
+    await runRecharge();
+  };
+  const runDuePaymentWork = async () => {
+    await runDueSubscriptionPaymentWork();
+    await runDueCreditsWork();
+  };
+  /** When the main loop must wake for payment work: the subscription's, or credits'. */
+  const nextPaymentDeadline = () => {
+    const a = subscription.nextPaymentDeadline();
+    const b = credits.nextDeadline();
+    return a === undefined ? b : b === undefined ? a : Math.min(a, b);
+  };
+
+  setHandler(buyCreditsUpdate, (request) => answer(buyCreditsUpdate.name, async (): Promise<CreditPurchaseResult> => {
+    patched(CREDITS_PATCH);
+    const catalog = subscription.currentCatalog;
+    const priced = credits.pricePurchase(catalog, request);
+    const unit = creditUnitOf(catalog)!;
+    const purchaseId = currentUpdateInfo()!.id;
+    const at = Date.now();
+    updatesThisRun += 1;
+    const invoice = creditPurchaseInvoice({ customerId: subscription.customerId, currency: catalog.currency, purchaseId, reason: 'credit_purchase', description: priced.description, packs: 1, amountMinor: priced.amountMinor, at });
+    const receipt = await creditSteps.createCreditPurchase({
+      purchaseId, customerId: subscription.customerId, unit: unit.id, packId: priced.packId, packs: 1,
+      creditsNanos: priced.creditsNanos.toString(), invoice, cycleStart: subscription.snapshot().cycleStart,
+    });
+    const base: CreditPurchaseResult = {
+      purchaseId, invoiceNumber: receipt.number, status: 'awaiting_payment', creditsNanos: priced.creditsNanos.toString(), amountMinor: priced.amountMinor.toString(),
+      currency: catalog.currency, checkoutUrl: null, payUrl: null, expiresAt: null, reason: null,
+    };
+    if (receipt.status === 'paid') return { ...base, status: 'paid' };
+    // No provider collects: an operator marks the invoice paid (the credits come then).
+    if (!receipt.collectable) return base;
+    const checkout = request.checkout ? { ...request.checkout, expiresAt: at + CHECKOUT_WINDOW_MS } : undefined;
+    const outcome = await collectAttempt(receipt.id, 1, checkout);
+    if (outcome?.status === 'paid') return { ...base, status: 'paid' };
+    if (outcome?.outcome === 'checkout_required' && outcome.checkout && checkout) {
+      credits.addPending({ purchaseId, invoiceId: receipt.id, invoiceNumber: receipt.number, checkoutSessionId: outcome.checkout.sessionId, expiresAt: checkout.expiresAt });
+      return { ...base, status: 'checkout_required', checkoutUrl: outcome.checkout.url, expiresAt: checkout.expiresAt };
+    }
+    // Declined, or the provider could not be asked: the invoice stays payable on its page for a day, then is voided.
+    const expiresAt = at + UPGRADE_PAYMENT_WINDOW_MS;
+    credits.addPending({ purchaseId, invoiceId: receipt.id, invoiceNumber: receipt.number, checkoutSessionId: null, expiresAt });
+    const failed = outcome?.outcome === 'failed' || outcome?.outcome === 'requires_action';
+    return { ...base, status: failed ? 'payment_failed' : 'awaiting_payment', payUrl: outcome?.hostedInvoiceUrl ?? null, expiresAt, reason: outcome?.reason ?? null };
+  }), {
+    validator: (request) => {
+      if (earlierAnswer(buyCreditsUpdate.name)) return;
+      admit();
+      if (!collectsPayments) throw refusal('credits_after_renewal', `This subscription can buy credits from its next renewal (${new Date(subscription.currentCycleEnd).toISOString()}).`);
+      credits.pricePurchase(subscription.currentCatalog, request);
+    },
+  });
+
+  setHandler(creditBalanceSignal, (crossing) => {
+    if (!patched(CREDITS_PATCH) || !credits.acceptCrossing(crossing)) return;
+    if (crossing.kind !== 'recharge') {
+      tellCredits({
+        noticeId: `credits:${crossing.unit}:${crossing.crossing}:${crossing.kind}`,
+        kind: crossing.kind === 'low' ? 'credits_low' : 'credits_exhausted',
+        balance: creditsText(crossing.balanceNanos),
+        threshold: crossing.thresholdNanos === null ? null : creditsText(crossing.thresholdNanos),
+        amount: null,
+        reason: null,
+        payUrl: null,
+        nextRetryAt: null,
+      });
+    }
+    // The recharge step decides whether auto-recharge is on; it runs in the main loop (payment runs only).
+    if (collectsPayments && credits.startRecharge(crossing, Date.now())) paymentWakeup = true;
+  });
+  // Credit notices the previous run handed over.
+  for (const notice of credits.pendingNotices) tellCredits(notice);
 
   setHandler(getStateQuery, () => subscription.snapshot());
   setHandler(cancelUpdate, () => answer(cancelUpdate.name, async () => {
@@ -412,7 +609,9 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
       // A new card: what waits for a payment is tried again at once.
       if (subscription.retryDunningNow(Date.now())) newCardRetry = paymentWakeup = true;
       if (subscription.heldUpgrade?.invoiceId) retryHeldChange = paymentWakeup = true;
+      if (credits.retryRechargeNow(Date.now())) paymentWakeup = true;
     }
+    if (event.kind === 'checkout_expired' && event.invoiceId !== undefined && credits.expirePurchaseNow(event.invoiceId, Date.now())) paymentWakeup = true;
     if (event.kind === 'checkout_expired' && event.invoiceId !== undefined && subscription.incomplete?.invoiceId === event.invoiceId) checkoutLapseReported = paymentWakeup = true;
   };
   setHandler(paymentEventSignal, async (event) => {
@@ -494,7 +693,8 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   const handOver = async (catalog: Parameters<SubscriptionEntity['nextRunInput']>[0], paymentProvider?: 'none' | 'stripe') => {
     handingOver = true;
     await condition(() => updatesInFlight === 0 && paymentWorkInFlight === 0);
-    const next = subscription.nextRunInput(catalog, paymentProvider);
+    const carried = credits.carry();
+    const next = { ...subscription.nextRunInput(catalog, paymentProvider), ...(carried ? { credits: carried } : {}) };
     return continueAsNew<typeof subscriptionWorkflow>(input.maxUpdatesPerRun === undefined ? next : { ...next, maxUpdatesPerRun: input.maxUpdatesPerRun });
   };
   if (!collectsPayments) {
@@ -504,10 +704,10 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     // Sleeps until the cycle ends, waking for payment deadlines (a Checkout page or held change
     // lapsing, a dunning retry) and for payment news from the handlers (a new card).
     for (;;) {
-      const deadline = subscription.nextPaymentDeadline();
+      const deadline = nextPaymentDeadline();
       const wait = Math.min(subscription.currentCycleEnd, deadline ?? Number.POSITIVE_INFINITY) - Date.now();
       // A handler that sets a new deadline (an upgrade held for its payment) wakes the loop to sleep until it instead.
-      if (wait > 0) await condition(() => historyIsLong() || paymentWakeup || subscription.nextPaymentDeadline() !== deadline, wait);
+      if (wait > 0) await condition(() => historyIsLong() || paymentWakeup || nextPaymentDeadline() !== deadline, wait);
       if (historyIsLong()) await handOver(undefined);
       paymentWakeup = false;
       await runDuePaymentWork();

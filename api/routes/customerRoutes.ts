@@ -22,6 +22,7 @@ import { createCustomerBody, customerParams, listInvoicesQuery, type CreateCusto
 import { ACCEPTED, executeSubscriptionUpdate, updateIdFor } from '../temporal/executeSubscriptionUpdate.js';
 import { startSubscriptionWorkflow } from '../temporal/startSubscriptionWorkflow.js';
 import { firstPaymentView, invoiceView, subscriptionView } from '../views.js';
+import { creditBalanceNanos } from '../../store/creditStore.js';
 import type { ReturnUrls } from '../payments/returnUrls.js';
 
 export interface CustomerRoutesDeps {
@@ -80,7 +81,7 @@ export function customerRoutes(deps: CustomerRoutesDeps): Router {
   const { db, temporal, catalog, logger } = deps;
   const now = deps.now ?? Date.now;
   const router = Router();
-  const card = async (record: SubscriptionRecord) => subscriptionView(catalog, record, await usageOfCycle(db, record.customerId, record.cycleStart));
+  const card = async (record: SubscriptionRecord) => subscriptionView(catalog, record, await usageOfCycle(db, record.customerId, record.cycleStart), await creditBalanceNanos(db, catalog, record.customerId));
 
   router.post('/v1/customers', async (req, res) => {
     const body = parse(createCustomerBody, req.body, 'body');

@@ -18,6 +18,7 @@ import { ApiError, validationError } from '../errors.js';
 import { customerParams, decimalInteger, safeText } from '../schemas.js';
 import { ACCEPTED, executeSubscriptionUpdate, updateIdFor } from '../temporal/executeSubscriptionUpdate.js';
 import { subscriptionView } from '../views.js';
+import { creditBalanceNanos } from '../../store/creditStore.js';
 
 export const changePlanBody = z.strictObject({
   plan: safeText().min(1).max(100).optional(),
@@ -93,7 +94,7 @@ export function planChangeRoutes(deps: { db: Db; temporal: Client; catalog: Cata
     // Runs from before the consistent-writes patch report only the net; their invoice took no credit into account in the answer.
     const charged = result.chargedMinor !== undefined ? BigInt(result.chargedMinor) : net > 0n ? net : 0n;
     res.json({
-      subscription: subscriptionView(catalog, result.subscription, await usageOfCycle(db, result.subscription.customerId, result.subscription.cycleStart)),
+      subscription: subscriptionView(catalog, result.subscription, await usageOfCycle(db, result.subscription.customerId, result.subscription.cycleStart), await creditBalanceNanos(db, catalog, result.subscription.customerId)),
       change: {
         kind: result.kind,
         effective: result.effective,

@@ -17,6 +17,7 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { Catalog } from '../../billing/catalog.js';
 import { checkUsage, type EventOutcome } from '../../store/usageLedger.js';
+import { creditUnitOf, formatCredits } from '../../billing/creditPricing.js';
 import type { ApiKeyCheck } from '../auth.js';
 import { ApiError, apiErrorOf, errorBody, validationError } from '../errors.js';
 import { readJsonBody } from '../http/readJsonBody.js';
@@ -114,6 +115,9 @@ export function createUsageHandler(deps: UsageHandlerDeps): (req: IncomingMessag
     }
     if (outcome!.status === 'rejected') throw new ApiError(409, 'period_closed', 'The event belongs to a billing cycle that has already been closed and invoiced.');
     const view = resultView(outcome!, input!);
+    if (outcome!.status === 'refused' && outcome!.code === 'insufficient_credits') {
+      throw new ApiError(402, 'insufficient_credits', `The customer's credit balance cannot pay for this ${body.metric} usage past the plan's ${outcome!.limit} (${outcome!.used} used); buy credits or turn on auto-recharge. Nothing was recorded.`, view);
+    }
     if (outcome!.status === 'refused') {
       throw new ApiError(429, 'usage_limit_reached', `The ${body.metric} limit of the customer's plan is reached (${outcome!.used} of ${outcome!.limit}); upgrade to allow more.`, view);
     }
@@ -144,7 +148,11 @@ export function createUsageHandler(deps: UsageHandlerDeps): (req: IncomingMessag
     if (!answer) throw new ApiError(404, 'customer_not_found', `No customer "${query.customerId}".`);
     const used = Number(answer.used);
     const limit = Number(answer.limit);
-    send(res, 200, { allowed: answer.allowed, customerId: query.customerId, metric: query.metric, quantity: query.quantity, used, limit, remaining: Math.max(0, limit - used), policy: answer.policy });
+    const unit = answer.credits ? creditUnitOf(deps.catalog()) : undefined;
+    send(res, 200, {
+      allowed: answer.allowed, customerId: query.customerId, metric: query.metric, quantity: query.quantity, used, limit, remaining: Math.max(0, limit - used), policy: answer.policy,
+      ...(answer.credits && unit ? { credits: { needed: formatCredits(answer.credits.creditsNeeded, unit, deps.catalog().currency), balance: formatCredits(answer.credits.balance, unit, deps.catalog().currency), unit: unit.name } } : {}),
+    });
   };
 
   const routes: Record<string, { method: string; run: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> }> = {

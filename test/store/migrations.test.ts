@@ -135,12 +135,24 @@ describe('schema.prisma and the SQL agree', () => {
     await db.paymentEvent.create({ data: { provider: 'stripe', id: 'evt_drift', type: 'invoice.paid', customerId: 'drift-check', payload: { id: 'evt_drift' } } });
     expect(await db.paymentEvent.findUniqueOrThrow({ where: { provider_id: { provider: 'stripe', id: 'evt_drift' } } })).toMatchObject({ type: 'invoice.paid', signaledAt: null });
 
+    // Credits (issue 10): every model against its table.
+    await db.creditAccount.create({ data: { customerId: 'drift-check', unit: 'tokens', balanceNanos: '2500000000000000', thresholdNanos: '500000000000000', autoRecharge: true, rechargePackId: 'standard', spendingLimitMinor: 5000n } });
+    expect(await db.creditAccount.findUniqueOrThrow({ where: { customerId_unit: { customerId: 'drift-check', unit: 'tokens' } } })).toMatchObject({ belowThreshold: false, exhausted: false, crossings: 0, rechargeFailures: 0, autoRechargeOffReason: null });
+    await db.creditPurchase.create({ data: { id: 'buy-drift', customerId: 'drift-check', unit: 'tokens', kind: 'purchase', packId: 'standard', creditsNanos: '2500000000000000', amountMinor: 1000n, currency: 'EUR', invoiceId: invoice.id, cycleStart: now } });
+    expect(await db.creditPurchase.findUniqueOrThrow({ where: { invoiceId: invoice.id }, include: { invoice: true } })).toMatchObject({ packs: 1, amountMinor: 1000n, invoice: { number: 'INV-DRIFT' } });
+    await db.creditTransaction.create({ data: { customerId: 'drift-check', unit: 'tokens', kind: 'grant', creditsNanos: '1', balanceAfterNanos: '1', reference: 'grant:drift', grantType: 'promotional', reason: 'welcome' } });
+    expect(await db.creditTransaction.findUniqueOrThrow({ where: { customerId_reference: { customerId: 'drift-check', reference: 'grant:drift' } } })).toMatchObject({ kind: 'grant', invoiceId: null, amountMinor: null });
+    await db.creditConsumption.create({ data: { customerId: 'drift-check', unit: 'tokens', metric: 'calls', cycleStart: now, day: new Date('2026-11-26'), quantity: '5', creditsNanos: '5000000000', events: 2n } });
+    expect(await db.creditConsumption.findMany({ where: { customerId: 'drift-check' } })).toMatchObject([{ events: 2n }]);
+    await db.creditAlert.create({ data: { customerId: 'drift-check', unit: 'tokens', kind: 'low', crossing: 1, balanceNanos: '1', thresholdNanos: null } });
+    expect(await db.creditAlert.findMany({ where: { customerId: 'drift-check' } })).toMatchObject([{ kind: 'low', signaledAt: null }]);
+
     // No table in the database that the Prisma schema does not know.
     const tables = await query<{ table_name: string }>(
       "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
     );
     expect(tables.map((t) => t.table_name)).toEqual([
-      '_prisma_migrations', 'alert_channels', 'alert_deliveries', 'credit_refunds', 'customers', 'idempotency_records', 'invoice_lines', 'invoice_number_sequences', 'invoices',
+      '_prisma_migrations', 'alert_channels', 'alert_deliveries', 'credit_accounts', 'credit_alerts', 'credit_consumption', 'credit_purchases', 'credit_refunds', 'credit_transactions', 'customers', 'idempotency_records', 'invoice_lines', 'invoice_number_sequences', 'invoices',
       'overage_charges', 'payment_events', 'payment_notice_deliveries', 'subscriptions', 'usage_alerts', 'usage_counters', 'usage_events',
     ]);
   });

@@ -42,6 +42,11 @@ function mutated(change: (c: Loose) => void): unknown {
   return raw;
 }
 
+/** Gives a raw catalog a valid money credits section, with `overrides` on top. */
+function withCredits(c: Loose, overrides: Record<string, unknown> = {}): void {
+  c.credits = { packs: [{ id: 'usd_50', name: '$50', price: '50.00' }], ...overrides };
+}
+
 function catalogErrorOf(action: () => unknown): CatalogError {
   try {
     action();
@@ -158,18 +163,44 @@ describe('the usage-metrics example catalog', () => {
     expect(catalog.plans.map((p) => priceString(catalog, p, 'yearly'))).toEqual(['0.00', '182.40', '470.40', '1430.40', '4790.40']);
   });
 
-  it('every paid plan pays what goes over from credits; free rejects', () => {
+  it('every paid plan pays what goes over from credits (a unitPrice or tiers); free rejects', () => {
     for (const p of catalog.plans) {
       for (const m of catalog.metrics) {
         const policy = p.limits[m.id]?.overLimit;
         if (p.id === 'free') expect(policy).toEqual({ policy: 'reject' });
         else {
           expect(policy?.policy).toBe('credits');
-          expect(policy?.policy === 'credits' && parseNanos(policy.unitPrice) > 0n).toBe(true);
+          if (policy?.policy !== 'credits') continue;
+          // exactly one of unitPrice and tiers, and every price above 0
+          expect((policy.unitPrice === undefined) !== (policy.tiers === undefined)).toBe(true);
+          const prices = policy.tiers ? policy.tiers.map((t) => t.unitPrice) : [policy.unitPrice!];
+          for (const price of prices) expect(parseNanos(price) > 0n).toBe(true);
         }
       }
     }
-    expect(plan(catalog, 'starter').limits.build_minutes?.overLimit).toEqual({ policy: 'credits', unitPrice: '0.008' });
+    expect(plan(catalog, 'starter').limits.build_minutes?.overLimit).toEqual({
+      policy: 'credits',
+      tiers: [{ upTo: 10000, unitPrice: '0.008' }, { unitPrice: '0.006' }],
+    });
+    expect(plan(catalog, 'growth').limits.build_minutes?.overLimit).toEqual({ policy: 'credits', unitPrice: '0.006' });
+    expect(plan(catalog, 'starter').limits.monthly_active_users?.overLimit).toEqual({ policy: 'credits', unitPrice: '0.02' });
+  });
+
+  it('sells money credits: $50, $100, $500 and $5,000 packs and any amount from 10.00 to 10000.00', () => {
+    expect(catalog.credits).toEqual({
+      unit: 'money',
+      packs: [
+        { id: 'usd_50', name: '$50', price: '50.00' },
+        { id: 'usd_100', name: '$100', price: '100.00' },
+        { id: 'usd_500', name: '$500', price: '500.00' },
+        { id: 'usd_5000', name: '$5,000', price: '5000.00' },
+      ],
+      customAmount: { min: '10.00', max: '10000.00' },
+      lowBalanceThreshold: '10.00',
+      autoRecharge: { defaultSpendingLimit: '50.00', retryHours: [1, 6, 24] },
+    });
+    // money packs carry no separate credits: they hold their price
+    for (const pack of catalog.credits!.packs) expect(pack.credits).toBeUndefined();
   });
 
   it('included quantities grow with the tier', () => {
@@ -203,10 +234,38 @@ describe('the seats-eur example catalog', () => {
     expect(plan(catalog, 'business').features.sso).toBe(true);
   });
 
-  it('prices enrichment tokens at the token-pack rate of 5.00 EUR per 1,000,000', () => {
-    const policy = plan(catalog, 'team').limits.enrichment_tokens?.overLimit;
-    expect(policy).toEqual({ policy: 'credits', unitPrice: '0.000005' });
-    expect(policy?.policy === 'credits' ? parseNanos(policy.unitPrice) * 1_000_000n : undefined).toBe(parseNanos('5.00'));
+  it('enrichment tokens past the plan draw one token credit each on personal and team, graduated on business', () => {
+    expect(plan(catalog, 'free').limits.enrichment_tokens?.overLimit).toEqual({ policy: 'reject' });
+    expect(plan(catalog, 'personal').limits.enrichment_tokens?.overLimit).toEqual({ policy: 'credits', unitPrice: '1' });
+    expect(plan(catalog, 'team').limits.enrichment_tokens?.overLimit).toEqual({ policy: 'credits', unitPrice: '1' });
+    expect(plan(catalog, 'business').limits.enrichment_tokens?.overLimit).toEqual({
+      policy: 'credits',
+      tiers: [{ upTo: 10000000, unitPrice: '1' }, { unitPrice: '0.8' }],
+    });
+    expect(plan(catalog, 'enterprise').limits.enrichment_tokens?.overLimit).toEqual({ policy: 'credits', unitPrice: '0.66' });
+    const team = plan(catalog, 'team').limits.enrichment_tokens?.overLimit;
+    expect(team?.policy === 'credits' ? parseNanos(team.unitPrice!) : undefined).toBe(1_000_000_000n);
+  });
+
+  it('sells tokens worth 0.000005 EUR each in four packs, with no custom amount', () => {
+    expect(catalog.credits).toEqual({
+      unit: { id: 'tokens', name: 'tokens', value: '0.000005' },
+      packs: [
+        { id: 'starter', name: 'Starter', credits: '1000000', price: '5.00' },
+        { id: 'standard', name: 'Standard', credits: '2500000', price: '10.00' },
+        { id: 'pro', name: 'Pro', credits: '7000000', price: '25.00' },
+        { id: 'enterprise', name: 'Enterprise', credits: '15000000', price: '50.00' },
+      ],
+      lowBalanceThreshold: '500000',
+      autoRecharge: { defaultSpendingLimit: '50.00', retryHours: [1, 6, 24] },
+    });
+    const credits = catalog.credits!;
+    const value = parseNanos((credits.unit as { value: string }).value);
+    expect(value).toBe(5_000n);
+    // Starter sells at the unit value (1,000,000 × 0.000005 = 5.00); bigger packs are cheaper a token
+    const perToken = credits.packs.map((p) => Number(parseNanos(p.price)) / Number(parseNanos(p.credits!)));
+    expect(parseNanos(credits.packs[0]!.credits!) * value).toBe(parseNanos('5.00') * 1_000_000_000n);
+    expect(perToken.every((x, i) => i === 0 || x < perToken[i - 1]!)).toBe(true);
   });
 });
 
@@ -245,6 +304,33 @@ describe('parseCatalog rejects bad catalogs, naming the path', () => {
     ['a yearly discount above 100', (c) => { c.yearlyDiscountPercent = 101; }, 'yearlyDiscountPercent:'],
     ['an unknown downgrade timing', (c) => { c.downgradeTiming = 'never'; }, 'downgradeTiming:'],
     ['a negative tier', (c) => { c.plans[0]!.tier = -1; }, 'plans[0].tier:'],
+    // credits: the policy, its tiers, and the catalog's credits section
+    ['a credits policy without a credits section', (c) => { c.plans[3]!.limits.api_calls = { included: 1, overLimit: { policy: 'credits', unitPrice: '0.0005' } }; }, 'plans[3].limits.api_calls.overLimit: the "credits" policy needs a "credits" section'],
+    ['a credits policy with both unitPrice and tiers', (c) => { withCredits(c); c.plans[3]!.limits.api_calls = { included: 1, overLimit: { policy: 'credits', unitPrice: '1', tiers: [{ unitPrice: '1' }] } }; }, 'plans[3].limits.api_calls.overLimit: give either "unitPrice" or "tiers"'],
+    ['a credits policy with neither unitPrice nor tiers', (c) => { withCredits(c); c.plans[3]!.limits.api_calls = { included: 1, overLimit: { policy: 'credits' } }; }, 'plans[3].limits.api_calls.overLimit: give either "unitPrice" or "tiers"'],
+    ['credit tiers not ascending', (c) => { withCredits(c); c.plans[3]!.limits.api_calls = { included: 1, overLimit: { policy: 'credits', tiers: [{ upTo: 100, unitPrice: '2' }, { upTo: 100, unitPrice: '1' }, { unitPrice: '0.5' }] } }; }, 'plans[3].limits.api_calls.overLimit.tiers[1]: upTo 100 must be above the tier before (100)'],
+    ['credit tiers descending', (c) => { withCredits(c); c.plans[3]!.limits.api_calls = { included: 1, overLimit: { policy: 'credits', tiers: [{ upTo: 100, unitPrice: '2' }, { upTo: 50, unitPrice: '1' }, { unitPrice: '0.5' }] } }; }, 'plans[3].limits.api_calls.overLimit.tiers[1]: upTo 50 must be above the tier before (100)'],
+    ['a last credit tier with upTo', (c) => { withCredits(c); c.plans[3]!.limits.api_calls = { included: 1, overLimit: { policy: 'credits', tiers: [{ upTo: 100, unitPrice: '2' }, { upTo: 200, unitPrice: '1' }] } }; }, 'plans[3].limits.api_calls.overLimit.tiers[1]: the last tier has no "upTo"'],
+    ['a non-last credit tier without upTo', (c) => { withCredits(c); c.plans[3]!.limits.api_calls = { included: 1, overLimit: { policy: 'credits', tiers: [{ unitPrice: '2' }, { unitPrice: '1' }] } }; }, 'plans[3].limits.api_calls.overLimit.tiers[0]: "upTo" is required on every tier but the last'],
+    ['no credit tiers at all', (c) => { withCredits(c); c.plans[3]!.limits.api_calls = { included: 1, overLimit: { policy: 'credits', tiers: [] } }; }, 'plans[3].limits.api_calls.overLimit.tiers:'],
+    ['a credit tier upTo of 0', (c) => { withCredits(c); c.plans[3]!.limits.api_calls = { included: 1, overLimit: { policy: 'credits', tiers: [{ upTo: 0, unitPrice: '2' }, { unitPrice: '1' }] } }; }, 'plans[3].limits.api_calls.overLimit.tiers[0].upTo:'],
+    ['duplicate credit pack ids', (c) => { withCredits(c, { packs: [{ id: 'p', name: 'A', price: '5.00' }, { id: 'p', name: 'B', price: '10.00' }] }); }, 'credits.packs: duplicate pack id "p"'],
+    ['a credit pack price with too many decimals', (c) => { withCredits(c, { packs: [{ id: 'p', name: 'P', price: '5.001' }] }); }, 'credits.packs[0].price: "5.001" has more than 2 decimal places for USD'],
+    ['a credit pack price of 0', (c) => { withCredits(c, { packs: [{ id: 'p', name: 'P', price: '0.00' }] }); }, 'credits.packs[0].price: must be more than 0'],
+    ['a named-unit pack without credits', (c) => { withCredits(c, { unit: { id: 'tokens', name: 'tokens', value: '0.000005' }, packs: [{ id: 'p', name: 'P', price: '5.00' }] }); }, 'credits.packs[0].credits: required for tokens'],
+    ['a named-unit pack of 0 credits', (c) => { withCredits(c, { unit: { id: 'tokens', name: 'tokens', value: '0.000005' }, packs: [{ id: 'p', name: 'P', credits: '0', price: '5.00' }] }); }, 'credits.packs[0].credits: must be more than 0'],
+    ['a money pack whose credits differ from its price', (c) => { withCredits(c, { packs: [{ id: 'p', name: 'P', credits: '55.00', price: '50.00' }] }); }, 'credits.packs[0].credits: money credits are worth their price; leave "credits" out'],
+    ['a customAmount max below min', (c) => { withCredits(c, { customAmount: { min: '100.00', max: '10.00' } }); }, 'credits.customAmount: max is below min'],
+    ['a customAmount min of 0', (c) => { withCredits(c, { customAmount: { min: '0', max: '10.00' } }); }, 'credits.customAmount.min: must be more than 0'],
+    ['a customAmount with too many decimals', (c) => { withCredits(c, { customAmount: { min: '1.00', max: '10.005' } }); }, 'credits.customAmount.max: "10.005" has more than 2 decimal places for USD'],
+    ['no packs and no customAmount', (c) => { withCredits(c, { packs: [] }); }, 'credits: offer at least one pack or a customAmount'],
+    ['auto-recharge retryHours not increasing', (c) => { withCredits(c, { autoRecharge: { retryHours: [1, 6, 6] } }); }, 'credits.autoRecharge.retryHours: each retry must come later than the one before'],
+    ['auto-recharge retryHours decreasing', (c) => { withCredits(c, { autoRecharge: { retryHours: [6, 1] } }); }, 'credits.autoRecharge.retryHours: each retry must come later than the one before'],
+    ['auto-recharge retryHours of 0', (c) => { withCredits(c, { autoRecharge: { retryHours: [0] } }); }, 'credits.autoRecharge.retryHours[0]:'],
+    ['a default spending limit with too many decimals', (c) => { withCredits(c, { autoRecharge: { defaultSpendingLimit: '50.001' } }); }, 'credits.autoRecharge.defaultSpendingLimit: "50.001" has more than 2 decimal places for USD'],
+    ['a named unit worth 0', (c) => { withCredits(c, { unit: { id: 'tokens', name: 'tokens', value: '0' }, packs: [{ id: 'p', name: 'P', credits: '1000', price: '5.00' }] }); }, 'credits.unit.value: must be more than 0'],
+    ['a named unit with a bad id', (c) => { withCredits(c, { unit: { id: 'Tokens', name: 'tokens', value: '0.01' }, packs: [{ id: 'p', name: 'P', credits: '1000', price: '5.00' }] }); }, 'credits.unit'],
+    ['an unknown key in credits', (c) => { withCredits(c, { bonus: '10%' }); }, 'credits: Unrecognized key: "bonus"'],
     [
       'a derived yearly price that is not exact (JPY monthly 1 at 15% off)',
       (c) => {
@@ -279,6 +365,47 @@ describe('parseCatalog rejects bad catalogs, naming the path', () => {
       'plans: duplicate plan id "free"',
       'plans: two plans share tier 2; tiers order upgrades and must be unique',
       'fallbackPlan: "gratis" is not a plan id',
+    ]);
+  });
+
+  it('accepts valid credits: defaults filled, tiers ascending, a money pack whose credits equal its price', () => {
+    const catalog = parseCatalog(
+      mutated((c) => {
+        withCredits(c, { packs: [{ id: 'usd_50', name: '$50', credits: '50', price: '50.00' }] });
+        c.plans[3]!.limits.api_calls = { included: 1, overLimit: { policy: 'credits', tiers: [{ upTo: 10, unitPrice: '0.001' }, { upTo: 20, unitPrice: '0.0005' }, { unitPrice: '0' }] } };
+        c.plans[2]!.limits.api_calls = { included: 1, overLimit: { policy: 'credits', unitPrice: '0.0005' } };
+      }),
+    );
+    expect(catalog.credits).toEqual({
+      unit: 'money',
+      packs: [{ id: 'usd_50', name: '$50', credits: '50', price: '50.00' }],
+      autoRecharge: { defaultSpendingLimit: '50.00', retryHours: [1, 6, 24] },
+    });
+    const partial = parseCatalog(mutated((c) => { withCredits(c, { customAmount: { min: '5.00', max: '5.00' }, packs: [], autoRecharge: { retryHours: [2] } }); }));
+    expect(partial.credits?.autoRecharge).toEqual({ defaultSpendingLimit: '50.00', retryHours: [2] });
+    expect(partial.credits?.customAmount).toEqual({ min: '5.00', max: '5.00' });
+  });
+
+  it('lists every credits problem at once', () => {
+    const error = catalogErrorOf(() =>
+      parseCatalog(
+        mutated((c) => {
+          withCredits(c, {
+            unit: { id: 'tokens', name: 'tokens', value: '0' },
+            packs: [{ id: 'p', name: 'A', price: '5.001' }, { id: 'p', name: 'B', credits: '10', price: '1.00' }],
+            customAmount: { min: '2.00', max: '1.00' },
+            autoRecharge: { retryHours: [3, 2] },
+          });
+        }),
+      ),
+    );
+    expect(error.problems).toEqual([
+      'credits.unit.value: must be more than 0 (what one credit is worth)',
+      'credits.packs: duplicate pack id "p"',
+      'credits.packs[0].price: "5.001" has more than 2 decimal places for USD',
+      'credits.packs[0].credits: required for tokens (how many the pack holds)',
+      'credits.customAmount: max is below min',
+      'credits.autoRecharge.retryHours: each retry must come later than the one before',
     ]);
   });
 

@@ -21,9 +21,6 @@ describe('admits', () => {
   it('never refuses on a billed plan', () => {
     expect(admits({ used: 5_000_000n, quantity: 1_000n, included: 1_000_000n, policy: 'bill' })).toBe(true);
   });
-  it('refuses past the limit on a credits plan (no credits yet)', () => {
-    expect(admits({ used: 10n, quantity: 1n, included: 10n, policy: 'credits' })).toBe(false);
-  });
 });
 
 describe('crossedThresholds', () => {

@@ -1,0 +1,145 @@
+/**
+ * The subscription workflow's credit steps (issue 10). Purchases and recharges are invoices that
+ * sell credits (billing/invoiceDraft.ts creditPurchaseInvoice) collected like any other; the
+ * credits are granted when the invoice is paid (store/paymentStore.ts recordPaid), so no step here
+ * grants anything itself. Each step is keyed by the purchase's own id: a retry finds its own work.
+ */
+import { ApplicationFailure } from '@temporalio/activity';
+import { rechargeDecision, defaultSpendingLimitMinor } from '../billing/autoRecharge.js';
+import type { Catalog } from '../billing/catalog.js';
+import { creditUnitOf, findPack, packCreditsNanos, packPriceMinor, pricePurchase } from '../billing/creditPricing.js';
+import { creditPurchaseInvoice, type InvoiceDraft } from '../billing/invoiceDraft.js';
+import { catalogThresholdNanos } from '../store/creditLedger.js';
+import { creditAccountOf, lockAccountForRecharge, rechargeSpentMinor, recordRechargeOutcome, storePurchase, turnOffAutoRecharge } from '../store/creditStore.js';
+import type { Db } from '../store/db.js';
+import { storeInvoice, withIdempotentRetry, type Tx } from '../store/invoiceStore.js';
+import type { RechargePreparation } from '../workflows/messages.js';
+import type { PaymentProvider } from './payments/paymentProvider.js';
+import type { InvoiceReceipt } from './subscriptionActivities.js';
+
+export interface CreditActivityDeps {
+  db: Db;
+  payments: PaymentProvider;
+  catalog: () => Catalog;
+  now?: () => Date;
+}
+
+/** What the workflow priced (from its own catalog): the invoice and the purchase it records. */
+export interface CreditPurchaseOrder {
+  purchaseId: string;
+  customerId: string;
+  unit: string;
+  packId: string | null;
+  packs: number;
+  creditsNanos: string;
+  invoice: InvoiceDraft;
+  cycleStart: number;
+}
+
+export function createCreditActivities(deps: CreditActivityDeps) {
+  const { db, payments } = deps;
+  const now = deps.now ?? (() => new Date());
+
+  const receiptOf = (stored: { id: string; number: string; status: string; totalMinor: bigint }): InvoiceReceipt => ({
+    id: stored.id,
+    number: stored.number,
+    status: stored.status,
+    totalMinor: stored.totalMinor.toString(),
+    collectable: payments.name !== 'none' && stored.status === 'open' && stored.totalMinor > 0n,
+  });
+
+  async function store(tx: Tx, order: CreditPurchaseOrder, kind: 'purchase' | 'recharge') {
+    const stored = await storeInvoice(tx, order.invoice, payments.name);
+    await storePurchase(tx, {
+      id: order.purchaseId,
+      customerId: order.customerId,
+      unit: order.unit,
+      kind,
+      packId: order.packId,
+      packs: order.packs,
+      creditsNanos: BigInt(order.creditsNanos),
+      amountMinor: BigInt(order.invoice.totalMinor),
+      currency: order.invoice.currency,
+      invoiceId: stored.id,
+      cycleStart: order.cycleStart,
+    });
+    return stored;
+  }
+
+  return {
+    /** Issues the invoice of a purchase the workflow priced, and records what it sells (once per purchase id). */
+    async createCreditPurchase(order: CreditPurchaseOrder): Promise<InvoiceReceipt> {
+      return receiptOf(await withIdempotentRetry(db, (tx) => store(tx, order, 'purchase')));
+    },
+
+    /**
+     * Decides one auto-recharge under the balance row's lock: off (or no provider to charge),
+     * not needed (the balance is back at its threshold), over this cycle's spending limit, or an
+     * invoice for whole packs (billing/autoRecharge.ts). A repeat of the same recharge id returns
+     * the invoice it issued the first time.
+     */
+    async prepareRecharge(args: { customerId: string; rechargeId: string; cycleStart: number; at: number }): Promise<RechargePreparation> {
+      const catalog = deps.catalog();
+      const unit = creditUnitOf(catalog);
+      if (!unit || !catalog.credits) return { status: 'off' };
+      return withIdempotentRetry(db, async (tx): Promise<RechargePreparation> => {
+        const account = await lockAccountForRecharge(tx, args.customerId, unit.id);
+        const existing = await tx.creditPurchase.findUnique({ where: { id: args.rechargeId }, include: { invoice: true } });
+        if (existing) {
+          return { status: 'invoiced', invoiceId: existing.invoiceId, invoiceNumber: existing.invoice.number, amountMinor: existing.amountMinor.toString(), creditsNanos: existing.creditsNanos.toFixed(0), balanceNanos: account.balanceNanos.toString() };
+        }
+        const pack = account.rechargePackId ? findPack(catalog.credits!, account.rechargePackId) : undefined;
+        if (!account.autoRecharge || !pack || payments.name === 'none') return { status: 'off' };
+        const threshold = account.thresholdNanos ?? catalogThresholdNanos(catalog);
+        if (threshold === undefined) return { status: 'off' };
+        const limit = account.spendingLimitMinor ?? defaultSpendingLimitMinor(catalog);
+        const spent = await rechargeSpentMinor(tx, args.customerId, args.cycleStart);
+        const decision = rechargeDecision({
+          balanceNanos: account.balanceNanos,
+          thresholdNanos: threshold,
+          packCreditsNanos: packCreditsNanos(pack),
+          packPriceMinor: packPriceMinor(pack, catalog.currency),
+          spendingLimitMinor: limit,
+          spentMinor: spent,
+        });
+        if (decision.kind === 'not_needed') return { status: 'not_needed' };
+        if (decision.kind === 'limit_reached') {
+          return { status: 'limit_reached', balanceNanos: account.balanceNanos.toString(), spentMinor: spent.toString(), limitMinor: limit.toString(), amountMinor: packPriceMinor(pack, catalog.currency).toString() };
+        }
+        const priced = pricePurchase(catalog, { packId: pack.id }, decision.packs);
+        const invoice = creditPurchaseInvoice({
+          customerId: args.customerId,
+          currency: catalog.currency,
+          purchaseId: args.rechargeId,
+          reason: 'credit_recharge',
+          description: `Auto-recharge: ${priced.description}`,
+          packs: decision.packs,
+          amountMinor: decision.amountMinor,
+          at: args.at,
+        });
+        const stored = await store(tx, { purchaseId: args.rechargeId, customerId: args.customerId, unit: unit.id, packId: pack.id, packs: decision.packs, creditsNanos: decision.creditsNanos.toString(), invoice, cycleStart: args.cycleStart }, 'recharge');
+        return { status: 'invoiced', invoiceId: stored.id, invoiceNumber: stored.number, amountMinor: decision.amountMinor.toString(), creditsNanos: decision.creditsNanos.toString(), balanceNanos: account.balanceNanos.toString() };
+      });
+    },
+
+    /** The failed attempts of the recharge under way, for the API (0 after a success). */
+    async recordRechargeFailures(args: { customerId: string; unit: string; failures: number }): Promise<void> {
+      await recordRechargeOutcome(db, args.customerId, args.unit, args.failures);
+    },
+
+    /** After the last failed retry: auto-recharge off, with the reason the API shows. */
+    async turnOffAutoRecharge(args: { customerId: string; unit: string; reason: string }): Promise<void> {
+      await turnOffAutoRecharge(db, args.customerId, args.unit, args.reason, now());
+    },
+
+    /** The balance now (nanos), for a notice. */
+    async creditBalanceOf(args: { customerId: string; unit: string }): Promise<string> {
+      if (!(await db.customer.findUnique({ where: { id: args.customerId }, select: { id: true } }))) {
+        throw ApplicationFailure.nonRetryable(`no customer ${args.customerId}`, 'customer_not_found');
+      }
+      return (await creditAccountOf(db, args.customerId, args.unit)).balanceNanos.toString();
+    },
+  };
+}
+
+export type CreditActivities = ReturnType<typeof createCreditActivities>;

@@ -1,0 +1,162 @@
+/**
+ * Credits drawn by usage, inside the usage ledger's own transaction (store/usageLedger.ts): the
+ * balance row is locked after the counters, each event past a `credits` limit is paid from it or
+ * refused whole (never a negative balance, never an event counted without its credits), the draw
+ * is aggregated per metric per day, and a balance that falls under its threshold or runs out
+ * writes one outbox row per crossing (credit_alerts), relayed to the subscription workflow like
+ * usage alerts. Plain SQL over node-postgres: this runs on the hot path.
+ */
+import type pg from 'pg';
+import type { Catalog, CreditsPolicy } from '../billing/catalog.js';
+import { creditDraw } from '../billing/creditPricing.js';
+import { parseNanos } from '../billing/money.js';
+
+export interface CreditAccountState {
+  customerId: string;
+  balance: bigint;
+  before: bigint;
+  /** The customer's threshold, else the catalog's; undefined when neither is set. */
+  threshold: bigint | undefined;
+  below: boolean;
+  exhausted: boolean;
+  crossings: number;
+  /** An event was refused for want of credits in this transaction. */
+  starved: boolean;
+}
+
+/** Credits one event drew, aggregated per (customer, metric, cycle, day) before writing. */
+export interface CreditUse {
+  customerId: string;
+  metric: string;
+  cycleStart: number;
+  day: string;
+  quantity: bigint;
+  creditsNanos: bigint;
+}
+
+export function catalogThresholdNanos(catalog: Catalog): bigint | undefined {
+  const value = catalog.credits?.lowBalanceThreshold;
+  return value === undefined ? undefined : parseNanos(value);
+}
+
+/** Locks (creating when missing) the balance rows of `customerIds` in one unit, in id order. */
+export async function lockCreditAccounts(client: pg.ClientBase, unit: string, customerIds: string[], catalog: Catalog): Promise<Map<string, CreditAccountState>> {
+  const ordered = [...customerIds].sort();
+  const { rows } = await client.query<{ customer_id: string; balance_nanos: string; threshold_nanos: string | null; below_threshold: boolean; exhausted: boolean; crossings: number }>(
+    `INSERT INTO credit_accounts AS a (customer_id, unit)
+     SELECT customer_id, $2 FROM unnest($1::text[]) WITH ORDINALITY AS t(customer_id, n) ORDER BY n
+     ON CONFLICT (customer_id, unit) DO UPDATE SET unit = a.unit
+     RETURNING customer_id, balance_nanos::text, threshold_nanos::text, below_threshold, exhausted, crossings`,
+    [ordered, unit],
+  );
+  const fallback = catalogThresholdNanos(catalog);
+  return new Map(rows.map((r) => {
+    const balance = BigInt(r.balance_nanos);
+    return [r.customer_id, {
+      customerId: r.customer_id,
+      balance,
+      before: balance,
+      threshold: r.threshold_nanos === null ? fallback : BigInt(r.threshold_nanos),
+      below: r.below_threshold,
+      exhausted: r.exhausted,
+      crossings: r.crossings,
+      starved: false,
+    }];
+  }));
+}
+
+/**
+ * Pays one event's units past the limit from the balance, or refuses it whole. Returns the refusal
+ * code, or undefined when the event is admitted (its draw, if any, taken from `account`).
+ */
+export function drawCredits(args: {
+  account: CreditAccountState | undefined;
+  counter: { used: bigint; included: bigint; cycleStart: number; policy: CreditsPolicy };
+  event: { customerId: string; metric: string; quantity: bigint; occurredAt: number };
+  uses: CreditUse[];
+}): 'insufficient_credits' | undefined {
+  const { account, counter, event } = args;
+  const draw = creditDraw({ used: counter.used, quantity: event.quantity, included: counter.included, policy: counter.policy });
+  const units = draw.overAfter - draw.overBefore;
+  if (units === 0n) return undefined;
+  if (!account || draw.creditsNanos > account.balance) {
+    if (account) account.starved = true;
+    return 'insufficient_credits';
+  }
+  account.balance -= draw.creditsNanos;
+  args.uses.push({ customerId: event.customerId, metric: event.metric, cycleStart: counter.cycleStart, day: new Date(event.occurredAt).toISOString().slice(0, 10), quantity: units, creditsNanos: draw.creditsNanos });
+  return undefined;
+}
+
+interface Crossing {
+  customerId: string;
+  kind: 'low' | 'exhausted';
+  crossing: number;
+  balance: bigint;
+  threshold: bigint | undefined;
+}
+
+/** The crossings a transaction's draws cause: under the threshold (once until a grant lifts it back), out of credits (likewise). */
+export function consumptionCrossings(account: CreditAccountState): Crossing[] {
+  const crossings: Crossing[] = [];
+  const fell = account.balance < account.before;
+  if (fell && account.threshold !== undefined && !account.below && account.balance < account.threshold) {
+    account.below = true;
+    account.crossings += 1;
+    crossings.push({ customerId: account.customerId, kind: 'low', crossing: account.crossings, balance: account.balance, threshold: account.threshold });
+  }
+  if (!account.exhausted && ((fell && account.balance === 0n) || account.starved)) {
+    account.exhausted = true;
+    account.crossings += 1;
+    crossings.push({ customerId: account.customerId, kind: 'exhausted', crossing: account.crossings, balance: account.balance, threshold: account.threshold });
+  }
+  return crossings;
+}
+
+/** Writes the balances, the aggregated consumption and the crossings of one usage transaction. */
+export async function writeCreditChanges(client: pg.ClientBase, unit: string, accounts: ReadonlyMap<string, CreditAccountState>, uses: readonly CreditUse[]): Promise<void> {
+  const changed: CreditAccountState[] = [];
+  const crossings: Crossing[] = [];
+  for (const account of accounts.values()) {
+    const before = { below: account.below, exhausted: account.exhausted };
+    crossings.push(...consumptionCrossings(account));
+    if (account.balance !== account.before || account.below !== before.below || account.exhausted !== before.exhausted) changed.push(account);
+  }
+  if (changed.length > 0) {
+    await client.query(
+      `UPDATE credit_accounts a SET balance_nanos = t.balance, below_threshold = t.below, exhausted = t.exhausted, crossings = t.crossings, updated_at = now()
+       FROM unnest($1::text[], $2::numeric[], $3::boolean[], $4::boolean[], $5::int[]) AS t(customer_id, balance, below, exhausted, crossings)
+       WHERE a.customer_id = t.customer_id AND a.unit = $6`,
+      [changed.map((a) => a.customerId), changed.map((a) => a.balance.toString()), changed.map((a) => a.below), changed.map((a) => a.exhausted), changed.map((a) => a.crossings), unit],
+    );
+  }
+  if (uses.length > 0) {
+    const grouped = new Map<string, CreditUse & { events: number }>();
+    for (const use of uses) {
+      const key = `${use.customerId}\u0000${use.metric}\u0000${use.cycleStart}\u0000${use.day}`;
+      const had = grouped.get(key);
+      if (had) {
+        had.quantity += use.quantity;
+        had.creditsNanos += use.creditsNanos;
+        had.events += 1;
+      } else grouped.set(key, { ...use, events: 1 });
+    }
+    const rows = [...grouped.values()];
+    await client.query(
+      `INSERT INTO credit_consumption AS c (customer_id, unit, metric, cycle_start, day, quantity, credits_nanos, events)
+       SELECT customer_id, $1, metric, cycle_start, day, quantity, credits_nanos, events
+       FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::date[], $6::numeric[], $7::numeric[], $8::bigint[]) AS t(customer_id, metric, cycle_start, day, quantity, credits_nanos, events)
+       ON CONFLICT (customer_id, unit, metric, cycle_start, day) DO UPDATE SET
+         quantity = c.quantity + EXCLUDED.quantity, credits_nanos = c.credits_nanos + EXCLUDED.credits_nanos, events = c.events + EXCLUDED.events, last_at = now()`,
+      [unit, rows.map((r) => r.customerId), rows.map((r) => r.metric), rows.map((r) => new Date(r.cycleStart)), rows.map((r) => r.day), rows.map((r) => r.quantity.toString()), rows.map((r) => r.creditsNanos.toString()), rows.map((r) => r.events)],
+    );
+  }
+  if (crossings.length > 0) {
+    await client.query(
+      `INSERT INTO credit_alerts (customer_id, unit, kind, crossing, balance_nanos, threshold_nanos)
+       SELECT customer_id, $1, kind, crossing, balance, threshold FROM unnest($2::text[], $3::text[], $4::int[], $5::numeric[], $6::numeric[]) AS t(customer_id, kind, crossing, balance, threshold)
+       ON CONFLICT (customer_id, unit, crossing) DO NOTHING`,
+      [unit, crossings.map((c) => c.customerId), crossings.map((c) => c.kind), crossings.map((c) => c.crossing), crossings.map((c) => c.balance.toString()), crossings.map((c) => c.threshold?.toString() ?? null)],
+    );
+  }
+}

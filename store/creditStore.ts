@@ -1,0 +1,265 @@
+/**
+ * The credit ledger outside the usage hot path (store/creditLedger.ts has that): grants, the
+ * purchases that sell credits, auto-recharge settings and the reads the API shows. A grant is one
+ * row in credit_transactions keyed by its reference (purchase:<id>, grant:<id>), written under the
+ * balance row's lock, so a repeated grant (a webhook twice, a retried step) finds its row and adds
+ * nothing.
+ */
+import type { Catalog } from '../billing/catalog.js';
+import { creditUnitOf } from '../billing/creditPricing.js';
+import { Prisma } from '../generated/prisma/client.js';
+import type { Db } from './db.js';
+import type { Tx } from './invoiceStore.js';
+
+export interface CreditGrant {
+  customerId: string;
+  unit: string;
+  kind: 'purchase' | 'recharge' | 'grant' | 'refund';
+  /** Signed nanos: a refund takes credits back (never more than the balance holds). */
+  creditsNanos: bigint;
+  reference: string;
+  grantType?: 'promotional' | 'manual';
+  reason?: string;
+  invoiceId?: string;
+  amountMinor?: bigint;
+  currency?: string;
+  /** The threshold when the customer set none (the catalog's): a grant that lifts the balance to it re-arms the low-balance alert. */
+  defaultThresholdNanos?: bigint;
+}
+
+export interface GrantResult {
+  granted: boolean;
+  creditsNanos: bigint;
+  balanceNanos: bigint;
+}
+
+interface AccountRow {
+  balance_nanos: string;
+  threshold_nanos: string | null;
+}
+
+async function lockAccount(tx: Tx, customerId: string, unit: string): Promise<AccountRow> {
+  const rows = await tx.$queryRaw<AccountRow[]>`
+    INSERT INTO credit_accounts AS a (customer_id, unit) VALUES (${customerId}, ${unit})
+    ON CONFLICT (customer_id, unit) DO UPDATE SET unit = a.unit
+    RETURNING balance_nanos::text, threshold_nanos::text`;
+  return rows[0]!;
+}
+
+/** Adds (or for a refund takes back) credits once per reference, inside the caller's transaction. */
+export async function grantCredits(tx: Tx, grant: CreditGrant): Promise<GrantResult> {
+  const account = await lockAccount(tx, grant.customerId, grant.unit);
+  // Under the balance lock: a concurrent grant with this reference has committed or not started.
+  const done = await tx.$queryRaw<Array<{ credits_nanos: string; balance_after_nanos: string }>>`
+    SELECT credits_nanos::text, balance_after_nanos::text FROM credit_transactions WHERE customer_id = ${grant.customerId} AND reference = ${grant.reference}`;
+  if (done[0]) return { granted: false, creditsNanos: BigInt(done[0].credits_nanos), balanceNanos: BigInt(account.balance_nanos) };
+  const before = BigInt(account.balance_nanos);
+  // A refund never takes more than is left: what was consumed is gone.
+  const credits = grant.creditsNanos < 0n && -grant.creditsNanos > before ? -before : grant.creditsNanos;
+  const after = before + credits;
+  const threshold = account.threshold_nanos === null ? grant.defaultThresholdNanos : BigInt(account.threshold_nanos);
+  // A grant that lifts the balance back re-arms the alerts: the next fall alerts (and recharges) again.
+  const rearmLow = credits > 0n && (threshold === undefined || after >= threshold);
+  const rearmExhausted = credits > 0n && after > 0n;
+  await tx.$executeRaw`
+    UPDATE credit_accounts SET balance_nanos = ${after.toString()}::numeric,
+      below_threshold = CASE WHEN ${rearmLow} THEN false ELSE below_threshold END,
+      exhausted = CASE WHEN ${rearmExhausted} THEN false ELSE exhausted END,
+      updated_at = now()
+    WHERE customer_id = ${grant.customerId} AND unit = ${grant.unit}`;
+  await tx.$executeRaw`
+    INSERT INTO credit_transactions (customer_id, unit, kind, credits_nanos, balance_after_nanos, reference, grant_type, reason, invoice_id, amount_minor, currency)
+    VALUES (${grant.customerId}, ${grant.unit}, ${grant.kind}, ${credits.toString()}::numeric, ${after.toString()}::numeric, ${grant.reference},
+      ${grant.grantType ?? null}, ${grant.reason ?? null}, ${grant.invoiceId ?? null}::uuid, ${grant.amountMinor ?? null}, ${grant.currency ?? null})`;
+  return { granted: true, creditsNanos: credits, balanceNanos: after };
+}
+
+export interface PurchaseRecord {
+  id: string;
+  customerId: string;
+  unit: string;
+  kind: 'purchase' | 'recharge';
+  packId: string | null;
+  packs: number;
+  creditsNanos: bigint;
+  amountMinor: bigint;
+  currency: string;
+  invoiceId: string;
+  cycleStart: number;
+}
+
+/** Records a purchase against its invoice (inside the invoice's transaction); a repeat returns the first. */
+export async function storePurchase(tx: Tx, purchase: PurchaseRecord): Promise<void> {
+  await tx.$executeRaw`
+    INSERT INTO credit_purchases (id, customer_id, unit, kind, pack_id, packs, credits_nanos, amount_minor, currency, invoice_id, cycle_start)
+    VALUES (${purchase.id}, ${purchase.customerId}, ${purchase.unit}, ${purchase.kind}, ${purchase.packId}, ${purchase.packs}, ${purchase.creditsNanos.toString()}::numeric,
+      ${purchase.amountMinor}, ${purchase.currency}, ${purchase.invoiceId}::uuid, ${new Date(purchase.cycleStart)})
+    ON CONFLICT (id) DO NOTHING`;
+}
+
+/**
+ * The credits an invoice sells, granted in the transaction that marks it paid (store/paymentStore.ts
+ * recordPaid): an invoice is paid once, so its credits are granted once, whichever way the payment
+ * came (off-session, Checkout, a webhook, an operator's mark-paid).
+ */
+export async function grantPurchaseOfInvoice(tx: Tx, invoiceId: string, defaultThresholdNanos?: bigint): Promise<GrantResult | undefined> {
+  const rows = await tx.$queryRaw<Array<{ id: string; customer_id: string; unit: string; kind: 'purchase' | 'recharge'; credits_nanos: string; amount_minor: bigint; currency: string }>>`
+    SELECT id, customer_id, unit, kind, credits_nanos::text, amount_minor, currency FROM credit_purchases WHERE invoice_id = ${invoiceId}::uuid`;
+  const purchase = rows[0];
+  if (!purchase) return undefined;
+  return grantCredits(tx, {
+    customerId: purchase.customer_id,
+    unit: purchase.unit,
+    kind: purchase.kind,
+    creditsNanos: BigInt(purchase.credits_nanos),
+    reference: `purchase:${purchase.id}`,
+    invoiceId,
+    amountMinor: BigInt(purchase.amount_minor),
+    currency: purchase.currency,
+    ...(defaultThresholdNanos !== undefined ? { defaultThresholdNanos } : {}),
+  });
+}
+
+/** What auto-recharge spent (or has an open invoice for) in the cycle starting at `cycleStart`: void invoices do not count. */
+export async function rechargeSpentMinor(tx: Tx | Db, customerId: string, cycleStart: number): Promise<bigint> {
+  const rows = await tx.$queryRaw<Array<{ spent: bigint | null }>>`
+    SELECT sum(p.amount_minor)::bigint AS spent FROM credit_purchases p JOIN invoices i ON i.id = p.invoice_id
+    WHERE p.customer_id = ${customerId} AND p.kind = 'recharge' AND p.cycle_start = ${new Date(cycleStart)} AND i.status IN ('open', 'paid')`;
+  return rows[0]?.spent ?? 0n;
+}
+
+export interface CreditAccountRecord {
+  balanceNanos: bigint;
+  thresholdNanos: bigint | null;
+  belowThreshold: boolean;
+  exhausted: boolean;
+  autoRecharge: boolean;
+  rechargePackId: string | null;
+  spendingLimitMinor: bigint | null;
+  rechargeFailures: number;
+  autoRechargeOffReason: string | null;
+  autoRechargeOffAt: Date | null;
+}
+
+const toBig = (value: Prisma.Decimal | null): bigint | null => (value === null ? null : BigInt(value.toFixed(0)));
+
+export async function creditAccountOf(db: Tx | Db, customerId: string, unit: string): Promise<CreditAccountRecord> {
+  const row = await db.creditAccount.findUnique({ where: { customerId_unit: { customerId, unit } } });
+  if (!row) {
+    return { balanceNanos: 0n, thresholdNanos: null, belowThreshold: false, exhausted: false, autoRecharge: false, rechargePackId: null, spendingLimitMinor: null, rechargeFailures: 0, autoRechargeOffReason: null, autoRechargeOffAt: null };
+  }
+  return {
+    balanceNanos: toBig(row.balanceNanos)!,
+    thresholdNanos: toBig(row.thresholdNanos),
+    belowThreshold: row.belowThreshold,
+    exhausted: row.exhausted,
+    autoRecharge: row.autoRecharge,
+    rechargePackId: row.rechargePackId,
+    spendingLimitMinor: row.spendingLimitMinor,
+    rechargeFailures: row.rechargeFailures,
+    autoRechargeOffReason: row.autoRechargeOffReason,
+    autoRechargeOffAt: row.autoRechargeOffAt,
+  };
+}
+
+/** The balance the usage card shows (0 when the catalog sells no credits or the customer has none). */
+export async function creditBalanceNanos(db: Db, catalog: Catalog, customerId: string): Promise<bigint> {
+  const unit = creditUnitOf(catalog);
+  return unit ? (await creditAccountOf(db, customerId, unit.id)).balanceNanos : 0n;
+}
+
+/** Locks the account row for a recharge decision (creating it when missing) and reads it. */
+export async function lockAccountForRecharge(tx: Tx, customerId: string, unit: string): Promise<CreditAccountRecord> {
+  await lockAccount(tx, customerId, unit);
+  return creditAccountOf(tx, customerId, unit);
+}
+
+export interface AutoRechargeSettings {
+  enabled: boolean;
+  thresholdNanos: bigint | null;
+  packId: string | null;
+  spendingLimitMinor: bigint | null;
+}
+
+/**
+ * Saves a customer's threshold and auto-recharge settings. A balance already under the new
+ * threshold is a crossing (an outbox row: alerted, and recharged when on); turning auto-recharge
+ * on while already under it asks for a recharge. Turning it on again clears an earlier turn-off.
+ */
+export async function saveAutoRecharge(db: Db, customerId: string, unit: string, settings: AutoRechargeSettings, defaultThresholdNanos: bigint | undefined): Promise<CreditAccountRecord> {
+  return db.$transaction(async (tx) => {
+    const before = await lockAccountForRecharge(tx, customerId, unit);
+    const threshold = settings.thresholdNanos ?? defaultThresholdNanos;
+    const under = threshold !== undefined && before.balanceNanos < threshold;
+    let crossings = 0;
+    const outbox: Array<'low' | 'recharge'> = [];
+    if (under && !before.belowThreshold) outbox.push('low');
+    else if (under && settings.enabled && !before.autoRecharge) outbox.push('recharge');
+    const rows = await tx.$queryRaw<Array<{ crossings: number }>>`
+      UPDATE credit_accounts SET threshold_nanos = ${settings.thresholdNanos?.toString() ?? null}::numeric,
+        auto_recharge = ${settings.enabled}, recharge_pack_id = ${settings.packId}, spending_limit_minor = ${settings.spendingLimitMinor},
+        below_threshold = ${under},
+        recharge_failures = CASE WHEN ${settings.enabled} AND NOT auto_recharge THEN 0 ELSE recharge_failures END,
+        auto_recharge_off_reason = CASE WHEN ${settings.enabled} THEN NULL ELSE auto_recharge_off_reason END,
+        auto_recharge_off_at = CASE WHEN ${settings.enabled} THEN NULL ELSE auto_recharge_off_at END,
+        crossings = crossings + ${outbox.length}, updated_at = now()
+      WHERE customer_id = ${customerId} AND unit = ${unit}
+      RETURNING crossings`;
+    crossings = rows[0]!.crossings;
+    for (const [i, kind] of outbox.entries()) {
+      await tx.$executeRaw`
+        INSERT INTO credit_alerts (customer_id, unit, kind, crossing, balance_nanos, threshold_nanos)
+        VALUES (${customerId}, ${unit}, ${kind}, ${crossings - outbox.length + i + 1}, ${before.balanceNanos.toString()}::numeric, ${threshold?.toString() ?? null}::numeric)`;
+    }
+    return creditAccountOf(tx, customerId, unit);
+  });
+}
+
+/** Counts a failed recharge (shown by the API), or clears the count after a success. */
+export async function recordRechargeOutcome(db: Db, customerId: string, unit: string, failures: number): Promise<void> {
+  await db.creditAccount.updateMany({ where: { customerId, unit }, data: { rechargeFailures: failures } });
+}
+
+/** Turns auto-recharge off after repeated failures, saying why. */
+export async function turnOffAutoRecharge(db: Db, customerId: string, unit: string, reason: string, at: Date): Promise<void> {
+  await db.creditAccount.updateMany({ where: { customerId, unit, autoRecharge: true }, data: { autoRecharge: false, autoRechargeOffReason: reason.slice(0, 500), autoRechargeOffAt: at } });
+}
+
+/** Credits drawn by usage in one cycle: per metric, in units past the plan and in credits. */
+export async function consumptionOfCycle(db: Db, customerId: string, unit: string, cycleStart: number): Promise<Array<{ metric: string; quantity: bigint; creditsNanos: bigint }>> {
+  const rows = await db.$queryRaw<Array<{ metric: string; quantity: string; credits_nanos: string }>>`
+    SELECT metric, sum(quantity)::text AS quantity, sum(credits_nanos)::text AS credits_nanos FROM credit_consumption
+    WHERE customer_id = ${customerId} AND unit = ${unit} AND cycle_start = ${new Date(cycleStart)} GROUP BY metric ORDER BY metric`;
+  return rows.map((r) => ({ metric: r.metric, quantity: BigInt(r.quantity), creditsNanos: BigInt(r.credits_nanos) }));
+}
+
+export type HistoryEntry =
+  | { type: 'purchase' | 'recharge' | 'grant' | 'refund'; at: Date; creditsNanos: bigint; balanceAfterNanos: bigint; reference: string; grantType: string | null; reason: string | null; invoiceId: string | null; amountMinor: bigint | null; currency: string | null }
+  | { type: 'consumption'; at: Date; day: string; metric: string; quantity: bigint; creditsNanos: bigint; events: bigint; firstAt: Date };
+
+/**
+ * The history, newest first: balance changes one by one, consumption per metric per day (its `at`
+ * is the day's last draw). `before` pages on (an ISO time: entries strictly older).
+ */
+export async function creditHistory(db: Db, customerId: string, unit: string, args: { limit: number; before?: Date }): Promise<HistoryEntry[]> {
+  const before = args.before ?? new Date('9999-12-31T00:00:00Z');
+  const [transactions, consumption] = await Promise.all([
+    db.$queryRaw<Array<{ kind: 'purchase' | 'recharge' | 'grant' | 'refund'; created_at: Date; credits_nanos: string; balance_after_nanos: string; reference: string; grant_type: string | null; reason: string | null; invoice_id: string | null; amount_minor: bigint | null; currency: string | null }>>`
+      SELECT kind, created_at, credits_nanos::text, balance_after_nanos::text, reference, grant_type, reason, invoice_id::text, amount_minor, currency FROM credit_transactions
+      WHERE customer_id = ${customerId} AND unit = ${unit} AND created_at < ${before} ORDER BY created_at DESC, id DESC LIMIT ${args.limit}`,
+    db.$queryRaw<Array<{ metric: string; day: Date; last_at: Date; first_at: Date; quantity: string; credits_nanos: string; events: bigint }>>`
+      SELECT metric, day, last_at, first_at, quantity::text, credits_nanos::text, events FROM credit_consumption
+      WHERE customer_id = ${customerId} AND unit = ${unit} AND last_at < ${before} ORDER BY last_at DESC LIMIT ${args.limit}`,
+  ]);
+  const entries: HistoryEntry[] = [
+    ...transactions.map((t) => ({
+      type: t.kind, at: t.created_at, creditsNanos: BigInt(t.credits_nanos), balanceAfterNanos: BigInt(t.balance_after_nanos), reference: t.reference,
+      grantType: t.grant_type, reason: t.reason, invoiceId: t.invoice_id, amountMinor: t.amount_minor, currency: t.currency,
+    })),
+    ...consumption.map((c) => ({
+      type: 'consumption' as const, at: c.last_at, day: c.day.toISOString().slice(0, 10), metric: c.metric, quantity: BigInt(c.quantity), creditsNanos: BigInt(c.credits_nanos), events: c.events, firstAt: c.first_at,
+    })),
+  ];
+  return entries.sort((a, b) => b.at.getTime() - a.at.getTime()).slice(0, args.limit);
+}
+
