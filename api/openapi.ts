@@ -11,6 +11,9 @@ import { billingPortalBody, CHECKOUT_LIFETIME_MS, setupCheckoutBody } from './ro
 import { STRIPE_WEBHOOK_PATH, WEBHOOK_TOLERANCE_SECONDS } from './routes/stripeWebhookRoutes.js';
 import { USED_STRIPE_EVENTS } from './payments/stripeEvents.js';
 import { changePlanBody } from './routes/planChangeRoutes.js';
+import { CHECKOUT_WINDOW_MS, UPGRADE_PAYMENT_WINDOW_MS } from '../billing/paymentPolicy.js';
+import { MAX_PENDING_PURCHASES } from '../workflows/messages.js';
+import { autoRechargeBody, grantCreditsBody, purchaseCreditsBody } from './credits/creditSchemas.js';
 import { createCustomerBody } from './schemas.js';
 import { MAX_BATCH_EVENTS, usageBatchSchema, usageEventSchema } from './usage/usageSchemas.js';
 
@@ -47,7 +50,12 @@ const subscriptionSchema = {
     cancelAtPeriodEnd: { type: 'boolean' },
     currentPeriod: span,
     currentCycle: span,
-    creditBalance: money,
+    creditBalance: { ...money, description: 'What the prepaid credit balance is worth in the catalog currency (0 when the catalog sells no credits). The balance itself, in its unit, is `credits`.' },
+    credits: {
+      type: ['object', 'null'],
+      description: 'The prepaid credit balance in the catalog\'s credit unit (GET …/credits has the rest); null when the catalog sells no credits.',
+      properties: { unit: { type: 'string', example: 'tokens' }, balance: { type: 'string', example: '2100000' } },
+    },
     creditOwed: money,
     usage: {
       type: 'array',
@@ -56,7 +64,8 @@ const subscriptionSchema = {
         properties: {
           metric: { type: 'string' }, name: { type: 'string' }, unit: { type: 'string' },
           used: { type: 'integer' }, limit: { type: 'integer' }, percent: { type: 'number' },
-          remaining: { type: 'integer' }, overage: { type: 'integer' }, overLimitPolicy: { type: 'string' }, blocked: { type: 'boolean' },
+          remaining: { type: 'integer' }, overage: { type: 'integer' }, overLimitPolicy: { type: 'string', enum: ['reject', 'bill', 'credits'] },
+          blocked: { type: 'boolean', description: 'Not even one more unit would be admitted: `reject` at its limit, or `credits` past it with a balance that cannot pay for one more unit.' },
         },
       },
     },
@@ -69,7 +78,7 @@ const invoiceSchema = {
     id: { type: 'string', format: 'uuid' },
     number: { type: 'string', example: 'INV-000042' },
     status: { type: 'string', enum: ['open', 'paid', 'void', 'uncollectible'] },
-    reason: { type: 'string', enum: ['subscription_create', 'renewal', 'overage', 'plan_change', 'refund'], description: '`refund`: a credit note — credit owed refunded to the customer\'s card on landing on the free plan (negative total, lines per refunded payment).' },
+    reason: { type: 'string', enum: ['subscription_create', 'renewal', 'overage', 'plan_change', 'refund', 'credit_purchase', 'credit_recharge'], description: '`refund`: a credit note — credit owed refunded to the customer\'s card on landing on the free plan (negative total, lines per refunded payment). `credit_purchase` / `credit_recharge`: prepaid credits bought by the customer or by auto-recharge (one `credits` line); the credits are granted when it is paid.' },
     issuedAt: { type: 'string', format: 'date-time' },
     period: span,
     subtotal: money, tax: money, total: money,
@@ -92,7 +101,7 @@ const invoiceSchema = {
       items: {
         type: 'object',
         properties: {
-          kind: { type: 'string', enum: ['plan', 'seats', 'proration', 'overage', 'credit', 'refund', 'tax'] },
+          kind: { type: 'string', enum: ['plan', 'seats', 'proration', 'overage', 'credit', 'refund', 'tax', 'credits'], description: '`credit`: credit owed to the customer taken off this invoice; `credits`: prepaid credits sold (quantity: packs).' },
           description: { type: 'string' }, quantity: { type: 'string' }, unitPrice: money, amount: money, period: span,
         },
       },
@@ -104,14 +113,125 @@ const usageResultSchema = {
   type: 'object',
   properties: {
     idempotencyKey: { type: 'string' },
-    status: { type: 'string', enum: ['counted', 'duplicate', 'refused', 'rejected'], description: 'duplicate: the key was already counted (counts once). refused: over a refusing limit (not counted). rejected: see code.' },
+    status: { type: 'string', enum: ['counted', 'duplicate', 'refused', 'rejected'], description: 'duplicate: the key was already counted (counts once). refused: over a refusing limit, or past a `credits` limit with a balance that cannot pay for the whole event (not counted, nothing drawn). rejected: see code.' },
     allowed: { type: 'boolean' },
-    code: { type: 'string', enum: ['usage_limit_reached', 'period_closed', 'payment_past_due'] },
+    code: { type: 'string', enum: ['usage_limit_reached', 'insufficient_credits', 'period_closed', 'payment_past_due'] },
     customerId: { type: 'string' }, metric: { type: 'string' },
     used: { type: 'integer' }, limit: { type: 'integer' }, remaining: { type: 'integer' }, overage: { type: 'integer' },
     cycleEnd: { type: 'string', format: 'date-time' },
   },
 };
+
+// Prepaid credits (api/credits/creditViews.ts). Credits are exact decimal strings in the catalog's credit unit.
+const credits = (example: string, description?: string) => ({ type: 'string', example, ...(description ? { description } : {}) });
+const nullableMoney = { oneOf: [money, { type: 'null' }] };
+
+const creditSummarySchema = {
+  type: 'object',
+  description: 'A customer\'s prepaid credits. `unit` is the currency code for money credits (catalog `credits.unit: "money"`), else the unit\'s name (`tokens`); credits are exact decimal strings in that unit, money has its currency.',
+  properties: {
+    customerId: { type: 'string' },
+    unit: { type: 'string', example: 'tokens' },
+    balance: credits('2100000', 'Never negative.'),
+    balanceValue: { ...money, description: 'What the balance is worth in the catalog currency (credits × the unit\'s `value`; money credits: the balance itself).' },
+    cycle: { ...span, description: 'The billing cycle `consumedThisCycle` and `autoRecharge.spentThisCycle` count in.' },
+    consumedThisCycle: {
+      type: 'object',
+      properties: {
+        credits: credits('400000'),
+        value: money,
+        byMetric: {
+          type: 'array',
+          items: { type: 'object', properties: { metric: { type: 'string' }, quantity: { type: 'string', description: 'Units past the plan\'s included quantity paid with credits.' }, credits: credits('400000'), value: money } },
+        },
+      },
+    },
+    lowBalanceThreshold: { type: ['string', 'null'], example: '500000', description: 'The customer\'s threshold, else the catalog\'s `lowBalanceThreshold`; null when neither is set.' },
+    autoRecharge: {
+      type: 'object',
+      properties: {
+        enabled: { type: 'boolean' },
+        status: { type: 'string', enum: ['off', 'on', 'retrying', 'turned_off'], description: '`retrying`: on, and a declined recharge waits for its next retry; `turned_off`: turned off after the last retry failed (`turnedOffReason`).' },
+        packId: { type: ['string', 'null'] },
+        threshold: { type: ['string', 'null'], description: 'The balance under which a recharge is bought (the same as `lowBalanceThreshold`).' },
+        spendingLimit: { ...money, description: 'Most auto-recharge spends per billing cycle: the customer\'s, else the catalog\'s `autoRecharge.defaultSpendingLimit` (default 50.00).' },
+        spentThisCycle: { ...money, description: 'What auto-recharge spent (or has an open invoice for) in this billing cycle; void invoices do not count.' },
+        failures: { type: 'integer', description: 'Failed attempts of the recharge under way (0 after a success).' },
+        turnedOffReason: { type: ['string', 'null'] },
+        turnedOffAt: { type: ['string', 'null'], format: 'date-time' },
+      },
+    },
+    packs: {
+      type: 'array',
+      description: 'What the catalog sells.',
+      items: { type: 'object', properties: { id: { type: 'string', example: 'standard' }, name: { type: 'string', example: 'Standard' }, credits: credits('2500000'), price: money } },
+    },
+    customAmount: { type: ['object', 'null'], description: 'The range of a custom amount (catalog currency); null when the catalog sells packs only.', properties: { min: money, max: money } },
+  },
+};
+
+const creditPurchaseSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', description: 'Names the purchase for good (from the request\'s Idempotency-Key when it has one).' },
+    status: { type: 'string', enum: ['paid', 'checkout_required', 'awaiting_payment', 'payment_failed'], description: '`paid`: charged and the credits granted. `checkout_required`: pay on `checkoutUrl` before `expiresAt`. `awaiting_payment`: no provider collects (PAYMENT_PROVIDER=none: an operator marks the invoice paid; `expiresAt` null), or the provider could not be asked. `payment_failed` (answered 402): the saved card was declined; pay on `payUrl` before `expiresAt`.' },
+    invoiceNumber: { type: 'string', example: 'INV-000043' },
+    credits: credits('2500000', 'Credits this purchase grants once its invoice is paid.'),
+    unit: { type: 'string', example: 'tokens' },
+    amount: money,
+    checkoutUrl: { type: ['string', 'null'], format: 'uri' },
+    payUrl: { type: ['string', 'null'], format: 'uri', description: 'Stripe\'s hosted page for the invoice, where the customer can pay it.' },
+    expiresAt: { type: ['string', 'null'], format: 'date-time', description: 'Unpaid by then, the purchase lapses and its invoice is voided; null when it does not lapse.' },
+    reason: { type: ['string', 'null'], description: 'Why the payment failed.' },
+  },
+};
+
+const creditTransactionSchema = {
+  oneOf: [
+    {
+      type: 'object',
+      description: 'A balance change.',
+      properties: {
+        type: { type: 'string', enum: ['purchase', 'recharge', 'grant', 'refund'] },
+        at: { type: 'string', format: 'date-time' },
+        credits: credits('2500000', 'Signed: a refund is negative.'),
+        balanceAfter: credits('2500000'),
+        reference: { type: 'string', example: 'purchase:buy-credits-…' },
+        invoiceNumber: { type: ['string', 'null'] },
+        amount: nullableMoney,
+        grantType: { type: ['string', 'null'], enum: ['promotional', 'manual', null] },
+        reason: { type: ['string', 'null'] },
+      },
+    },
+    {
+      type: 'object',
+      description: 'Credits drawn by usage of one metric on one day (UTC), aggregated: one entry, however many events.',
+      properties: {
+        type: { type: 'string', enum: ['consumption'] },
+        at: { type: 'string', format: 'date-time', description: 'The day\'s last draw.' },
+        day: { type: 'string', format: 'date', example: '2026-11-27' },
+        metric: { type: 'string' },
+        quantity: { type: 'string', description: 'Units past the plan paid with credits.' },
+        credits: credits('-400000', 'Negative: drawn.'),
+        events: { type: 'integer' },
+        firstAt: { type: 'string', format: 'date-time', description: 'The day\'s first draw.' },
+      },
+    },
+  ],
+};
+
+/**
+ * The purchase body from its zod schema, with what zod's JSON Schema cannot say: exactly one of
+ * `packId` and `amount` (a refinement), and a success URL that may hold Stripe's
+ * {CHECKOUT_SESSION_ID} template, which format "uri" (RFC 3986) would refuse.
+ */
+function purchaseCreditsSchema() {
+  const schema = z.toJSONSchema(purchaseCreditsBody, { io: 'input', target: 'draft-2020-12' });
+  const checkout = schema.properties?.checkout;
+  const successUrl = typeof checkout === 'object' ? checkout.properties?.successUrl : undefined;
+  if (typeof successUrl === 'object') delete successUrl.format;
+  return { ...schema, oneOf: [{ required: ['packId'] }, { required: ['amount'] }] };
+}
 
 const unreachable = { 503: errorResponse('Temporal or PostgreSQL could not be reached, or (`change_in_progress`) the change was accepted but could not be recorded within 30 s; retry shortly with the same Idempotency-Key: a change that went through is answered, not applied again.', ['temporal_unavailable', 'database_unavailable', 'change_in_progress']) };
 const notRunning = { 404: errorResponse('Unknown customer, or its subscription workflow is not running.', ['customer_not_found', 'subscription_not_running']) };
@@ -121,6 +241,9 @@ const invoiceNumberParam = { name: 'number', in: 'path', required: true, schema:
 const invoiceNotFound = errorResponse('Unknown customer, or no invoice with that number for this customer (another customer\'s number included).', ['customer_not_found', 'invoice_not_found']);
 const authErrors = { 401: errorResponse('Missing or invalid API key.', ['unauthorized']) };
 const notFound = errorResponse('Unknown customer.', ['customer_not_found']);
+const creditsNotFound = errorResponse('Unknown customer, or this catalog sells no credits (it has no `credits` section).', ['customer_not_found', 'credits_not_offered']);
+const creditSummaryResponse = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/CreditSummary' } } } });
+const idempotencyKeyParam = (description: string) => ({ name: 'Idempotency-Key', in: 'header', required: false, description, schema: { type: 'string', minLength: 1, maxLength: 255 } });
 
 // What the strict body reader (api/http/readJsonBody.ts) and the path and query checks answer.
 const BODY_CODES = ['invalid_json', 'invalid_utf8', 'invalid_content_encoding', 'validation_failed'];
@@ -189,7 +312,7 @@ export function openApiDocument() {
     info: {
       title: 'Tollgate API',
       version: '0.1.0',
-      description: 'Subscription billing: customers, plans, renewals and invoices. Every subscription is a Temporal workflow. Errors are `{ "error": { "code", "message", "details"? } }` with stable codes; any route may answer 500 `internal_error`, any route using the database 503 `database_unavailable` (with `Retry-After`; retry shortly), and 405 `method_not_allowed` (with an `Allow` header) for a method it does not take.\n\n**Input**: bodies are UTF-8 JSON (`Content-Encoding` identity, gzip, deflate or br), at most 32 levels deep; no string or key may contain NUL (\\u0000) or a lone surrogate. A path that is not valid percent-encoded UTF-8 → 400 `invalid_path`; query numbers are plain decimal digits.\n\n**Idempotency-Key**: every write (POST/PUT outside /v1/usage, whose events carry their own keys) accepts an `Idempotency-Key` header (1–255 visible ASCII characters). A repeat within 24 h returns the first answer with `Idempotent-Replayed: true` and changes nothing; the same key with another method, path or body → 422 `idempotency_key_reused`; a repeat while the first is still running → 409 `idempotency_request_in_progress`; a malformed key → 400 `invalid_idempotency_key`. 5xx and 400 answers are not kept.',
+      description: 'Subscription billing: customers, plans, renewals, invoices and prepaid credits. Every subscription is a Temporal workflow. Errors are `{ "error": { "code", "message", "details"? } }` with stable codes; any route may answer 500 `internal_error`, any route using the database 503 `database_unavailable` (with `Retry-After`; retry shortly), and 405 `method_not_allowed` (with an `Allow` header) for a method it does not take.\n\n**Input**: bodies are UTF-8 JSON (`Content-Encoding` identity, gzip, deflate or br), at most 32 levels deep; no string or key may contain NUL (\\u0000) or a lone surrogate. A path that is not valid percent-encoded UTF-8 → 400 `invalid_path`; query numbers are plain decimal digits.\n\n**Idempotency-Key**: every write (POST/PUT outside /v1/usage, whose events carry their own keys) accepts an `Idempotency-Key` header (1–255 visible ASCII characters). A repeat within 24 h returns the first answer with `Idempotent-Replayed: true` and changes nothing; the same key with another method, path or body → 422 `idempotency_key_reused`; a repeat while the first is still running → 409 `idempotency_request_in_progress`; a malformed key → 400 `invalid_idempotency_key`. 5xx and 400 answers are not kept.',
     },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An operator API key (TOLLGATE_OPERATOR_KEY).' } },
@@ -210,6 +333,12 @@ export function openApiDocument() {
         MarkPaid: z.toJSONSchema(markPaidBody, { io: 'input', target: 'draft-2020-12' }),
         SetupCheckout: z.toJSONSchema(setupCheckoutBody, { io: 'input', target: 'draft-2020-12' }),
         BillingPortal: z.toJSONSchema(billingPortalBody, { io: 'input', target: 'draft-2020-12' }),
+        PurchaseCredits: purchaseCreditsSchema(),
+        GrantCredits: z.toJSONSchema(grantCreditsBody, { io: 'input', target: 'draft-2020-12' }),
+        AutoRecharge: z.toJSONSchema(autoRechargeBody, { io: 'input', target: 'draft-2020-12' }),
+        CreditSummary: creditSummarySchema,
+        CreditPurchase: creditPurchaseSchema,
+        CreditTransaction: creditTransactionSchema,
       },
     },
     security: [{ bearer: [] }],
@@ -317,14 +446,14 @@ export function openApiDocument() {
       '/v1/usage/events': {
         post: {
           summary: 'Record one usage event and learn whether it is allowed',
-          description: 'Counted once per idempotency key (kept indefinitely). Free/Basic/Pro-style plans refuse usage past the limit (the refused event is not counted); billed plans never refuse and count the overage.',
+          description: 'Counted once per idempotency key (kept indefinitely). Free/Basic/Pro-style plans refuse usage past the limit (the refused event is not counted); billed plans never refuse and count the overage. Past a limit whose policy is `credits`, the units past the included quantity are paid from the prepaid credit balance in the same transaction that counts the event: counted with its credits, or refused whole (402 `insufficient_credits`, nothing counted or drawn); the balance is never negative.',
           requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/UsageEvent' } } } },
           responses: {
             200: { description: 'Counted (or a duplicate of a counted event).', content: { 'application/json': { schema: { $ref: '#/components/schemas/UsageResult' } } } },
             ...badRequest(...BODY_CODES),
             ...authErrors,
             404: notFound,
-            402: errorResponse('The subscription is past due and the catalog refuses usage meanwhile (payments.dunning.usageWhilePastDue = refuse); nothing recorded.', ['payment_past_due']),
+            402: errorResponse('`insufficient_credits`: past a `credits` limit, the credit balance cannot pay for the whole event (buy credits or turn auto-recharge on); nothing recorded, nothing drawn; `details` is the refused result (`status: refused`, `used`, `limit`). `payment_past_due`: the subscription is past due and the catalog refuses usage meanwhile (payments.dunning.usageWhilePastDue = refuse); nothing recorded.', ['insufficient_credits', 'payment_past_due']),
             409: errorResponse('The event belongs to a closed (already invoiced) cycle.', ['period_closed']),
             ...bodyLimits,
             422: errorResponse('Not possible with this catalog.', ['unknown_metric', 'invalid_timestamp']),
@@ -336,7 +465,7 @@ export function openApiDocument() {
       '/v1/usage/events/batch': {
         post: {
           summary: `Record up to ${MAX_BATCH_EVENTS} usage events at once`,
-          description: 'Per-event results in request order. A batch naming an unknown customer or metric, or with any invalid event, records nothing.',
+          description: 'Per-event results in request order, decided one by one in that order (an event refused for want of credits — `status: refused`, `code: insufficient_credits` — does not stop a later, smaller one from being counted). A batch naming an unknown customer or metric, or with any invalid event, records nothing.',
           requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/UsageBatch' } } } },
           responses: {
             200: { description: 'Results.', content: { 'application/json': { schema: { type: 'object', properties: { counted: { type: 'integer' }, duplicates: { type: 'integer' }, refused: { type: 'integer' }, rejected: { type: 'integer' }, results: { type: 'array', items: { $ref: '#/components/schemas/UsageResult' } } } } } } },
@@ -358,7 +487,15 @@ export function openApiDocument() {
             { name: 'quantity', in: 'query', schema: { type: 'integer', minimum: 1, default: 1 } },
           ],
           responses: {
-            200: { description: 'The answer.', content: { 'application/json': { schema: { type: 'object', properties: { allowed: { type: 'boolean' }, used: { type: 'integer' }, limit: { type: 'integer' }, remaining: { type: 'integer' }, policy: { type: 'string' } } } } } },
+            200: { description: 'The answer.', content: { 'application/json': { schema: { type: 'object', properties: {
+              allowed: { type: 'boolean' }, customerId: { type: 'string' }, metric: { type: 'string' }, quantity: { type: 'integer' },
+              used: { type: 'integer' }, limit: { type: 'integer' }, remaining: { type: 'integer' }, policy: { type: 'string', enum: ['reject', 'bill', 'credits', 'unavailable'] },
+              credits: {
+                type: 'object',
+                description: 'Only for a metric whose policy is `credits`: what this quantity would draw now (`needed`, 0 within the included quantity) and the balance, in the catalog\'s credit unit; `allowed` is `needed` ≤ `balance` (and, while past due, the catalog does not refuse usage).',
+                properties: { needed: { type: 'string', example: '400000' }, balance: { type: 'string', example: '2500000' }, unit: { type: 'string', example: 'tokens' } },
+              },
+            } } } } },
             400: errorResponse('Malformed query.', ['validation_failed']),
             ...authErrors,
             404: notFound,
@@ -381,6 +518,90 @@ export function openApiDocument() {
       },
       '/v1/customers/{customerId}/overage': {
         get: { summary: 'Overage history: each closed cycle\'s overage quantity and charge', parameters: [customerIdParam], responses: { 200: { description: 'Charges, newest cycle first.' }, ...badRequest(...PATH_CODES), ...authErrors, 404: notFound } },
+      },
+      '/v1/customers/{customerId}/credits': {
+        get: {
+          summary: 'Prepaid credits: balance, consumed this cycle (in credits and as money), auto-recharge, and what the catalog sells',
+          parameters: [customerIdParam],
+          responses: { 200: creditSummaryResponse('The summary.'), ...badRequest(...PATH_CODES), ...authErrors, 404: creditsNotFound },
+        },
+      },
+      '/v1/customers/{customerId}/credits/transactions': {
+        get: {
+          summary: 'Credit history, newest first',
+          description: 'Balance changes one by one (purchases, auto-recharges, grants, refunds, with the invoice and amount where one paid for them), and consumption aggregated per metric per day (UTC). Page on with `before` = the previous page\'s `nextBefore`.',
+          parameters: [
+            customerIdParam,
+            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 200, default: 50 } },
+            { name: 'before', in: 'query', description: 'Entries strictly older than this time (ISO 8601 with an offset or `Z`).', schema: { type: 'string', format: 'date-time' } },
+          ],
+          responses: {
+            200: { description: 'A page of the history.', content: { 'application/json': { schema: { type: 'object', properties: {
+              unit: { type: 'string', example: 'tokens' },
+              data: { type: 'array', items: { $ref: '#/components/schemas/CreditTransaction' } },
+              hasMore: { type: 'boolean' },
+              nextBefore: { type: ['string', 'null'], format: 'date-time', description: 'With `hasMore`: the `before` of the next page; else null.' },
+            } } } } },
+            ...badRequest(...PATH_CODES),
+            ...authErrors,
+            404: creditsNotFound,
+          },
+        },
+      },
+      '/v1/customers/{customerId}/credits/purchases': {
+        post: {
+          summary: 'Buy credits: a pack or a custom amount',
+          description: `Buys a pack of the catalog (\`packId\`) or a custom amount of its currency (\`amount\`, within \`customAmount\`), exactly one of the two. The subscription workflow issues an invoice (reason \`credit_purchase\`, one \`credits\` line) and collects it like any other: with PAYMENT_PROVIDER=stripe and a saved card it is charged off-session at once (200, \`paid\`); without one the answer holds a Stripe Checkout page (202, \`checkout_required\`, open ${CHECKOUT_WINDOW_MS / 3_600_000} h; return pages from \`checkout\`, else CHECKOUT_SUCCESS_URL / CHECKOUT_CANCEL_URL, else this API's own pages). With PAYMENT_PROVIDER=none the invoice stays open (202, \`awaiting_payment\`) until an operator marks it paid (\`…/invoices/{number}/mark-paid\`); \`checkout\` is then ignored. The credits are granted in the transaction that marks the invoice paid — charged off-session, paid on Checkout, reported by a webhook or marked paid — so once per payment, never before it. A purchase left unpaid lapses and its invoice is voided: a Checkout page when it expires, a declined charge after ${UPGRADE_PAYMENT_WINDOW_MS / 3_600_000} h. At most ${MAX_PENDING_PURCHASES} purchases may wait for their payment at once.`,
+          parameters: [customerIdParam, idempotencyKeyParam('Names the purchase: a retry with the same key (after a lost answer or a 5xx) gets the same purchase, invoice and answer, never a second charge.')],
+          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/PurchaseCredits' } } } },
+          responses: {
+            200: { description: 'Paid, and the credits granted: `{ purchase, credits }` (`purchase.status` `paid`; `credits` the summary, with the new balance).', content: { 'application/json': { schema: { type: 'object', properties: { purchase: { $ref: '#/components/schemas/CreditPurchase' }, credits: { $ref: '#/components/schemas/CreditSummary' } } } } } },
+            202: { description: 'Waiting for its payment, nothing granted yet: `{ purchase, credits }` with `purchase.status` `checkout_required` (send the customer to `checkoutUrl` before `expiresAt`) or `awaiting_payment` (PAYMENT_PROVIDER=none: the invoice `invoiceNumber` waits for an operator to mark it paid; or the provider could not be asked, and the invoice stays payable until `expiresAt`).', content: { 'application/json': { schema: { type: 'object', properties: { purchase: { $ref: '#/components/schemas/CreditPurchase' }, credits: { $ref: '#/components/schemas/CreditSummary' } } } } } },
+            ...badRequest(...PATH_CODES, ...BODY_CODES),
+            ...authErrors,
+            ...bodyLimits,
+            402: errorResponse(`The saved card was declined or needs authentication; nothing granted. \`details\` is the purchase (\`status: payment_failed\`, \`invoiceNumber\`, \`amount\`, \`payUrl\` where the customer can pay it, \`expiresAt\` — ${UPGRADE_PAYMENT_WINDOW_MS / 3_600_000} h: unpaid by then, the invoice is voided — and \`reason\`). Paid later (on payUrl, by a webhook, or marked paid), the credits come then.`, ['payment_required']),
+            404: errorResponse('Unknown customer, this catalog sells no credits, or the subscription workflow is not running.', ['customer_not_found', 'credits_not_offered', 'subscription_not_running']),
+            409: errorResponse(`Refused by the subscription, nothing bought: \`too_many_pending_purchases\` (${MAX_PENDING_PURCHASES} purchases already wait for their payment: pay them or let them lapse); \`credits_after_renewal\` (the subscription's workflow run began before credits existed: it can buy them from its next renewal); \`subscription_busy\` (retry).`, ['too_many_pending_purchases', 'credits_after_renewal', 'subscription_busy']),
+            422: errorResponse('Not sold by this catalog: no such pack, no custom amounts (packs only), an amount outside `customAmount`, or one with more decimal places than the currency has; `credits_not_offered` when the subscription\'s catalog sells no credits.', ['credits_not_offered', 'unknown_pack', 'amount_out_of_range', 'invalid_amount', 'custom_amount_not_offered']),
+            ...unreachable,
+          },
+        },
+      },
+      '/v1/customers/{customerId}/credits/grants': {
+        post: {
+          summary: 'Grant credits (operator): promotional or manual, with a reason',
+          description: 'Adds credits with no invoice and no payment, whatever the payment provider (`none` included): `promotional` (a gift) or `manual` (a correction, a payment taken elsewhere), with a reason shown in the history. A grant that brings the balance back to the low-balance threshold (or above zero) re-arms the low-balance (or exhausted) alert and auto-recharge for the next fall.',
+          parameters: [customerIdParam, idempotencyKeyParam('Names the grant: a retry with the same key grants nothing more.')],
+          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/GrantCredits' } } } },
+          responses: {
+            201: { description: 'Granted: `{ grant, credits }`.', content: { 'application/json': { schema: { type: 'object', properties: {
+              grant: { type: 'object', properties: { id: { type: 'string' }, type: { type: 'string', enum: ['promotional', 'manual'] }, reason: { type: 'string' }, credits: credits('1000000'), unit: { type: 'string', example: 'tokens' }, balanceAfter: credits('3100000') } },
+              credits: { $ref: '#/components/schemas/CreditSummary' },
+            } } } } },
+            ...badRequest(...PATH_CODES, ...BODY_CODES),
+            ...authErrors,
+            ...bodyLimits,
+            404: creditsNotFound,
+          },
+        },
+      },
+      '/v1/customers/{customerId}/credits/auto-recharge': {
+        put: {
+          summary: 'Set the low-balance threshold and auto-recharge',
+          description: 'Replaces the customer\'s settings; an absent or null `threshold` or `spendingLimit` means the catalog\'s `lowBalanceThreshold` or `autoRecharge.defaultSpendingLimit` (default 50.00). When the balance falls below the threshold (seen in the usage transaction and handed to the subscription workflow through an outbox), the workflow buys whole packs of `packId` — as many as bring the balance back to the threshold in one charge, never more than the spending limit left in the billing cycle — charged off-session to the saved card (invoice reason `credit_recharge`), one recharge at a time per customer. A declined recharge is retried (catalog `autoRecharge.retryHours`, default 1, 6 and 24 hours after the first failure; at once when the customer saves a new card), each failure told on the customer\'s alert channels; after the last one auto-recharge turns off (`status: turned_off`, `turnedOffReason`) and the customer is told. Turning it on clears such a turn-off; saved while the balance is already below the threshold, a recharge starts at once. Enabling needs a payment provider, a pack, a threshold above 0 (or the catalog\'s) and a spending limit of at least one pack.',
+          parameters: [customerIdParam],
+          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/AutoRecharge' } } } },
+          responses: {
+            200: creditSummaryResponse('Saved: the summary, with `autoRecharge` as it now is.'),
+            ...badRequest(...PATH_CODES, ...BODY_CODES),
+            ...authErrors,
+            ...bodyLimits,
+            404: creditsNotFound,
+            409: errorResponse('Auto-recharge charges a card: it needs PAYMENT_PROVIDER=stripe (operators can grant credits instead).', ['payment_provider_required']),
+            422: errorResponse('`unknown_pack`: no such pack; `pack_required`: enabled without `packId`; `threshold_required`: enabled with a threshold of 0, or none where the catalog has no `lowBalanceThreshold`; `spending_limit_below_pack`: the spending limit is below the pack\'s price, so no recharge could ever happen; `invalid_amount`: `spendingLimit` has more decimal places than the currency.', ['unknown_pack', 'pack_required', 'threshold_required', 'spending_limit_below_pack', 'invalid_amount']),
+          },
+        },
       },
       '/v1/customers/{customerId}/invoices': {
         get: {

@@ -447,7 +447,7 @@ export const firstPaymentUpdate = defineUpdate<FirstPayment, []>('firstPayment.v
 export const settleInvoiceUpdate = defineUpdate<SettledInvoice, [SettleInvoiceRequest]>('settleInvoice.v1');
 /** Fire-and-forget: a verified provider webhook event (payment succeeded, failed, needs action…). */
 export const paymentEventSignal = defineSignal<[PaymentEvent]>('paymentEvent.v1');
-/** Buy credits (a pack or an amount). Refused: credits_not_offered, unknown_pack, amount_out_of_range, invalid_amount, too_many_pending_purchases. */
+/** Buy credits (a pack or an amount). Refused: credits_not_offered, unknown_pack, amount_out_of_range, invalid_amount, custom_amount_not_offered, too_many_pending_purchases, credits_after_renewal. */
 export const buyCreditsUpdate = defineUpdate<CreditPurchaseResult, [CreditPurchaseRequest]>('buyCredits.v1');
 /** Fire-and-forget: a credit balance fell under its threshold or ran out (or auto-recharge was turned on under it). */
 export const creditBalanceSignal = defineSignal<[CreditBalanceCrossing]>('creditBalance.v1');

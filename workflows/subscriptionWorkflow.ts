@@ -495,7 +495,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
       credits.addPending({ purchaseId, invoiceId: receipt.id, invoiceNumber: receipt.number, checkoutSessionId: outcome.checkout.sessionId, expiresAt: checkout.expiresAt });
       return { ...base, status: 'checkout_required', checkoutUrl: outcome.checkout.url, expiresAt: checkout.expiresAt };
     }
-    // Declined, or the provider could not be asked: the invoice stays payable on its page for a day, then is voided.
+    // Declined, or the provider could not be asked: the invoice stays payable on its page for 23 hours, then is voided.
     const expiresAt = at + UPGRADE_PAYMENT_WINDOW_MS;
     credits.addPending({ purchaseId, invoiceId: receipt.id, invoiceNumber: receipt.number, checkoutSessionId: null, expiresAt });
     const failed = outcome?.outcome === 'failed' || outcome?.outcome === 'requires_action';

@@ -1,9 +1,13 @@
 /** Credit request shapes (zod), shared by the routes and the OpenAPI document. */
 import { z } from 'zod';
-import { DECIMAL_PATTERN } from '../../billing/money.js';
 import { customerIdSchema, decimalInteger, returnUrlSchema, safeText } from '../schemas.js';
 
-const decimalString = z.string().regex(DECIMAL_PATTERN, 'must be a non-negative decimal string such as "50.00" or "2500000"');
+/**
+ * Credits and money in requests: exact decimal strings, at most 15 whole digits and 9 decimals
+ * (a quadrillion credits, or of a currency, is far past any real balance; the bound keeps every
+ * value inside the database's NUMERIC(38,0) nanos and BIGINT minor units).
+ */
+const decimalString = z.string().regex(/^(0|[1-9]\d{0,14})(\.\d{1,9})?$/, 'must be a non-negative decimal string such as "50.00" or "2500000" (at most 15 whole digits and 9 decimals)');
 
 export const creditParams = z.strictObject({ customerId: customerIdSchema });
 

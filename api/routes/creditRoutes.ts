@@ -20,6 +20,9 @@ import { ApiError, validationError } from '../errors.js';
 import type { ReturnUrls } from '../payments/returnUrls.js';
 import { ACCEPTED, executeSubscriptionUpdate, updateIdFor } from '../temporal/executeSubscriptionUpdate.js';
 
+/** Entries fetched past a page's limit so a page can end after a tie (see the history route). */
+const TIE_ROOM = 100;
+
 export interface CreditRoutesDeps {
   db: Db;
   temporal: Client;
@@ -69,16 +72,20 @@ export function creditRoutes(deps: CreditRoutesDeps): Router {
     const query = parse(creditHistoryQuery, req.query, 'query');
     const { customerId } = await load(req);
     const unit = requireCreditUnit(catalog);
-    const entries = await creditHistory(db, customerId, unit.id, { limit: query.limit + 1, ...(query.before ? { before: new Date(query.before) } : {}) });
-    const page = entries.slice(0, query.limit);
+    // Entries of one instant (one usage transaction writes several consumption rows at once) stay
+    // on one page: a page never ends inside a tie, so `nextBefore` skips nothing.
+    const entries = await creditHistory(db, customerId, unit.id, { limit: query.limit + TIE_ROOM, ...(query.before ? { before: new Date(query.before) } : {}) });
+    let end = Math.min(query.limit, entries.length);
+    while (end < entries.length && entries[end]!.at.getTime() === entries[end - 1]!.at.getTime()) end += 1;
+    const page = entries.slice(0, end);
     const invoiceIds = [...new Set(page.flatMap((e) => (e.type !== 'consumption' && e.invoiceId ? [e.invoiceId] : [])))];
     const invoices = invoiceIds.length > 0 ? await db.invoice.findMany({ where: { id: { in: invoiceIds } }, select: { id: true, number: true } }) : [];
     const numbers = new Map(invoices.map((i) => [i.id, i.number]));
     res.json({
       unit: unit.name,
       data: page.map((e) => historyEntryView(e, unit, currency, numbers)),
-      hasMore: entries.length > query.limit,
-      nextBefore: entries.length > query.limit ? page.at(-1)!.at.toISOString() : null,
+      hasMore: entries.length > page.length,
+      nextBefore: entries.length > page.length ? page.at(-1)!.at.toISOString() : null,
     });
   });
 

@@ -11,6 +11,7 @@ import { startApiHarness, type ApiHarness } from '../harness/apiHarness.js';
 import { eventually } from '../harness/eventually.js';
 import { startStripeFaultProxy, type RespondContext, type StripeFaultProxy } from '../harness/stripeFaultProxy.js';
 import { startStripeMock, type RunningStripeMock } from '../harness/stripeMock.js';
+import { PAY_PATH, paidInvoice, sendWebhook as send, signedEvent, withSavedCard as withSavedCardAt } from '../harness/stripeScenarios.js';
 
 const WEBHOOK_SECRET = 'whsec_test_tollgate_0123456789';
 let mock: RunningStripeMock | undefined;
@@ -32,26 +33,10 @@ afterAll(async () => {
 });
 afterEach(() => proxy.clearFaults());
 
-const PAY = /^\/v1\/invoices\/[^/]+\/pay$/;
-const CUSTOMER = /^\/v1\/customers\/cus_[^/]+$/;
+const PAY = PAY_PATH;
 
 /** stripe-mock's fixture customer has no saved card: these tests' customers have one. */
-function withSavedCard() {
-  proxy.inject({
-    method: 'GET', path: CUSTOMER, times: Number.POSITIVE_INFINITY,
-    respond: ({ upstream }: RespondContext) => ({ status: 200, json: { ...(upstream.json as object), invoice_settings: { default_payment_method: 'pm_card_visa' } } }),
-  });
-}
-
-/** stripe-mock's fixtures never change status: the proxy answers a payment as Stripe would. */
-function paidInvoice(context: RespondContext) {
-  const invoice = context.upstream.json as Record<string, unknown>;
-  const id = String(invoice.id);
-  return {
-    status: 200,
-    json: { ...invoice, status: 'paid', hosted_invoice_url: `https://invoice.stripe.test/${id}`, invoice_pdf: `https://invoice.stripe.test/${id}.pdf`, payments: { object: 'list', data: [] } },
-  };
-}
+const withSavedCard = () => withSavedCardAt(proxy);
 
 const newId = () => `stripe-${randomUUID().slice(0, 8)}`;
 
@@ -83,25 +68,8 @@ async function firstInvoice(id: string, until: (invoice: Record<string, any>) =>
 
 const requestsFor = (path: string | RegExp, key?: string) => proxy.requests.filter((r) => (typeof path === 'string' ? r.path === path : path.test(r.path)) && (key === undefined || r.idempotencyKey === key));
 
-function signed(event: { id: string; type: string; object: Record<string, unknown>; previous?: Record<string, unknown> }, options: { secret?: string; timestamp?: number } = {}) {
-  const payload = JSON.stringify({
-    id: event.id,
-    object: 'event',
-    type: event.type,
-    created: Math.floor(Date.now() / 1000),
-    api_version: '2026-10-28.endive',
-    livemode: false,
-    pending_webhooks: 1,
-    data: { object: event.object, ...(event.previous ? { previous_attributes: event.previous } : {}) },
-  });
-  const header = Stripe.webhooks.generateTestHeaderString({ payload, secret: options.secret ?? WEBHOOK_SECRET, timestamp: options.timestamp ?? Math.floor(Date.now() / 1000) });
-  return { payload, header };
-}
-
-async function sendWebhook(body: { payload: string; header: string }) {
-  const response = await fetch(`${api.baseUrl}/v1/stripe/webhooks`, { method: 'POST', headers: { 'content-type': 'application/json', 'stripe-signature': body.header }, body: body.payload });
-  return { status: response.status, body: await response.json() as Record<string, any> };
-}
+const signed = (event: Parameters<typeof signedEvent>[1], options: { secret?: string; timestamp?: number } = {}) => signedEvent(options.secret ?? WEBHOOK_SECRET, event, options.timestamp);
+const sendWebhook = (body: { payload: string; header: string }) => send(api.baseUrl, body);
 
 describe('collection through Stripe', () => {
   it('creates the Stripe customer keyed by the customer id, mirrors the invoice line by line, finalizes it and pays it off-session', async () => {

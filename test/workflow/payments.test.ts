@@ -28,6 +28,7 @@ import { createTestDatabase, type TestDatabase } from '../harness/database.js';
 import { eventually } from '../harness/eventually.js';
 import { startStripeFaultProxy, type RespondContext, type StripeFaultProxy } from '../harness/stripeFaultProxy.js';
 import { startStripeMock, type RunningStripeMock } from '../harness/stripeMock.js';
+import { CUSTOMER_PATH as CUSTOMER, PAY_PATH, withSavedCard as withSavedCardAt } from '../harness/stripeScenarios.js';
 import { serverNow, startTimeSkipping, stateOf, testServerWorker } from '../harness/timeSkipping.js';
 
 const catalog = loadCatalog();
@@ -75,14 +76,10 @@ afterAll(async () => {
   await mock?.stop();
 });
 
-const PAY = /^\/v1\/invoices\/[^/]+\/pay$/;
-const CUSTOMER = /^\/v1\/customers\/cus_[^/]+$/;
+const PAY = PAY_PATH;
 
 /** The customer has a saved card (stripe-mock's fixture customer has none). */
-const withSavedCard = () => proxy.inject({
-  method: 'GET', path: CUSTOMER, times: Number.POSITIVE_INFINITY,
-  respond: ({ upstream }: RespondContext) => ({ status: 200, json: { ...(upstream.json as object), invoice_settings: { default_payment_method: 'pm_card_visa' } } }),
-});
+const withSavedCard = () => withSavedCardAt(proxy);
 /** Every payment goes through from now on (each with a payment intent of its own, to refund against). */
 let payments = 0;
 const cardPays = () => proxy.inject({
