@@ -7,14 +7,15 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { rechargeDecision, defaultSpendingLimitMinor } from '../billing/autoRecharge.js';
 import type { Catalog } from '../billing/catalog.js';
-import { creditUnitOf, findPack, packCreditsNanos, packPriceMinor, pricePurchase } from '../billing/creditPricing.js';
+import { creditUnitOf, findPack, formatCredits, packCreditsNanos, packPriceMinor, pricePurchase } from '../billing/creditPricing.js';
 import { creditPurchaseInvoice, type InvoiceDraft } from '../billing/invoiceDraft.js';
 import { catalogThresholdNanos } from '../store/creditLedger.js';
-import { creditAccountOf, lockAccountForRecharge, rechargeSpentMinor, recordRechargeOutcome, storePurchase, turnOffAutoRecharge } from '../store/creditStore.js';
+import { creditAccountOf, grantCredits, lockAccountForRecharge, rechargeSpentMinor, recordRechargeOutcome, storePurchase, turnOffAutoRecharge } from '../store/creditStore.js';
 import type { Db } from '../store/db.js';
 import { storeInvoice, withIdempotentRetry, type Tx } from '../store/invoiceStore.js';
-import type { RechargePreparation } from '../workflows/messages.js';
-import type { PaymentProvider } from './payments/paymentProvider.js';
+import type { CreditRefundResult, RechargePreparation } from '../workflows/messages.js';
+import { keepAlive } from './paymentActivities.js';
+import { PaymentConfigurationError, paymentKeys, type PaymentProvider } from './payments/paymentProvider.js';
 import type { InvoiceReceipt } from './subscriptionActivities.js';
 
 export interface CreditActivityDeps {
@@ -34,6 +35,12 @@ export interface CreditPurchaseOrder {
   creditsNanos: string;
   invoice: InvoiceDraft;
   cycleStart: number;
+}
+
+/** Provider errors that no retry fixes stop the activity (as in paymentActivities.ts). */
+function nonRetryable(error: unknown): never {
+  if (error instanceof PaymentConfigurationError) throw ApplicationFailure.nonRetryable(error.message, 'PaymentConfigurationError');
+  throw error;
 }
 
 export function createCreditActivities(deps: CreditActivityDeps) {
@@ -64,6 +71,67 @@ export function createCreditActivities(deps: CreditActivityDeps) {
       cycleStart: order.cycleStart,
     });
     return stored;
+  }
+
+  async function refundPurchase(args: { customerId: string; purchaseId: string; reason: string }): Promise<CreditRefundResult> {
+    const purchase = await db.creditPurchase.findFirst({ where: { id: args.purchaseId, customerId: args.customerId }, include: { invoice: true } });
+    if (!purchase) throw ApplicationFailure.create({ type: 'purchase_not_found', message: `Customer ${args.customerId} has no credit purchase ${args.purchaseId}.`, nonRetryable: true });
+    if (purchase.invoice.status !== 'paid') throw ApplicationFailure.create({ type: 'purchase_not_paid', message: `Purchase ${args.purchaseId} is not paid (invoice ${purchase.invoice.number} is ${purchase.invoice.status}): there is nothing to refund.`, nonRetryable: true });
+    const bought = BigInt(purchase.creditsNanos.toFixed(0));
+    // 1. The credits first, so they cannot be consumed while the money goes back.
+    const taken = await withIdempotentRetry(db, async (tx) => {
+      const account = await lockAccountForRecharge(tx, args.customerId, purchase.unit);
+      const reference = `refund:${purchase.id}`;
+      const done = await tx.creditTransaction.findUnique({ where: { customerId_reference: { customerId: args.customerId, reference } } });
+      if (done) return { creditsNanos: -BigInt(done.creditsNanos.toFixed(0)), amountMinor: done.amountMinor ?? 0n, at: done.createdAt.getTime() };
+      const credits = bought < account.balanceNanos ? bought : account.balanceNanos;
+      if (credits <= 0n) throw ApplicationFailure.create({ type: 'nothing_to_refund', message: `The credits of purchase ${args.purchaseId} have all been used: there is nothing left to refund.`, nonRetryable: true });
+      // The share of the price the credits still unused stand for, rounded down (never more than was paid).
+      const amountMinor = (purchase.amountMinor * credits) / bought;
+      await grantCredits(tx, { customerId: args.customerId, unit: purchase.unit, kind: 'refund', creditsNanos: -credits, reference, reason: args.reason, invoiceId: purchase.invoiceId, amountMinor, currency: purchase.currency });
+      const row = await tx.creditTransaction.findUniqueOrThrow({ where: { customerId_reference: { customerId: args.customerId, reference } } });
+      return { creditsNanos: credits, amountMinor, at: row.createdAt.getTime() };
+    });
+    // 2. The money, to the card that paid (a payment taken elsewhere goes back elsewhere: the credit note says so).
+    const refundId = `purchase:${purchase.id}`;
+    let providerRefundId: string | null = (await db.creditRefund.findUnique({ where: { refundId_invoiceId: { refundId, invoiceId: purchase.invoiceId } } }))?.providerRefundId ?? null;
+    const reference = purchase.invoice.paymentReference;
+    if (!providerRefundId && taken.amountMinor > 0n && payments.name !== 'none' && reference?.startsWith('pi_')) {
+      providerRefundId = await payments.refundPayment({
+        paymentReference: reference,
+        amountMinor: taken.amountMinor,
+        idempotencyKey: paymentKeys.refund(refundId, purchase.invoiceId),
+        metadata: { tollgate_customer_id: args.customerId, tollgate_invoice_id: purchase.invoiceId, tollgate_refund_id: refundId },
+      }).catch(nonRetryable);
+      await db.creditRefund.createMany({ data: [{ refundId, invoiceId: purchase.invoiceId, customerId: args.customerId, amountMinor: taken.amountMinor, providerRefundId }], skipDuplicates: true });
+    }
+    // 3. The credit note, settled as it is issued.
+    let creditNoteNumber: string | null = null;
+    if (taken.amountMinor > 0n) {
+      const unit = creditUnitOf(deps.catalog());
+      const what = unit && unit.id === purchase.unit ? `${formatCredits(taken.creditsNanos, unit, purchase.currency)} ${unit.name}` : 'credits';
+      const note = await withIdempotentRetry(db, (tx) => storeInvoice(tx, {
+        customerId: args.customerId,
+        reason: 'refund',
+        currency: purchase.currency,
+        periodStart: taken.at,
+        periodEnd: taken.at,
+        lines: [{
+          kind: 'refund',
+          description: `Refund of ${what} unused from invoice ${purchase.invoice.number}${providerRefundId ? '' : ' (paid back outside the payment provider)'}`,
+          quantity: '1',
+          unitPrice: '0',
+          amountMinor: (-taken.amountMinor).toString(),
+          periodStart: taken.at,
+          periodEnd: taken.at,
+        }],
+        totalMinor: (-taken.amountMinor).toString(),
+        idempotencyKey: `invoice:${args.customerId}:refund:${refundId}`,
+      }, payments.name));
+      await db.invoice.updateMany({ where: { id: note.id, status: 'open' }, data: { status: 'paid', paidAt: new Date(taken.at), paymentReference: providerRefundId ?? 'out_of_band' } });
+      creditNoteNumber = note.number;
+    }
+    return { purchaseId: purchase.id, creditsNanos: taken.creditsNanos.toString(), amountMinor: taken.amountMinor.toString(), currency: purchase.currency, providerRefundId, creditNoteNumber };
   }
 
   return {
@@ -120,6 +188,16 @@ export function createCreditActivities(deps: CreditActivityDeps) {
         const stored = await store(tx, { purchaseId: args.rechargeId, customerId: args.customerId, unit: unit.id, packId: pack.id, packs: decision.packs, creditsNanos: decision.creditsNanos.toString(), invoice, cycleStart: args.cycleStart }, 'recharge');
         return { status: 'invoiced', invoiceId: stored.id, invoiceNumber: stored.number, amountMinor: decision.amountMinor.toString(), creditsNanos: decision.creditsNanos.toString(), balanceNanos: account.balanceNanos.toString() };
       });
+    },
+
+    /**
+     * An operator refunds a paid purchase: the credits it bought that are still on the balance
+     * are taken back (never more), and the same share of what was paid goes back to the card, with
+     * a credit note dated by the ledger row (so every repeat writes the same note). Each step is keyed by the purchase (ledger reference `refund:<id>`, Stripe
+     * key, credit_refunds row, credit note key), so a retry resumes instead of refunding twice.
+     */
+    refundPurchase(args: { customerId: string; purchaseId: string; reason: string }): Promise<CreditRefundResult> {
+      return keepAlive(() => refundPurchase(args));
     },
 
     /** The failed attempts of the recharge under way, for the API (0 after a success). */

@@ -52,7 +52,7 @@ function nonRetryable(error: unknown): never {
  * heartbeat timeout (seconds) instead of the start-to-close timeout, and its step is retried on
  * another worker at once, with the same idempotency keys.
  */
-async function keepAlive<T>(work: () => Promise<T>): Promise<T> {
+export async function keepAlive<T>(work: () => Promise<T>): Promise<T> {
   const context = Context.current();
   const timer = setInterval(() => context.heartbeat(), 1_000);
   try {

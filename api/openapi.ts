@@ -568,6 +568,27 @@ export function openApiDocument() {
           },
         },
       },
+      '/v1/customers/{customerId}/credits/purchases/{purchaseId}/refund': {
+        post: {
+          summary: 'Refund a credit purchase (operator): its unused credits back, that share of the price to the card',
+          description: 'Takes back the credits of a paid purchase that are still on the balance (never more: what was consumed is gone) and returns the same share of its price, rounded down, to the card that paid it (a Stripe refund keyed by the purchase), with a credit note (an invoice with reason `refund`, settled as issued). A purchase paid outside the provider (marked paid by an operator, or PAYMENT_PROVIDER=none) gets its credits taken back and a credit note saying the money goes back elsewhere. A purchase is refunded once: a second request answers the first refund.',
+          parameters: [customerIdParam, { name: 'purchaseId', in: 'path', required: true, schema: { type: 'string', maxLength: 200 }, description: 'The purchase id (`purchase.id` of the purchase answer; `reference` `purchase:<id>` in the history).' }, idempotencyKeyParam('Names the refund request: a retry gets the same answer.')],
+          requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', additionalProperties: false, required: ['reason'], properties: { reason: { type: 'string', minLength: 1, maxLength: 500, description: 'Why: shown in the customer\'s history.' } } } } } },
+          responses: {
+            200: { description: 'Refunded: `{ refund: { purchaseId, credits, unit, amount, providerRefundId, creditNoteNumber }, credits }`.', content: { 'application/json': { schema: { type: 'object', properties: {
+              refund: { type: 'object', properties: { purchaseId: { type: 'string' }, credits: credits('2100000'), unit: { type: 'string', example: 'tokens' }, amount: money, providerRefundId: { type: ['string', 'null'] }, creditNoteNumber: { type: ['string', 'null'] } } },
+              credits: { $ref: '#/components/schemas/CreditSummary' },
+            } } } } },
+            ...badRequest(...PATH_CODES, ...BODY_CODES),
+            ...authErrors,
+            ...bodyLimits,
+            404: errorResponse('Unknown customer or purchase, or this catalog sells no credits.', ['customer_not_found', 'purchase_not_found', 'credits_not_offered', 'subscription_not_running']),
+            409: errorResponse('Nothing refunded: the purchase is not paid, all its credits were used, or the subscription is busy (retry).', ['purchase_not_paid', 'nothing_to_refund', 'subscription_busy']),
+            502: errorResponse('The payment provider refused the refund as configured; the credits were taken back and the refund is retried once the provider accepts it.', ['payment_provider_error']),
+            ...unreachable,
+          },
+        },
+      },
       '/v1/customers/{customerId}/credits/grants': {
         post: {
           summary: 'Grant credits (operator): promotional or manual, with a reason',

@@ -1,7 +1,15 @@
 /**
  * Usage-ingestion benchmark: `npm run bench` (BENCH_SECONDS=8 by default; BENCH_ONLY=upgrades for
- * the plan-upgrade latency alone; BENCH_UPGRADE_CUSTOMERS=60 customers, 3 upgrades each, per
- * payment provider).
+ * the plan-upgrade latency alone; BENCH_ONLY=credits for the hot-customer plain/credits pairs
+ * alone, no upgrades and no pgbench ceiling; BENCH_UPGRADE_CUSTOMERS=60 customers, 3 upgrades
+ * each, per payment provider).
+ *
+ * Prepaid credits (issue 10): the whole run uses one catalog, the default one plus a `credits`
+ * section and a `metered` plan whose every api_calls event draws credits (bench/creditsCatalog.ts,
+ * written to the temp dir and handed to the API and workers as TOLLGATE_CATALOG). Each ingestion
+ * scenario on enterprise customers is followed by the same scenario on metered customers with a
+ * huge balance, and the report sets them side by side ("Credits vs plain (same run)": the issue
+ * wants credits within 80% of plain), then checks that the hot credits customer's ledger adds up.
  *
  * Runs the REAL API process (api/main.ts, spawned like production) against a real embedded
  * PostgreSQL and a Temporal dev server, drives it with keep-alive node:http connections from this
@@ -23,7 +31,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { loadCatalog } from '../config/loadCatalog.js';
+import type { Catalog } from '../billing/catalog.js';
+import { formatNanos } from '../billing/money.js';
+import { checkCreditLedger, CREDITS_PLAN, CREDITS_UNIT_PRICE, CREDITS_UNIT_PRICE_NANOS, seedCreditBalances, writeBenchCatalog, type CreditLedgerCheck } from './creditsCatalog.js';
 import { BENCH_STRIPE_SECRET_KEY, BENCH_STRIPE_WEBHOOK_SECRET, measureStripeRoundTrip, startBenchStripe, stripeCallsOf, waitForStripeCustomers, type StripeCalls } from './stripeUpgrades.js';
 import { measureUpgradeLatency, startWorkerProcess, UPGRADE_PATH, type UpgradeLatency, type WorkerProcess } from './upgradeLatency.js';
 import { findStripeMock } from '../scripts/tools.js';
@@ -40,6 +50,8 @@ const WARMUP_MS = 1_000;
 const SPREAD_CUSTOMERS = 1_000;
 const BATCH_EVENTS = 1_000;
 const FREE_LIMIT = 1_000; // config/catalog.json: the free plan's api_calls
+/** The issue's target: credits ingestion at least this share of the plain figures of the same run. */
+const CREDITS_MIN_RATIO = 0.8;
 const OPERATOR_KEY = `bench-${randomBytes(16).toString('hex')}`;
 
 // ---------------------------------------------------------------------------------------------
@@ -132,6 +144,9 @@ interface Services {
   root: string;
   postgres: RunningPostgres;
   temporalAddress: string;
+  /** The bench catalog (bench/creditsCatalog.ts): TOLLGATE_CATALOG of every API and worker started. */
+  catalogFile: string;
+  catalog: Catalog;
 }
 
 async function startServices(cleanup: Cleanup): Promise<Services> {
@@ -139,6 +154,7 @@ async function startServices(cleanup: Cleanup): Promise<Services> {
   chmodSync(root, 0o755); // as root, PostgreSQL runs as user `postgres`, which must reach the data dir
   cleanup.add('temp dir', () => rmSync(root, { recursive: true, force: true }), { last: true });
   cleanup.onExit.push(() => rmSync(root, { recursive: true, force: true }));
+  const { file: catalogFile, catalog } = writeBenchCatalog(root);
 
   // Started together (each takes ~1 s); each registers its stop as soon as it is up, so a
   // failure of the other still leaves nothing behind.
@@ -158,25 +174,34 @@ async function startServices(cleanup: Cleanup): Promise<Services> {
   ]);
   if (pgResult.status === 'rejected') throw new Error(`PostgreSQL did not start: ${message(pgResult.reason)}`);
   if (temporalResult.status === 'rejected') throw new Error(`the Temporal dev server did not start: ${message(temporalResult.reason)}`);
-  return { root, postgres: pgResult.value, temporalAddress: temporalResult.value.address };
+  return { root, postgres: pgResult.value, temporalAddress: temporalResult.value.address, catalogFile, catalog };
 }
 
 interface Customers {
   spread: string[];
   hot: string;
   blocked: string;
+  /** On the `metered` plan (every event draws credits), each with a huge balance and no threshold. */
+  spreadCredits: string[];
+  hotCredits: string;
 }
 
+const seededCount = () => 2 * SPREAD_CUSTOMERS + 3;
+
 /** Customers go straight into the database (no workflows: ingestion never touches Temporal). */
-async function seedCustomers(databaseUrl: string): Promise<Customers> {
-  const catalog = loadCatalog();
+async function seedCustomers(databaseUrl: string, catalog: Catalog): Promise<Customers> {
   const now = Date.now();
   const spread = Array.from({ length: SPREAD_CUSTOMERS }, (_, i) => `bench-${String(i).padStart(4, '0')}`);
+  const spreadCredits = Array.from({ length: SPREAD_CUSTOMERS }, (_, i) => `bench-credits-${String(i).padStart(4, '0')}`);
+  const hotCredits = 'hot-credits';
   // Enterprise bills overage instead of refusing, so these scenarios measure throughput, not refusals.
+  // Metered includes nothing: every event of these customers draws credits from their balance.
   const plans: Array<{ id: string; planId: string }> = [
     ...spread.map((id) => ({ id, planId: 'enterprise' })),
     { id: 'hot', planId: 'enterprise' },
     { id: 'blocked', planId: 'free' },
+    ...spreadCredits.map((id) => ({ id, planId: CREDITS_PLAN })),
+    { id: hotCredits, planId: CREDITS_PLAN },
   ];
   const db = createDb(databaseUrl, { maxConnections: 10 });
   try {
@@ -189,7 +214,14 @@ async function seedCustomers(databaseUrl: string): Promise<Customers> {
   } finally {
     await db.$disconnect();
   }
-  return { spread, hot: 'hot', blocked: 'blocked' };
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await seedCreditBalances(client, catalog, [...spreadCredits, hotCredits]);
+  } finally {
+    await client.end();
+  }
+  return { spread, hot: 'hot', blocked: 'blocked', spreadCredits, hotCredits };
 }
 
 interface ApiProcess {
@@ -212,6 +244,7 @@ async function startApi(services: Services, cleanup: Cleanup, env: NodeJS.Proces
       DATABASE_URL: services.postgres.url('tollgate'),
       TEMPORAL_ADDRESS: services.temporalAddress,
       TOLLGATE_OPERATOR_KEY: OPERATOR_KEY,
+      TOLLGATE_CATALOG: services.catalogFile,
       PORT: String(port),
       HOST: host,
       LOG_LEVEL: 'warn',
@@ -322,6 +355,10 @@ interface Scenario {
   /** Events one successful request records; 0 for answers that record nothing. */
   eventsPerRequest: number;
   target?: Target;
+  /** One customer takes all the events (the BENCH_ONLY=credits pairs are the hot ones). */
+  hot?: boolean;
+  /** A credits scenario: the name of its plain counterpart (same load on enterprise customers), run just before it. */
+  creditsOf?: string;
   /** Request `seq` of connection `conn` (unique idempotency keys come from both). */
   request(conn: number, seq: number): HttpCall;
   /** undefined when the answer is the expected one, otherwise a short description of it. */
@@ -349,48 +386,80 @@ function batchOfEvents(customerFor: (i: number) => string, keyPrefix: string): H
 const expectCounted = (status: number, body: string) =>
   status === 200 && body.includes('"status":"counted"') ? undefined : describeAnswer(status, body);
 
-/** The batch answer starts with `{"counted":N` (createUsageHandler's key order): no need to parse ~250 KB. */
+/**
+ * The batch answer starts with `{"counted":N` (createUsageHandler's key order): no need to parse
+ * ~250 KB unless something was not counted, and then only for the first code (insufficient_credits, …).
+ */
 function expectBatchCounted(status: number, body: string): string | undefined {
   if (status !== 200) return describeAnswer(status, body);
   const counted = Number(/^\{"counted":(\d+)/.exec(body)?.[1] ?? -1);
-  return counted === BATCH_EVENTS ? undefined : `200 counted ${counted}/${BATCH_EVENTS}`;
+  if (counted === BATCH_EVENTS) return undefined;
+  const code = /"code":"([a-z_]+)"/.exec(body)?.[1];
+  return `200 counted ${counted}/${BATCH_EVENTS}${code ? `, first refusal ${code}` : ''}`;
+}
+
+/** The credits twin of a plain scenario: the same load on metered customers, every event drawing credits. */
+function creditsTwin(plain: Scenario, keyPrefix: string, customerFor: () => string): Scenario {
+  const batched = plain.eventsPerRequest === BATCH_EVENTS;
+  return {
+    ...plain,
+    name: `${plain.name}, credits`,
+    creditsOf: plain.name,
+    request: batched
+      ? (conn, seq) => batchOfEvents(customerFor, `${keyPrefix}-${conn}-${seq}`)
+      : (conn, seq) => singleEvent(customerFor(), `${keyPrefix}-${conn}-${seq}`),
+  };
 }
 
 function scenarios(customers: Customers): Scenario[] {
   const randomSpread = () => customers.spread[Math.floor(Math.random() * customers.spread.length)]!;
+  const randomSpreadCredits = () => customers.spreadCredits[Math.floor(Math.random() * customers.spreadCredits.length)]!;
+  const hotCredits = () => customers.hotCredits;
+  const singleSpread: Scenario = {
+    name: 'single events, 1,000 customers',
+    connections: 32,
+    eventsPerRequest: 1,
+    target: SINGLE_TARGET,
+    request: (conn, seq) => singleEvent(randomSpread(), `ss-${conn}-${seq}`),
+    verify: expectCounted,
+  };
+  const singleHot: Scenario = {
+    name: 'single events, one hot customer',
+    connections: 32,
+    eventsPerRequest: 1,
+    target: SINGLE_TARGET,
+    hot: true,
+    request: (conn, seq) => singleEvent(customers.hot, `sh-${conn}-${seq}`),
+    verify: expectCounted,
+  };
+  const batchSpread: Scenario = {
+    name: 'batches of 1,000, 1,000 customers',
+    connections: 4,
+    eventsPerRequest: BATCH_EVENTS,
+    target: BATCH_TARGET,
+    request: (conn, seq) => batchOfEvents(randomSpread, `bs-${conn}-${seq}`),
+    verify: expectBatchCounted,
+  };
+  const batchHot: Scenario = {
+    name: 'batches of 1,000, one hot customer',
+    connections: 4,
+    eventsPerRequest: BATCH_EVENTS,
+    target: BATCH_TARGET,
+    hot: true,
+    request: (conn, seq) => batchOfEvents(() => customers.hot, `bh-${conn}-${seq}`),
+    verify: expectBatchCounted,
+  };
+  // Each credits scenario right after its plain counterpart: same connections, target and check
+  // (every event counted; an insufficient_credits answer is an error).
   return [
-    {
-      name: 'single events, 1,000 customers',
-      connections: 32,
-      eventsPerRequest: 1,
-      target: SINGLE_TARGET,
-      request: (conn, seq) => singleEvent(randomSpread(), `ss-${conn}-${seq}`),
-      verify: expectCounted,
-    },
-    {
-      name: 'single events, one hot customer',
-      connections: 32,
-      eventsPerRequest: 1,
-      target: SINGLE_TARGET,
-      request: (conn, seq) => singleEvent(customers.hot, `sh-${conn}-${seq}`),
-      verify: expectCounted,
-    },
-    {
-      name: 'batches of 1,000, 1,000 customers',
-      connections: 4,
-      eventsPerRequest: BATCH_EVENTS,
-      target: BATCH_TARGET,
-      request: (conn, seq) => batchOfEvents(randomSpread, `bs-${conn}-${seq}`),
-      verify: expectBatchCounted,
-    },
-    {
-      name: 'batches of 1,000, one hot customer',
-      connections: 4,
-      eventsPerRequest: BATCH_EVENTS,
-      target: BATCH_TARGET,
-      request: (conn, seq) => batchOfEvents(() => customers.hot, `bh-${conn}-${seq}`),
-      verify: expectBatchCounted,
-    },
+    singleSpread,
+    creditsTwin(singleSpread, 'css', randomSpreadCredits),
+    singleHot,
+    creditsTwin(singleHot, 'csh', hotCredits),
+    batchSpread,
+    creditsTwin(batchSpread, 'cbs', randomSpreadCredits),
+    batchHot,
+    creditsTwin(batchHot, 'cbh', hotCredits),
     {
       name: 'allow/refuse check (GET), 1,000 customers',
       connections: 16,
@@ -467,6 +536,10 @@ interface ScenarioResult {
   latenciesMs: number[];
   errors: Map<string, number>;
   cpu: CpuShare;
+  /** Events the API answered as counted, warm-up and tail included (what the ledger must hold). */
+  confirmedEvents: number;
+  /** Requests of the whole run (warm-up and tail included) without an answer: the API may or may not have recorded them. */
+  unanswered: number;
 }
 
 /**
@@ -481,6 +554,8 @@ async function runScenario(api: ApiProcess, scenario: Scenario, seconds: number,
   const errors = new Map<string, number>();
   let requests = 0;
   let okRequests = 0;
+  let confirmedEvents = 0;
+  let unanswered = 0;
   let cpuAtStart = cpuSnapshot(api.pid);
   const cpuTimer = setTimeout(() => { cpuAtStart = cpuSnapshot(api.pid); }, WARMUP_MS);
 
@@ -490,10 +565,12 @@ async function runScenario(api: ApiProcess, scenario: Scenario, seconds: number,
       const sent = process.hrtime.bigint();
       const answer = await send(agent, api, call);
       const done = process.hrtime.bigint();
+      const problem = 'status' in answer ? scenario.verify(answer.status, answer.body) : `network ${answer.networkError}`;
+      if (problem === undefined) confirmedEvents += scenario.eventsPerRequest;
+      if (!('status' in answer)) unanswered += 1;
       if (done < windowStart || done > windowEnd) continue;
       requests += 1;
       latenciesMs.push(Number(done - sent) / 1e6);
-      const problem = 'status' in answer ? scenario.verify(answer.status, answer.body) : `network ${answer.networkError}`;
       if (problem === undefined) okRequests += 1;
       else errors.set(problem, (errors.get(problem) ?? 0) + 1);
     }
@@ -505,7 +582,7 @@ async function runScenario(api: ApiProcess, scenario: Scenario, seconds: number,
     agent.destroy();
   }
   const cpu = cpuShare(cpuAtStart, cpuSnapshot(api.pid));
-  return { scenario, seconds, requests, okRequests, latenciesMs, errors, cpu };
+  return { scenario, seconds, requests, okRequests, latenciesMs, errors, cpu, confirmedEvents, unanswered };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -634,7 +711,7 @@ function markdownTable(header: string[], rows: string[][]): string {
   return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
 }
 
-function printReport(results: ScenarioResult[], ceiling: Ceiling, info: { seconds: number; postgresVersion: string; apiOutput: string[]; idle: CpuShare }): void {
+function printReport(results: ScenarioResult[], ceiling: Ceiling, info: { seconds: number; postgresVersion: string; apiOutput: string[]; idle: CpuShare; ledger?: LedgerReport }): void {
   const out: string[] = [];
   const cpus = os.cpus();
   out.push('', '## Tollgate usage ingestion benchmark', '');
@@ -660,6 +737,9 @@ function printReport(results: ScenarioResult[], ceiling: Ceiling, info: { second
     out.push('', 'Errors (unexpected answers):');
     for (const r of withErrors) out.push(`- ${r.scenario.name}: ${[...r.errors].map(([kind, n]) => `${kind} × ${whole(n)}`).join(', ')}`);
   }
+
+  out.push(...creditsComparison(all));
+  if (info.ledger) out.push(...ledgerLines(info.ledger));
 
   out.push('', 'CPU during each measured window (% of one core; the machine has ' + `${cpus.length} cores = ${cpus.length * 100}%):`, '');
   const pct = (n: number | undefined) => (n === undefined ? '—' : `${Math.round(n)}%`);
@@ -693,6 +773,10 @@ function printReport(results: ScenarioResult[], ceiling: Ceiling, info: { second
     out.push(`- single events, 1,000 customers ÷ spread.sql txn/s: ${ratio(byName('single events, 1,000 customers')?.eventsPerSecond, ceiling.spreadTps)}`);
     out.push(`- batches, hot customer ÷ batch.sql events/s: ${ratio(byName('batches of 1,000, one hot customer')?.eventsPerSecond, batchEvents)}`);
     out.push(`- batches, 1,000 customers ÷ batch.sql events/s: ${ratio(byName('batches of 1,000, 1,000 customers')?.eventsPerSecond, batchEvents)}`);
+    out.push(`- single events, hot credits customer ÷ hot.sql txn/s: ${ratio(byName('single events, one hot customer, credits')?.eventsPerSecond, ceiling.hotTps)}`);
+    out.push(`- single events, 1,000 credits customers ÷ spread.sql txn/s: ${ratio(byName('single events, 1,000 customers, credits')?.eventsPerSecond, ceiling.spreadTps)}`);
+    out.push(`- batches, hot credits customer ÷ batch.sql events/s: ${ratio(byName('batches of 1,000, one hot customer, credits')?.eventsPerSecond, batchEvents)}`);
+    out.push(`- batches, 1,000 credits customers ÷ batch.sql events/s: ${ratio(byName('batches of 1,000, 1,000 customers, credits')?.eventsPerSecond, batchEvents)}`);
   }
 
   if (info.apiOutput.length > 0) {
@@ -700,6 +784,105 @@ function printReport(results: ScenarioResult[], ceiling: Ceiling, info: { second
     out.push(...info.apiOutput.slice(-10).map((line) => `    ${line.slice(0, 400)}`));
   }
   process.stdout.write(`${out.join('\n')}\n`);
+}
+
+/** "Credits vs plain (same run)": each credits scenario beside the plain one run just before it. */
+function creditsComparison(all: Array<{ r: ScenarioResult; f: Figures }>): string[] {
+  const pairs = all.flatMap(({ r, f }) => {
+    const plain = r.scenario.creditsOf === undefined ? undefined : all.find((p) => p.r.scenario.name === r.scenario.creditsOf);
+    return plain ? [{ credits: { r, f }, plain }] : [];
+  });
+  if (pairs.length === 0) return [];
+  const out: string[] = [];
+  const target = CREDITS_MIN_RATIO.toFixed(2);
+  out.push('', '### Credits vs plain (same run)', '');
+  out.push(`Credits customers are on the \`${CREDITS_PLAN}\` plan (api_calls: nothing included, then ${CREDITS_UNIT_PRICE} USD of credits each), so every event ` +
+    'locks and draws its balance in the usage transaction (credit_accounts, credit_consumption); plain = the same load on Enterprise customers, run just before. ' +
+    `Issue 10's target: credits events/s ≥ ${target} × plain, with every event counted.`, '');
+  const ratioOf = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || b <= 0 ? undefined : a / b);
+  const ratioText = (n: number | undefined) => (n === undefined ? '—' : `${n.toFixed(2)}×`);
+  out.push(markdownTable(
+    ['credits scenario', 'plain events/s', 'credits events/s', 'ratio', 'plain p99 ms', 'credits p99 ms', 'p99 credits ÷ plain', `met (≥ ${target}, no errors)`],
+    pairs.map(({ credits, plain }) => {
+      const ratio = ratioOf(credits.f.eventsPerSecond, plain.f.eventsPerSecond);
+      const met = ratio !== undefined && ratio >= CREDITS_MIN_RATIO && credits.f.errorCount === 0;
+      const why = met ? '' : credits.f.errorCount > 0 ? ` (${whole(credits.f.errorCount)} errors)` : '';
+      return [
+        `${credits.r.scenario.name} (${credits.r.scenario.connections} conn)`,
+        whole(plain.f.eventsPerSecond), whole(credits.f.eventsPerSecond), ratioText(ratio),
+        ms(plain.f.p99), ms(credits.f.p99), ratioText(ratioOf(credits.f.p99, plain.f.p99)),
+        `${met ? '✓' : '✗'}${why}`,
+      ];
+    }),
+  ));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The credit ledger after the scenarios: does it add up?
+// ---------------------------------------------------------------------------------------------
+
+interface LedgerCheckOf {
+  who: string;
+  check: CreditLedgerCheck;
+  /** Events the API answered as counted for these customers (warm-up and tail included). */
+  confirmed: number;
+  /** Requests to these customers that got no answer (the API may have recorded them or not). */
+  unanswered: number;
+  problems: string[];
+}
+
+type LedgerReport = { checks: LedgerCheckOf[] } | { failed: string };
+
+/** After the scenarios (every answered request has committed): the hot credits customer, and the 1,000 when they ran. */
+async function checkLedgers(databaseUrl: string, catalog: Catalog, customers: Customers, results: ScenarioResult[]): Promise<LedgerReport | undefined> {
+  const groups = [
+    { who: customers.hotCredits, ids: [customers.hotCredits], results: results.filter((r) => r.scenario.creditsOf !== undefined && r.scenario.hot) },
+    { who: `${customers.spreadCredits.length.toLocaleString('en-US')} spread credits customers`, ids: customers.spreadCredits, results: results.filter((r) => r.scenario.creditsOf !== undefined && !r.scenario.hot) },
+  ].filter((g) => g.results.length > 0);
+  if (groups.length === 0) return undefined;
+  const client = new pg.Client({ connectionString: databaseUrl });
+  try {
+    await client.connect();
+    const checks: LedgerCheckOf[] = [];
+    for (const group of groups) {
+      const check = await checkCreditLedger(client, catalog, group.ids);
+      const confirmed = group.results.reduce((n, r) => n + r.confirmedEvents, 0);
+      const unanswered = group.results.reduce((n, r) => n + r.unanswered, 0);
+      const eventsPerRequestMax = Math.max(...group.results.map((r) => r.scenario.eventsPerRequest));
+      const problems = [...check.problems];
+      const counted = Number(check.countedEvents);
+      // Every answered "counted" is in the ledger; an unanswered request may or may not be.
+      if (counted < confirmed || counted > confirmed + unanswered * eventsPerRequestMax) {
+        problems.push(`the ledger holds ${whole(counted)} events but the API answered ${whole(confirmed)} as counted` + (unanswered > 0 ? ` (${whole(unanswered)} requests unanswered)` : ''));
+      }
+      checks.push({ who: group.who, check, confirmed, unanswered, problems });
+    }
+    return { checks };
+  } catch (error) {
+    return { failed: message(error) };
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+function ledgerLines(report: LedgerReport): string[] {
+  const out: string[] = ['', '### Credit ledger after the scenarios', ''];
+  if ('failed' in report) {
+    out.push(`✗ MISMATCH? the ledger check could not run: ${report.failed}`);
+    return out;
+  }
+  const usd = (nanos: bigint) => `${nanos.toLocaleString('en-US')} nanos (${formatNanos(nanos)} USD)`;
+  for (const { who, check, confirmed, unanswered, problems } of report.checks) {
+    out.push(`- ${who}: balance drawn ${usd(check.drawnNanos)}; Σ credit_consumption.credits_nanos ${usd(check.consumedNanos)}; ` +
+      `counted events ${whole(Number(check.countedEvents))} × ${CREDITS_UNIT_PRICE_NANOS.toLocaleString('en-US')} nanos = ${usd(check.expectedNanos)}.`);
+    out.push(`  (API answered ${whole(confirmed)} events as counted${unanswered > 0 ? `, ${whole(unanswered)} requests unanswered` : ''}; ` +
+      `usage_counters.used ${whole(Number(check.counterUsed))}; credit_consumption quantity ${whole(Number(check.consumedUnits))}, events ${whole(Number(check.consumptionEvents))}; ` +
+      `credit_alerts ${whole(Number(check.alerts))})`);
+    if (problems.length === 0) out.push('  ✓ adds up: balance drawn == Σ consumption == counted events × price.');
+    else out.push(`  ✗✗✗ MISMATCH ✗✗✗ ${problems.join('; ')}`);
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -748,7 +931,7 @@ const stopReason = (cleanup: Cleanup, worker: WorkerProcess) => () => (cleanup.i
 /** PAYMENT_PROVIDER=none: the bench's API, and a worker started for the pass. */
 async function upgradesWithoutProvider(ready: Ready, customers: number, cleanup: Cleanup): Promise<UpgradePass> {
   log(`running: plan upgrades, PAYMENT_PROVIDER=none (${customers} customers × ${UPGRADE_PATH.length}, worker process started)`);
-  const worker = await startUpgradeWorker({ DATABASE_URL: ready.services.postgres.url('tollgate'), TEMPORAL_ADDRESS: ready.services.temporalAddress, PAYMENT_PROVIDER: 'none' }, cleanup);
+  const worker = await startUpgradeWorker({ DATABASE_URL: ready.services.postgres.url('tollgate'), TEMPORAL_ADDRESS: ready.services.temporalAddress, TOLLGATE_CATALOG: ready.services.catalogFile, PAYMENT_PROVIDER: 'none' }, cleanup);
   const apiLinesBefore = ready.api.output.length;
   try {
     const result = await measureUpgradeLatency({ host: ready.api.host, port: ready.api.port, key: OPERATOR_KEY }, {
@@ -777,7 +960,7 @@ async function upgradesWithStripe(services: Services, customers: number, cleanup
     log('starting an API process and a worker with PAYMENT_PROVIDER=stripe');
     const api = await startApi(services, cleanup, { ...env, STRIPE_WEBHOOK_SECRET: BENCH_STRIPE_WEBHOOK_SECRET });
     stops.push(api.stop);
-    const worker = await startUpgradeWorker({ DATABASE_URL: services.postgres.url('tollgate'), TEMPORAL_ADDRESS: services.temporalAddress, ...env }, cleanup);
+    const worker = await startUpgradeWorker({ DATABASE_URL: services.postgres.url('tollgate'), TEMPORAL_ADDRESS: services.temporalAddress, TOLLGATE_CATALOG: services.catalogFile, ...env }, cleanup);
     stops.push(worker.stop);
     log(`running: plan upgrades, PAYMENT_PROVIDER=stripe (${customers} customers × ${UPGRADE_PATH.length})`);
     let firstUpgradeCall = 0;
@@ -862,6 +1045,24 @@ function printUpgrades(report: UpgradeReport): void {
 // Main.
 // ---------------------------------------------------------------------------------------------
 
+type BenchOnly = 'all' | 'upgrades' | 'credits';
+
+/** BENCH_ONLY: unset for everything, `upgrades` for the plan-upgrade latency alone, `credits` for the hot plain/credits pairs alone. */
+function benchOnly(): BenchOnly {
+  const raw = process.env.BENCH_ONLY ?? '';
+  if (raw === '') return 'all';
+  if (raw === 'upgrades' || raw === 'credits') return raw;
+  throw new Error(`BENCH_ONLY must be unset, "upgrades" or "credits", not "${raw}"`);
+}
+
+/** BENCH_ONLY=credits: the hot credits scenarios and their plain counterparts, in their order. */
+function selectScenarios(all: Scenario[], only: BenchOnly): Scenario[] {
+  if (only === 'upgrades') return [];
+  if (only === 'all') return all;
+  const paired = new Set(all.filter((s) => s.hot && s.creditsOf !== undefined).flatMap((s) => [s.name, s.creditsOf!]));
+  return all.filter((s) => paired.has(s.name));
+}
+
 function benchSeconds(): number {
   const raw = process.env.BENCH_SECONDS ?? '8';
   const seconds = Number(raw);
@@ -887,17 +1088,18 @@ interface Ready {
   postgresVersion: string;
 }
 
-async function setUp(cleanup: Cleanup): Promise<Ready> {
+async function setUp(cleanup: Cleanup, only: BenchOnly): Promise<Ready> {
   // The upgrade bench's Stripe pass needs it: a missing stripe-mock stops the bench now, with
   // findStripeMock's message, rather than after the other scenarios.
-  log(`stripe-mock: ${findStripeMock()}`);
+  if (only !== 'credits') log(`stripe-mock: ${findStripeMock()}`);
   log('starting PostgreSQL and the Temporal dev server');
   const services = await startServices(cleanup);
+  log(`catalog (default + credits + plan "${CREDITS_PLAN}"): ${services.catalogFile}`);
   await services.postgres.createDatabase('tollgate');
   const url = services.postgres.url('tollgate');
   await migrate(url);
-  log(`seeding ${SPREAD_CUSTOMERS + 2} customers`);
-  const customers = await seedCustomers(url);
+  log(`seeding ${whole(seededCount())} customers (${whole(SPREAD_CUSTOMERS + 1)} of them on credits)`);
+  const customers = await seedCustomers(url, services.catalog);
   log('starting the API process');
   // PAYMENT_PROVIDER=none whatever the shell says: the upgrade bench's `none` pass runs on this API.
   const api = await startApi(services, cleanup, { PAYMENT_PROVIDER: 'none' });
@@ -919,10 +1121,12 @@ async function main(): Promise<void> {
   let ready: Ready;
   let seconds: number;
   let upgradeCustomerCount: number;
+  let only: BenchOnly;
   try {
     seconds = benchSeconds();
     upgradeCustomerCount = upgradeCustomers();
-    ready = await setUp(cleanup);
+    only = benchOnly();
+    ready = await setUp(cleanup, only);
   } catch (error) {
     process.stderr.write(`[bench] setup failed: ${message(error)}\n`);
     await cleanup.runAll();
@@ -933,12 +1137,23 @@ async function main(): Promise<void> {
   try {
     const idle = await idleCpu(ready.api.pid, 2_000);
     const results: ScenarioResult[] = [];
-    // BENCH_ONLY=upgrades measures the plan-upgrade latency alone (a workflow change's quick check).
-    const upgradesOnly = process.env.BENCH_ONLY === 'upgrades';
-    for (const scenario of upgradesOnly ? [] : scenarios(ready.customers)) {
+    // BENCH_ONLY=upgrades measures the plan-upgrade latency alone (a workflow change's quick check);
+    // BENCH_ONLY=credits the hot plain/credits pairs alone (the credits comparison's quick check).
+    const upgradesOnly = only === 'upgrades';
+    for (const scenario of selectScenarios(scenarios(ready.customers), only)) {
       if (cleanup.interrupted) return;
       log(`running: ${scenario.name} (${scenario.connections} connections, ${seconds} s)`);
       results.push(await runScenario(ready.api, scenario, seconds, () => cleanup.interrupted));
+    }
+    if (cleanup.interrupted) return;
+    const ledger = await checkLedgers(ready.services.postgres.url('tollgate'), ready.services.catalog, ready.customers, results);
+    if (ledger && 'failed' in ledger) log(`✗ MISMATCH? the credit ledger check could not run: ${ledger.failed}`);
+    for (const { who, problems } of ledger && 'checks' in ledger ? ledger.checks : []) {
+      log(problems.length === 0 ? `credit ledger of ${who}: adds up` : `✗✗✗ credit ledger MISMATCH for ${who}: ${problems.join('; ')}`);
+    }
+    if (only === 'credits') {
+      printReport(results, { measured: false, why: 'skipped (BENCH_ONLY=credits)' }, { seconds, postgresVersion: ready.postgresVersion, apiOutput: [...ready.api.output], idle, ledger });
+      return;
     }
     const report: UpgradeReport = { customers: upgradeCustomerCount, passes: [], failed: [] };
     try {
@@ -959,7 +1174,7 @@ async function main(): Promise<void> {
     if (cleanup.interrupted) return;
     if (!upgradesOnly) {
       const ceiling = await measureCeiling(ready.services.postgres, seconds, cleanup);
-      printReport(results, ceiling, { seconds, postgresVersion: ready.postgresVersion, apiOutput, idle });
+      printReport(results, ceiling, { seconds, postgresVersion: ready.postgresVersion, apiOutput, idle, ledger });
     }
     printUpgrades(report);
     if (report.failed.length > 0) process.exitCode = 1;

@@ -160,7 +160,7 @@ export interface AnsweredUpdate {
   name: string;
   /** Workflow time of the answer (epoch ms). */
   at: number;
-  result: ChangePlanResult | SubscriptionSnapshot | SettledInvoice | CreditPurchaseResult;
+  result: ChangePlanResult | SubscriptionSnapshot | SettledInvoice | CreditPurchaseResult | CreditRefundResult;
 }
 
 /** A usage threshold crossed, recorded in the usage transaction and relayed as a signal. */
@@ -343,6 +343,24 @@ export interface CreditPurchaseResult {
   reason: string | null;
 }
 
+/** An operator refunds a paid credit purchase: its unused credits taken back, that share of the price returned. */
+export interface CreditRefundRequest {
+  purchaseId: string;
+  reason: string;
+}
+
+export interface CreditRefundResult {
+  purchaseId: string;
+  /** Credits taken back (nanos, bigint string): the purchase's credits still on the balance. */
+  creditsNanos: string;
+  /** Money returned (minor units): the price × credits taken back ÷ credits bought, rounded down. */
+  amountMinor: string;
+  currency: string;
+  /** The provider's refund, when the purchase was paid through it; null when paid elsewhere. */
+  providerRefundId: string | null;
+  creditNoteNumber: string | null;
+}
+
 /** A credit balance crossing (or a recharge request) from the credit_alerts outbox. */
 export interface CreditBalanceCrossing {
   unit: string;
@@ -449,6 +467,8 @@ export const settleInvoiceUpdate = defineUpdate<SettledInvoice, [SettleInvoiceRe
 export const paymentEventSignal = defineSignal<[PaymentEvent]>('paymentEvent.v1');
 /** Buy credits (a pack or an amount). Refused: credits_not_offered, unknown_pack, amount_out_of_range, invalid_amount, custom_amount_not_offered, too_many_pending_purchases, credits_after_renewal. */
 export const buyCreditsUpdate = defineUpdate<CreditPurchaseResult, [CreditPurchaseRequest]>('buyCredits.v1');
+/** Refund a paid credit purchase. Refused: purchase_not_found, purchase_not_paid, nothing_to_refund. */
+export const refundCreditsUpdate = defineUpdate<CreditRefundResult, [CreditRefundRequest]>('refundCredits.v1');
 /** Fire-and-forget: a credit balance fell under its threshold or ran out (or auto-recharge was turned on under it). */
 export const creditBalanceSignal = defineSignal<[CreditBalanceCrossing]>('creditBalance.v1');
 /** Fire-and-forget: usage crossed 80% or 100% of a limit; the workflow sends the alerts. */

@@ -36,6 +36,10 @@ export const REFUSAL_CODES = [
   'too_many_pending_purchases',
   /** Credits: this run began on code from before credits; it can buy them after its next renewal. */
   'credits_after_renewal',
+  /** Refunding credits: no such purchase, not paid, or all its credits used. */
+  'purchase_not_found',
+  'purchase_not_paid',
+  'nothing_to_refund',
   ...PLAN_CHANGE_REFUSALS,
 ] as const;
 export type RefusalCode = (typeof REFUSAL_CODES)[number];
@@ -48,7 +52,7 @@ export function refusal(code: RefusalCode, message: string, details?: Record<str
 export const UNPROCESSABLE_REFUSALS: readonly RefusalCode[] = ['unknown_plan', 'interval_not_offered', 'invalid_seats', 'credits_not_offered', 'unknown_pack', 'amount_out_of_range', 'invalid_amount', 'custom_amount_not_offered'];
 
 /** Refusals that mean the thing named does not exist (404). */
-export const NOT_FOUND_REFUSALS: readonly RefusalCode[] = ['invoice_not_found'];
+export const NOT_FOUND_REFUSALS: readonly RefusalCode[] = ['invoice_not_found', 'purchase_not_found'];
 
 /** Refusals that are the payment provider's (502). */
 export const PROVIDER_REFUSALS: readonly RefusalCode[] = ['payment_provider_error'];

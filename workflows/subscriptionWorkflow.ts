@@ -33,6 +33,7 @@ import {
   cancelUpdate,
   creditBalanceSignal,
   CREDITS_PATCH,
+  refundCreditsUpdate,
   changePlanUpdate,
   CONSISTENT_WRITES_PATCH,
   firstPaymentUpdate,
@@ -48,6 +49,7 @@ import {
   type CollectionOutcome,
   type CreditNotice,
   type CreditPurchaseResult,
+  type CreditRefundResult,
   type FirstPayment,
   type HeldUpgrade,
   type PaymentEvent,
@@ -103,6 +105,17 @@ const creditNotices = proxyActivities<CreditNoticeActivities>(deliveryOptions);
 const creditSteps = proxyActivities<CreditActivities>({
   startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', nonRetryableErrorTypes: ['customer_not_found'] },
+});
+// A refund calls the provider: timed and retried like the payment steps.
+const creditRefunds = proxyActivities<Pick<CreditActivities, 'refundPurchase'>>({
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '10 seconds',
+  retry: {
+    initialInterval: '2 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '10 minutes',
+    nonRetryableErrorTypes: ['PaymentConfigurationError', 'purchase_not_found', 'purchase_not_paid', 'nothing_to_refund'],
+  },
 });
 
 // Payment steps call the provider: a network failure or a 5xx is retried (every call is keyed, so a
@@ -508,6 +521,16 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
       credits.pricePurchase(subscription.currentCatalog, request);
     },
   });
+
+  setHandler(refundCreditsUpdate, (request) => answer(refundCreditsUpdate.name, async (): Promise<CreditRefundResult> => {
+    patched(CREDITS_PATCH);
+    updatesThisRun += 1;
+    try {
+      return await creditRefunds.refundPurchase({ customerId: subscription.customerId, purchaseId: request.purchaseId, reason: request.reason });
+    } catch (error) {
+      throw unwrapActivityFailure(error);
+    }
+  }), { validator: (_request) => { if (earlierAnswer(refundCreditsUpdate.name)) return; admit(); } });
 
   setHandler(creditBalanceSignal, (crossing) => {
     if (!patched(CREDITS_PATCH) || !credits.acceptCrossing(crossing)) return;

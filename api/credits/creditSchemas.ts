@@ -38,3 +38,9 @@ export const creditHistoryQuery = z.strictObject({
   limit: decimalInteger(1, 200).default(50),
   before: z.iso.datetime({ offset: true }).optional().describe('Page on: entries strictly older than this time (the previous page\'s `nextBefore`).'),
 });
+
+export const refundParams = z.strictObject({ customerId: customerIdSchema, purchaseId: safeText().min(1).max(200) });
+
+export const refundCreditsBody = z.strictObject({
+  reason: safeText().trim().min(1).max(500).describe('Why: shown in the customer\'s history.'),
+});

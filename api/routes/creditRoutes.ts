@@ -13,8 +13,8 @@ import { defaultSpendingLimitMinor } from '../../billing/autoRecharge.js';
 import { catalogThresholdNanos } from '../../store/creditLedger.js';
 import { consumptionOfCycle, creditAccountOf, creditHistory, grantCredits, rechargeSpentMinor, saveAutoRecharge } from '../../store/creditStore.js';
 import type { Db } from '../../store/db.js';
-import { buyCreditsUpdate, type CreditPurchaseResult } from '../../workflows/messages.js';
-import { autoRechargeBody, creditHistoryQuery, creditParams, grantCreditsBody, purchaseCreditsBody } from '../credits/creditSchemas.js';
+import { buyCreditsUpdate, refundCreditsUpdate, type CreditPurchaseResult, type CreditRefundResult } from '../../workflows/messages.js';
+import { autoRechargeBody, creditHistoryQuery, creditParams, grantCreditsBody, purchaseCreditsBody, refundCreditsBody, refundParams } from '../credits/creditSchemas.js';
 import { creditSummaryView, historyEntryView } from '../credits/creditViews.js';
 import { ApiError, validationError } from '../errors.js';
 import type { ReturnUrls } from '../payments/returnUrls.js';
@@ -46,7 +46,8 @@ export function creditRoutes(deps: CreditRoutesDeps): Router {
 
   /** The customer's subscription row (its cycle); 404 without one, and credits must be on offer. */
   const load = async (req: Request) => {
-    const { customerId } = parse(creditParams, req.params, 'path');
+    // Routes under a purchase carry more path parameters; those are parsed where they are used.
+    const { customerId } = parse(creditParams, { customerId: req.params.customerId }, 'path');
     const subscription = await db.subscription.findUnique({ where: { customerId }, select: { cycleStart: true, cycleEnd: true } });
     if (!subscription) throw new ApiError(404, 'customer_not_found', `No customer "${customerId}".`);
     if (!creditUnitOf(catalog)) throw new ApiError(404, 'credits_not_offered', 'This catalog sells no credits (add a "credits" section to it).');
@@ -120,6 +121,30 @@ export function creditRoutes(deps: CreditRoutesDeps): Router {
       throw new ApiError(402, 'payment_required', `The card was declined for invoice ${result.invoiceNumber}: ${result.reason ?? 'the payment did not go through.'} Pay it on payUrl before expiresAt, or add a card; the credits come once it is paid.`, purchase);
     }
     res.status(result.status === 'paid' ? 200 : 202).json({ purchase, credits: await summary(customerId, cycle) });
+  });
+
+  router.post('/v1/customers/:customerId/credits/purchases/:purchaseId/refund', async (req, res) => {
+    const body = parse(refundCreditsBody, req.body, 'body');
+    const { purchaseId } = parse(refundParams, req.params, 'path');
+    const { customerId, cycle } = await load(req);
+    const result = await executeSubscriptionUpdate<CreditRefundResult>({
+      temporal,
+      customerId,
+      updateId: updateIdFor(res, 'refund-credits'),
+      start: (handle, updateId) => handle.startUpdate(refundCreditsUpdate, { updateId, waitForStage: ACCEPTED, args: [{ purchaseId, reason: body.reason }] }),
+    });
+    const unit = requireCreditUnit(catalog);
+    res.json({
+      refund: {
+        purchaseId: result.purchaseId,
+        credits: formatCredits(BigInt(result.creditsNanos), unit, currency),
+        unit: unit.name,
+        amount: moneyView(BigInt(result.amountMinor), result.currency),
+        providerRefundId: result.providerRefundId,
+        creditNoteNumber: result.creditNoteNumber,
+      },
+      credits: await summary(customerId, cycle),
+    });
   });
 
   router.post('/v1/customers/:customerId/credits/grants', async (req, res) => {

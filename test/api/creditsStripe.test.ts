@@ -47,7 +47,7 @@ afterAll(async () => {
 });
 afterEach(() => proxy.clearFaults());
 
-/** A customer on Personal (1,000,000 enrichment tokens included, then 1 token of credit per token), on the free side of Stripe: no first invoice to pay. */
+/** A customer on Personal (9.00 EUR; 1,000,000 enrichment tokens included, then 1 token of credit per token) whose first invoice the saved card paid. */
 async function personalCustomer(): Promise<string> {
   const id = `cs-${randomUUID().slice(0, 8)}`;
   withSavedCard(proxy);
@@ -204,5 +204,43 @@ describe('auto-recharge', () => {
     expect(texts.filter((t) => t.includes('credit balance is low'))).toHaveLength(1);
     expect(texts.filter((t) => t.includes('auto-recharge payment failed'))).toHaveLength(2);
     expect(texts.filter((t) => t.includes('auto-recharge turned off'))).toHaveLength(1);
+  });
+});
+
+describe('refunds', () => {
+  it('an operator refunds a purchase: its unused credits back, that share of the price to the card, once', async () => {
+    const id = await personalCustomer();
+    withSavedCard(proxy);
+    proxy.inject({
+      method: 'POST', path: PAY_PATH,
+      respond: (context) => {
+        const answer = paidInvoice(context);
+        return { ...answer, json: { ...answer.json, payments: { object: 'list', data: [{ payment: { type: 'payment_intent', payment_intent: 'pi_credits_refund' } }] } } };
+      },
+    });
+    const bought = await api.request('POST', `/v1/customers/${id}/credits/purchases`, { body: { packId: 'standard' } });
+    expect(bought.body.purchase.status).toBe('paid');
+    // 500,000 of the 2,500,000 used: 2,000,000 left, 4/5 of 10.00 EUR to give back.
+    await api.request('POST', '/v1/usage/events', { body: tokens(id, 1_500_000) });
+    const refunded = await api.request('POST', `/v1/customers/${id}/credits/purchases/${bought.body.purchase.id}/refund`, { body: { reason: 'Customer asked' } });
+    expect(refunded.body.error).toBeUndefined();
+    expect(refunded.status).toBe(200);
+    expect(refunded.body.refund).toMatchObject({ credits: '2000000', unit: 'tokens', amount: { amount: '8.00', currency: 'EUR' }, creditNoteNumber: expect.any(String) });
+    expect(refunded.body.credits.balance).toBe('0');
+    const note = await api.request('GET', `/v1/customers/${id}/invoices/${refunded.body.refund.creditNoteNumber}`);
+    expect(note.body).toMatchObject({ reason: 'refund', status: 'paid', total: { amount: '-8.00', currency: 'EUR' } });
+    const invoice = await api.database.db.invoice.findFirstOrThrow({ where: { customerId: id, reason: 'credit_purchase' } });
+    const stripeRefunds = proxy.requests.filter((r) => r.path === '/v1/refunds' && r.idempotencyKey === `tollgate:refund:purchase:${bought.body.purchase.id}:${invoice.id}`);
+    expect(stripeRefunds).toHaveLength(1);
+    expect(stripeRefunds[0]!.params).toMatchObject({ payment_intent: 'pi_credits_refund', amount: '800' });
+    // Asked again (another request): the same refund, nothing more taken or paid back.
+    const again = await api.request('POST', `/v1/customers/${id}/credits/purchases/${bought.body.purchase.id}/refund`, { body: { reason: 'Twice' } });
+    expect(again.body.error).toBeUndefined();
+    expect(again.body.refund).toEqual(refunded.body.refund);
+    expect(proxy.requests.filter((r) => r.path === '/v1/refunds')).toHaveLength(1);
+    const history = (await api.request('GET', `/v1/customers/${id}/credits/transactions`)).body.data;
+    expect(history[0]).toMatchObject({ type: 'refund', credits: '-2000000', balanceAfter: '0', amount: { amount: '8.00', currency: 'EUR' }, reason: 'Customer asked' });
+    const unknown = await api.request('POST', `/v1/customers/${id}/credits/purchases/nope/refund`, { body: { reason: 'x' } });
+    expect([unknown.status, unknown.body.error.code]).toEqual([404, 'purchase_not_found']);
   });
 });

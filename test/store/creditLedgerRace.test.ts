@@ -191,6 +191,20 @@ describe('racing events on one customer with a small balance', () => {
         if (times === 1) counted.add(key);
       }
 
+      // The counted answers report the counter after each event: per metric they chain from the
+      // seed to the final counter, one event after another (no two counted on the same state).
+      for (const metric of METRIC_IDS) {
+        const steps = sent.flatMap((batch, b) => batch.flatMap((event, i) => {
+          const outcome = outcomes[b]![i]!;
+          return outcome.status === 'counted' && event.metric === metric ? [{ used: outcome.used, quantity: event.quantity }] : [];
+        })).sort((x, y) => (x.used < y.used ? -1 : x.used > y.used ? 1 : 0));
+        let at = seedUsed.get(metric)!;
+        for (const step of steps) {
+          expect(step.used - step.quantity, `${metric}: a counted event's answer does not follow the one before`).toBe(at);
+          at = step.used;
+        }
+      }
+
       // Exactly the counted events are recorded (refused-only keys are not), with their quantities.
       const recorded = [...end.events.keys()].filter((k) => !k.startsWith('seed-')).sort();
       expect(recorded).toEqual([...counted].sort());
@@ -230,7 +244,6 @@ describe('racing events on one customer with a small balance', () => {
         expect(cost > end.balance, `${key} (${metric} ×${event.quantity}) refused, yet ${cost} ≤ balance ${end.balance}`).toBe(true);
       }
 
-      console.log('STAT', JSON.stringify({ bal: balance.toString(), bm: seed.build_minutes, bmUsed: (end.used.get('build_minutes')! - METRICS.build_minutes.included).toString(), counted: counted.size, refusedKeys: refusals.length, dup: [...answers.values()].flat().filter((a) => a === 'duplicate').length, total: sent.flat().length, drawn: drawn.toString(), end: end.balance.toString(), alerts: end.alerts.map((a) => a.kind).join(',') }));
       // Alerts: one per crossing, numbered 1..n; at most one 'low' and one 'exhausted' without a grant between.
       expect(end.alerts.map((a) => a.crossing)).toEqual(end.alerts.map((_, i) => i + 1));
       expect(end.crossings).toBe(end.alerts.length);
