@@ -152,7 +152,8 @@ export function createCreditActivities(deps: CreditActivityDeps) {
       if (!unit || !catalog.credits) return { status: 'off' };
       return withIdempotentRetry(db, async (tx): Promise<RechargePreparation> => {
         const account = await lockAccountForRecharge(tx, args.customerId, unit.id);
-        const existing = await tx.creditPurchase.findUnique({ where: { id: args.rechargeId }, include: { invoice: true } });
+        // Only this customer's: an id another customer's recharge took is never this one's invoice.
+        const existing = await tx.creditPurchase.findFirst({ where: { id: args.rechargeId, customerId: args.customerId }, include: { invoice: true } });
         if (existing) {
           return { status: 'invoiced', invoiceId: existing.invoiceId, invoiceNumber: existing.invoice.number, amountMinor: existing.amountMinor.toString(), creditsNanos: existing.creditsNanos.toFixed(0), balanceNanos: account.balanceNanos.toString() };
         }

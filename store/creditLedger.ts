@@ -39,16 +39,28 @@ export function catalogThresholdNanos(catalog: Catalog): bigint | undefined {
   return value === undefined ? undefined : parseNanos(value);
 }
 
-/** Locks (creating when missing) the balance rows of `customerIds` in one unit, in id order. */
+interface AccountRow { customer_id: string; balance_nanos: string; threshold_nanos: string | null; below_threshold: boolean; exhausted: boolean; crossings: number }
+
+const SELECT_ACCOUNTS_FOR_UPDATE = `SELECT customer_id, balance_nanos::text, threshold_nanos::text, below_threshold, exhausted, crossings
+  FROM credit_accounts WHERE unit = $2 AND customer_id = ANY($1::text[]) ORDER BY customer_id FOR UPDATE`;
+
+/**
+ * Locks the balance rows of `customerIds` in one unit, in id order (after the counters: see the
+ * file comment). A plain SELECT … FOR UPDATE writes no new row version; the rare customer without
+ * a row yet gets one first (inserted in id order too, so two first draws never deadlock).
+ */
 export async function lockCreditAccounts(client: pg.ClientBase, unit: string, customerIds: string[], catalog: Catalog): Promise<Map<string, CreditAccountState>> {
   const ordered = [...customerIds].sort();
-  const { rows } = await client.query<{ customer_id: string; balance_nanos: string; threshold_nanos: string | null; below_threshold: boolean; exhausted: boolean; crossings: number }>(
-    `INSERT INTO credit_accounts AS a (customer_id, unit)
-     SELECT customer_id, $2 FROM unnest($1::text[]) WITH ORDINALITY AS t(customer_id, n) ORDER BY n
-     ON CONFLICT (customer_id, unit) DO UPDATE SET unit = a.unit
-     RETURNING customer_id, balance_nanos::text, threshold_nanos::text, below_threshold, exhausted, crossings`,
-    [ordered, unit],
-  );
+  const { rows } = await client.query<AccountRow>(SELECT_ACCOUNTS_FOR_UPDATE, [ordered, unit]);
+  if (rows.length < ordered.length) {
+    const found = new Set(rows.map((r) => r.customer_id));
+    const missing = ordered.filter((id) => !found.has(id));
+    await client.query(
+      `INSERT INTO credit_accounts (customer_id, unit) SELECT customer_id, $2 FROM unnest($1::text[]) WITH ORDINALITY AS t(customer_id, n) ORDER BY n ON CONFLICT (customer_id, unit) DO NOTHING`,
+      [missing, unit],
+    );
+    rows.push(...(await client.query<AccountRow>(SELECT_ACCOUNTS_FOR_UPDATE, [missing, unit])).rows);
+  }
   const fallback = catalogThresholdNanos(catalog);
   return new Map(rows.map((r) => {
     const balance = BigInt(r.balance_nanos);
@@ -113,8 +125,20 @@ export function consumptionCrossings(account: CreditAccountState): Crossing[] {
   return crossings;
 }
 
-/** Writes the balances, the aggregated consumption and the crossings of one usage transaction. */
-export async function writeCreditChanges(client: pg.ClientBase, unit: string, accounts: ReadonlyMap<string, CreditAccountState>, uses: readonly CreditUse[]): Promise<void> {
+/** The counters a usage transaction changed (written in the same statement as the credits). */
+export interface CounterWrites {
+  customerIds: string[];
+  metrics: string[];
+  cycleStarts: Date[];
+  used: string[];
+}
+
+/**
+ * Writes a usage transaction's counters, balances, aggregated consumption and crossings in ONE
+ * statement: on the hot path each round trip is held under the counter locks, so the credits
+ * cost one statement more than plain usage (the balance lock), not four.
+ */
+export async function writeCountersAndCredits(client: pg.ClientBase, unit: string, counters: CounterWrites, accounts: ReadonlyMap<string, CreditAccountState>, uses: readonly CreditUse[]): Promise<void> {
   const changed: CreditAccountState[] = [];
   const crossings: Crossing[] = [];
   for (const account of accounts.values()) {
@@ -122,41 +146,46 @@ export async function writeCreditChanges(client: pg.ClientBase, unit: string, ac
     crossings.push(...consumptionCrossings(account));
     if (account.balance !== account.before || account.below !== before.below || account.exhausted !== before.exhausted) changed.push(account);
   }
-  if (changed.length > 0) {
-    await client.query(
-      `UPDATE credit_accounts a SET balance_nanos = t.balance, below_threshold = t.below, exhausted = t.exhausted, crossings = t.crossings, updated_at = now()
-       FROM unnest($1::text[], $2::numeric[], $3::boolean[], $4::boolean[], $5::int[]) AS t(customer_id, balance, below, exhausted, crossings)
-       WHERE a.customer_id = t.customer_id AND a.unit = $6`,
-      [changed.map((a) => a.customerId), changed.map((a) => a.balance.toString()), changed.map((a) => a.below), changed.map((a) => a.exhausted), changed.map((a) => a.crossings), unit],
-    );
+  const grouped = new Map<string, CreditUse & { events: number }>();
+  for (const use of uses) {
+    const key = `${use.customerId}\u0000${use.metric}\u0000${use.cycleStart}\u0000${use.day}`;
+    const had = grouped.get(key);
+    if (had) {
+      had.quantity += use.quantity;
+      had.creditsNanos += use.creditsNanos;
+      had.events += 1;
+    } else grouped.set(key, { ...use, events: 1 });
   }
-  if (uses.length > 0) {
-    const grouped = new Map<string, CreditUse & { events: number }>();
-    for (const use of uses) {
-      const key = `${use.customerId}\u0000${use.metric}\u0000${use.cycleStart}\u0000${use.day}`;
-      const had = grouped.get(key);
-      if (had) {
-        had.quantity += use.quantity;
-        had.creditsNanos += use.creditsNanos;
-        had.events += 1;
-      } else grouped.set(key, { ...use, events: 1 });
-    }
-    const rows = [...grouped.values()];
-    await client.query(
-      `INSERT INTO credit_consumption AS c (customer_id, unit, metric, cycle_start, day, quantity, credits_nanos, events)
-       SELECT customer_id, $1, metric, cycle_start, day, quantity, credits_nanos, events
-       FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::date[], $6::numeric[], $7::numeric[], $8::bigint[]) AS t(customer_id, metric, cycle_start, day, quantity, credits_nanos, events)
+  const rows = [...grouped.values()];
+  if (counters.customerIds.length === 0 && changed.length === 0 && rows.length === 0 && crossings.length === 0) return;
+  await client.query(
+    `WITH counters AS (
+       UPDATE usage_counters c SET used = t.used
+       FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[]) AS t(customer_id, metric, cycle_start, used)
+       WHERE c.customer_id = t.customer_id AND c.metric = t.metric AND c.cycle_start = t.cycle_start
+       RETURNING 1
+     ), accounts AS (
+       UPDATE credit_accounts a SET balance_nanos = t.balance, below_threshold = t.below, exhausted = t.exhausted, crossings = t.crossings, updated_at = now()
+       FROM unnest($5::text[], $6::numeric[], $7::boolean[], $8::boolean[], $9::int[]) AS t(customer_id, balance, below, exhausted, crossings)
+       WHERE a.customer_id = t.customer_id AND a.unit = $10
+       RETURNING 1
+     ), consumption AS (
+       INSERT INTO credit_consumption AS c (customer_id, unit, metric, cycle_start, day, quantity, credits_nanos, events)
+       SELECT customer_id, $10, metric, cycle_start, day, quantity, credits_nanos, events
+       FROM unnest($11::text[], $12::text[], $13::timestamptz[], $14::date[], $15::numeric[], $16::numeric[], $17::bigint[]) AS t(customer_id, metric, cycle_start, day, quantity, credits_nanos, events)
        ON CONFLICT (customer_id, unit, metric, cycle_start, day) DO UPDATE SET
-         quantity = c.quantity + EXCLUDED.quantity, credits_nanos = c.credits_nanos + EXCLUDED.credits_nanos, events = c.events + EXCLUDED.events, last_at = now()`,
-      [unit, rows.map((r) => r.customerId), rows.map((r) => r.metric), rows.map((r) => new Date(r.cycleStart)), rows.map((r) => r.day), rows.map((r) => r.quantity.toString()), rows.map((r) => r.creditsNanos.toString()), rows.map((r) => r.events)],
-    );
-  }
-  if (crossings.length > 0) {
-    await client.query(
-      `INSERT INTO credit_alerts (customer_id, unit, kind, crossing, balance_nanos, threshold_nanos)
-       SELECT customer_id, $1, kind, crossing, balance, threshold FROM unnest($2::text[], $3::text[], $4::int[], $5::numeric[], $6::numeric[]) AS t(customer_id, kind, crossing, balance, threshold)
-       ON CONFLICT (customer_id, unit, crossing) DO NOTHING`,
-      [unit, crossings.map((c) => c.customerId), crossings.map((c) => c.kind), crossings.map((c) => c.crossing), crossings.map((c) => c.balance.toString()), crossings.map((c) => c.threshold?.toString() ?? null)],
-    );
-  }
+         quantity = c.quantity + EXCLUDED.quantity, credits_nanos = c.credits_nanos + EXCLUDED.credits_nanos, events = c.events + EXCLUDED.events, last_at = now()
+       RETURNING 1
+     )
+     INSERT INTO credit_alerts (customer_id, unit, kind, crossing, balance_nanos, threshold_nanos)
+     SELECT customer_id, $10, kind, crossing, balance, threshold FROM unnest($18::text[], $19::text[], $20::int[], $21::numeric[], $22::numeric[]) AS t(customer_id, kind, crossing, balance, threshold)
+     ON CONFLICT (customer_id, unit, crossing) DO NOTHING`,
+    [
+      counters.customerIds, counters.metrics, counters.cycleStarts, counters.used,
+      changed.map((a) => a.customerId), changed.map((a) => a.balance.toString()), changed.map((a) => a.below), changed.map((a) => a.exhausted), changed.map((a) => a.crossings),
+      unit,
+      rows.map((r) => r.customerId), rows.map((r) => r.metric), rows.map((r) => new Date(r.cycleStart)), rows.map((r) => r.day), rows.map((r) => r.quantity.toString()), rows.map((r) => r.creditsNanos.toString()), rows.map((r) => r.events),
+      crossings.map((c) => c.customerId), crossings.map((c) => c.kind), crossings.map((c) => c.crossing), crossings.map((c) => c.balance.toString()), crossings.map((c) => c.threshold?.toString() ?? null),
+    ],
+  );
 }

@@ -88,13 +88,23 @@ export interface PurchaseRecord {
   cycleStart: number;
 }
 
-/** Records a purchase against its invoice (inside the invoice's transaction); a repeat returns the first. */
+/**
+ * Records a purchase against its invoice (inside the invoice's transaction); a repeat finds the
+ * first. An id already naming another purchase (another customer's, another invoice) is an
+ * error, never a silent hit: that invoice would sell credits nobody is granted.
+ */
 export async function storePurchase(tx: Tx, purchase: PurchaseRecord): Promise<void> {
-  await tx.$executeRaw`
+  const inserted = await tx.$queryRaw<Array<{ id: string }>>`
     INSERT INTO credit_purchases (id, customer_id, unit, kind, pack_id, packs, credits_nanos, amount_minor, currency, invoice_id, cycle_start)
     VALUES (${purchase.id}, ${purchase.customerId}, ${purchase.unit}, ${purchase.kind}, ${purchase.packId}, ${purchase.packs}, ${purchase.creditsNanos.toString()}::numeric,
       ${purchase.amountMinor}, ${purchase.currency}, ${purchase.invoiceId}::uuid, ${new Date(purchase.cycleStart)})
-    ON CONFLICT (id) DO NOTHING`;
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id`;
+  if (inserted.length > 0) return;
+  const existing = await tx.creditPurchase.findUniqueOrThrow({ where: { id: purchase.id } });
+  if (existing.customerId !== purchase.customerId || existing.invoiceId !== purchase.invoiceId) {
+    throw new Error(`credit purchase id ${purchase.id} already names another purchase (customer ${existing.customerId}, invoice ${existing.invoiceId})`);
+  }
 }
 
 /**

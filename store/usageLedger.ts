@@ -14,7 +14,7 @@ import { findPlan, type Catalog, type CreditsPolicy } from '../billing/catalog.j
 import { admits, crossedThresholds, cycleForEvent, type AlertThreshold } from '../billing/usage.js';
 import { paymentPolicyOf } from '../billing/paymentPolicy.js';
 import { creditDraw, creditUnitOf } from '../billing/creditPricing.js';
-import { drawCredits, lockCreditAccounts, writeCreditChanges, type CreditAccountState, type CreditUse } from './creditLedger.js';
+import { drawCredits, lockCreditAccounts, writeCountersAndCredits, type CreditAccountState, type CreditUse } from './creditLedger.js';
 
 export interface LedgerEvent {
   /** Events of one group (one API request) are all recorded or, for an unknown customer, none. */
@@ -229,7 +229,6 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
     counter.used += event.quantity;
     outcomes[i] = { status: 'counted', used: counter.used, ...view };
   }
-  if (unit && accounts.size > 0) await writeCreditChanges(client, unit.id, accounts, uses);
   if (refused.length > 0) {
     // A refused event is not recorded: the same key may count later (after an upgrade, say).
     await client.query(
@@ -240,13 +239,18 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
   }
 
   const changed = ordered.filter((c) => c.used !== c.before);
-  if (changed.length > 0) {
+  const counterWrites = { customerIds: changed.map((c) => c.customerId), metrics: changed.map((c) => c.metric), cycleStarts: changed.map((c) => new Date(c.cycleStart)), used: changed.map((c) => c.used.toString()) };
+  // With credits drawn, one statement writes the counters and the credits together.
+  if (unit && accounts.size > 0) await writeCountersAndCredits(client, unit.id, counterWrites, accounts, uses);
+  else if (changed.length > 0) {
     await client.query(
       `UPDATE usage_counters c SET used = t.used
        FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[]) AS t(customer_id, metric, cycle_start, used)
        WHERE c.customer_id = t.customer_id AND c.metric = t.metric AND c.cycle_start = t.cycle_start`,
-      [changed.map((c) => c.customerId), changed.map((c) => c.metric), changed.map((c) => new Date(c.cycleStart)), changed.map((c) => c.used.toString())],
+      [counterWrites.customerIds, counterWrites.metrics, counterWrites.cycleStarts, counterWrites.used],
     );
+  }
+  if (changed.length > 0) {
     const crossings: Array<{ counter: Counter; threshold: AlertThreshold }> = changed.flatMap((counter) =>
       crossedThresholds(counter.before, counter.used, counter.included).map((threshold) => ({ counter, threshold })));
     if (crossings.length > 0) {

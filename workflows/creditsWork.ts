@@ -92,10 +92,13 @@ export class CreditsWorkState {
     return true;
   }
 
-  /** Asks for a recharge for this crossing, unless one is under way (one at a time per customer). */
-  startRecharge(crossing: CreditBalanceCrossing, now: number): boolean {
+  /**
+   * Asks for a recharge for this crossing, unless one is under way (one at a time per customer).
+   * Its id names the customer too: purchase ids are unique across all customers.
+   */
+  startRecharge(customerId: string, crossing: CreditBalanceCrossing, now: number): boolean {
     if (this.current) return false;
-    this.current = { rechargeId: `${crossing.unit}:${crossing.crossing}`, seq: 1, unit: crossing.unit, invoiceId: null, invoiceNumber: null, amountMinor: null, failures: 0, firstFailureAt: null, nextAttemptAt: now, payUrl: null, lastReason: null };
+    this.current = { rechargeId: `recharge:${customerId}:${crossing.unit}:${crossing.crossing}`, seq: 1, unit: crossing.unit, invoiceId: null, invoiceNumber: null, amountMinor: null, failures: 0, firstFailureAt: null, nextAttemptAt: now, payUrl: null, lastReason: null };
     return true;
   }
 

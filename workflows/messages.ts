@@ -388,7 +388,7 @@ export interface PendingPurchase {
 
 /** The auto-recharge under way (one at a time per customer). */
 export interface RechargeState {
-  /** `${unit}:${crossing}` of the crossing that asked, then `…#2`, `…#3` for follow-ups in the same fall. */
+  /** `recharge:${customerId}:${unit}:${crossing}` of the crossing that asked, then `…#2`, `…#3` for follow-ups in the same fall. */
   rechargeId: string;
   /** 1 for the recharge a crossing asked for, then 2, 3… for follow-ups in the same fall (rechargeId `…#n`). */
   seq: number;

@@ -547,7 +547,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
       });
     }
     // The recharge step decides whether auto-recharge is on; it runs in the main loop (payment runs only).
-    if (collectsPayments && credits.startRecharge(crossing, Date.now())) paymentWakeup = true;
+    if (collectsPayments && credits.startRecharge(subscription.customerId, crossing, Date.now())) paymentWakeup = true;
   });
   // Credit notices the previous run handed over.
   for (const notice of credits.pendingNotices) tellCredits(notice);

@@ -230,6 +230,28 @@ describe('auto-recharge and its spending limit', () => {
     expect(await invoicesOf(customerId)).toBe(4);
   });
 
+  // The workflow names a recharge `recharge:<customer>:<unit>:<crossing>` (workflows/creditsWork.ts):
+  // ids are unique across customers. Should two customers ever send the same id, the second is
+  // refused (the step fails, visibly), never handed the first one's invoice.
+  it('a recharge id is one customer\'s: the same id for another customer never answers with the first one\'s invoice', async () => {
+    const reads = new Set<string>();
+    const activities = createCreditActivities({ db: database.db, payments: namedProvider('stripe', reads), catalog: () => catalog });
+    const a = await newCustomer('same-id-a');
+    const b = await newCustomer('same-id-b');
+    for (const c of [a, b]) {
+      await saveAutoRecharge(database.db, c.customerId, UNIT, { enabled: true, thresholdNanos: 1_000_000n * NANOS, packId: 'starter', spendingLimitMinor: 5_000n }, CATALOG_THRESHOLD);
+    }
+    const first = await activities.prepareRecharge({ customerId: a.customerId, rechargeId: `${UNIT}:1`, cycleStart: a.cycleStart, at: Date.now() });
+    expect(first.status).toBe('invoiced');
+    await expect(activities.prepareRecharge({ customerId: b.customerId, rechargeId: `${UNIT}:1`, cycleStart: b.cycleStart, at: Date.now() })).rejects.toThrow(/already names another purchase/);
+    expect(await invoicesOf(b.customerId)).toBe(0);
+    // Named per customer, as the workflow names them, each gets its own.
+    const own = await activities.prepareRecharge({ customerId: b.customerId, rechargeId: `recharge:${b.customerId}:${UNIT}:1`, cycleStart: b.cycleStart, at: Date.now() });
+    expect(own.status).toBe('invoiced');
+    const invoiceB = await database.db.invoice.findUniqueOrThrow({ where: { id: (own as { invoiceId: string }).invoiceId } });
+    expect(invoiceB.customerId).toBe(b.customerId);
+  });
+
   it('answers off with auto-recharge off (or no pack, or no provider to charge), and not_needed at or above the threshold', async () => {
     const reads = new Set<string>();
     const stripe = createCreditActivities({ db: database.db, payments: namedProvider('stripe', reads), catalog: () => catalog });

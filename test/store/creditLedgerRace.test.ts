@@ -199,10 +199,15 @@ describe('racing events on one customer with a small balance', () => {
           return outcome.status === 'counted' && event.metric === metric ? [{ used: outcome.used, quantity: event.quantity }] : [];
         })).sort((x, y) => (x.used < y.used ? -1 : x.used > y.used ? 1 : 0));
         let at = seedUsed.get(metric)!;
+        let drawing = 0n;
         for (const step of steps) {
           expect(step.used - step.quantity, `${metric}: a counted event's answer does not follow the one before`).toBe(at);
+          if (over(metric, step.used) > over(metric, at)) drawing += 1n;
           at = step.used;
         }
+        // One consumption event per counted event that drew credits (the seed drew at most one).
+        const seedEvents = over(metric, seedUsed.get(metric)!) > 0n ? 1n : 0n;
+        expect(end.consumption.get(metric)?.events ?? 0n, `${metric}: events paid with credits`).toBe(seedEvents + drawing);
       }
 
       // Exactly the counted events are recorded (refused-only keys are not), with their quantities.
