@@ -119,6 +119,10 @@ async function main() {
     const stripeProxy = await startStripeFaultProxy({ upstream: stripeMock.url });
     stops.push(() => stripeProxy.close());
     const stripeApi = await stack(loadCatalog(), 'stripe', 0, new StripePaymentProvider({ secretKey: 'sk_test_histories', apiBase: stripeProxy.url, automaticTax: false }));
+    // Credits (issue 10): the token catalog, retries of a declined recharge after about 0.7 s and 1.4 s.
+    const tokens = loadCatalog(path.join(here, '..', '..', 'config', 'examples', 'seats-eur.json'));
+    const creditsApi = await stack({ ...tokens, credits: { ...tokens.credits!, autoRecharge: { defaultSpendingLimit: '50.00', retryHours: [0.0002, 0.0004] } } }, 'credits', 0,
+      new StripePaymentProvider({ secretKey: 'sk_test_histories', apiBase: stripeProxy.url, automaticTax: false }));
     // Its customers have a saved card (stripe-mock's fixture customer has none), except where a scenario says otherwise.
     const savedCard = { method: 'GET', path: /^\/v1\/customers\/cus_[^/]+$/, times: Number.POSITIVE_INFINITY, respond: ({ upstream }: RespondContext) => ({ status: 200, json: { ...(upstream.json as object), invoice_settings: { default_payment_method: 'pm_card_visa' } } }) };
     /** Each Stripe scenario starts from a customer with a saved card and no leftover faults. */
@@ -176,6 +180,16 @@ async function main() {
         await sleep(100);
       }
     };
+
+    /** Waits until `check` holds (the credit scenarios wait for recharges and webhooks). */
+    const until = async (what: string, check: () => Promise<boolean>) => {
+      const deadline = Date.now() + 30_000;
+      while (!(await check())) {
+        if (Date.now() > deadline) throw new Error(`${what}: not after 30 s`);
+        await sleep(100);
+      }
+    };
+    const tokenEvent = (customerId: string, quantity: number, key: string) => ({ customerId, metric: 'enrichment_tokens', quantity, idempotencyKey: key });
 
     const scenarios: Record<string, () => Promise<string>> = {
       'create-paid': async () => customer(api, 'h-create', 'pro'),
@@ -333,6 +347,47 @@ async function main() {
           if (Date.now() > deadline) throw new Error('the checkout did not complete');
           await sleep(100);
         }
+        return id;
+      },
+      'credits-purchase-and-recharge': async () => {
+        freshStripe();
+        stripeProxy.inject({ ...paidAnswer, times: Number.POSITIVE_INFINITY });
+        const id = await customer(creditsApi, 'h-credits', 'personal');
+        await must(creditsApi('POST', `/v1/customers/${id}/credits/purchases`, { packId: 'standard' }));
+        await must(creditsApi('PUT', `/v1/customers/${id}/credits/auto-recharge`, { enabled: true, packId: 'starter', threshold: '2000000' }));
+        await must(creditsApi('POST', '/v1/usage/events', tokenEvent(id, 1_800_000, 'h-credits-1')));
+        await until('the recharge', async () => (await db.invoice.count({ where: { customerId: id, reason: 'credit_recharge', status: 'paid' } })) > 0);
+        return id;
+      },
+      'credits-checkout-webhook-refund': async () => {
+        freshStripe(false);
+        const id = await customer(creditsApi, 'h-credits-checkout', 'free');
+        await must(creditsApi('POST', `/v1/customers/${id}/credits/purchases`, { packId: 'pro' }), [202]);
+        const invoice = await db.invoice.findFirstOrThrow({ where: { customerId: id, reason: 'credit_purchase' } });
+        await webhook(creditsApi, { id: 'evt_h_credits_checkout', type: 'checkout.session.completed', object: { id: 'cs_h_credits', object: 'checkout.session', mode: 'payment', payment_status: 'paid', payment_intent: 'pi_h_credits', metadata: { tollgate_invoice_id: invoice.id, tollgate_customer_id: id } } });
+        await webhook(creditsApi, { id: 'evt_h_credits_checkout', type: 'checkout.session.completed', object: { id: 'cs_h_credits', object: 'checkout.session', mode: 'payment', payment_status: 'paid', payment_intent: 'pi_h_credits', metadata: { tollgate_invoice_id: invoice.id, tollgate_customer_id: id } } });
+        await until('the checkout', async () => (await db.invoice.findUniqueOrThrow({ where: { id: invoice.id } })).status === 'paid');
+        const purchase = await db.creditPurchase.findFirstOrThrow({ where: { invoiceId: invoice.id } });
+        await must(creditsApi('POST', `/v1/customers/${id}/credits/purchases/${purchase.id}/refund`, { reason: 'recorded' }));
+        return id;
+      },
+      'credits-recharge-declined-off': async () => {
+        freshStripe();
+        stripeProxy.inject({ ...paidAnswer, times: 1 });
+        const id = await customer(creditsApi, 'h-credits-declined', 'personal');
+        stripeProxy.inject({ method: 'POST', path: /^\/v1\/invoices\/[^/]+\/pay$/, error: 'card_declined', times: Number.POSITIVE_INFINITY });
+        await must(creditsApi('POST', `/v1/customers/${id}/credits/grants`, { credits: '600000', type: 'promotional', reason: 'recorded' }));
+        await must(creditsApi('PUT', `/v1/customers/${id}/credits/auto-recharge`, { enabled: true, packId: 'starter', threshold: '500000' }));
+        await must(creditsApi('POST', '/v1/usage/events', tokenEvent(id, 1_200_000, 'h-declined-1')));
+        await until('auto-recharge off', async () => (await db.creditAccount.findFirst({ where: { customerId: id } }))?.autoRecharge === false);
+        return id;
+      },
+      'credits-pending-purchase-renewal': async () => {
+        // A Checkout purchase still waiting when the cycle ends: the next run carries it.
+        freshStripe(false);
+        const id = await customer(creditsApi, 'h-credits-renew', 'free', 4_000);
+        await must(creditsApi('POST', `/v1/customers/${id}/credits/purchases`, { packId: 'starter' }), [202]);
+        await waitForRuns(id, 2);
         return id;
       },
       'concurrent-racing-renewal': async () => {
