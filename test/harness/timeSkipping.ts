@@ -10,6 +10,7 @@ import { createWorker, WORKFLOWS_PATH } from '../../worker/createWorker.js';
 import { getStateQuery, type SubscriptionSnapshot } from '../../workflows/messages.js';
 import type { subscriptionWorkflow } from '../../workflows/subscriptionWorkflow.js';
 import type { TestDatabase } from './database.js';
+import { eventually } from './eventually.js';
 
 export async function startTimeSkipping(): Promise<TestWorkflowEnvironment> {
   const path = inject('testServerPath');
@@ -50,4 +51,44 @@ export async function stateOf(handle: WorkflowHandle<typeof subscriptionWorkflow
     if (state) return state;
     if (attempt === 5) throw new Error(`no answer to the getState query of ${handle.workflowId} after ${attempt} tries`);
   }
+}
+
+/**
+ * Skips test-server time, bounded in real time: a skip that does not return within 30 s fails,
+ * naming the activities the `workflowIds` still have pending (the Java test server stops skipping
+ * while an activity runs).
+ */
+export async function skipBounded(env: TestWorkflowEnvironment, workflowIds: readonly string[], duration: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const stuck = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      void Promise.all(workflowIds.map(async (id) => {
+        const { raw } = await env.client.workflow.getHandle(id).describe();
+        return `${id}: ${(raw.pendingActivities ?? []).map((a) => `${a.activityType?.name}#${a.attempt}`).join(', ') || 'no activity'}`;
+      })).then((lines) => reject(new Error(`env.sleep('${duration}') did not return within 30 s; ${lines.join('; ')}`)), reject);
+    }, 30_000);
+  });
+  try {
+    await Promise.race([env.sleep(duration), stuck]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Terminates a test's subscriptions once their activities are done: the Java test server stops
+ * skipping time while an activity runs, and an activity of a run terminated mid-flight can keep it
+ * stopped. Idle twice in a row, a moment apart: a workflow task under way may still schedule one.
+ */
+export async function terminateWhenIdle(env: TestWorkflowEnvironment, workflowIds: string[]): Promise<void> {
+  const idle = async (id: string) => {
+    const { raw } = await env.client.workflow.getHandle(id).describe();
+    return !raw.pendingWorkflowTask && (raw.pendingActivities?.length ?? 0) === 0;
+  };
+  await Promise.all(workflowIds.map((id) => eventually(async () => {
+    if (!(await idle(id))) return false;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    return idle(id);
+  }, 20_000).catch(() => undefined)));
+  await Promise.all(workflowIds.splice(0).map((id) => env.client.workflow.getHandle(id).terminate('test finished').catch(() => undefined)));
 }

@@ -29,7 +29,7 @@ import { eventually } from '../harness/eventually.js';
 import { startStripeFaultProxy, type RespondContext, type StripeFaultProxy } from '../harness/stripeFaultProxy.js';
 import { startStripeMock, type RunningStripeMock } from '../harness/stripeMock.js';
 import { CUSTOMER_PATH as CUSTOMER, PAY_PATH, withSavedCard as withSavedCardAt } from '../harness/stripeScenarios.js';
-import { serverNow, startTimeSkipping, stateOf, testServerWorker } from '../harness/timeSkipping.js';
+import { serverNow, skipBounded, startTimeSkipping, stateOf, terminateWhenIdle, testServerWorker } from '../harness/timeSkipping.js';
 
 const catalog = loadCatalog();
 let env: TestWorkflowEnvironment;
@@ -51,20 +51,8 @@ beforeAll(async () => {
 
 const started: string[] = [];
 afterEach(async () => {
-  // The Java test server stops skipping time while an activity runs, and an activity of a run
-  // terminated mid-flight can keep it stopped: let each subscription's activities finish first.
-  // Idle twice in a row, a moment apart: a workflow task under way may still schedule one.
-  const idle = async (id: string) => {
-    const { raw } = await env.client.workflow.getHandle(id).describe();
-    return !raw.pendingWorkflowTask && (raw.pendingActivities?.length ?? 0) === 0;
-  };
-  await Promise.all(started.map((id) => eventually(async () => {
-    if (!(await idle(id))) return false;
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    return idle(id);
-  }, 20_000).catch(() => undefined)));
   proxy.clearFaults();
-  await Promise.all(started.splice(0).map((id) => env.client.workflow.getHandle(id).terminate('test finished').catch(() => undefined)));
+  await terminateWhenIdle(env, started);
 });
 
 afterAll(async () => {
@@ -106,23 +94,7 @@ async function subscribe(planId: string, options: { endsInMs?: number; checkout?
   return { customerId, handle, input };
 }
 
-/** Skips test-server time, bounded in real time: a skip that does not return fails naming the activities still pending. */
-async function skip(duration: string): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const stuck = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      void Promise.all(started.map(async (id) => {
-        const { raw } = await env.client.workflow.getHandle(id).describe();
-        return `${id}: ${(raw.pendingActivities ?? []).map((a) => `${a.activityType?.name}#${a.attempt}`).join(', ') || 'no activity'}`;
-      })).then((lines) => reject(new Error(`env.sleep('${duration}') did not return within 30 s; ${lines.join('; ')}`)), reject);
-    }, 30_000);
-  });
-  try {
-    await Promise.race([env.sleep(duration), stuck]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const skip = (duration: string) => skipBounded(env, started, duration);
 const eventId = () => `evt_${randomUUID().replaceAll('-', '')}`;
 const signal = (handle: WorkflowHandle<typeof subscriptionWorkflow>, event: Omit<PaymentEvent, 'eventId' | 'occurredAt'>) =>
   handle.signal(paymentEventSignal, { eventId: eventId(), occurredAt: Date.now(), ...event });
