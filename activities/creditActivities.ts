@@ -14,8 +14,8 @@ import { creditAccountOf, grantCredits, lockAccountForRecharge, rechargeSpentMin
 import type { Db } from '../store/db.js';
 import { storeInvoice, withIdempotentRetry, type Tx } from '../store/invoiceStore.js';
 import type { CreditRefundResult, RechargePreparation } from '../workflows/messages.js';
-import { keepAlive } from './paymentActivities.js';
-import { PaymentConfigurationError, paymentKeys, type PaymentProvider } from './payments/paymentProvider.js';
+import { keepAlive, nonRetryable } from './paymentActivities.js';
+import { paymentKeys, type PaymentProvider } from './payments/paymentProvider.js';
 import type { InvoiceReceipt } from './subscriptionActivities.js';
 
 export interface CreditActivityDeps {
@@ -35,12 +35,6 @@ export interface CreditPurchaseOrder {
   creditsNanos: string;
   invoice: InvoiceDraft;
   cycleStart: number;
-}
-
-/** Provider errors that no retry fixes stop the activity (as in paymentActivities.ts). */
-function nonRetryable(error: unknown): never {
-  if (error instanceof PaymentConfigurationError) throw ApplicationFailure.nonRetryable(error.message, 'PaymentConfigurationError');
-  throw error;
 }
 
 export function createCreditActivities(deps: CreditActivityDeps) {

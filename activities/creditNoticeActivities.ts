@@ -13,7 +13,7 @@ import { creditNoticeMessage } from '../notifications/creditNoticeMessage.js';
 import { ChannelNotConfiguredError, type Senders } from '../notifications/senders.js';
 import type { Db } from '../store/db.js';
 import { ALERT_DELIVERY_MAX_ATTEMPTS, type CreditNotice } from '../workflows/messages.js';
-import { customerChannels, deliverWithLease, type DeliveryRow } from './deliveryLease.js';
+import { customerChannels, deliverCustomerNotice } from './deliveryLease.js';
 
 /**
  * The workflow's retry policy for deliverCreditNotice must use the same maximumAttempts (and
@@ -45,13 +45,11 @@ export function createCreditNoticeActivities(deps: CreditNoticeActivityDeps) {
      */
     async deliverCreditNotice(args: { customerId: string; channel: ChannelKind; notice: CreditNotice }): Promise<void> {
       const { customerId, channel, notice } = args;
-      const row: DeliveryRow = {
-        table: 'payment_notice_deliveries',
-        key: [['customer_id', customerId], ['notice_id', notice.noticeId], ['channel', channel]],
-      };
-      await deliverWithLease({
+      await deliverCustomerNotice({
         db,
-        row,
+        customerId,
+        noticeId: notice.noticeId,
+        channel,
         attempt: Context.current().info.attempt,
         maxAttempts: CREDIT_NOTICE_MAX_ATTEMPTS,
         what: 'credit notice',

@@ -174,3 +174,32 @@ export async function customerChannels(db: Pick<Db, 'customer'>, customerId: str
   const channels: ChannelConfig[] = configured.some((c) => c.kind === 'email') ? configured : [{ kind: 'email', to: [customer.email] }, ...configured];
   return { name: customer.name, channels };
 }
+
+/**
+ * One customer notice (payment or credits) on one channel, its row in payment_notice_deliveries:
+ * the idempotency record per (customer, noticeId, channel). Credit notice ids are namespaced
+ * (`credits:…`), so both kinds share the table without colliding.
+ */
+export async function deliverCustomerNotice(args: {
+  db: Db;
+  customerId: string;
+  noticeId: string;
+  channel: string;
+  attempt: number;
+  maxAttempts: number;
+  what: string;
+  internalErrorType: string;
+  send: () => Promise<void>;
+  logFields: LeasedDelivery['logFields'];
+}): Promise<void> {
+  await deliverWithLease({
+    db: args.db,
+    row: { table: 'payment_notice_deliveries', key: [['customer_id', args.customerId], ['notice_id', args.noticeId], ['channel', args.channel]] },
+    attempt: args.attempt,
+    maxAttempts: args.maxAttempts,
+    what: args.what,
+    internalErrorType: args.internalErrorType,
+    send: args.send,
+    logFields: args.logFields,
+  });
+}

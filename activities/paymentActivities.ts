@@ -42,7 +42,7 @@ export interface CheckoutOptions {
 }
 
 /** Provider errors that no retry fixes stop the activity; the workflow records them. */
-function nonRetryable(error: unknown): never {
+export function nonRetryable(error: unknown): never {
   if (error instanceof PaymentConfigurationError) throw ApplicationFailure.nonRetryable(error.message, 'PaymentConfigurationError');
   throw error;
 }

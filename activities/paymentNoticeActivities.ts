@@ -15,7 +15,7 @@ import { paymentNoticeMessage } from '../notifications/paymentNoticeMessage.js';
 import { ChannelNotConfiguredError, type Senders } from '../notifications/senders.js';
 import type { Db } from '../store/db.js';
 import { ALERT_DELIVERY_MAX_ATTEMPTS, type PaymentNotice } from '../workflows/messages.js';
-import { customerChannels, deliverWithLease, type DeliveryRow } from './deliveryLease.js';
+import { customerChannels, deliverCustomerNotice } from './deliveryLease.js';
 
 /**
  * The workflow's retry policy for deliverPaymentNotice must use the same maximumAttempts (and
@@ -71,13 +71,11 @@ export function createPaymentNoticeActivities(deps: PaymentNoticeActivityDeps) {
      */
     async deliverPaymentNotice(args: { customerId: string; channel: ChannelKind; notice: PaymentNotice }): Promise<void> {
       const { customerId, channel, notice } = args;
-      const row: DeliveryRow = {
-        table: 'payment_notice_deliveries',
-        key: [['customer_id', customerId], ['notice_id', notice.noticeId], ['channel', channel]],
-      };
-      await deliverWithLease({
+      await deliverCustomerNotice({
         db,
-        row,
+        customerId,
+        noticeId: notice.noticeId,
+        channel,
         attempt: Context.current().info.attempt,
         maxAttempts: PAYMENT_NOTICE_MAX_ATTEMPTS,
         what: 'payment notice',

@@ -10,43 +10,11 @@
  */
 import type { CreditNotice } from '../workflows/messages.js';
 import type { AlertText } from './senders.js';
+import { clip, day, link, MAX_REASON_LENGTH, oneLine, sentence } from './noticeText.js';
 
 export interface CreditNoticeFacts {
   customerName: string;
   notice: CreditNotice;
-}
-
-/** A failure reason from a provider can be a paragraph; a notice needs its gist. */
-const MAX_REASON_LENGTH = 300;
-
-function oneLine(value: string | null | undefined): string {
-  return (value ?? '').replace(/[\s\p{Cc}]+/gu, ' ').trim();
-}
-
-function clip(text: string, max: number): string {
-  const chars = Array.from(text);
-  return chars.length <= max ? text : `${chars.slice(0, max - 1).join('')}…`;
-}
-
-/** A sentence ends with a full stop unless it already ends with punctuation. */
-function sentence(text: string): string {
-  return /[.!?…]$/.test(text) ? text : `${text}.`;
-}
-
-/** YYYY-MM-DD (UTC) of an epoch-ms instant; undefined when there is none. */
-function day(epochMs: number | null | undefined): string | undefined {
-  if (epochMs === null || epochMs === undefined || !Number.isFinite(epochMs)) return undefined;
-  const date = new Date(epochMs);
-  return Number.isNaN(date.getTime()) ? undefined : date.toISOString().slice(0, 10);
-}
-
-/** Only http(s) links, normalized (the WHATWG parser drops line breaks and percent-encodes spaces). */
-function link(url: string | null | undefined): string | undefined {
-  if (!url) return undefined;
-  const trimmed = url.trim();
-  if (!URL.canParse(trimmed)) return undefined;
-  const parsed = new URL(trimmed);
-  return parsed.protocol === 'https:' || parsed.protocol === 'http:' ? parsed.href : undefined;
 }
 
 export function creditNoticeMessage(facts: CreditNoticeFacts): AlertText {

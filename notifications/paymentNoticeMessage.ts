@@ -9,6 +9,7 @@
  */
 import type { DunningFinalAction } from '../billing/paymentPolicy.js';
 import type { AlertText } from './senders.js';
+import { clip, day, link, MAX_REASON_LENGTH, oneLine, sentence } from './noticeText.js';
 
 export interface PaymentNoticeFacts {
   customerName: string;
@@ -30,38 +31,6 @@ export interface PaymentNoticeFacts {
   fallbackPlanName?: string | null;
   /** ISO timestamp of the end of the current period, when a 'cancel' takes effect. */
   periodEnd?: string | null;
-}
-
-/** A failure reason from a provider can be a paragraph; a notice needs its gist. */
-const MAX_REASON_LENGTH = 300;
-
-function oneLine(value: string): string {
-  return value.replace(/[\s\p{Cc}]+/gu, ' ').trim();
-}
-
-function clip(text: string, max: number): string {
-  const chars = Array.from(text);
-  return chars.length <= max ? text : `${chars.slice(0, max - 1).join('')}…`;
-}
-
-/** A sentence ends with a full stop unless it already ends with punctuation. */
-function sentence(text: string): string {
-  return /[.!?…]$/.test(text) ? text : `${text}.`;
-}
-
-function day(iso: string | null | undefined): string | undefined {
-  if (!iso) return undefined;
-  const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? undefined : date.toISOString().slice(0, 10);
-}
-
-/** Only http(s) links, normalized (the WHATWG parser drops line breaks and percent-encodes spaces). */
-function link(url: string | null): string | undefined {
-  if (!url) return undefined;
-  const trimmed = url.trim();
-  if (!URL.canParse(trimmed)) return undefined;
-  const parsed = new URL(trimmed);
-  return parsed.protocol === 'https:' || parsed.protocol === 'http:' ? parsed.href : undefined;
 }
 
 function plan(name: string | null | undefined, otherwise: string): string {

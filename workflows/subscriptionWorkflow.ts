@@ -101,38 +101,25 @@ const alerts = proxyActivities<AlertActivities>(deliveryOptions);
 const notices = proxyActivities<PaymentNoticeActivities>(deliveryOptions);
 const creditNotices = proxyActivities<CreditNoticeActivities>(deliveryOptions);
 
+// Payment steps call the provider: a network failure or a 5xx is retried (every call is keyed, so a
+// repeat is answered from the provider's memory); a request the provider can never accept is not.
+// A decline is an answer, not a failure: the workflow decides what follows.
+// They heartbeat while they run: a worker that dies mid-call is noticed within seconds and the
+// step retried elsewhere with the same keys.
+const paymentStepOptions = (nonRetryableErrorTypes: string[]): ActivityOptions => ({
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '10 seconds',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes', nonRetryableErrorTypes: ['PaymentConfigurationError', ...nonRetryableErrorTypes] },
+});
+const paymentSteps = proxyActivities<PaymentActivities>(paymentStepOptions(['invoice_not_found', 'invoice_not_open', 'customer_not_found']));
+
 // Credit steps are database writes (the charge itself is collectInvoice, a payment step).
 const creditSteps = proxyActivities<CreditActivities>({
   startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', nonRetryableErrorTypes: ['customer_not_found'] },
 });
 // A refund calls the provider: timed and retried like the payment steps.
-const creditRefunds = proxyActivities<Pick<CreditActivities, 'refundPurchase'>>({
-  startToCloseTimeout: '2 minutes',
-  heartbeatTimeout: '10 seconds',
-  retry: {
-    initialInterval: '2 seconds',
-    backoffCoefficient: 2,
-    maximumInterval: '10 minutes',
-    nonRetryableErrorTypes: ['PaymentConfigurationError', 'purchase_not_found', 'purchase_not_paid', 'nothing_to_refund'],
-  },
-});
-
-// Payment steps call the provider: a network failure or a 5xx is retried (every call is keyed, so a
-// repeat is answered from the provider's memory); a request the provider can never accept is not.
-// A decline is an answer, not a failure: the workflow decides what follows.
-// They heartbeat while they run: a worker that dies mid-call is noticed within seconds and the
-// step retried elsewhere with the same keys.
-const paymentSteps = proxyActivities<PaymentActivities>({
-  startToCloseTimeout: '2 minutes',
-  heartbeatTimeout: '10 seconds',
-  retry: {
-    initialInterval: '2 seconds',
-    backoffCoefficient: 2,
-    maximumInterval: '10 minutes',
-    nonRetryableErrorTypes: ['PaymentConfigurationError', 'invoice_not_found', 'invoice_not_open', 'customer_not_found'],
-  },
-});
+const creditRefunds = proxyActivities<Pick<CreditActivities, 'refundPurchase'>>(paymentStepOptions(['purchase_not_found', 'purchase_not_paid', 'nothing_to_refund']));
 
 /** An activity's typed refusal (ApplicationFailure), rethrown as the Update's own failure (the provider's own refusal as `payment_provider_error`). */
 function unwrapActivityFailure(error: unknown): unknown {
