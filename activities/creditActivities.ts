@@ -78,8 +78,20 @@ export function createCreditActivities(deps: CreditActivityDeps) {
       const reference = `refund:${purchase.id}`;
       const done = await tx.creditTransaction.findUnique({ where: { customerId_reference: { customerId: args.customerId, reference } } });
       if (done) return { creditsNanos: -BigInt(done.creditsNanos.toFixed(0)), amountMinor: done.amountMinor ?? 0n, at: done.createdAt.getTime() };
-      const credits = bought < account.balanceNanos ? bought : account.balanceNanos;
-      if (credits <= 0n) throw ApplicationFailure.create({ type: 'nothing_to_refund', message: `The credits of purchase ${args.purchaseId} have all been used: there is nothing left to refund.`, nonRetryable: true });
+      // Usage draws the oldest credits first: what is left of this purchase is the balance less
+      // what came after it and is still there (later purchases and grants, less the refunds of
+      // those later purchases), never more than it bought nor than the balance holds.
+      const granted = await tx.creditTransaction.findUnique({ where: { customerId_reference: { customerId: args.customerId, reference: `purchase:${purchase.id}` } } });
+      const later = granted ? await tx.$queryRaw<Array<{ sum: string | null }>>`
+        SELECT sum(t.credits_nanos)::text AS sum FROM credit_transactions t
+        WHERE t.customer_id = ${args.customerId} AND t.unit = ${purchase.unit} AND (
+          (t.kind <> 'refund' AND t.id > ${granted.id})
+          OR (t.kind = 'refund' AND EXISTS (
+            SELECT 1 FROM credit_transactions g WHERE g.customer_id = t.customer_id AND g.reference = 'purchase:' || substring(t.reference from 8) AND g.id > ${granted.id})))` : [];
+      const left = account.balanceNanos - BigInt(later[0]?.sum ?? '0');
+      const cap = bought < account.balanceNanos ? bought : account.balanceNanos;
+      const credits = left < 0n ? 0n : left < cap ? left : cap;
+      if (credits <= 0n) throw ApplicationFailure.create({ type: 'nothing_to_refund', message: `The credits of purchase ${args.purchaseId} have all been used (usage draws the oldest credits first): there is nothing left to refund.`, nonRetryable: true });
       // The share of the price the credits still unused stand for, rounded down (never more than was paid).
       const amountMinor = (purchase.amountMinor * credits) / bought;
       await grantCredits(tx, { customerId: args.customerId, unit: purchase.unit, kind: 'refund', creditsNanos: -credits, reference, reason: args.reason, invoiceId: purchase.invoiceId, amountMinor, currency: purchase.currency });

@@ -14,6 +14,9 @@ import type { Db } from '../store/db.js';
 import { storeInvoice, withIdempotentRetry, type StoredInvoice } from '../store/invoiceStore.js';
 import type { PaymentProvider } from './payments/paymentProvider.js';
 import { saveSubscriptionSnapshot } from '../store/subscriptionStore.js';
+import { creditUnitOf } from '../billing/creditPricing.js';
+import { catalogThresholdNanos } from '../store/creditLedger.js';
+import { requestRechargeAtRenewal } from '../store/creditStore.js';
 
 export interface SubscriptionActivityDeps {
   db: Db;
@@ -129,6 +132,12 @@ export function createSubscriptionActivities(deps: SubscriptionActivityDeps) {
           invoiceId: stored?.id,
         });
         await saveSubscriptionSnapshot(tx, { ...subscription, creditOwedMinor: creditOwedMinor.toString() });
+        // A new cycle, a fresh spending limit: a balance left under its threshold (the last
+        // recharge hit the limit, failed or was voided) is recharged again.
+        const unit = creditUnitOf(deps.catalog());
+        if (unit && subscription.currency === deps.catalog().currency) {
+          await requestRechargeAtRenewal(tx, { customerId: subscription.customerId, unit: unit.id, defaultThresholdNanos: catalogThresholdNanos(deps.catalog()), cycleStart: subscription.cycleStart });
+        }
         return { stored, draft, charges, creditOwedMinor };
       });
       return {

@@ -529,18 +529,19 @@ export function openApiDocument() {
       '/v1/customers/{customerId}/credits/transactions': {
         get: {
           summary: 'Credit history, newest first',
-          description: 'Balance changes one by one (purchases, auto-recharges, grants, refunds, with the invoice and amount where one paid for them), and consumption aggregated per metric per day (UTC). Page on with `before` = the previous page\'s `nextBefore`.',
+          description: 'Balance changes one by one (purchases, auto-recharges, grants, refunds, with the invoice and amount where one paid for them), and consumption aggregated per metric per day (UTC; its time is the day\'s last draw, so a day still being drawn moves up). Page on with `cursor` = the previous page\'s `nextCursor`: entries of one instant are ordered by a key too, so a page never splits or loses them.',
           parameters: [
             customerIdParam,
             { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 200, default: 50 } },
-            { name: 'before', in: 'query', description: 'Entries strictly older than this time (ISO 8601 with an offset or `Z`).', schema: { type: 'string', format: 'date-time' } },
+            { name: 'before', in: 'query', description: 'Start with entries strictly older than this time (ISO 8601 with an offset or `Z`, 1970–9999).', schema: { type: 'string', format: 'date-time' } },
+            { name: 'cursor', in: 'query', description: 'The next page: the previous page\'s `nextCursor` (opaque).', schema: { type: 'string', maxLength: 300 } },
           ],
           responses: {
             200: { description: 'A page of the history.', content: { 'application/json': { schema: { type: 'object', properties: {
               unit: { type: 'string', example: 'tokens' },
               data: { type: 'array', items: { $ref: '#/components/schemas/CreditTransaction' } },
               hasMore: { type: 'boolean' },
-              nextBefore: { type: ['string', 'null'], format: 'date-time', description: 'With `hasMore`: the `before` of the next page; else null.' },
+              nextCursor: { type: ['string', 'null'], description: 'With `hasMore`: the `cursor` of the next page; else null.' },
             } } } } },
             ...badRequest(...PATH_CODES),
             ...authErrors,

@@ -4,11 +4,19 @@
  * these functions how many packs to buy.
  *
  * A recharge buys whole packs: as many as it takes to bring the balance back to the threshold in
- * one charge (at least one), but never more than the spending limit left in the billing cycle.
+ * one charge (at least one, at most MAX_PACKS_PER_RECHARGE), but never more than the spending
+ * limit left in the billing cycle.
  */
 import type { Catalog } from './catalog.js';
 import { parseMinor } from './money.js';
 import { HOUR_MS } from './period.js';
+
+/**
+ * Most packs one recharge buys: a threshold far above the pack (a typo, or a pack changed in the
+ * catalog) must not turn into one enormous charge; a balance still short after it is topped up
+ * by the follow-up recharges, each within the spending limit.
+ */
+export const MAX_PACKS_PER_RECHARGE = 100;
 
 export type RechargeDecision =
   | { kind: 'buy'; packs: number; creditsNanos: bigint; amountMinor: bigint }
@@ -28,7 +36,8 @@ export function rechargeDecision(args: {
   const shortfall = args.thresholdNanos - args.balanceNanos;
   if (shortfall <= 0n) return { kind: 'not_needed' };
   if (args.packCreditsNanos <= 0n || args.packPriceMinor <= 0n) throw new RangeError('a pack must hold credits and cost money');
-  const wanted = (shortfall + args.packCreditsNanos - 1n) / args.packCreditsNanos;
+  const needed = (shortfall + args.packCreditsNanos - 1n) / args.packCreditsNanos;
+  const wanted = needed < BigInt(MAX_PACKS_PER_RECHARGE) ? needed : BigInt(MAX_PACKS_PER_RECHARGE);
   const left = args.spendingLimitMinor - args.spentMinor;
   const affordable = left > 0n ? left / args.packPriceMinor : 0n;
   const packs = wanted < affordable ? wanted : affordable;

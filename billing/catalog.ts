@@ -8,7 +8,12 @@ import { z } from 'zod';
 import { DECIMAL_PATTERN, formatNanos, isCurrency, minorDigits, parseNanos } from './money.js';
 
 const id = z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, 'must be lowercase letters, digits, "_" or "-", starting with a letter');
-const decimal = z.string().regex(DECIMAL_PATTERN, 'must be a non-negative decimal string such as "30.00" or "0.0005"');
+/**
+ * Prices and quantities as exact decimal strings. At most 15 whole digits: far past any real price
+ * or pack, and it keeps every amount inside the database's BIGINT minor units and NUMERIC(38,0) nanos.
+ */
+const decimal = z.string().regex(DECIMAL_PATTERN, 'must be a non-negative decimal string such as "30.00" or "0.0005"')
+  .refine((value) => value.split('.')[0]!.length <= 15, 'must have at most 15 whole digits');
 const positiveInt = z.number().int().positive();
 
 const price = z.strictObject({

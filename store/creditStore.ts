@@ -117,6 +117,8 @@ export async function grantPurchaseOfInvoice(tx: Tx, invoiceId: string, defaultT
     SELECT id, customer_id, unit, kind, credits_nanos::text, amount_minor, currency FROM credit_purchases WHERE invoice_id = ${invoiceId}::uuid`;
   const purchase = rows[0];
   if (!purchase) return undefined;
+  // A recharge paid, whichever way (a retry, the customer on the invoice page, an operator): no failures left to show.
+  if (purchase.kind === 'recharge') await tx.$executeRaw`UPDATE credit_accounts SET recharge_failures = 0 WHERE customer_id = ${purchase.customer_id} AND unit = ${purchase.unit}`;
   return grantCredits(tx, {
     customerId: purchase.customer_id,
     unit: purchase.unit,
@@ -130,10 +132,13 @@ export async function grantPurchaseOfInvoice(tx: Tx, invoiceId: string, defaultT
   });
 }
 
-/** What auto-recharge spent (or has an open invoice for) in the cycle starting at `cycleStart`: void invoices do not count. */
+/** What auto-recharge spent (or has an open invoice for) in the cycle starting at `cycleStart`: void invoices and refunded money do not count. */
 export async function rechargeSpentMinor(tx: Tx | Db, customerId: string, cycleStart: number): Promise<bigint> {
+  // Less what was refunded of them (credits/purchases/{id}/refund): the limit counts money kept.
   const rows = await tx.$queryRaw<Array<{ spent: bigint | null }>>`
-    SELECT sum(p.amount_minor)::bigint AS spent FROM credit_purchases p JOIN invoices i ON i.id = p.invoice_id
+    SELECT (sum(p.amount_minor) - coalesce(sum(r.amount_minor), 0))::bigint AS spent
+    FROM credit_purchases p JOIN invoices i ON i.id = p.invoice_id
+    LEFT JOIN credit_transactions r ON r.customer_id = p.customer_id AND r.reference = 'refund:' || p.id
     WHERE p.customer_id = ${customerId} AND p.kind = 'recharge' AND p.cycle_start = ${new Date(cycleStart)} AND i.status IN ('open', 'paid')`;
   return rows[0]?.spent ?? 0n;
 }
@@ -201,28 +206,50 @@ export async function saveAutoRecharge(db: Db, customerId: string, unit: string,
     const before = await lockAccountForRecharge(tx, customerId, unit);
     const threshold = settings.thresholdNanos ?? defaultThresholdNanos;
     const under = threshold !== undefined && before.balanceNanos < threshold;
-    let crossings = 0;
-    const outbox: Array<'low' | 'recharge'> = [];
-    if (under && !before.belowThreshold) outbox.push('low');
-    else if (under && settings.enabled && !before.autoRecharge) outbox.push('recharge');
-    const rows = await tx.$queryRaw<Array<{ crossings: number }>>`
+    await tx.$executeRaw`
       UPDATE credit_accounts SET threshold_nanos = ${settings.thresholdNanos?.toString() ?? null}::numeric,
         auto_recharge = ${settings.enabled}, recharge_pack_id = ${settings.packId}, spending_limit_minor = ${settings.spendingLimitMinor},
         below_threshold = ${under},
         recharge_failures = CASE WHEN ${settings.enabled} AND NOT auto_recharge THEN 0 ELSE recharge_failures END,
         auto_recharge_off_reason = CASE WHEN ${settings.enabled} THEN NULL ELSE auto_recharge_off_reason END,
         auto_recharge_off_at = CASE WHEN ${settings.enabled} THEN NULL ELSE auto_recharge_off_at END,
-        crossings = crossings + ${outbox.length}, updated_at = now()
-      WHERE customer_id = ${customerId} AND unit = ${unit}
-      RETURNING crossings`;
-    crossings = rows[0]!.crossings;
-    for (const [i, kind] of outbox.entries()) {
-      await tx.$executeRaw`
-        INSERT INTO credit_alerts (customer_id, unit, kind, crossing, balance_nanos, threshold_nanos)
-        VALUES (${customerId}, ${unit}, ${kind}, ${crossings - outbox.length + i + 1}, ${before.balanceNanos.toString()}::numeric, ${threshold?.toString() ?? null}::numeric)`;
-    }
+        updated_at = now()
+      WHERE customer_id = ${customerId} AND unit = ${unit}`;
+    // Newly under the threshold: a crossing (alerted, and recharged when on). Already under it
+    // with auto-recharge on (just turned on, a higher limit, another pack): a recharge is asked for;
+    // one already under way makes this a no-op in the workflow.
+    if (under && !before.belowThreshold) await insertCrossing(tx, { customerId, unit, kind: 'low', balanceNanos: before.balanceNanos, thresholdNanos: threshold });
+    else if (under && settings.enabled) await insertCrossing(tx, { customerId, unit, kind: 'recharge', balanceNanos: before.balanceNanos, thresholdNanos: threshold });
     return creditAccountOf(tx, customerId, unit);
   });
+}
+
+/**
+ * At a renewal: a customer with auto-recharge on whose balance is still under the threshold gets
+ * a `recharge` outbox row (the last cycle's recharges may have hit the spending limit, failed or
+ * been voided; a new cycle brings a fresh limit). At most one per cycle: a repeated renewal step
+ * finds the row it wrote.
+ */
+export async function requestRechargeAtRenewal(tx: Tx, args: { customerId: string; unit: string; defaultThresholdNanos: bigint | undefined; cycleStart: number }): Promise<void> {
+  const rows = await tx.$queryRaw<Array<{ balance_nanos: string; threshold_nanos: string | null; auto_recharge: boolean }>>`
+    SELECT balance_nanos::text, threshold_nanos::text, auto_recharge FROM credit_accounts WHERE customer_id = ${args.customerId} AND unit = ${args.unit} FOR UPDATE`;
+  const account = rows[0];
+  if (!account?.auto_recharge) return;
+  const threshold = account.threshold_nanos === null ? args.defaultThresholdNanos : BigInt(account.threshold_nanos);
+  if (threshold === undefined || BigInt(account.balance_nanos) >= threshold) return;
+  const asked = await tx.$queryRaw<Array<{ id: bigint }>>`
+    SELECT id FROM credit_alerts WHERE customer_id = ${args.customerId} AND unit = ${args.unit} AND kind = 'recharge' AND created_at >= ${new Date(args.cycleStart)} LIMIT 1`;
+  if (asked.length > 0) return;
+  await insertCrossing(tx, { customerId: args.customerId, unit: args.unit, kind: 'recharge', balanceNanos: BigInt(account.balance_nanos), thresholdNanos: threshold });
+}
+
+/** One outbox row under a new crossing number (the account row is locked by the caller). */
+async function insertCrossing(tx: Tx, args: { customerId: string; unit: string; kind: 'low' | 'recharge'; balanceNanos: bigint; thresholdNanos: bigint | undefined }): Promise<void> {
+  const rows = await tx.$queryRaw<Array<{ crossings: number }>>`
+    UPDATE credit_accounts SET crossings = crossings + 1 WHERE customer_id = ${args.customerId} AND unit = ${args.unit} RETURNING crossings`;
+  await tx.$executeRaw`
+    INSERT INTO credit_alerts (customer_id, unit, kind, crossing, balance_nanos, threshold_nanos)
+    VALUES (${args.customerId}, ${args.unit}, ${args.kind}, ${rows[0]!.crossings}, ${args.balanceNanos.toString()}::numeric, ${args.thresholdNanos?.toString() ?? null}::numeric)`;
 }
 
 /** Counts a failed recharge (shown by the API), or clears the count after a success. */
@@ -243,33 +270,51 @@ export async function consumptionOfCycle(db: Db, customerId: string, unit: strin
   return rows.map((r) => ({ metric: r.metric, quantity: BigInt(r.quantity), creditsNanos: BigInt(r.credits_nanos) }));
 }
 
-export type HistoryEntry =
-  | { type: 'purchase' | 'recharge' | 'grant' | 'refund'; at: Date; creditsNanos: bigint; balanceAfterNanos: bigint; reference: string; grantType: string | null; reason: string | null; invoiceId: string | null; amountMinor: bigint | null; currency: string | null }
-  | { type: 'consumption'; at: Date; day: string; metric: string; quantity: bigint; creditsNanos: bigint; events: bigint; firstAt: Date };
+export type HistoryEntry = { at: Date; key: string } & (
+  | { type: 'purchase' | 'recharge' | 'grant' | 'refund'; creditsNanos: bigint; balanceAfterNanos: bigint; reference: string; grantType: string | null; reason: string | null; invoiceId: string | null; amountMinor: bigint | null; currency: string | null }
+  | { type: 'consumption'; day: string; metric: string; quantity: bigint; creditsNanos: bigint; events: bigint; firstAt: Date }
+);
+
+/** Where a history page ends: entries strictly after it in (time, key) descending order come next. */
+export interface HistoryCursor {
+  at: Date;
+  key: string;
+}
 
 /**
  * The history, newest first: balance changes one by one, consumption per metric per day (its `at`
- * is the day's last draw). `before` pages on (an ISO time: entries strictly older).
+ * is the day's last draw, so a day still being drawn moves up). Ordered by (time, key) — the key
+ * tells apart entries of one instant, so a page never splits or loses a tie. Keys compare
+ * byte-wise (COLLATE "C") in PostgreSQL, as in JavaScript.
  */
-export async function creditHistory(db: Db, customerId: string, unit: string, args: { limit: number; before?: Date }): Promise<HistoryEntry[]> {
-  const before = args.before ?? new Date('9999-12-31T00:00:00Z');
+export async function creditHistory(db: Db, customerId: string, unit: string, args: { limit: number; before?: Date; after?: HistoryCursor }): Promise<HistoryEntry[]> {
+  const at = args.after?.at ?? args.before ?? new Date('9999-12-31T00:00:00Z');
+  // With only a time, everything of that instant is excluded (the key sorts below every real one).
+  const key = args.after?.key ?? '';
   const [transactions, consumption] = await Promise.all([
-    db.$queryRaw<Array<{ kind: 'purchase' | 'recharge' | 'grant' | 'refund'; created_at: Date; credits_nanos: string; balance_after_nanos: string; reference: string; grant_type: string | null; reason: string | null; invoice_id: string | null; amount_minor: bigint | null; currency: string | null }>>`
-      SELECT kind, created_at, credits_nanos::text, balance_after_nanos::text, reference, grant_type, reason, invoice_id::text, amount_minor, currency FROM credit_transactions
-      WHERE customer_id = ${customerId} AND unit = ${unit} AND created_at < ${before} ORDER BY created_at DESC, id DESC LIMIT ${args.limit}`,
-    db.$queryRaw<Array<{ metric: string; day: Date; last_at: Date; first_at: Date; quantity: string; credits_nanos: string; events: bigint }>>`
-      SELECT metric, day, last_at, first_at, quantity::text, credits_nanos::text, events FROM credit_consumption
-      WHERE customer_id = ${customerId} AND unit = ${unit} AND last_at < ${before} ORDER BY last_at DESC LIMIT ${args.limit}`,
+    db.$queryRaw<Array<{ key: string; kind: 'purchase' | 'recharge' | 'grant' | 'refund'; created_at: Date; credits_nanos: string; balance_after_nanos: string; reference: string; grant_type: string | null; reason: string | null; invoice_id: string | null; amount_minor: bigint | null; currency: string | null }>>`
+      SELECT * FROM (
+        SELECT 't:' || lpad(id::text, 20, '0') COLLATE "C" AS key, kind, created_at, credits_nanos::text, balance_after_nanos::text, reference, grant_type, reason, invoice_id::text, amount_minor, currency
+        FROM credit_transactions WHERE customer_id = ${customerId} AND unit = ${unit} AND created_at <= ${at}) t
+      WHERE created_at < ${at} OR key < ${key} COLLATE "C"
+      ORDER BY created_at DESC, key COLLATE "C" DESC LIMIT ${args.limit}`,
+    db.$queryRaw<Array<{ key: string; metric: string; day: Date; last_at: Date; first_at: Date; quantity: string; credits_nanos: string; events: bigint }>>`
+      SELECT * FROM (
+        SELECT 'c:' || lpad((extract(epoch from cycle_start) * 1000)::bigint::text, 15, '0') || ':' || day::text || ':' || metric COLLATE "C" AS key,
+          metric, day, last_at, first_at, quantity::text, credits_nanos::text, events
+        FROM credit_consumption WHERE customer_id = ${customerId} AND unit = ${unit} AND last_at <= ${at}) c
+      WHERE last_at < ${at} OR key < ${key} COLLATE "C"
+      ORDER BY last_at DESC, key COLLATE "C" DESC LIMIT ${args.limit}`,
   ]);
   const entries: HistoryEntry[] = [
     ...transactions.map((t) => ({
-      type: t.kind, at: t.created_at, creditsNanos: BigInt(t.credits_nanos), balanceAfterNanos: BigInt(t.balance_after_nanos), reference: t.reference,
+      key: t.key, type: t.kind, at: t.created_at, creditsNanos: BigInt(t.credits_nanos), balanceAfterNanos: BigInt(t.balance_after_nanos), reference: t.reference,
       grantType: t.grant_type, reason: t.reason, invoiceId: t.invoice_id, amountMinor: t.amount_minor, currency: t.currency,
     })),
     ...consumption.map((c) => ({
-      type: 'consumption' as const, at: c.last_at, day: c.day.toISOString().slice(0, 10), metric: c.metric, quantity: BigInt(c.quantity), creditsNanos: BigInt(c.credits_nanos), events: c.events, firstAt: c.first_at,
+      key: c.key, type: 'consumption' as const, at: c.last_at, day: c.day.toISOString().slice(0, 10), metric: c.metric, quantity: BigInt(c.quantity), creditsNanos: BigInt(c.credits_nanos), events: c.events, firstAt: c.first_at,
     })),
   ];
-  return entries.sort((a, b) => b.at.getTime() - a.at.getTime()).slice(0, args.limit);
+  return entries.sort((a, b) => b.at.getTime() - a.at.getTime() || (a.key < b.key ? 1 : a.key > b.key ? -1 : 0)).slice(0, args.limit);
 }
 

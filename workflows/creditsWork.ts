@@ -20,12 +20,17 @@ export class CreditsWorkState {
   private current: RechargeState | null;
   private crossingsHandled: string[];
   private noticesInDelivery: CreditNotice[];
+  /** A crossing came while a recharge was under way: once it ends, another is asked for. */
+  private again: boolean;
+  /** Purchases being priced, invoiced and charged right now (they count toward the cap). */
+  private readonly inProgress = new Set<string>();
 
   constructor(work: CreditsWork | undefined) {
     this.pendingPurchases = [...(work?.pendingPurchases ?? [])];
     this.current = work?.recharge ? { ...work.recharge } : null;
     this.crossingsHandled = [...(work?.crossingsHandled ?? [])];
     this.noticesInDelivery = [...(work?.pendingNotices ?? [])];
+    this.again = work?.rechargeAgain ?? false;
   }
 
   get recharge(): RechargeState | null {
@@ -38,8 +43,9 @@ export class CreditsWorkState {
 
   /** Prices a purchase request, or refuses it with the catalog's reason (validators call this). */
   pricePurchase(catalog: Catalog, request: CreditPurchaseRequest): PricedPurchase {
-    if (this.pendingPurchases.length >= MAX_PENDING_PURCHASES) {
-      throw refusal('too_many_pending_purchases', `${this.pendingPurchases.length} credit purchases already wait for their payment; pay or let them lapse first.`);
+    const waiting = this.pendingPurchases.length + this.inProgress.size;
+    if (waiting >= MAX_PENDING_PURCHASES) {
+      throw refusal('too_many_pending_purchases', `${waiting} credit purchases already wait for their payment; pay them (or let them lapse, or have an operator settle them) first.`);
     }
     try {
       return pricePurchase(catalog, request.packId !== undefined ? { packId: request.packId } : { amount: request.amount ?? '' });
@@ -47,6 +53,18 @@ export class CreditsWorkState {
       if (error instanceof CreditPurchaseError) throw refusal(error.code, error.message);
       throw error;
     }
+  }
+
+  /**
+   * Counts a purchase from its first step (before any await), so purchases racing each other are
+   * capped too; `finishPurchase` ends that, `addPending` makes it a waiting one.
+   */
+  startPurchase(purchaseId: string): void {
+    this.inProgress.add(purchaseId);
+  }
+
+  finishPurchase(purchaseId: string): void {
+    this.inProgress.delete(purchaseId);
   }
 
   addPending(purchase: PendingPurchase): void {
@@ -97,7 +115,10 @@ export class CreditsWorkState {
    * Its id names the customer too: purchase ids are unique across all customers.
    */
   startRecharge(customerId: string, crossing: CreditBalanceCrossing, now: number): boolean {
-    if (this.current) return false;
+    if (this.current) {
+      this.again = true;
+      return false;
+    }
     this.current = { rechargeId: `recharge:${customerId}:${crossing.unit}:${crossing.crossing}`, seq: 1, unit: crossing.unit, invoiceId: null, invoiceNumber: null, amountMinor: null, failures: 0, firstFailureAt: null, nextAttemptAt: now, payUrl: null, lastReason: null };
     return true;
   }
@@ -110,14 +131,17 @@ export class CreditsWorkState {
   }
 
   /**
-   * The recharge was paid (or needs none): done. After a paid one, a follow-up is asked for at
-   * once, under its own id: usage may have drawn the balance down meanwhile, and the step says
-   * `not_needed` when it has not.
+   * The recharge was paid (or needs none, or could not be made): done. After a paid one, or when
+   * a crossing came while it ran, a follow-up is asked for at once, under its own id: usage may
+   * have drawn the balance down meanwhile, and the step says `not_needed` when it has not.
    */
   rechargeFinished(paid: boolean, now: number): boolean {
     const done = this.current;
     this.current = null;
-    if (!done || !paid || done.seq >= MAX_RECHARGES_PER_FALL) return false;
+    // A crossing that came meanwhile asks again even after a recharge that bought nothing.
+    const again = this.again;
+    this.again = false;
+    if (!done || !(paid || again) || done.seq >= MAX_RECHARGES_PER_FALL) return false;
     const base = done.rechargeId.replace(/#\d+$/, '');
     this.current = { ...done, rechargeId: `${base}#${done.seq + 1}`, seq: done.seq + 1, invoiceId: null, invoiceNumber: null, amountMinor: null, failures: 0, firstFailureAt: null, nextAttemptAt: now, payUrl: null, lastReason: null };
     return true;
@@ -169,6 +193,7 @@ export class CreditsWorkState {
       recharge: this.current ? { ...this.current } : null,
       crossingsHandled: [...this.crossingsHandled],
       pendingNotices: [...this.noticesInDelivery],
+      ...(this.again ? { rechargeAgain: true } : {}),
     };
   }
 }

@@ -377,7 +377,10 @@ export type RechargePreparation =
   | { status: 'limit_reached'; balanceNanos: string; spentMinor: string; limitMinor: string; amountMinor: string }
   | { status: 'invoiced'; invoiceId: string; invoiceNumber: string; amountMinor: string; creditsNanos: string; balanceNanos: string };
 
-/** A purchase waiting for its payment (Checkout page or a declined card), voided when it lapses. */
+/**
+ * A purchase waiting for its payment (Checkout page or a declined card), voided when it lapses;
+ * with no provider to collect, it waits for an operator (expiresAt NEVER_LAPSES).
+ */
 export interface PendingPurchase {
   purchaseId: string;
   invoiceId: string;
@@ -385,6 +388,9 @@ export interface PendingPurchase {
   checkoutSessionId: string | null;
   expiresAt: number;
 }
+
+/** A purchase that waits for an operator's mark-paid or void, however long. */
+export const NEVER_LAPSES = Number.MAX_SAFE_INTEGER;
 
 /** The auto-recharge under way (one at a time per customer). */
 export interface RechargeState {
@@ -411,6 +417,8 @@ export interface CreditsWork {
   crossingsHandled: string[];
   /** Notices the previous run had not finished delivering. */
   pendingNotices: CreditNotice[];
+  /** A crossing came while the recharge under way ran: another is asked for once it ends. */
+  rechargeAgain?: boolean;
 }
 
 /** What a new subscription's first invoice came to, for the API's answer to its creation. */

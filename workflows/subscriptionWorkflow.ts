@@ -38,6 +38,7 @@ import {
   CONSISTENT_WRITES_PATCH,
   firstPaymentUpdate,
   MAX_UPDATES_PER_RUN,
+  NEVER_LAPSES,
   PAYMENTS_PATCH,
   getStateQuery,
   paymentEventSignal,
@@ -48,6 +49,7 @@ import {
   type ChangePlanResult,
   type CollectionOutcome,
   type CreditNotice,
+  type CreditPurchaseRequest,
   type CreditPurchaseResult,
   type CreditRefundResult,
   type FirstPayment,
@@ -113,10 +115,12 @@ const paymentStepOptions = (nonRetryableErrorTypes: string[]): ActivityOptions =
 });
 const paymentSteps = proxyActivities<PaymentActivities>(paymentStepOptions(['invoice_not_found', 'invoice_not_open', 'customer_not_found']));
 
-// Credit steps are database writes (the charge itself is collectInvoice, a payment step).
+// Credit steps are database writes (the charge itself is collectInvoice, a payment step). Their
+// retries are bounded (about 8 minutes): a step that keeps failing is tried again by the main loop
+// an hour later instead of holding it (and the renewals behind it) for ever.
 const creditSteps = proxyActivities<CreditActivities>({
   startToCloseTimeout: '10 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', nonRetryableErrorTypes: ['customer_not_found'] },
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 12, nonRetryableErrorTypes: ['customer_not_found'] },
 });
 // A refund calls the provider: timed and retried like the payment steps.
 const creditRefunds = proxyActivities<Pick<CreditActivities, 'refundPurchase'>>(paymentStepOptions(['purchase_not_found', 'purchase_not_paid', 'nothing_to_refund']));
@@ -217,7 +221,12 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   /** An invoice was voided by an operator: nothing waits for it any more. */
   const invoiceVoided = async (invoiceId: string) => {
     credits.purchaseSettled(invoiceId);
-    if (credits.recharge?.invoiceId === invoiceId) credits.rechargeFinished(false, Date.now());
+    const recharge = credits.recharge;
+    if (recharge?.invoiceId === invoiceId) {
+      // Voided by an operator: this recharge is over, and so are its failures.
+      if (credits.rechargeFinished(false, Date.now())) paymentWakeup = true;
+      if (recharge.failures > 0) await creditSteps.recordRechargeFailures({ customerId: subscription.customerId, unit: recharge.unit, failures: 0 }).catch(() => undefined);
+    }
     if (subscription.checkoutLapsed(invoiceId) || subscription.releaseHeldChange(invoiceId) || subscription.dunningSettled(invoiceId)) await publish();
   };
 
@@ -425,13 +434,13 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     if (credits.recharge?.rechargeId !== r.rechargeId) return; // settled meanwhile (a webhook)
     if (outcome?.status === 'paid' || outcome?.status === 'void' || outcome?.status === 'uncollectible') {
       finishRecharge(r.rechargeId, outcome.status === 'paid');
-      if (r.failures > 0) await creditSteps.recordRechargeFailures({ customerId: subscription.customerId, unit: r.unit, failures: 0 });
+      if (r.failures > 0) await creditSteps.recordRechargeFailures({ customerId: subscription.customerId, unit: r.unit, failures: 0 }).catch(() => undefined);
       return;
     }
     if (!outcome || outcome.outcome === 'pending') return credits.retryRechargeAt(Date.now() + RECHECK_MS);
     const { failures, nextRetryAt } = credits.rechargeFailed(Date.now(), { reason: outcome.reason ?? 'The payment failed.', payUrl: outcome.hostedInvoiceUrl ?? null }, (first, n) => rechargeRetryAt(subscription.currentCatalog, first, n));
     const failed = { ...r };
-    await creditSteps.recordRechargeFailures({ customerId: subscription.customerId, unit: r.unit, failures });
+    await creditSteps.recordRechargeFailures({ customerId: subscription.customerId, unit: r.unit, failures }).catch(() => undefined);
     const balance = await creditSteps.creditBalanceOf({ customerId: subscription.customerId, unit: r.unit }).catch(() => '0');
     if (nextRetryAt !== undefined) {
       tellCredits(rechargeNotice(failed, 'recharge_failed', balance, nextRetryAt));
@@ -441,7 +450,9 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     const status = await paymentSteps.closeInvoice({ invoiceId, status: 'void', reason: `recharge_failed:${r.rechargeId}` }).catch(() => undefined);
     if (status === undefined) return credits.retryRechargeAt(Date.now() + RECHECK_MS);
     if (status === 'paid') return finishRecharge(r.rechargeId, true);
-    await creditSteps.turnOffAutoRecharge({ customerId: subscription.customerId, unit: r.unit, reason: `The last ${failures} recharge payments failed: ${outcome.reason ?? 'the payment failed'}` });
+    const turnedOff = await creditSteps.turnOffAutoRecharge({ customerId: subscription.customerId, unit: r.unit, reason: `The last ${failures} recharge payments failed: ${outcome.reason ?? 'the payment failed'}` }).then(() => true, () => false);
+    // The database away for minutes: the invoice is void already; turning it off is tried again in an hour.
+    if (!turnedOff) return credits.retryRechargeAt(Date.now() + RECHECK_MS);
     tellCredits(rechargeNotice(failed, 'recharge_off', balance, null));
     finishRecharge(r.rechargeId, false);
   };
@@ -471,14 +482,33 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   setHandler(buyCreditsUpdate, (request) => answer(buyCreditsUpdate.name, async (): Promise<CreditPurchaseResult> => {
     patched(CREDITS_PATCH);
     const catalog = subscription.currentCatalog;
+    // Checked again here, before any await: purchases accepted together count toward the cap.
     const priced = credits.pricePurchase(catalog, request);
     const unit = creditUnitOf(catalog)!;
     const purchaseId = currentUpdateInfo()!.id;
+    credits.startPurchase(purchaseId);
+    try {
+      return await buyCredits(purchaseId, priced, unit.id, request);
+    } finally {
+      credits.finishPurchase(purchaseId);
+    }
+  }), {
+    validator: (request) => {
+      if (earlierAnswer(buyCreditsUpdate.name)) return;
+      admit();
+      if (!collectsPayments) throw refusal('credits_after_renewal', `This subscription can buy credits from its next renewal (${new Date(subscription.currentCycleEnd).toISOString()}).`);
+      credits.pricePurchase(subscription.currentCatalog, request);
+    },
+  });
+
+  /** A purchase, priced: its invoice issued and collected (the credits come with the payment, in the database). */
+  const buyCredits = async (purchaseId: string, priced: ReturnType<CreditsWorkState['pricePurchase']>, unitId: string, request: CreditPurchaseRequest): Promise<CreditPurchaseResult> => {
+    const catalog = subscription.currentCatalog;
     const at = Date.now();
     updatesThisRun += 1;
     const invoice = creditPurchaseInvoice({ customerId: subscription.customerId, currency: catalog.currency, purchaseId, reason: 'credit_purchase', description: priced.description, packs: 1, amountMinor: priced.amountMinor, at });
     const receipt = await creditSteps.createCreditPurchase({
-      purchaseId, customerId: subscription.customerId, unit: unit.id, packId: priced.packId, packs: 1,
+      purchaseId, customerId: subscription.customerId, unit: unitId, packId: priced.packId, packs: 1,
       creditsNanos: priced.creditsNanos.toString(), invoice, cycleStart: subscription.snapshot().cycleStart,
     });
     const base: CreditPurchaseResult = {
@@ -486,8 +516,11 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
       currency: catalog.currency, checkoutUrl: null, payUrl: null, expiresAt: null, reason: null,
     };
     if (receipt.status === 'paid') return { ...base, status: 'paid' };
-    // No provider collects: an operator marks the invoice paid (the credits come then).
-    if (!receipt.collectable) return base;
+    if (!receipt.collectable) {
+      // No provider collects: an operator marks the invoice paid (the credits come then) or voids it.
+      credits.addPending({ purchaseId, invoiceId: receipt.id, invoiceNumber: receipt.number, checkoutSessionId: null, expiresAt: NEVER_LAPSES });
+      return base;
+    }
     const checkout = request.checkout ? { ...request.checkout, expiresAt: at + CHECKOUT_WINDOW_MS } : undefined;
     const outcome = await collectAttempt(receipt.id, 1, checkout);
     if (outcome?.status === 'paid') return { ...base, status: 'paid' };
@@ -500,14 +533,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     credits.addPending({ purchaseId, invoiceId: receipt.id, invoiceNumber: receipt.number, checkoutSessionId: null, expiresAt });
     const failed = outcome?.outcome === 'failed' || outcome?.outcome === 'requires_action';
     return { ...base, status: failed ? 'payment_failed' : 'awaiting_payment', payUrl: outcome?.hostedInvoiceUrl ?? null, expiresAt, reason: outcome?.reason ?? null };
-  }), {
-    validator: (request) => {
-      if (earlierAnswer(buyCreditsUpdate.name)) return;
-      admit();
-      if (!collectsPayments) throw refusal('credits_after_renewal', `This subscription can buy credits from its next renewal (${new Date(subscription.currentCycleEnd).toISOString()}).`);
-      credits.pricePurchase(subscription.currentCatalog, request);
-    },
-  });
+  };
 
   setHandler(refundCreditsUpdate, (request) => answer(refundCreditsUpdate.name, async (): Promise<CreditRefundResult> => {
     patched(CREDITS_PATCH);

@@ -34,9 +34,31 @@ export const autoRechargeBody = z.strictObject({
   spendingLimit: decimalString.nullable().optional().describe('Most auto-recharge spends per billing cycle, in the catalog currency; null: the catalog default (50.00).'),
 });
 
+/** The history's paging cursor: the last entry of a page (its time and key), opaque to clients. */
+export function encodeHistoryCursor(cursor: { at: Date; key: string }): string {
+  return Buffer.from(JSON.stringify({ at: cursor.at.toISOString(), key: cursor.key })).toString('base64url');
+}
+
+const historyCursor = z.string().max(300).transform((value, context) => {
+  try {
+    const parsed = z.strictObject({ at: z.iso.datetime(), key: z.string().regex(/^[tc]:[A-Za-z0-9_:.-]{1,200}$/) }).parse(JSON.parse(Buffer.from(value, 'base64url').toString('utf8')));
+    return { at: new Date(parsed.at), key: parsed.key };
+  } catch {
+    context.addIssue({ code: 'custom', message: 'must be a `nextCursor` from a previous page' });
+    return z.NEVER;
+  }
+});
+
+/** Times the database can hold: 1970 to 9999 (PostgreSQL refuses year 0, and nothing here is older than 1970). */
+const historyTime = z.iso.datetime({ offset: true }).refine((value) => {
+  const ms = Date.parse(value);
+  return ms >= 0 && ms < Date.parse('9999-12-31T00:00:00Z');
+}, 'must be between 1970 and 9999');
+
 export const creditHistoryQuery = z.strictObject({
   limit: decimalInteger(1, 200).default(50),
-  before: z.iso.datetime({ offset: true }).optional().describe('Page on: entries strictly older than this time (the previous page\'s `nextBefore`).'),
+  before: historyTime.optional().describe('Start at this time: entries strictly older than it.'),
+  cursor: historyCursor.optional().describe('The next page: the previous page\'s `nextCursor`.'),
 });
 
 export const refundParams = z.strictObject({ customerId: customerIdSchema, purchaseId: safeText().min(1).max(200) });

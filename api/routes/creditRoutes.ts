@@ -14,14 +14,11 @@ import { catalogThresholdNanos } from '../../store/creditLedger.js';
 import { consumptionOfCycle, creditAccountOf, creditHistory, grantCredits, rechargeSpentMinor, saveAutoRecharge } from '../../store/creditStore.js';
 import type { Db } from '../../store/db.js';
 import { buyCreditsUpdate, refundCreditsUpdate, type CreditPurchaseResult, type CreditRefundResult } from '../../workflows/messages.js';
-import { autoRechargeBody, creditHistoryQuery, creditParams, grantCreditsBody, purchaseCreditsBody, refundCreditsBody, refundParams } from '../credits/creditSchemas.js';
+import { autoRechargeBody, creditHistoryQuery, encodeHistoryCursor, creditParams, grantCreditsBody, purchaseCreditsBody, refundCreditsBody, refundParams } from '../credits/creditSchemas.js';
 import { creditSummaryView, historyEntryView } from '../credits/creditViews.js';
 import { ApiError, validationError } from '../errors.js';
 import type { ReturnUrls } from '../payments/returnUrls.js';
 import { ACCEPTED, executeSubscriptionUpdate, updateIdFor } from '../temporal/executeSubscriptionUpdate.js';
-
-/** Entries fetched past a page's limit so a page can end after a tie (see the history route). */
-const TIE_ROOM = 100;
 
 export interface CreditRoutesDeps {
   db: Db;
@@ -73,20 +70,22 @@ export function creditRoutes(deps: CreditRoutesDeps): Router {
     const query = parse(creditHistoryQuery, req.query, 'query');
     const { customerId } = await load(req);
     const unit = requireCreditUnit(catalog);
-    // Entries of one instant (one usage transaction writes several consumption rows at once) stay
-    // on one page: a page never ends inside a tie, so `nextBefore` skips nothing.
-    const entries = await creditHistory(db, customerId, unit.id, { limit: query.limit + TIE_ROOM, ...(query.before ? { before: new Date(query.before) } : {}) });
-    let end = Math.min(query.limit, entries.length);
-    while (end < entries.length && entries[end]!.at.getTime() === entries[end - 1]!.at.getTime()) end += 1;
-    const page = entries.slice(0, end);
+    const entries = await creditHistory(db, customerId, unit.id, {
+      limit: query.limit + 1,
+      ...(query.before ? { before: new Date(query.before) } : {}),
+      ...(query.cursor ? { after: query.cursor } : {}),
+    });
+    const page = entries.slice(0, query.limit);
     const invoiceIds = [...new Set(page.flatMap((e) => (e.type !== 'consumption' && e.invoiceId ? [e.invoiceId] : [])))];
     const invoices = invoiceIds.length > 0 ? await db.invoice.findMany({ where: { id: { in: invoiceIds } }, select: { id: true, number: true } }) : [];
     const numbers = new Map(invoices.map((i) => [i.id, i.number]));
+    const last = page.at(-1);
     res.json({
       unit: unit.name,
       data: page.map((e) => historyEntryView(e, unit, currency, numbers)),
-      hasMore: entries.length > page.length,
-      nextBefore: entries.length > page.length ? page.at(-1)!.at.toISOString() : null,
+      hasMore: entries.length > query.limit,
+      // The next page: send it back as `cursor` (it names the last entry, ties included).
+      nextCursor: entries.length > query.limit && last ? encodeHistoryCursor({ at: last.at, key: last.key }) : null,
     });
   });
 

@@ -150,3 +150,66 @@ describe('credits without a payment provider', () => {
     expect(alerts.map((a) => [a.kind, a.crossing])).toEqual([['low', 1], ['exhausted', 2]]);
   });
 });
+
+describe('credits: edges', () => {
+  it('history pages never split or lose entries of one instant (one batch over many days), and refuse times the database cannot hold', async () => {
+    const id = `cred-${randomUUID().slice(0, 8)}`;
+    const periodStart = new Date(Date.now() - 25 * 86_400_000).toISOString();
+    expect((await api.request('POST', '/v1/customers', { body: { id, name: 'Back Dated', email: 'b@tokens.test', plan: 'personal', periodStart } })).status).toBe(201);
+    await grant(id, '100000');
+    await api.request('POST', '/v1/usage/events', { body: { ...tokens(id, 1_000_000), timestamp: periodStart } });
+    // One request, one transaction: 20 days of usage past the plan, 20 consumption rows written at the same instant.
+    const events = Array.from({ length: 20 }, (_, d) => ({ ...tokens(id, 1_000, `day-${d}`), timestamp: new Date(Date.parse(periodStart) + (d + 1) * 86_400_000).toISOString() }));
+    const batch = await api.request('POST', '/v1/usage/events/batch', { body: { events } });
+    expect(batch.body.counted).toBe(20);
+    const seen: Array<{ type: string; day?: string }> = [];
+    let cursor: string | null = null;
+    for (let page = 0; page < 20; page++) {
+      const answer: { status: number; body: { data: Array<{ type: string; day?: string }>; nextCursor: string | null } } = await api.request('GET', `/v1/customers/${id}/credits/transactions?limit=3${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(answer.status).toBe(200);
+      seen.push(...answer.body.data);
+      cursor = answer.body.nextCursor;
+      if (!cursor) break;
+    }
+    expect(seen.filter((e) => e.type === 'consumption')).toHaveLength(20);
+    expect(new Set(seen.filter((e) => e.type === 'consumption').map((e) => e.day)).size).toBe(20);
+    expect(seen.filter((e) => e.type === 'grant')).toHaveLength(1);
+    for (const bad of ['before=0000-01-01T00:00:00Z', 'before=0001-01-01T00:00:00%2B14:00', 'cursor=not-a-cursor', `cursor=${Buffer.from('{"at":"x","key":"t:1"}').toString('base64url')}`]) {
+      const refused = await api.request('GET', `/v1/customers/${id}/credits/transactions?${bad}`);
+      expect([bad, refused.status, refused.body.error.code]).toEqual([bad, 400, 'validation_failed']);
+    }
+  });
+
+  it('at most 5 purchases wait for an operator at once; settling one makes room', async () => {
+    const id = await personalCustomer();
+    const numbers: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const bought = await api.request('POST', `/v1/customers/${id}/credits/purchases`, { body: { packId: 'starter' } });
+      expect(bought.status).toBe(202);
+      numbers.push(bought.body.purchase.invoiceNumber);
+    }
+    const sixth = await api.request('POST', `/v1/customers/${id}/credits/purchases`, { body: { packId: 'starter' } });
+    expect([sixth.status, sixth.body.error.code]).toEqual([409, 'too_many_pending_purchases']);
+    expect((await api.request('POST', `/v1/customers/${id}/invoices/${numbers[0]}/void`, { body: {} })).status).toBe(200);
+    const room = await api.request('POST', `/v1/customers/${id}/credits/purchases`, { body: { packId: 'starter' } });
+    expect(room.status).toBe(202);
+    // Racing purchases are capped too: of five at once on four waiting, exactly one goes through.
+    expect((await api.request('POST', `/v1/customers/${id}/invoices/${numbers[1]}/void`, { body: {} })).status).toBe(200);
+    const racing = await Promise.all(Array.from({ length: 5 }, () => api.request('POST', `/v1/customers/${id}/credits/purchases`, { body: { packId: 'starter' } })));
+    expect(racing.filter((r) => r.status === 202)).toHaveLength(1);
+    expect(racing.filter((r) => r.status === 409).map((r) => r.body.error.code)).toEqual(Array(4).fill('too_many_pending_purchases'));
+    expect(await api.database.db.invoice.count({ where: { customerId: id, reason: 'credit_purchase', status: 'open' } })).toBe(5);
+  });
+
+  it('a refund takes back only what is left of that purchase: usage draws the oldest credits first', async () => {
+    const id = await personalCustomer();
+    const bought = await api.request('POST', `/v1/customers/${id}/credits/purchases`, { body: { packId: 'starter' } });
+    await api.request('POST', `/v1/customers/${id}/invoices/${bought.body.purchase.invoiceNumber}/mark-paid`, { body: { reference: 'wire #7' } });
+    // All 1,000,000 used, then a gift of 1,000,000: the balance is the gift's, not the purchase's.
+    await api.request('POST', '/v1/usage/events', { body: tokens(id, 2_000_000) });
+    await grant(id, '1000000');
+    const refund = await api.request('POST', `/v1/customers/${id}/credits/purchases/${bought.body.purchase.id}/refund`, { body: { reason: 'asked' } });
+    expect([refund.status, refund.body.error.code]).toEqual([409, 'nothing_to_refund']);
+    expect((await api.request('GET', `/v1/customers/${id}/credits`)).body.balance).toBe('1000000');
+  });
+});

@@ -207,6 +207,33 @@ describe('auto-recharge', () => {
   });
 });
 
+describe('auto-recharge after its limit', () => {
+  it('stopped by the spending limit, it starts again when the limit is raised', async () => {
+    const id = await personalCustomer();
+    withSavedCard(proxy);
+    proxy.inject({ method: 'POST', path: PAY_PATH, respond: paidInvoice, times: Number.POSITIVE_INFINITY });
+    await api.request('POST', `/v1/customers/${id}/credits/grants`, { body: { credits: '600000', type: 'promotional', reason: 'trial' } });
+    await api.request('PUT', `/v1/customers/${id}/credits/auto-recharge`, { body: { enabled: true, packId: 'standard', threshold: '500000', spendingLimit: '10.00' } });
+    await api.request('POST', '/v1/usage/events', { body: tokens(id, 1_000_000) });
+    // Under the threshold: one Standard pack (10.00, the whole limit).
+    await api.request('POST', '/v1/usage/events', { body: tokens(id, 200_000) });
+    await eventually(async () => ((await summaryOf(id)).balance === '2900000' ? true : undefined));
+    // Under it again: the limit is spent, nothing bought; the customer stays under the threshold.
+    await api.request('POST', '/v1/usage/events', { body: tokens(id, 2_500_000) });
+    await eventually(async () => (await api.database.db.paymentNoticeDelivery.count({ where: { customerId: id, noticeId: { contains: ':limit:' } } })) > 0 || undefined);
+    expect((await summaryOf(id)).balance).toBe('400000');
+    // A higher limit: a recharge at once.
+    const raised = await api.request('PUT', `/v1/customers/${id}/credits/auto-recharge`, { body: { enabled: true, packId: 'standard', threshold: '500000', spendingLimit: '20.00' } });
+    expect(raised.status).toBe(200);
+    const after = await eventually(async () => {
+      const summary = await summaryOf(id);
+      return summary.balance === '2900000' ? summary : undefined;
+    });
+    expect(after.autoRecharge).toMatchObject({ spentThisCycle: { amount: '20.00', currency: 'EUR' }, status: 'on', failures: 0 });
+    expect(await api.database.db.creditPurchase.count({ where: { customerId: id, kind: 'recharge' } })).toBe(2);
+  });
+});
+
 describe('refunds', () => {
   it('an operator refunds a purchase: its unused credits back, that share of the price to the card, once', async () => {
     const id = await personalCustomer();

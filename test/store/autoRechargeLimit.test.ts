@@ -15,7 +15,7 @@ import { createCreditActivities } from '../../activities/creditActivities.js';
 import type { PaymentProvider } from '../../activities/payments/paymentProvider.js';
 import type { Catalog } from '../../billing/catalog.js';
 import { loadCatalog } from '../../config/loadCatalog.js';
-import { creditAccountOf, grantCredits, rechargeSpentMinor, saveAutoRecharge } from '../../store/creditStore.js';
+import { creditAccountOf, grantCredits, rechargeSpentMinor, requestRechargeAtRenewal, saveAutoRecharge } from '../../store/creditStore.js';
 import { insertCustomer } from '../../store/customerStore.js';
 import { createPool } from '../../store/db.js';
 import { recordClosed, recordPaid } from '../../store/paymentStore.js';
@@ -296,5 +296,31 @@ describe('auto-recharge and its spending limit', () => {
     await saveAutoRecharge(database.db, byDefault.customerId, UNIT, { enabled: true, thresholdNanos: null, packId: 'starter', spendingLimitMinor: null }, CATALOG_THRESHOLD);
     expect(await prepare(stripe, byDefault.customerId, byDefault.cycleStart, 'a')).toEqual({ status: 'not_needed' });
     expect([...reads].filter((p) => p !== 'name')).toEqual([]);
+  });
+});
+
+describe('a renewal asks for a recharge again', () => {
+  it('once per cycle, only with auto-recharge on and the balance under its threshold', async () => {
+    const { customerId } = await newCustomer('renewal');
+    const nextCycle = Date.now() - 1_000;
+    const ask = () => database.db.$transaction((tx) => requestRechargeAtRenewal(tx, { customerId, unit: UNIT, defaultThresholdNanos: CATALOG_THRESHOLD, cycleStart: nextCycle }));
+    const recharges = () => database.db.creditAlert.count({ where: { customerId, kind: 'recharge' } });
+    await ask();
+    expect(await recharges()).toBe(0); // no account, no auto-recharge
+    await saveAutoRecharge(database.db, customerId, UNIT, { enabled: false, thresholdNanos: 500_000n * NANOS, packId: 'starter', spendingLimitMinor: null }, CATALOG_THRESHOLD);
+    await ask();
+    expect(await recharges()).toBe(0); // off
+    await database.db.$transaction((tx) => grantCredits(tx, { customerId, unit: UNIT, kind: 'grant', creditsNanos: 600_000n * NANOS, reference: 'grant:renewal', grantType: 'manual', reason: 'test' }));
+    await saveAutoRecharge(database.db, customerId, UNIT, { enabled: true, thresholdNanos: 500_000n * NANOS, packId: 'starter', spendingLimitMinor: null }, CATALOG_THRESHOLD);
+    await ask();
+    expect(await recharges()).toBe(0); // above the threshold
+    await recordUsage(pool, catalog, [{ group: 0, customerId, metric: METRIC, quantity: 300_000n, idempotencyKey: 'under', occurredAt: Date.now() }]);
+    expect(await balanceOf(customerId)).toBe(300_000n * NANOS);
+    await ask();
+    await ask(); // a repeated renewal step
+    expect(await recharges()).toBe(1);
+    const alerts = await database.db.creditAlert.findMany({ where: { customerId }, orderBy: { crossing: 'asc' } });
+    // Set while at 0 (low), fallen under it by usage after the grant (low), then the renewal's request.
+    expect(alerts.map((a) => [a.kind, a.crossing])).toEqual([['low', 1], ['low', 2], ['recharge', 3]]);
   });
 });

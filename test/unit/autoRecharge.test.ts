@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseCatalog, type Catalog, type CatalogInput } from '../../billing/catalog.js';
-import { defaultSpendingLimitMinor, rechargeDecision, rechargeRetryAt } from '../../billing/autoRecharge.js';
+import { defaultSpendingLimitMinor, MAX_PACKS_PER_RECHARGE, rechargeDecision, rechargeRetryAt } from '../../billing/autoRecharge.js';
 import { findPack, packCreditsNanos, packPriceMinor } from '../../billing/creditPricing.js';
 import { HOUR_MS } from '../../billing/period.js';
 import { DEFAULT_CATALOG_PATH, loadCatalog } from '../../config/loadCatalog.js';
@@ -147,8 +147,13 @@ describe('rechargeDecision', () => {
           expect(decision.creditsNanos).toBe(packs * packCredits);
           expect(decision.amountMinor).toBe(packs * packPrice);
           expect(decision.amountMinor + spentMinor <= spendingLimitMinor).toBe(true);
+          expect(decision.packs <= MAX_PACKS_PER_RECHARGE).toBe(true);
           const reaches = balanceNanos + decision.creditsNanos >= thresholdNanos;
           const capped = decision.amountMinor + packPrice + spentMinor > spendingLimitMinor;
+          if (decision.packs === MAX_PACKS_PER_RECHARGE && !reaches) {
+            // capped by the most packs one recharge buys: the follow-ups buy the rest
+            return;
+          }
           if (!capped || reaches) {
             // the fewest packs that reach the threshold
             expect(reaches).toBe(true);
@@ -213,5 +218,12 @@ describe('defaultSpendingLimitMinor', () => {
   it('50.00 when the catalog does not say (schema default), and for a catalog without credits', () => {
     expect(defaultSpendingLimitMinor(catalogWith({ packs: [{ id: 'p', name: 'P', price: '20.00' }] }))).toBe(5_000n);
     expect(defaultSpendingLimitMinor(noCredits)).toBe(5_000n);
+  });
+});
+
+describe('the most packs one recharge buys', () => {
+  it('a threshold far above the pack buys MAX_PACKS_PER_RECHARGE packs, not one enormous charge', () => {
+    const decision = rechargeDecision({ balanceNanos: 0n, thresholdNanos: 10n ** 24n, packCreditsNanos: 10n ** 9n, packPriceMinor: 500n, spendingLimitMinor: 10n ** 15n, spentMinor: 0n });
+    expect(decision).toEqual({ kind: 'buy', packs: MAX_PACKS_PER_RECHARGE, creditsNanos: BigInt(MAX_PACKS_PER_RECHARGE) * 10n ** 9n, amountMinor: BigInt(MAX_PACKS_PER_RECHARGE) * 500n });
   });
 });
