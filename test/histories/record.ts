@@ -382,6 +382,16 @@ async function main() {
         await until('auto-recharge off', async () => (await db.creditAccount.findFirst({ where: { customerId: id } }))?.autoRecharge === false);
         return id;
       },
+      'credits-without-provider': async () => {
+        // No provider: the purchase waits for an operator's mark-paid; a grant; usage drawing both.
+        const id = await customer(seatApi, 'h-credits-none', 'personal');
+        const bought = await must(seatApi('POST', `/v1/customers/${id}/credits/purchases`, { packId: 'standard' }), [202]);
+        const number = (bought.body as { purchase: { invoiceNumber: string } }).purchase.invoiceNumber;
+        await must(seatApi('POST', `/v1/customers/${id}/invoices/${number}/mark-paid`, { reference: 'recorded' }));
+        await must(seatApi('POST', `/v1/customers/${id}/credits/grants`, { credits: '1000', type: 'promotional', reason: 'recorded' }));
+        await must(seatApi('POST', '/v1/usage/events', tokenEvent(id, 1_500_000, 'h-none-1')));
+        return id;
+      },
       'credits-pending-purchase-renewal': async () => {
         // A Checkout purchase still waiting when the cycle ends: the next run carries it.
         freshStripe(false);
