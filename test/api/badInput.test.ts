@@ -105,6 +105,11 @@ function validRequests(id: string): Record<string, { body?: Json; query?: Record
     'POST /v1/usage/events': { body: event },
     'POST /v1/usage/events/batch': { body: { events: [event] } },
     'GET /v1/usage/check': { query: { customerId: id, metric: 'api_calls', quantity: '1' } },
+    'GET /v1/customers/{customerId}/credits/transactions': { query: { limit: '5' } },
+    'POST /v1/customers/{customerId}/credits/purchases': { body: { packId: 'standard', checkout: { successUrl: 'https://app.acme.test/ok', cancelUrl: 'https://app.acme.test/no' } } },
+    'POST /v1/customers/{customerId}/credits/purchases/{purchaseId}/refund': { body: { reason: 'asked' } },
+    'POST /v1/customers/{customerId}/credits/grants': { body: { credits: '1000', type: 'promotional', reason: 'gift' } },
+    'PUT /v1/customers/{customerId}/credits/auto-recharge': { body: { enabled: false, packId: 'standard', threshold: '500000', spendingLimit: '50.00' } },
   };
 }
 
@@ -182,6 +187,14 @@ function stringVariants(value: string): Array<[string, Json]> {
     ['an object instead of a string', {}],
   ];
 }
+function booleanVariants(): Array<[string, Json]> {
+  return [
+    ['a string instead of a boolean', 'true'],
+    ['a number instead of a boolean', 1],
+    ['null instead of a boolean', null],
+  ];
+}
+
 function numberVariants(): Array<[string, Json]> {
   return [
     ['a string instead of a number', '1'],
@@ -205,7 +218,7 @@ function buildCases(doc: OpenApiDocument, id: string, number: string): Case[] {
     if (OWN_TESTS.has(template)) continue;
     const methods = DOCUMENT_METHODS.filter((m) => m in item).map((m) => m.toUpperCase());
     const allowed = methods.includes('GET') ? [...methods, 'HEAD'] : methods;
-    const concrete = template.replace('{customerId}', id).replace('{number}', number);
+    const concrete = template.replace('{customerId}', id).replace('{number}', number).replace('{purchaseId}', 'purchase-1');
     for (const method of PROBED_METHODS.filter((m) => !allowed.includes(m))) {
       cases.push({ what: `${method} (not allowed)`, method, path: concrete, status: 405, codes: ['method_not_allowed'], allow: allowed });
     }
@@ -229,7 +242,7 @@ function buildCases(doc: OpenApiDocument, id: string, number: string): Case[] {
 
       if (template.includes('{customerId}')) {
         for (const [what, bad, code] of BAD_PATH_IDS) {
-          cases.push({ what: `customerId ${what}`, method, path: at(template.replace('{customerId}', bad).replace('{number}', number)), headers: jsonHeaders, body: validBody, status: 400, codes: [code] });
+          cases.push({ what: `customerId ${what}`, method, path: at(template.replace('{customerId}', bad).replace('{number}', number).replace('{purchaseId}', 'purchase-1')), headers: jsonHeaders, body: validBody, status: 400, codes: [code] });
         }
       }
 
@@ -258,7 +271,7 @@ function buildCases(doc: OpenApiDocument, id: string, number: string): Case[] {
       }
       cases.push({ ...base, what: 'body: an unknown field', headers: jsonHeaders, body: JSON.stringify({ ...(request.body as object), zzz: 1 }), status: 400, codes: ['validation_failed'] });
       for (const leaf of leaves(request.body)) {
-        const variants = typeof leaf.value === 'string' ? stringVariants(leaf.value) : numberVariants();
+        const variants = typeof leaf.value === 'string' ? stringVariants(leaf.value) : typeof leaf.value === 'boolean' ? booleanVariants() : numberVariants();
         for (const [what, replacement] of variants) {
           const field = leaf.path.join('.');
           cases.push({ ...base, what: `${field}: ${what}`, headers: jsonHeaders, body: JSON.stringify(withLeaf(request.body, leaf.path, replacement)), status: 400, codes: ['validation_failed'], issuePath: field });
