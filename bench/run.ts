@@ -1055,11 +1055,11 @@ function benchOnly(): BenchOnly {
   throw new Error(`BENCH_ONLY must be unset, "upgrades" or "credits", not "${raw}"`);
 }
 
-/** BENCH_ONLY=credits: the hot credits scenarios and their plain counterparts, in their order. */
+/** BENCH_ONLY=credits: the credits scenarios and their plain counterparts, in their order. */
 function selectScenarios(all: Scenario[], only: BenchOnly): Scenario[] {
   if (only === 'upgrades') return [];
   if (only === 'all') return all;
-  const paired = new Set(all.filter((s) => s.hot && s.creditsOf !== undefined).flatMap((s) => [s.name, s.creditsOf!]));
+  const paired = new Set(all.filter((s) => s.creditsOf !== undefined).flatMap((s) => [s.name, s.creditsOf!]));
   return all.filter((s) => paired.has(s.name));
 }
 

@@ -15,6 +15,8 @@ export interface CreditAccountState {
   customerId: string;
   balance: bigint;
   before: bigint;
+  /** The row as read (with `before`): the write only lands on a row still like this. */
+  read: { below: boolean; exhausted: boolean; crossings: number };
   /** The customer's threshold, else the catalog's; undefined when neither is set. */
   threshold: bigint | undefined;
   below: boolean;
@@ -39,27 +41,43 @@ export function catalogThresholdNanos(catalog: Catalog): bigint | undefined {
   return value === undefined ? undefined : parseNanos(value);
 }
 
-interface AccountRow { customer_id: string; balance_nanos: string; threshold_nanos: string | null; below_threshold: boolean; exhausted: boolean; crossings: number }
+export interface CreditAccountRow { customer_id: string; balance_nanos: string; threshold_nanos: string | null; below_threshold: boolean; exhausted: boolean; crossings: number }
 
-const SELECT_ACCOUNTS_FOR_UPDATE = `SELECT customer_id, balance_nanos::text, threshold_nanos::text, below_threshold, exhausted, crossings
-  FROM credit_accounts WHERE unit = $2 AND customer_id = ANY($1::text[]) ORDER BY customer_id FOR UPDATE`;
+/** The balance rows of customers $1 in unit $2 (read as they are). */
+export const SELECT_ACCOUNTS = `SELECT customer_id, balance_nanos::text AS balance_nanos, threshold_nanos::text AS threshold_nanos, below_threshold, exhausted, crossings
+  FROM credit_accounts WHERE unit = $2 AND customer_id = ANY($1::text[]) ORDER BY customer_id`;
+/** The same, locked in id order. */
+export const SELECT_ACCOUNTS_FOR_UPDATE = `${SELECT_ACCOUNTS} FOR UPDATE`;
 
 /**
- * Locks the balance rows of `customerIds` in one unit, in id order (after the counters: see the
- * file comment). A plain SELECT … FOR UPDATE writes no new row version; the rare customer without
- * a row yet gets one first (inserted in id order too, so two first draws never deadlock).
+ * A balance row changed between our read and our write (another counter of the same customer drew
+ * from it, or a grant landed): the whole usage transaction is rolled back and tried again, with the
+ * rows locked this time. SQLSTATE 40001 is what the usage recorder retries.
  */
-export async function lockCreditAccounts(client: pg.ClientBase, unit: string, customerIds: string[], catalog: Catalog): Promise<Map<string, CreditAccountState>> {
-  const ordered = [...customerIds].sort();
-  const { rows } = await client.query<AccountRow>(SELECT_ACCOUNTS_FOR_UPDATE, [ordered, unit]);
-  if (rows.length < ordered.length) {
+export class CreditBalanceRaceError extends Error {
+  readonly code = '40001';
+  constructor() {
+    super('a credit balance changed while this usage transaction drew from it');
+    this.name = 'CreditBalanceRaceError';
+  }
+}
+
+/**
+ * The locked balance rows of `customerIds` (sorted): `locked` are the rows the caller's statement
+ * already locked (store/usageLedger.ts locks them with the events' INSERT); the rare customer
+ * without a row yet gets one here (inserted in id order too, so two first draws never deadlock).
+ * A plain SELECT … FOR UPDATE writes no new row version.
+ */
+export async function creditAccountsOf(client: pg.ClientBase, unit: string, customerIds: string[], locked: CreditAccountRow[], catalog: Catalog): Promise<Map<string, CreditAccountState>> {
+  const rows = [...locked];
+  if (rows.length < customerIds.length) {
     const found = new Set(rows.map((r) => r.customer_id));
-    const missing = ordered.filter((id) => !found.has(id));
+    const missing = customerIds.filter((id) => !found.has(id));
     await client.query(
       `INSERT INTO credit_accounts (customer_id, unit) SELECT customer_id, $2 FROM unnest($1::text[]) WITH ORDINALITY AS t(customer_id, n) ORDER BY n ON CONFLICT (customer_id, unit) DO NOTHING`,
       [missing, unit],
     );
-    rows.push(...(await client.query<AccountRow>(SELECT_ACCOUNTS_FOR_UPDATE, [missing, unit])).rows);
+    rows.push(...(await client.query<CreditAccountRow>(SELECT_ACCOUNTS_FOR_UPDATE, [missing, unit])).rows);
   }
   const fallback = catalogThresholdNanos(catalog);
   return new Map(rows.map((r) => {
@@ -69,6 +87,7 @@ export async function lockCreditAccounts(client: pg.ClientBase, unit: string, cu
       balance,
       before: balance,
       threshold: r.threshold_nanos === null ? fallback : BigInt(r.threshold_nanos),
+      read: { below: r.below_threshold, exhausted: r.exhausted, crossings: r.crossings },
       below: r.below_threshold,
       exhausted: r.exhausted,
       crossings: r.crossings,
@@ -135,8 +154,10 @@ export interface CounterWrites {
 
 /**
  * Writes a usage transaction's counters, balances, aggregated consumption and crossings in ONE
- * statement: on the hot path each round trip is held under the counter locks, so the credits
- * cost one statement more than plain usage (the balance lock), not four.
+ * statement (on the hot path each round trip is held under the counter locks). A balance is only
+ * written where the row is still as it was read: balances read without a lock (the usual case,
+ * see store/usageLedger.ts) that another transaction changed meanwhile fail the whole
+ * transaction with CreditBalanceRaceError, and the recorder tries it again with the rows locked.
  */
 export async function writeCountersAndCredits(client: pg.ClientBase, unit: string, counters: CounterWrites, accounts: ReadonlyMap<string, CreditAccountState>, uses: readonly CreditUse[]): Promise<void> {
   const changed: CreditAccountState[] = [];
@@ -158,16 +179,19 @@ export async function writeCountersAndCredits(client: pg.ClientBase, unit: strin
   }
   const rows = [...grouped.values()];
   if (counters.customerIds.length === 0 && changed.length === 0 && rows.length === 0 && crossings.length === 0) return;
-  await client.query(
-    `WITH counters AS (
+  const result = await client.query<{ written: number }>({
+    name: 'usage-write-counters-and-credits',
+    text: `WITH counters AS (
        UPDATE usage_counters c SET used = t.used
        FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[]) AS t(customer_id, metric, cycle_start, used)
        WHERE c.customer_id = t.customer_id AND c.metric = t.metric AND c.cycle_start = t.cycle_start
        RETURNING 1
      ), accounts AS (
        UPDATE credit_accounts a SET balance_nanos = t.balance, below_threshold = t.below, exhausted = t.exhausted, crossings = t.crossings, updated_at = now()
-       FROM unnest($5::text[], $6::numeric[], $7::boolean[], $8::boolean[], $9::int[]) AS t(customer_id, balance, below, exhausted, crossings)
+       FROM unnest($5::text[], $6::numeric[], $7::boolean[], $8::boolean[], $9::int[], $23::numeric[], $24::boolean[], $25::boolean[], $26::int[])
+         AS t(customer_id, balance, below, exhausted, crossings, read_balance, read_below, read_exhausted, read_crossings)
        WHERE a.customer_id = t.customer_id AND a.unit = $10
+         AND a.balance_nanos = t.read_balance AND a.below_threshold = t.read_below AND a.exhausted = t.read_exhausted AND a.crossings = t.read_crossings
        RETURNING 1
      ), consumption AS (
        INSERT INTO credit_consumption AS c (customer_id, unit, metric, cycle_start, day, quantity, credits_nanos, events)
@@ -176,16 +200,21 @@ export async function writeCountersAndCredits(client: pg.ClientBase, unit: strin
        ON CONFLICT (customer_id, unit, metric, cycle_start, day) DO UPDATE SET
          quantity = c.quantity + EXCLUDED.quantity, credits_nanos = c.credits_nanos + EXCLUDED.credits_nanos, events = c.events + EXCLUDED.events, last_at = now()
        RETURNING 1
+     ), alerts AS (
+       INSERT INTO credit_alerts (customer_id, unit, kind, crossing, balance_nanos, threshold_nanos)
+       SELECT customer_id, $10, kind, crossing, balance, threshold FROM unnest($18::text[], $19::text[], $20::int[], $21::numeric[], $22::numeric[]) AS t(customer_id, kind, crossing, balance, threshold)
+       ON CONFLICT (customer_id, unit, crossing) DO NOTHING
+       RETURNING 1
      )
-     INSERT INTO credit_alerts (customer_id, unit, kind, crossing, balance_nanos, threshold_nanos)
-     SELECT customer_id, $10, kind, crossing, balance, threshold FROM unnest($18::text[], $19::text[], $20::int[], $21::numeric[], $22::numeric[]) AS t(customer_id, kind, crossing, balance, threshold)
-     ON CONFLICT (customer_id, unit, crossing) DO NOTHING`,
-    [
+     SELECT (SELECT count(*) FROM accounts)::int AS written`,
+    values: [
       counters.customerIds, counters.metrics, counters.cycleStarts, counters.used,
       changed.map((a) => a.customerId), changed.map((a) => a.balance.toString()), changed.map((a) => a.below), changed.map((a) => a.exhausted), changed.map((a) => a.crossings),
       unit,
       rows.map((r) => r.customerId), rows.map((r) => r.metric), rows.map((r) => new Date(r.cycleStart)), rows.map((r) => r.day), rows.map((r) => r.quantity.toString()), rows.map((r) => r.creditsNanos.toString()), rows.map((r) => r.events),
       crossings.map((c) => c.customerId), crossings.map((c) => c.kind), crossings.map((c) => c.crossing), crossings.map((c) => c.balance.toString()), crossings.map((c) => c.threshold?.toString() ?? null),
+      changed.map((a) => a.before.toString()), changed.map((a) => a.read.below), changed.map((a) => a.read.exhausted), changed.map((a) => a.read.crossings),
     ],
-  );
+  });
+  if (result.rows[0]!.written !== changed.length) throw new CreditBalanceRaceError();
 }

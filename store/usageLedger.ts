@@ -14,7 +14,7 @@ import { findPlan, type Catalog, type CreditsPolicy } from '../billing/catalog.j
 import { admits, crossedThresholds, cycleForEvent, type AlertThreshold } from '../billing/usage.js';
 import { paymentPolicyOf } from '../billing/paymentPolicy.js';
 import { creditDraw, creditUnitOf } from '../billing/creditPricing.js';
-import { drawCredits, lockCreditAccounts, writeCountersAndCredits, type CreditAccountState, type CreditUse } from './creditLedger.js';
+import { CreditBalanceRaceError, creditAccountsOf, drawCredits, SELECT_ACCOUNTS, SELECT_ACCOUNTS_FOR_UPDATE, writeCountersAndCredits, type CreditAccountRow, type CreditAccountState, type CreditUse } from './creditLedger.js';
 
 export interface LedgerEvent {
   /** Events of one group (one API request) are all recorded or, for an unknown customer, none. */
@@ -62,30 +62,46 @@ const counterKey = (customerId: string, metric: string, cycleStart: number) => `
 const eventKey = (customerId: string, key: string) => `${customerId}\u0000${key}`;
 
 async function loadSubscriptions(client: pg.ClientBase, customerIds: string[]): Promise<Map<string, Subscription>> {
-  const { rows } = await client.query<{ customer_id: string; plan_id: string; status: string; cycle_start: Date; cycle_end: Date }>(
-    'SELECT customer_id, plan_id, status, cycle_start, cycle_end FROM subscriptions WHERE customer_id = ANY($1::text[])',
-    [customerIds],
-  );
+  const { rows } = await client.query<{ customer_id: string; plan_id: string; status: string; cycle_start: Date; cycle_end: Date }>({
+    name: 'usage-subscriptions',
+    text: 'SELECT customer_id, plan_id, status, cycle_start, cycle_end FROM subscriptions WHERE customer_id = ANY($1::text[])',
+    values: [customerIds],
+  });
   return new Map(rows.map((r) => [r.customer_id, { planId: r.plan_id, pastDue: r.status === 'past_due', cycleStart: r.cycle_start.getTime(), cycleEnd: r.cycle_end.getTime() }]));
 }
 
-/** Records events in one transaction; returns one outcome per event, in order. */
+/**
+ * Records events in one transaction; returns one outcome per event, in order. The hot path's
+ * statements are named (prepared once per connection), so PostgreSQL plans each once, not per
+ * flush. A credit balance that changed under an unlocked read (CreditBalanceRaceError) makes the
+ * transaction run once more, with the balances locked.
+ */
 export async function recordUsage(pool: pg.Pool, catalog: Catalog, events: readonly LedgerEvent[]): Promise<EventOutcome[]> {
   const client = await pool.connect();
   try {
-    await client.query('BEGIN');
-    const outcomes = await recordInTransaction(client, catalog, events);
-    await client.query('COMMIT');
-    return outcomes;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
+    for (let lockBalances = false; ; lockBalances = true) {
+      try {
+        await client.query('BEGIN');
+        const outcomes = await recordInTransaction(client, catalog, events, { lockBalances });
+        await client.query('COMMIT');
+        return outcomes;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        if (error instanceof CreditBalanceRaceError && !lockBalances) continue;
+        throw error;
+      }
+    }
   } finally {
     client.release();
   }
 }
 
-async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, events: readonly LedgerEvent[]): Promise<EventOutcome[]> {
+interface RecordOptions {
+  /** Lock the credit balances drawn from (the second try after CreditBalanceRaceError). */
+  lockBalances: boolean;
+}
+
+async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, events: readonly LedgerEvent[], options: RecordOptions): Promise<EventOutcome[]> {
   const subscriptions = await loadSubscriptions(client, [...new Set(events.map((e) => e.customerId))]);
   const outcomes: Array<EventOutcome | undefined> = new Array(events.length);
   const counters = new Map<string, Counter>();
@@ -136,15 +152,16 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
   const ordered = [...counters.values()].sort((a, b) =>
     a.customerId < b.customerId ? -1 : a.customerId > b.customerId ? 1 : a.metric < b.metric ? -1 : a.metric > b.metric ? 1 : a.cycleStart - b.cycleStart);
   if (ordered.length > 0) {
-    const { rows } = await client.query<{ customer_id: string; metric: string; cycle_start: Date; used: string; closed: boolean }>(
-      `INSERT INTO usage_counters AS c (customer_id, metric, cycle_start, cycle_end)
+    const { rows } = await client.query<{ customer_id: string; metric: string; cycle_start: Date; used: string; closed: boolean }>({
+      name: 'usage-lock-counters',
+      text: `INSERT INTO usage_counters AS c (customer_id, metric, cycle_start, cycle_end)
        SELECT customer_id, metric, cycle_start, cycle_end
        FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) WITH ORDINALITY AS t(customer_id, metric, cycle_start, cycle_end, n)
        ORDER BY n
        ON CONFLICT (customer_id, metric, cycle_start) DO UPDATE SET cycle_end = c.cycle_end
        RETURNING customer_id, metric, cycle_start, used::text, closed`,
-      [ordered.map((c) => c.customerId), ordered.map((c) => c.metric), ordered.map((c) => new Date(c.cycleStart)), ordered.map((c) => new Date(c.cycleEnd))],
-    );
+      values: [ordered.map((c) => c.customerId), ordered.map((c) => c.metric), ordered.map((c) => new Date(c.cycleStart)), ordered.map((c) => new Date(c.cycleEnd))],
+    });
     for (const row of rows) {
       const counter = counters.get(counterKey(row.customer_id, row.metric, row.cycle_start.getTime()));
       if (!counter) continue;
@@ -165,37 +182,56 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
     if (counter.closed) outcomes[i] = { status: 'rejected', code: 'period_closed' };
     else candidates.push(i);
   });
-  const inserted = new Set<string>();
-  if (candidates.length > 0) {
-    const rows = candidates.map((i) => events[i]!);
-    const { rows: returned } = await client.query<{ customer_id: string; idempotency_key: string }>(
-      `INSERT INTO usage_events (customer_id, idempotency_key, metric, quantity, occurred_at, cycle_start)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[], $6::timestamptz[])
-       ON CONFLICT (customer_id, idempotency_key) DO NOTHING
-       RETURNING customer_id, idempotency_key`,
-      [
-        rows.map((e) => e.customerId),
-        rows.map((e) => e.idempotencyKey),
-        rows.map((e) => e.metric),
-        rows.map((e) => e.quantity.toString()),
-        rows.map((e) => new Date(e.occurredAt)),
-        candidates.map((i) => new Date(cycleOf[i]!.start)),
-      ],
-    );
-    for (const row of returned) inserted.add(eventKey(row.customer_id, row.idempotency_key));
-  }
-
-  // Credit balances of the customers whose events may go past a `credits` limit, locked after the
-  // counters (always in this order, so nothing deadlocks) and only when they may be drawn.
+  // Credit balances of the customers whose events may go past a `credits` limit, read after the
+  // counters are locked, riding on the events' INSERT (one round trip fewer on the hot path): that
+  // statement starts after the counter locks are held, so it sees the balance the previous holder
+  // of the lock left. They are not locked (a row lock is a write per row): the balance write only
+  // lands on a row still as read, else the transaction is tried again with `lockBalances`, which
+  // locks them here, after the counters (always in this order, so nothing deadlocks).
   const unit = creditUnitOf(catalog);
   const reach = new Map<Counter, bigint>();
   for (const i of candidates) {
     const counter = counters.get(counterKey(events[i]!.customerId, events[i]!.metric, cycleOf[i]!.start))!;
     if (counter.credits) reach.set(counter, (reach.get(counter) ?? counter.used) + events[i]!.quantity);
   }
-  const drawing = [...new Set([...reach].filter(([counter, total]) => total > counter.included).map(([counter]) => counter.customerId))];
-  const accounts: Map<string, CreditAccountState> = unit && drawing.length > 0
-    ? await lockCreditAccounts(client, unit.id, drawing, catalog)
+  const drawing = unit ? [...new Set([...reach].filter(([counter, total]) => total > counter.included).map(([counter]) => counter.customerId))].sort() : [];
+  const inserted = new Set<string>();
+  const lockedRows: CreditAccountRow[] = [];
+  if (candidates.length > 0) {
+    const rows = candidates.map((i) => events[i]!);
+    const values = [
+      rows.map((e) => e.customerId),
+      rows.map((e) => e.idempotencyKey),
+      rows.map((e) => e.metric),
+      rows.map((e) => e.quantity.toString()),
+      rows.map((e) => new Date(e.occurredAt)),
+      candidates.map((i) => new Date(cycleOf[i]!.start)),
+    ];
+    const insertEvents = `INSERT INTO usage_events (customer_id, idempotency_key, metric, quantity, occurred_at, cycle_start)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[], $6::timestamptz[])
+       ON CONFLICT (customer_id, idempotency_key) DO NOTHING
+       RETURNING customer_id, idempotency_key`;
+    if (drawing.length === 0) {
+      const { rows: returned } = await client.query<{ customer_id: string; idempotency_key: string }>({ name: 'usage-insert-events', text: insertEvents, values });
+      for (const row of returned) inserted.add(eventKey(row.customer_id, row.idempotency_key));
+    } else {
+      const { rows: returned } = await client.query<{ kind: 'event' | 'account'; customer_id: string; idempotency_key: string | null } & Omit<CreditAccountRow, 'customer_id'>>({
+        name: options.lockBalances ? 'usage-insert-events-lock-balances' : 'usage-insert-events-read-balances',
+        text: `WITH inserted AS (${insertEvents}),
+         accounts AS (${(options.lockBalances ? SELECT_ACCOUNTS_FOR_UPDATE : SELECT_ACCOUNTS).replace(/\$([12])\b/g, (_, n: string) => (n === '1' ? '$8' : '$7'))})
+         SELECT 'event' AS kind, customer_id, idempotency_key, NULL::text AS balance_nanos, NULL::text AS threshold_nanos, NULL::boolean AS below_threshold, NULL::boolean AS exhausted, NULL::int AS crossings FROM inserted
+         UNION ALL
+         SELECT 'account', customer_id, NULL, balance_nanos, threshold_nanos, below_threshold, exhausted, crossings FROM accounts`,
+        values: [...values, unit!.id, drawing],
+      });
+      for (const row of returned) {
+        if (row.kind === 'event') inserted.add(eventKey(row.customer_id, row.idempotency_key!));
+        else lockedRows.push(row);
+      }
+    }
+  }
+  const accounts: Map<string, CreditAccountState> = drawing.length > 0
+    ? await creditAccountsOf(client, unit!.id, drawing, lockedRows, catalog)
     : new Map();
   const uses: CreditUse[] = [];
 
@@ -243,12 +279,13 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
   // With credits drawn, one statement writes the counters and the credits together.
   if (unit && accounts.size > 0) await writeCountersAndCredits(client, unit.id, counterWrites, accounts, uses);
   else if (changed.length > 0) {
-    await client.query(
-      `UPDATE usage_counters c SET used = t.used
+    await client.query({
+      name: 'usage-update-counters',
+      text: `UPDATE usage_counters c SET used = t.used
        FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[]) AS t(customer_id, metric, cycle_start, used)
        WHERE c.customer_id = t.customer_id AND c.metric = t.metric AND c.cycle_start = t.cycle_start`,
-      [counterWrites.customerIds, counterWrites.metrics, counterWrites.cycleStarts, counterWrites.used],
-    );
+      values: [counterWrites.customerIds, counterWrites.metrics, counterWrites.cycleStarts, counterWrites.used],
+    });
   }
   if (changed.length > 0) {
     const crossings: Array<{ counter: Counter; threshold: AlertThreshold }> = changed.flatMap((counter) =>
