@@ -57,12 +57,18 @@ export function tieredCostNanos(tiers: ReadonlyArray<{ upTo: bigint | undefined;
   return cost;
 }
 
-/** What an event draws: units past the limit before and after it, and their credits (nanos). */
-export function creditDraw(args: { used: bigint; quantity: bigint; included: bigint; policy: CreditsPolicy }): { overBefore: bigint; overAfter: bigint; creditsNanos: bigint } {
+export type CreditTiers = ReturnType<typeof creditTiers>;
+
+/**
+ * What an event draws: units past the limit before and after it, and their credits (nanos). The
+ * policy's tiers may be given parsed (`tiers`), as the usage ledger does once per counter.
+ */
+export function creditDraw(args: { used: bigint; quantity: bigint; included: bigint; policy: CreditsPolicy; tiers?: CreditTiers }): { overBefore: bigint; overAfter: bigint; creditsNanos: bigint } {
   const overBefore = args.used > args.included ? args.used - args.included : 0n;
   const after = args.used + args.quantity;
   const overAfter = after > args.included ? after - args.included : 0n;
-  return { overBefore, overAfter, creditsNanos: tieredCostNanos(creditTiers(args.policy), overBefore, overAfter) };
+  if (overAfter === overBefore) return { overBefore, overAfter, creditsNanos: 0n };
+  return { overBefore, overAfter, creditsNanos: tieredCostNanos(args.tiers ?? creditTiers(args.policy), overBefore, overAfter) };
 }
 
 /** Credits as the API shows them: exact decimal ("2500000", "49.9995"); money with its minor digits. */

@@ -8,7 +8,7 @@
  */
 import type pg from 'pg';
 import type { Catalog, CreditsPolicy } from '../billing/catalog.js';
-import { creditDraw } from '../billing/creditPricing.js';
+import { creditDraw, type CreditTiers } from '../billing/creditPricing.js';
 import { parseNanos } from '../billing/money.js';
 
 export interface CreditAccountState {
@@ -102,12 +102,12 @@ export async function creditAccountsOf(client: pg.ClientBase, unit: string, cust
  */
 export function drawCredits(args: {
   account: CreditAccountState | undefined;
-  counter: { used: bigint; included: bigint; cycleStart: number; policy: CreditsPolicy };
+  counter: { used: bigint; included: bigint; cycleStart: number; policy: CreditsPolicy; tiers: CreditTiers };
   event: { customerId: string; metric: string; quantity: bigint; occurredAt: number };
   uses: CreditUse[];
 }): 'insufficient_credits' | undefined {
   const { account, counter, event } = args;
-  const draw = creditDraw({ used: counter.used, quantity: event.quantity, included: counter.included, policy: counter.policy });
+  const draw = creditDraw({ used: counter.used, quantity: event.quantity, included: counter.included, policy: counter.policy, tiers: counter.tiers });
   const units = draw.overAfter - draw.overBefore;
   if (units === 0n) return undefined;
   if (!account || draw.creditsNanos > account.balance) {

@@ -13,7 +13,7 @@ import type pg from 'pg';
 import { findPlan, type Catalog, type CreditsPolicy } from '../billing/catalog.js';
 import { admits, crossedThresholds, cycleForEvent, type AlertThreshold } from '../billing/usage.js';
 import { paymentPolicyOf } from '../billing/paymentPolicy.js';
-import { creditDraw, creditUnitOf } from '../billing/creditPricing.js';
+import { creditDraw, creditTiers, creditUnitOf, type CreditTiers } from '../billing/creditPricing.js';
 import { CreditBalanceRaceError, creditAccountsOf, drawCredits, SELECT_ACCOUNTS, SELECT_ACCOUNTS_FOR_UPDATE, writeCountersAndCredits, type CreditAccountRow, type CreditAccountState, type CreditUse } from './creditLedger.js';
 
 export interface LedgerEvent {
@@ -54,8 +54,9 @@ interface Counter {
   closed: boolean;
   included: bigint;
   policy: string;
-  /** The metric's credits policy, when usage past `included` draws prepaid credits. */
+  /** The metric's credits policy, when usage past `included` draws prepaid credits (its tiers parsed once). */
   credits?: CreditsPolicy;
+  tiers?: CreditTiers;
 }
 
 const counterKey = (customerId: string, metric: string, cycleStart: number) => `${customerId}\u0000${metric}\u0000${cycleStart}`;
@@ -143,7 +144,7 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
         closed: false,
         included: BigInt(limit?.included ?? 0),
         policy: limit?.overLimit.policy ?? 'reject',
-        ...(limit?.overLimit.policy === 'credits' ? { credits: limit.overLimit } : {}),
+        ...(limit?.overLimit.policy === 'credits' ? { credits: limit.overLimit, tiers: creditTiers(limit.overLimit) } : {}),
       });
     }
   });
@@ -254,7 +255,7 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
       continue;
     }
     const refusal = counter.credits
-      ? drawCredits({ account: accounts.get(event.customerId), counter: { used: counter.used, included: counter.included, cycleStart: counter.cycleStart, policy: counter.credits }, event, uses })
+      ? drawCredits({ account: accounts.get(event.customerId), counter: { used: counter.used, included: counter.included, cycleStart: counter.cycleStart, policy: counter.credits, tiers: counter.tiers! }, event, uses })
       : admits({ used: counter.used, quantity: event.quantity, included: counter.included, policy: counter.policy as 'reject' | 'bill' }) ? undefined : 'usage_limit_reached' as const;
     if (refusal) {
       outcomes[i] = { status: 'refused', code: refusal, used: counter.used, ...view };
