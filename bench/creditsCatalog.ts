@@ -15,6 +15,7 @@ import { parseCatalog, type Catalog, type CatalogInput } from '../billing/catalo
 import { requireCreditUnit } from '../billing/creditPricing.js';
 import { parseNanos } from '../billing/money.js';
 import { DEFAULT_CATALOG_PATH } from '../config/loadCatalog.js';
+import { CONSUMPTION_ROWS_OF_CUSTOMERS } from '../store/creditLedger.js';
 
 /** The plan of the credits customers. */
 export const CREDITS_PLAN = 'metered';
@@ -98,9 +99,9 @@ export async function checkCreditLedger(client: pg.ClientBase, catalog: Catalog,
   const ids = [...customerIds];
   const start = CREDITS_START_BALANCE_NANOS.toString();
   const drawnNanos = await one(`SELECT sum($3::numeric - balance_nanos)::text AS n FROM credit_accounts WHERE customer_id = ANY($1::text[]) AND unit = $2`, [ids, unit.id, start]);
-  const consumedNanos = await one(`SELECT sum(credits_nanos)::text AS n FROM credit_consumption WHERE customer_id = ANY($1::text[]) AND unit = $2`, [ids, unit.id]);
-  const consumedUnits = await one(`SELECT sum(quantity)::text AS n FROM credit_consumption WHERE customer_id = ANY($1::text[]) AND unit = $2`, [ids, unit.id]);
-  const consumptionEvents = await one(`SELECT sum(events)::text AS n FROM credit_consumption WHERE customer_id = ANY($1::text[]) AND unit = $2`, [ids, unit.id]);
+  const consumedNanos = await one(`SELECT sum(credits_nanos)::text AS n FROM ${CONSUMPTION_ROWS_OF_CUSTOMERS} c`, [ids, unit.id]);
+  const consumedUnits = await one(`SELECT sum(quantity)::text AS n FROM ${CONSUMPTION_ROWS_OF_CUSTOMERS} c`, [ids, unit.id]);
+  const consumptionEvents = await one(`SELECT sum(events)::text AS n FROM ${CONSUMPTION_ROWS_OF_CUSTOMERS} c`, [ids, unit.id]);
   const countedEvents = await one(`SELECT count(*)::text AS n FROM usage_events WHERE customer_id = ANY($1::text[])`, [ids]);
   const counterUsed = await one(`SELECT sum(used)::text AS n FROM usage_counters WHERE customer_id = ANY($1::text[])`, [ids]);
   const alerts = await one(`SELECT count(*)::text AS n FROM credit_alerts WHERE customer_id = ANY($1::text[])`, [ids]);

@@ -144,22 +144,85 @@ export function consumptionCrossings(account: CreditAccountState): Crossing[] {
   return crossings;
 }
 
-/** The counters a usage transaction changed (written in the same statement as the credits). */
-export interface CounterWrites {
-  customerIds: string[];
-  metrics: string[];
-  cycleStarts: Date[];
-  used: string[];
+/**
+ * Credits drawn through one counter on its latest day: kept on the counter row (written with
+ * `used`, under the counter's lock, so the hot path writes no extra row for its history) until a
+ * later day begins, then moved to credit_consumption. A back-dated draw for an earlier day goes to
+ * credit_consumption at once; so each (metric, cycle, day) lives in exactly one of the two places.
+ */
+export interface CounterCreditDay {
+  day: string | null;
+  quantity: bigint;
+  nanos: bigint;
+  events: bigint;
+  firstAt: Date | null;
+  lastAt: Date | null;
+}
+
+export const NO_CREDIT_DAY: CounterCreditDay = { day: null, quantity: 0n, nanos: 0n, events: 0n, firstAt: null, lastAt: null };
+
+/** The counter's credit-day columns, as returned with it (SQL select list). */
+export const CREDIT_DAY_COLUMNS = 'credit_day::text AS credit_day, credit_day_quantity::text AS credit_day_quantity, credit_day_nanos::text AS credit_day_nanos, credit_day_events::text AS credit_day_events, credit_day_first_at, credit_day_last_at';
+
+export interface CreditDayRow {
+  credit_day: string | null;
+  credit_day_quantity: string;
+  credit_day_nanos: string;
+  credit_day_events: string;
+  credit_day_first_at: Date | null;
+  credit_day_last_at: Date | null;
+}
+
+export function creditDayOf(row: CreditDayRow): CounterCreditDay {
+  return {
+    day: row.credit_day,
+    quantity: BigInt(row.credit_day_quantity),
+    nanos: BigInt(row.credit_day_nanos),
+    events: BigInt(row.credit_day_events),
+    firstAt: row.credit_day_first_at,
+    lastAt: row.credit_day_last_at,
+  };
 }
 
 /**
- * Writes a usage transaction's counters, balances, aggregated consumption and crossings in ONE
- * statement (on the hot path each round trip is held under the counter locks). A balance is only
- * written where the row is still as it was read: balances read without a lock (the usual case,
- * see store/usageLedger.ts) that another transaction changed meanwhile fail the whole
- * transaction with CreditBalanceRaceError, and the recorder tries it again with the rows locked.
+ * Every consumption row of customers $1 (text[]) in unit $2, wherever it lives (for raw-SQL checks:
+ * the bench's ledger check, the tests): credit_consumption and the counters' latest days.
  */
-export async function writeCountersAndCredits(client: pg.ClientBase, unit: string, counters: CounterWrites, accounts: ReadonlyMap<string, CreditAccountState>, uses: readonly CreditUse[]): Promise<void> {
+export const CONSUMPTION_ROWS_OF_CUSTOMERS = `(SELECT customer_id, metric, cycle_start, day, quantity, credits_nanos, events FROM credit_consumption WHERE customer_id = ANY($1::text[]) AND unit = $2
+  UNION ALL
+  SELECT customer_id, metric, cycle_start, credit_day, credit_day_quantity, credit_day_nanos, credit_day_events FROM usage_counters
+  WHERE customer_id = ANY($1::text[]) AND credit_day IS NOT NULL AND credit_day_events > 0)`;
+
+/** A counter a usage transaction changed, with its credit day as read. */
+export interface CounterWrite {
+  customerId: string;
+  metric: string;
+  cycleStart: number;
+  used: bigint;
+  creditDay: CounterCreditDay;
+}
+
+interface ConsumptionRow {
+  customerId: string;
+  metric: string;
+  cycleStart: number;
+  day: string;
+  quantity: bigint;
+  nanos: bigint;
+  events: bigint;
+  firstAt: Date | null;
+  lastAt: Date | null;
+}
+
+/**
+ * Writes a usage transaction's counters (with their credit days), balances, the consumption rows
+ * that leave the counters (a day that ended, a back-dated draw) and the crossings in ONE statement
+ * (on the hot path each round trip is held under the counter locks). A balance is only written
+ * where the row is still as it was read: balances read without a lock (the usual case, see
+ * store/usageLedger.ts) that another transaction changed meanwhile fail the whole transaction with
+ * CreditBalanceRaceError, and it runs again with the rows locked.
+ */
+export async function writeCountersAndCredits(client: pg.ClientBase, unit: string, counters: readonly CounterWrite[], accounts: ReadonlyMap<string, CreditAccountState>, uses: readonly CreditUse[]): Promise<void> {
   const changed: CreditAccountState[] = [];
   const crossings: Crossing[] = [];
   for (const account of accounts.values()) {
@@ -167,53 +230,83 @@ export async function writeCountersAndCredits(client: pg.ClientBase, unit: strin
     crossings.push(...consumptionCrossings(account));
     if (account.balance !== account.before || account.below !== before.below || account.exhausted !== before.exhausted) changed.push(account);
   }
-  const grouped = new Map<string, CreditUse & { events: number }>();
+  // This transaction's draws per counter and day.
+  const byCounter = new Map<string, Map<string, { quantity: bigint; nanos: bigint; events: bigint }>>();
   for (const use of uses) {
-    const key = `${use.customerId}\u0000${use.metric}\u0000${use.cycleStart}\u0000${use.day}`;
-    const had = grouped.get(key);
-    if (had) {
-      had.quantity += use.quantity;
-      had.creditsNanos += use.creditsNanos;
-      had.events += 1;
-    } else grouped.set(key, { ...use, events: 1 });
+    const key = `${use.customerId}\u0000${use.metric}\u0000${use.cycleStart}`;
+    const days = byCounter.get(key) ?? new Map<string, { quantity: bigint; nanos: bigint; events: bigint }>();
+    byCounter.set(key, days);
+    const had = days.get(use.day) ?? { quantity: 0n, nanos: 0n, events: 0n };
+    days.set(use.day, { quantity: had.quantity + use.quantity, nanos: had.nanos + use.creditsNanos, events: had.events + 1n });
   }
-  const rows = [...grouped.values()];
-  if (counters.customerIds.length === 0 && changed.length === 0 && rows.length === 0 && crossings.length === 0) return;
+  const rows: ConsumptionRow[] = [];
+  const days = counters.map((counter) => {
+    let state = { ...counter.creditDay };
+    let reset = false;
+    let touched = false;
+    const drawn = byCounter.get(`${counter.customerId}\u0000${counter.metric}\u0000${counter.cycleStart}`);
+    for (const [day, g] of [...(drawn ?? [])].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      const row = { customerId: counter.customerId, metric: counter.metric, cycleStart: counter.cycleStart };
+      if (state.day === null || day > state.day) {
+        // A later day begins: the day before leaves the counter for credit_consumption.
+        if (state.day !== null && state.events > 0n) rows.push({ ...row, day: state.day, quantity: state.quantity, nanos: state.nanos, events: state.events, firstAt: state.firstAt, lastAt: state.lastAt });
+        state = { day, quantity: g.quantity, nanos: g.nanos, events: g.events, firstAt: null, lastAt: null };
+        reset = true;
+        touched = true;
+      } else if (day === state.day) {
+        state = { ...state, quantity: state.quantity + g.quantity, nanos: state.nanos + g.nanos, events: state.events + g.events };
+        touched = true;
+      } else {
+        // Back-dated to a day that has ended: straight to credit_consumption.
+        rows.push({ ...row, day, quantity: g.quantity, nanos: g.nanos, events: g.events, firstAt: null, lastAt: null });
+      }
+    }
+    return { state, reset, touched };
+  });
+  if (counters.length === 0 && changed.length === 0 && rows.length === 0 && crossings.length === 0) return;
   const result = await client.query<{ written: number }>({
     name: 'usage-write-counters-and-credits',
     text: `WITH counters AS (
-       UPDATE usage_counters c SET used = t.used
-       FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[]) AS t(customer_id, metric, cycle_start, used)
+       UPDATE usage_counters c SET used = t.used, credit_day = t.day, credit_day_quantity = t.q, credit_day_nanos = t.n, credit_day_events = t.e,
+         credit_day_first_at = CASE WHEN t.reset THEN now() ELSE c.credit_day_first_at END,
+         credit_day_last_at = CASE WHEN t.touched THEN now() ELSE c.credit_day_last_at END
+       FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[], $5::date[], $6::numeric[], $7::numeric[], $8::bigint[], $9::boolean[], $10::boolean[])
+         AS t(customer_id, metric, cycle_start, used, day, q, n, e, reset, touched)
        WHERE c.customer_id = t.customer_id AND c.metric = t.metric AND c.cycle_start = t.cycle_start
        RETURNING 1
      ), accounts AS (
        UPDATE credit_accounts a SET balance_nanos = t.balance, below_threshold = t.below, exhausted = t.exhausted, crossings = t.crossings, updated_at = now()
-       FROM unnest($5::text[], $6::numeric[], $7::boolean[], $8::boolean[], $9::int[], $23::numeric[], $24::boolean[], $25::boolean[], $26::int[])
+       FROM unnest($11::text[], $12::numeric[], $13::boolean[], $14::boolean[], $15::int[], $16::numeric[], $17::boolean[], $18::boolean[], $19::int[])
          AS t(customer_id, balance, below, exhausted, crossings, read_balance, read_below, read_exhausted, read_crossings)
-       WHERE a.customer_id = t.customer_id AND a.unit = $10
+       WHERE a.customer_id = t.customer_id AND a.unit = $20
          AND a.balance_nanos = t.read_balance AND a.below_threshold = t.read_below AND a.exhausted = t.read_exhausted AND a.crossings = t.read_crossings
        RETURNING 1
      ), consumption AS (
-       INSERT INTO credit_consumption AS c (customer_id, unit, metric, cycle_start, day, quantity, credits_nanos, events)
-       SELECT customer_id, $10, metric, cycle_start, day, quantity, credits_nanos, events
-       FROM unnest($11::text[], $12::text[], $13::timestamptz[], $14::date[], $15::numeric[], $16::numeric[], $17::bigint[]) AS t(customer_id, metric, cycle_start, day, quantity, credits_nanos, events)
+       INSERT INTO credit_consumption AS c (customer_id, unit, metric, cycle_start, day, quantity, credits_nanos, events, first_at, last_at)
+       SELECT customer_id, $20, metric, cycle_start, day, quantity, credits_nanos, events, coalesce(first_at, now()), coalesce(last_at, now())
+       FROM unnest($21::text[], $22::text[], $23::timestamptz[], $24::date[], $25::numeric[], $26::numeric[], $27::bigint[], $28::timestamptz[], $29::timestamptz[])
+         AS t(customer_id, metric, cycle_start, day, quantity, credits_nanos, events, first_at, last_at)
        ON CONFLICT (customer_id, unit, metric, cycle_start, day) DO UPDATE SET
-         quantity = c.quantity + EXCLUDED.quantity, credits_nanos = c.credits_nanos + EXCLUDED.credits_nanos, events = c.events + EXCLUDED.events, last_at = now()
+         quantity = c.quantity + EXCLUDED.quantity, credits_nanos = c.credits_nanos + EXCLUDED.credits_nanos, events = c.events + EXCLUDED.events,
+         first_at = least(c.first_at, EXCLUDED.first_at), last_at = greatest(c.last_at, EXCLUDED.last_at)
        RETURNING 1
      ), alerts AS (
        INSERT INTO credit_alerts (customer_id, unit, kind, crossing, balance_nanos, threshold_nanos)
-       SELECT customer_id, $10, kind, crossing, balance, threshold FROM unnest($18::text[], $19::text[], $20::int[], $21::numeric[], $22::numeric[]) AS t(customer_id, kind, crossing, balance, threshold)
+       SELECT customer_id, $20, kind, crossing, balance, threshold FROM unnest($30::text[], $31::text[], $32::int[], $33::numeric[], $34::numeric[]) AS t(customer_id, kind, crossing, balance, threshold)
        ON CONFLICT (customer_id, unit, crossing) DO NOTHING
        RETURNING 1
      )
      SELECT (SELECT count(*) FROM accounts)::int AS written`,
     values: [
-      counters.customerIds, counters.metrics, counters.cycleStarts, counters.used,
+      counters.map((c) => c.customerId), counters.map((c) => c.metric), counters.map((c) => new Date(c.cycleStart)), counters.map((c) => c.used.toString()),
+      days.map((d) => d.state.day), days.map((d) => d.state.quantity.toString()), days.map((d) => d.state.nanos.toString()), days.map((d) => d.state.events.toString()),
+      days.map((d) => d.reset), days.map((d) => d.touched),
       changed.map((a) => a.customerId), changed.map((a) => a.balance.toString()), changed.map((a) => a.below), changed.map((a) => a.exhausted), changed.map((a) => a.crossings),
-      unit,
-      rows.map((r) => r.customerId), rows.map((r) => r.metric), rows.map((r) => new Date(r.cycleStart)), rows.map((r) => r.day), rows.map((r) => r.quantity.toString()), rows.map((r) => r.creditsNanos.toString()), rows.map((r) => r.events),
-      crossings.map((c) => c.customerId), crossings.map((c) => c.kind), crossings.map((c) => c.crossing), crossings.map((c) => c.balance.toString()), crossings.map((c) => c.threshold?.toString() ?? null),
       changed.map((a) => a.before.toString()), changed.map((a) => a.read.below), changed.map((a) => a.read.exhausted), changed.map((a) => a.read.crossings),
+      unit,
+      rows.map((r) => r.customerId), rows.map((r) => r.metric), rows.map((r) => new Date(r.cycleStart)), rows.map((r) => r.day), rows.map((r) => r.quantity.toString()), rows.map((r) => r.nanos.toString()), rows.map((r) => r.events.toString()),
+      rows.map((r) => r.firstAt), rows.map((r) => r.lastAt),
+      crossings.map((c) => c.customerId), crossings.map((c) => c.kind), crossings.map((c) => c.crossing), crossings.map((c) => c.balance.toString()), crossings.map((c) => c.threshold?.toString() ?? null),
     ],
   });
   if (result.rows[0]!.written !== changed.length) throw new CreditBalanceRaceError();

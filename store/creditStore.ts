@@ -262,11 +262,22 @@ export async function turnOffAutoRecharge(db: Db, customerId: string, unit: stri
   await db.creditAccount.updateMany({ where: { customerId, unit, autoRecharge: true }, data: { autoRecharge: false, autoRechargeOffReason: reason.slice(0, 500), autoRechargeOffAt: at } });
 }
 
+/**
+ * Consumption rows: credit_consumption, and each counter's latest day still on the counter
+ * (store/creditLedger.ts CounterCreditDay) — a (metric, cycle, day) is in exactly one of them.
+ * The counter carries no unit: its day is the catalog's unit's, as the ledger drew it.
+ */
+const CONSUMPTION_ROWS = (customerId: string, unit: string) => Prisma.sql`
+  SELECT metric, cycle_start, day, quantity, credits_nanos, events, first_at, last_at FROM credit_consumption WHERE customer_id = ${customerId} AND unit = ${unit}
+  UNION ALL
+  SELECT metric, cycle_start, credit_day, credit_day_quantity, credit_day_nanos, credit_day_events, credit_day_first_at, credit_day_last_at FROM usage_counters
+  WHERE customer_id = ${customerId} AND credit_day IS NOT NULL AND credit_day_events > 0`;
+
 /** Credits drawn by usage in one cycle: per metric, in units past the plan and in credits. */
 export async function consumptionOfCycle(db: Db, customerId: string, unit: string, cycleStart: number): Promise<Array<{ metric: string; quantity: bigint; creditsNanos: bigint }>> {
   const rows = await db.$queryRaw<Array<{ metric: string; quantity: string; credits_nanos: string }>>`
-    SELECT metric, sum(quantity)::text AS quantity, sum(credits_nanos)::text AS credits_nanos FROM credit_consumption
-    WHERE customer_id = ${customerId} AND unit = ${unit} AND cycle_start = ${new Date(cycleStart)} GROUP BY metric ORDER BY metric`;
+    SELECT metric, sum(quantity)::text AS quantity, sum(credits_nanos)::text AS credits_nanos FROM (${CONSUMPTION_ROWS(customerId, unit)}) c
+    WHERE cycle_start = ${new Date(cycleStart)} GROUP BY metric ORDER BY metric`;
   return rows.map((r) => ({ metric: r.metric, quantity: BigInt(r.quantity), creditsNanos: BigInt(r.credits_nanos) }));
 }
 
@@ -302,7 +313,7 @@ export async function creditHistory(db: Db, customerId: string, unit: string, ar
       SELECT * FROM (
         SELECT 'c:' || lpad((extract(epoch from cycle_start) * 1000)::bigint::text, 15, '0') || ':' || day::text || ':' || metric COLLATE "C" AS key,
           metric, day, last_at, first_at, quantity::text, credits_nanos::text, events
-        FROM credit_consumption WHERE customer_id = ${customerId} AND unit = ${unit} AND last_at <= ${at}) c
+        FROM (${CONSUMPTION_ROWS(customerId, unit)}) rows WHERE last_at <= ${at}) c
       WHERE last_at < ${at} OR key < ${key} COLLATE "C"
       ORDER BY last_at DESC, key COLLATE "C" DESC LIMIT ${args.limit}`,
   ]);

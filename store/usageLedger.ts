@@ -14,7 +14,7 @@ import { findPlan, type Catalog, type CreditsPolicy } from '../billing/catalog.j
 import { admits, crossedThresholds, cycleForEvent, type AlertThreshold } from '../billing/usage.js';
 import { paymentPolicyOf } from '../billing/paymentPolicy.js';
 import { creditDraw, creditTiers, creditUnitOf, type CreditTiers } from '../billing/creditPricing.js';
-import { CreditBalanceRaceError, creditAccountsOf, drawCredits, SELECT_ACCOUNTS, SELECT_ACCOUNTS_FOR_UPDATE, writeCountersAndCredits, type CreditAccountRow, type CreditAccountState, type CreditUse } from './creditLedger.js';
+import { CREDIT_DAY_COLUMNS, CreditBalanceRaceError, creditAccountsOf, creditDayOf, drawCredits, NO_CREDIT_DAY, SELECT_ACCOUNTS, SELECT_ACCOUNTS_FOR_UPDATE, writeCountersAndCredits, type CounterCreditDay, type CreditAccountRow, type CreditAccountState, type CreditDayRow, type CreditUse } from './creditLedger.js';
 
 export interface LedgerEvent {
   /** Events of one group (one API request) are all recorded or, for an unknown customer, none. */
@@ -57,6 +57,8 @@ interface Counter {
   /** The metric's credits policy, when usage past `included` draws prepaid credits (its tiers parsed once). */
   credits?: CreditsPolicy;
   tiers?: CreditTiers;
+  /** Credits drawn through this counter on its latest day (store/creditLedger.ts). */
+  creditDay: CounterCreditDay;
 }
 
 const counterKey = (customerId: string, metric: string, cycleStart: number) => `${customerId}\u0000${metric}\u0000${cycleStart}`;
@@ -145,6 +147,7 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
         included: BigInt(limit?.included ?? 0),
         policy: limit?.overLimit.policy ?? 'reject',
         ...(limit?.overLimit.policy === 'credits' ? { credits: limit.overLimit, tiers: creditTiers(limit.overLimit) } : {}),
+        creditDay: NO_CREDIT_DAY,
       });
     }
   });
@@ -153,14 +156,14 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
   const ordered = [...counters.values()].sort((a, b) =>
     a.customerId < b.customerId ? -1 : a.customerId > b.customerId ? 1 : a.metric < b.metric ? -1 : a.metric > b.metric ? 1 : a.cycleStart - b.cycleStart);
   if (ordered.length > 0) {
-    const { rows } = await client.query<{ customer_id: string; metric: string; cycle_start: Date; used: string; closed: boolean }>({
+    const { rows } = await client.query<{ customer_id: string; metric: string; cycle_start: Date; used: string; closed: boolean } & CreditDayRow>({
       name: 'usage-lock-counters',
       text: `INSERT INTO usage_counters AS c (customer_id, metric, cycle_start, cycle_end)
        SELECT customer_id, metric, cycle_start, cycle_end
        FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) WITH ORDINALITY AS t(customer_id, metric, cycle_start, cycle_end, n)
        ORDER BY n
        ON CONFLICT (customer_id, metric, cycle_start) DO UPDATE SET cycle_end = c.cycle_end
-       RETURNING customer_id, metric, cycle_start, used::text, closed`,
+       RETURNING customer_id, metric, cycle_start, used::text, closed, ${CREDIT_DAY_COLUMNS}`,
       values: [ordered.map((c) => c.customerId), ordered.map((c) => c.metric), ordered.map((c) => new Date(c.cycleStart)), ordered.map((c) => new Date(c.cycleEnd))],
     });
     for (const row of rows) {
@@ -169,6 +172,7 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
       counter.used = BigInt(row.used);
       counter.before = counter.used;
       counter.closed = row.closed;
+      counter.creditDay = creditDayOf(row);
     }
   }
 
@@ -278,7 +282,7 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
   const changed = ordered.filter((c) => c.used !== c.before);
   const counterWrites = { customerIds: changed.map((c) => c.customerId), metrics: changed.map((c) => c.metric), cycleStarts: changed.map((c) => new Date(c.cycleStart)), used: changed.map((c) => c.used.toString()) };
   // With credits drawn, one statement writes the counters and the credits together.
-  if (unit && accounts.size > 0) await writeCountersAndCredits(client, unit.id, counterWrites, accounts, uses);
+  if (unit && accounts.size > 0) await writeCountersAndCredits(client, unit.id, changed, accounts, uses);
   else if (changed.length > 0) {
     await client.query({
       name: 'usage-update-counters',

@@ -3,7 +3,7 @@
  * zero, and every event is either counted with its credits or refused. Many concurrent
  * recordUsage calls (single events and batches, duplicate keys within and across batches, a
  * tiered metric near its tier boundary) against the real PostgreSQL, then the ledger identities:
- * what left the balance is exactly what credit_consumption recorded, the units paid are exactly
+ * what left the balance is exactly the consumption recorded (credit_consumption and the counters' latest days), the units paid are exactly
  * the units past the included quantity, and exactly the counted events are in usage_events.
  */
 import path from 'node:path';
@@ -13,6 +13,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Catalog } from '../../billing/catalog.js';
 import { loadCatalog } from '../../config/loadCatalog.js';
+import { CONSUMPTION_ROWS_OF_CUSTOMERS } from '../../store/creditLedger.js';
 import { grantCredits } from '../../store/creditStore.js';
 import { insertCustomer } from '../../store/customerStore.js';
 import { createPool } from '../../store/db.js';
@@ -96,8 +97,8 @@ async function ledgerState(customerId: string): Promise<LedgerState> {
     pool.query<{ balance: string; crossings: number }>('SELECT balance_nanos::text AS balance, crossings FROM credit_accounts WHERE customer_id = $1 AND unit = $2', [customerId, UNIT]),
     pool.query<{ metric: string; used: string }>('SELECT metric, used::text FROM usage_counters WHERE customer_id = $1', [customerId]),
     pool.query<{ metric: string; quantity: string; credits: string; events: string }>(
-      'SELECT metric, sum(quantity)::text AS quantity, sum(credits_nanos)::text AS credits, sum(events)::text AS events FROM credit_consumption WHERE customer_id = $1 AND unit = $2 GROUP BY metric',
-      [customerId, UNIT]),
+      `SELECT metric, sum(quantity)::text AS quantity, sum(credits_nanos)::text AS credits, sum(events)::text AS events FROM ${CONSUMPTION_ROWS_OF_CUSTOMERS} c GROUP BY metric`,
+      [[customerId], UNIT]),
     pool.query<{ idempotency_key: string; metric: string; quantity: string }>('SELECT idempotency_key, metric, quantity::text FROM usage_events WHERE customer_id = $1', [customerId]),
     pool.query<{ kind: string; crossing: number }>('SELECT kind, crossing FROM credit_alerts WHERE customer_id = $1 AND unit = $2 ORDER BY crossing', [customerId, UNIT]),
   ]);
