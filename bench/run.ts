@@ -357,7 +357,7 @@ interface Scenario {
   target?: Target;
   /** One customer takes all the events (the BENCH_ONLY=credits pairs are the hot ones). */
   hot?: boolean;
-  /** A credits scenario: the name of its plain counterpart (same load on enterprise customers), run just before it. */
+  /** A credits scenario: the name of its plain counterpart (same load on enterprise customers), run in alternating slices with it. */
   creditsOf?: string;
   /** Request `seq` of connection `conn` (unique idempotency keys come from both). */
   request(conn: number, seq: number): HttpCall;
@@ -546,7 +546,35 @@ interface ScenarioResult {
  * `connections` loops, each with one request in flight, for the warm-up plus the measured window.
  * Only requests that complete inside the window count, so slow starts and the tail do not skew it.
  */
-async function runScenario(api: ApiProcess, scenario: Scenario, seconds: number, interrupted: () => boolean): Promise<ScenarioResult> {
+/** Slices of a plain/credits pair each scenario runs in, alternating. */
+const PAIR_ROUNDS = 4;
+
+/** One scenario's alternating slices as one result: sums, all latencies, CPU weighted by time. */
+function mergeSlices(slices: ScenarioResult[]): ScenarioResult {
+  const seconds = slices.reduce((sum, r) => sum + r.seconds, 0);
+  const weighted = (pick: (c: CpuShare) => number | undefined) => {
+    const values = slices.map((r) => pick(r.cpu));
+    return values.every((v) => v !== undefined) ? slices.reduce((sum, r, i) => sum + values[i]! * r.seconds, 0) / seconds : undefined;
+  };
+  const errors = new Map<string, number>();
+  for (const r of slices) for (const [problem, n] of r.errors) errors.set(problem, (errors.get(problem) ?? 0) + n);
+  const api = weighted((c) => c.api);
+  const machine = weighted((c) => c.machine);
+  return {
+    scenario: slices[0]!.scenario,
+    seconds,
+    requests: slices.reduce((sum, r) => sum + r.requests, 0),
+    okRequests: slices.reduce((sum, r) => sum + r.okRequests, 0),
+    latenciesMs: slices.flatMap((r) => r.latenciesMs),
+    errors,
+    cpu: { bench: weighted((c) => c.bench)!, ...(api !== undefined ? { api } : {}), ...(machine !== undefined ? { machine } : {}) },
+    confirmedEvents: slices.reduce((sum, r) => sum + r.confirmedEvents, 0),
+    unanswered: slices.reduce((sum, r) => sum + r.unanswered, 0),
+  };
+}
+
+/** `firstSeq`: where each connection's request numbers start (slices of one scenario must not repeat an idempotency key). */
+async function runScenario(api: ApiProcess, scenario: Scenario, seconds: number, interrupted: () => boolean, firstSeq = 0): Promise<ScenarioResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: scenario.connections });
   const windowStart = process.hrtime.bigint() + BigInt(WARMUP_MS) * 1_000_000n;
   const windowEnd = windowStart + BigInt(Math.round(seconds * 1e9));
@@ -560,7 +588,7 @@ async function runScenario(api: ApiProcess, scenario: Scenario, seconds: number,
   const cpuTimer = setTimeout(() => { cpuAtStart = cpuSnapshot(api.pid); }, WARMUP_MS);
 
   const connection = async (conn: number) => {
-    for (let seq = 0; process.hrtime.bigint() < windowEnd && !interrupted(); seq++) {
+    for (let seq = firstSeq; process.hrtime.bigint() < windowEnd && !interrupted(); seq++) {
       const call = scenario.request(conn, seq); // built before the clock starts: client work is not latency
       const sent = process.hrtime.bigint();
       const answer = await send(agent, api, call);
@@ -786,7 +814,7 @@ function printReport(results: ScenarioResult[], ceiling: Ceiling, info: { second
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
-/** "Credits vs plain (same run)": each credits scenario beside the plain one run just before it. */
+/** "Credits vs plain (same run)": each credits scenario beside its plain counterpart (alternating slices). */
 function creditsComparison(all: Array<{ r: ScenarioResult; f: Figures }>): string[] {
   const pairs = all.flatMap(({ r, f }) => {
     const plain = r.scenario.creditsOf === undefined ? undefined : all.find((p) => p.r.scenario.name === r.scenario.creditsOf);
@@ -797,7 +825,7 @@ function creditsComparison(all: Array<{ r: ScenarioResult; f: Figures }>): strin
   const target = CREDITS_MIN_RATIO.toFixed(2);
   out.push('', '### Credits vs plain (same run)', '');
   out.push(`Credits customers are on the \`${CREDITS_PLAN}\` plan (api_calls: nothing included, then ${CREDITS_UNIT_PRICE} USD of credits each), so every event ` +
-    'locks and draws its balance in the usage transaction (credit_accounts, credit_consumption); plain = the same load on Enterprise customers, run just before. ' +
+    'draws its balance in the usage transaction (credit_accounts; the day\'s consumption on the counter); plain = the same load on Enterprise customers. The two run in ' + PAIR_ROUNDS + ' alternating slices each (1 s warm-up per slice), so drift falls on both alike. ' +
     `Issue 10's target: credits events/s ≥ ${target} × plain, with every event counted.`, '');
   const ratioOf = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || b <= 0 ? undefined : a / b);
   const ratioText = (n: number | undefined) => (n === undefined ? '—' : `${n.toFixed(2)}×`);
@@ -1140,10 +1168,25 @@ async function main(): Promise<void> {
     // BENCH_ONLY=upgrades measures the plan-upgrade latency alone (a workflow change's quick check);
     // BENCH_ONLY=credits the hot plain/credits pairs alone (the credits comparison's quick check).
     const upgradesOnly = only === 'upgrades';
-    for (const scenario of selectScenarios(scenarios(ready.customers), only)) {
+    const selected = selectScenarios(scenarios(ready.customers), only);
+    for (const scenario of selected) {
       if (cleanup.interrupted) return;
-      log(`running: ${scenario.name} (${scenario.connections} connections, ${seconds} s)`);
-      results.push(await runScenario(ready.api, scenario, seconds, () => cleanup.interrupted));
+      if (scenario.creditsOf !== undefined) continue; // run with its plain counterpart, below
+      const credits = selected.find((s) => s.creditsOf === scenario.name);
+      if (!credits) {
+        log(`running: ${scenario.name} (${scenario.connections} connections, ${seconds} s)`);
+        results.push(await runScenario(ready.api, scenario, seconds, () => cleanup.interrupted));
+        continue;
+      }
+      // A pair compared by a ratio: run in alternating slices (plain, credits, plain, credits…), so
+      // the machine's drift (another process, autovacuum, tables growing) falls on both alike.
+      log(`running: ${scenario.name} / ${credits.name} (${scenario.connections} connections, ${seconds} s each, in ${PAIR_ROUNDS} alternating slices)`);
+      const slices: { plain: ScenarioResult[]; credits: ScenarioResult[] } = { plain: [], credits: [] };
+      for (let round = 0; round < PAIR_ROUNDS && !cleanup.interrupted; round++) {
+        slices.plain.push(await runScenario(ready.api, scenario, seconds / PAIR_ROUNDS, () => cleanup.interrupted, round * 100_000_000));
+        slices.credits.push(await runScenario(ready.api, credits, seconds / PAIR_ROUNDS, () => cleanup.interrupted, round * 100_000_000));
+      }
+      results.push(mergeSlices(slices.plain), mergeSlices(slices.credits));
     }
     if (cleanup.interrupted) return;
     const ledger = await checkLedgers(ready.services.postgres.url('tollgate'), ready.services.catalog, ready.customers, results);

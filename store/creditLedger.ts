@@ -264,50 +264,62 @@ export async function writeCountersAndCredits(client: pg.ClientBase, unit: strin
     return { state, reset, touched };
   });
   if (counters.length === 0 && changed.length === 0 && rows.length === 0 && crossings.length === 0) return;
-  const result = await client.query<{ written: number }>({
-    name: 'usage-write-counters-and-credits',
-    text: `WITH counters AS (
+  // The parts with nothing to write are left out (most transactions move no consumption row and
+  // cross nothing): each combination is its own prepared statement.
+  const values: unknown[] = [];
+  const $ = (value: unknown) => {
+    values.push(value);
+    return `$${values.length}`;
+  };
+  const unitParam = $(unit);
+  const parts = [`counters AS (
        UPDATE usage_counters c SET used = t.used, credit_day = t.day, credit_day_quantity = t.q, credit_day_nanos = t.n, credit_day_events = t.e,
          credit_day_first_at = CASE WHEN t.reset THEN now() ELSE c.credit_day_first_at END,
          credit_day_last_at = CASE WHEN t.touched THEN now() ELSE c.credit_day_last_at END
-       FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[], $5::date[], $6::numeric[], $7::numeric[], $8::bigint[], $9::boolean[], $10::boolean[])
+       FROM unnest(${$(counters.map((c) => c.customerId))}::text[], ${$(counters.map((c) => c.metric))}::text[], ${$(counters.map((c) => new Date(c.cycleStart)))}::timestamptz[],
+         ${$(counters.map((c) => c.used.toString()))}::bigint[], ${$(days.map((d) => d.state.day))}::date[], ${$(days.map((d) => d.state.quantity.toString()))}::numeric[],
+         ${$(days.map((d) => d.state.nanos.toString()))}::numeric[], ${$(days.map((d) => d.state.events.toString()))}::bigint[], ${$(days.map((d) => d.reset))}::boolean[], ${$(days.map((d) => d.touched))}::boolean[])
          AS t(customer_id, metric, cycle_start, used, day, q, n, e, reset, touched)
        WHERE c.customer_id = t.customer_id AND c.metric = t.metric AND c.cycle_start = t.cycle_start
        RETURNING 1
-     ), accounts AS (
+     )`, `accounts AS (
        UPDATE credit_accounts a SET balance_nanos = t.balance, below_threshold = t.below, exhausted = t.exhausted, crossings = t.crossings, updated_at = now()
-       FROM unnest($11::text[], $12::numeric[], $13::boolean[], $14::boolean[], $15::int[], $16::numeric[], $17::boolean[], $18::boolean[], $19::int[])
+       FROM unnest(${$(changed.map((a) => a.customerId))}::text[], ${$(changed.map((a) => a.balance.toString()))}::numeric[], ${$(changed.map((a) => a.below))}::boolean[],
+         ${$(changed.map((a) => a.exhausted))}::boolean[], ${$(changed.map((a) => a.crossings))}::int[], ${$(changed.map((a) => a.before.toString()))}::numeric[],
+         ${$(changed.map((a) => a.read.below))}::boolean[], ${$(changed.map((a) => a.read.exhausted))}::boolean[], ${$(changed.map((a) => a.read.crossings))}::int[])
          AS t(customer_id, balance, below, exhausted, crossings, read_balance, read_below, read_exhausted, read_crossings)
-       WHERE a.customer_id = t.customer_id AND a.unit = $20
+       WHERE a.customer_id = t.customer_id AND a.unit = ${unitParam}
          AND a.balance_nanos = t.read_balance AND a.below_threshold = t.read_below AND a.exhausted = t.read_exhausted AND a.crossings = t.read_crossings
        RETURNING 1
-     ), consumption AS (
+     )`];
+  if (rows.length > 0) {
+    parts.push(`consumption AS (
        INSERT INTO credit_consumption AS c (customer_id, unit, metric, cycle_start, day, quantity, credits_nanos, events, first_at, last_at)
-       SELECT customer_id, $20, metric, cycle_start, day, quantity, credits_nanos, events, coalesce(first_at, now()), coalesce(last_at, now())
-       FROM unnest($21::text[], $22::text[], $23::timestamptz[], $24::date[], $25::numeric[], $26::numeric[], $27::bigint[], $28::timestamptz[], $29::timestamptz[])
+       SELECT customer_id, ${unitParam}, metric, cycle_start, day, quantity, credits_nanos, events, coalesce(first_at, now()), coalesce(last_at, now())
+       FROM unnest(${$(rows.map((r) => r.customerId))}::text[], ${$(rows.map((r) => r.metric))}::text[], ${$(rows.map((r) => new Date(r.cycleStart)))}::timestamptz[],
+         ${$(rows.map((r) => r.day))}::date[], ${$(rows.map((r) => r.quantity.toString()))}::numeric[], ${$(rows.map((r) => r.nanos.toString()))}::numeric[],
+         ${$(rows.map((r) => r.events.toString()))}::bigint[], ${$(rows.map((r) => r.firstAt))}::timestamptz[], ${$(rows.map((r) => r.lastAt))}::timestamptz[])
          AS t(customer_id, metric, cycle_start, day, quantity, credits_nanos, events, first_at, last_at)
        ON CONFLICT (customer_id, unit, metric, cycle_start, day) DO UPDATE SET
          quantity = c.quantity + EXCLUDED.quantity, credits_nanos = c.credits_nanos + EXCLUDED.credits_nanos, events = c.events + EXCLUDED.events,
          first_at = least(c.first_at, EXCLUDED.first_at), last_at = greatest(c.last_at, EXCLUDED.last_at)
        RETURNING 1
-     ), alerts AS (
+     )`);
+  }
+  if (crossings.length > 0) {
+    parts.push(`alerts AS (
        INSERT INTO credit_alerts (customer_id, unit, kind, crossing, balance_nanos, threshold_nanos)
-       SELECT customer_id, $20, kind, crossing, balance, threshold FROM unnest($30::text[], $31::text[], $32::int[], $33::numeric[], $34::numeric[]) AS t(customer_id, kind, crossing, balance, threshold)
+       SELECT customer_id, ${unitParam}, kind, crossing, balance, threshold
+       FROM unnest(${$(crossings.map((c) => c.customerId))}::text[], ${$(crossings.map((c) => c.kind))}::text[], ${$(crossings.map((c) => c.crossing))}::int[],
+         ${$(crossings.map((c) => c.balance.toString()))}::numeric[], ${$(crossings.map((c) => c.threshold?.toString() ?? null))}::numeric[]) AS t(customer_id, kind, crossing, balance, threshold)
        ON CONFLICT (customer_id, unit, crossing) DO NOTHING
        RETURNING 1
-     )
-     SELECT (SELECT count(*) FROM accounts)::int AS written`,
-    values: [
-      counters.map((c) => c.customerId), counters.map((c) => c.metric), counters.map((c) => new Date(c.cycleStart)), counters.map((c) => c.used.toString()),
-      days.map((d) => d.state.day), days.map((d) => d.state.quantity.toString()), days.map((d) => d.state.nanos.toString()), days.map((d) => d.state.events.toString()),
-      days.map((d) => d.reset), days.map((d) => d.touched),
-      changed.map((a) => a.customerId), changed.map((a) => a.balance.toString()), changed.map((a) => a.below), changed.map((a) => a.exhausted), changed.map((a) => a.crossings),
-      changed.map((a) => a.before.toString()), changed.map((a) => a.read.below), changed.map((a) => a.read.exhausted), changed.map((a) => a.read.crossings),
-      unit,
-      rows.map((r) => r.customerId), rows.map((r) => r.metric), rows.map((r) => new Date(r.cycleStart)), rows.map((r) => r.day), rows.map((r) => r.quantity.toString()), rows.map((r) => r.nanos.toString()), rows.map((r) => r.events.toString()),
-      rows.map((r) => r.firstAt), rows.map((r) => r.lastAt),
-      crossings.map((c) => c.customerId), crossings.map((c) => c.kind), crossings.map((c) => c.crossing), crossings.map((c) => c.balance.toString()), crossings.map((c) => c.threshold?.toString() ?? null),
-    ],
+     )`);
+  }
+  const result = await client.query<{ written: number }>({
+    name: `usage-write-credits${rows.length > 0 ? '-consumption' : ''}${crossings.length > 0 ? '-alerts' : ''}`,
+    text: `WITH ${parts.join(', ')}\n     SELECT (SELECT count(*) FROM accounts)::int AS written`,
+    values,
   });
   if (result.rows[0]!.written !== changed.length) throw new CreditBalanceRaceError();
 }
