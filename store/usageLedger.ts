@@ -283,7 +283,14 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
   const counterWrites = { customerIds: changed.map((c) => c.customerId), metrics: changed.map((c) => c.metric), cycleStarts: changed.map((c) => new Date(c.cycleStart)), used: changed.map((c) => c.used.toString()) };
   // With credits drawn, one statement writes the counters and the credits together.
   if (unit && accounts.size > 0) await writeCountersAndCredits(client, unit.id, changed, accounts, uses);
-  else if (changed.length > 0) {
+  else if (changed.length === 1) {
+    // One counter (a hot customer's usual transaction): plain parameters plan and run faster than a join with unnest.
+    await client.query({
+      name: 'usage-update-counter',
+      text: 'UPDATE usage_counters SET used = $4::bigint WHERE customer_id = $1 AND metric = $2 AND cycle_start = $3',
+      values: [counterWrites.customerIds[0], counterWrites.metrics[0], counterWrites.cycleStarts[0], counterWrites.used[0]],
+    });
+  } else if (changed.length > 0) {
     await client.query({
       name: 'usage-update-counters',
       text: `UPDATE usage_counters c SET used = t.used
