@@ -1,6 +1,6 @@
 /**
  * One message to one channel, at most once once delivered, with its delivery row as the
- * idempotency record and the report. The pattern of alertActivities.ts, for any table that has
+ * idempotency record and the report: usage alerts, payment and credit notices. For any table that has
  * the delivery columns (status, attempts, last_error, delivered_at, lease_id, lease_expires_at,
  * updated_at) under a primary key of its own.
  *
