@@ -213,3 +213,21 @@ describe('credits: edges', () => {
     expect((await api.request('GET', `/v1/customers/${id}/credits`)).body.balance).toBe('1000000');
   });
 });
+
+describe('credits: operator refunds without a provider', () => {
+  it('a purchase paid out of band is refunded in credits, with a credit note saying the money goes back elsewhere', async () => {
+    const id = await personalCustomer();
+    const bought = await api.request('POST', `/v1/customers/${id}/credits/purchases`, { body: { packId: 'starter' } });
+    await api.request('POST', `/v1/customers/${id}/invoices/${bought.body.purchase.invoiceNumber}/mark-paid`, { body: { reference: 'wire #9' } });
+    const refund = await api.request('POST', `/v1/customers/${id}/credits/purchases/${bought.body.purchase.id}/refund`, { body: { reason: 'asked' } });
+    expect(refund.status).toBe(200);
+    expect(refund.body.refund).toMatchObject({ credits: '1000000', amount: { amount: '5.00', currency: 'EUR' }, providerRefundId: null });
+    expect(refund.body.credits.balance).toBe('0');
+    const note = await api.request('GET', `/v1/customers/${id}/invoices/${refund.body.refund.creditNoteNumber}`);
+    expect(note.body).toMatchObject({ reason: 'refund', status: 'paid', total: { amount: '-5.00', currency: 'EUR' } });
+    expect(note.body.lines[0].description).toContain('paid back outside the payment provider');
+    const unpaid = await api.request('POST', `/v1/customers/${id}/credits/purchases`, { body: { packId: 'starter' } });
+    const refused = await api.request('POST', `/v1/customers/${id}/credits/purchases/${unpaid.body.purchase.id}/refund`, { body: { reason: 'asked' } });
+    expect([refused.status, refused.body.error.code]).toEqual([409, 'purchase_not_paid']);
+  });
+});

@@ -207,6 +207,27 @@ describe('auto-recharge', () => {
   });
 });
 
+describe('auto-recharge settings', () => {
+  it('refuses settings that could never recharge, and changes nothing', async () => {
+    const id = await personalCustomer();
+    const put = (body: Record<string, unknown>) => api.request('PUT', `/v1/customers/${id}/credits/auto-recharge`, { body });
+    const cases: Array<[Record<string, unknown>, number, string]> = [
+      [{ enabled: true, threshold: '500000' }, 422, 'pack_required'],
+      [{ enabled: true, packId: 'mega', threshold: '500000' }, 422, 'unknown_pack'],
+      [{ enabled: true, packId: 'starter', threshold: '0' }, 422, 'threshold_required'],
+      [{ enabled: true, packId: 'enterprise', threshold: '500000', spendingLimit: '20.00' }, 422, 'spending_limit_below_pack'],
+      [{ enabled: true, packId: 'starter', threshold: '500000', spendingLimit: '20.001' }, 422, 'invalid_amount'],
+    ];
+    for (const [body, status, code] of cases) {
+      const answer = await put(body);
+      expect([JSON.stringify(body), answer.status, answer.body.error?.code]).toEqual([JSON.stringify(body), status, code]);
+    }
+    expect(await api.database.db.creditAccount.findFirst({ where: { customerId: id, autoRecharge: true } })).toBeNull();
+    const off = await put({ enabled: false });
+    expect(off.body.autoRecharge).toMatchObject({ enabled: false, status: 'off', packId: null, threshold: '500000' });
+  });
+});
+
 describe('auto-recharge after its limit', () => {
   it('stopped by the spending limit, it starts again when the limit is raised', async () => {
     const id = await personalCustomer();
