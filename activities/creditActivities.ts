@@ -12,7 +12,7 @@ import { creditPurchaseInvoice, type InvoiceDraft } from '../billing/invoiceDraf
 import { catalogThresholdNanos } from '../store/creditLedger.js';
 import { creditAccountOf, grantCredits, lockAccountForRecharge, rechargeSpentMinor, recordRechargeOutcome, storePurchase, turnOffAutoRecharge } from '../store/creditStore.js';
 import type { Db } from '../store/db.js';
-import { storeInvoice, withIdempotentRetry, type Tx } from '../store/invoiceStore.js';
+import { issueCreditNote, storeInvoice, withIdempotentRetry, type Tx } from '../store/invoiceStore.js';
 import type { CreditRefundResult, RechargePreparation } from '../workflows/messages.js';
 import { keepAlive, nonRetryable } from './paymentActivities.js';
 import { paymentKeys, type PaymentProvider } from './payments/paymentProvider.js';
@@ -116,25 +116,15 @@ export function createCreditActivities(deps: CreditActivityDeps) {
     if (taken.amountMinor > 0n) {
       const unit = creditUnitOf(deps.catalog());
       const what = unit && unit.id === purchase.unit ? `${formatCredits(taken.creditsNanos, unit, purchase.currency)} ${unit.name}` : 'credits';
-      const note = await withIdempotentRetry(db, (tx) => storeInvoice(tx, {
+      const note = await issueCreditNote(db, {
         customerId: args.customerId,
-        reason: 'refund',
+        refundId,
         currency: purchase.currency,
-        periodStart: taken.at,
-        periodEnd: taken.at,
-        lines: [{
-          kind: 'refund',
-          description: `Refund of ${what} unused from invoice ${purchase.invoice.number}${providerRefundId ? '' : ' (paid back outside the payment provider)'}`,
-          quantity: '1',
-          unitPrice: '0',
-          amountMinor: (-taken.amountMinor).toString(),
-          periodStart: taken.at,
-          periodEnd: taken.at,
-        }],
-        totalMinor: (-taken.amountMinor).toString(),
-        idempotencyKey: `invoice:${args.customerId}:refund:${refundId}`,
-      }, payments.name));
-      await db.invoice.updateMany({ where: { id: note.id, status: 'open' }, data: { status: 'paid', paidAt: new Date(taken.at), paymentReference: providerRefundId ?? 'out_of_band' } });
+        at: taken.at,
+        lines: [{ description: `Refund of ${what} unused from invoice ${purchase.invoice.number}${providerRefundId ? '' : ' (paid back outside the payment provider)'}`, amountMinor: taken.amountMinor }],
+        reference: providerRefundId ?? 'out_of_band',
+        paymentProvider: payments.name,
+      });
       creditNoteNumber = note.number;
     }
     return { purchaseId: purchase.id, creditsNanos: taken.creditsNanos.toString(), amountMinor: taken.amountMinor.toString(), currency: purchase.currency, providerRefundId, creditNoteNumber };

@@ -9,7 +9,7 @@ import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import type { Catalog } from '../billing/catalog.js';
 import { catalogThresholdNanos } from '../store/creditLedger.js';
 import type { Db } from '../store/db.js';
-import { storeInvoice, withIdempotentRetry } from '../store/invoiceStore.js';
+import { issueCreditNote } from '../store/invoiceStore.js';
 import {
   invoiceByNumber,
   invoiceWithLines,
@@ -321,26 +321,15 @@ export function createPaymentActivities(deps: PaymentActivityDeps) {
     const rows = await db.creditRefund.findMany({ where: { refundId: args.refundId }, include: { invoice: { select: { number: true, currency: true } } }, orderBy: { createdAt: 'asc' } });
     const refunded = rows.reduce((sum, r) => sum + r.amountMinor, 0n);
     if (rows.length === 0) return { refundedMinor: '0', unrefundedMinor: args.amountMinor, creditNoteNumber: null };
-    const stored = await withIdempotentRetry(db, (tx) => storeInvoice(tx, {
+    const stored = await issueCreditNote(db, {
       customerId: args.customerId,
-      reason: 'refund',
+      refundId: args.refundId,
       currency: rows[0]!.invoice.currency,
-      periodStart: args.at,
-      periodEnd: args.at,
-      lines: rows.map((r) => ({
-        kind: 'refund',
-        description: `Credit owed refunded to the card that paid ${r.invoice.number}`,
-        quantity: '1',
-        unitPrice: '0',
-        amountMinor: (-r.amountMinor).toString(),
-        periodStart: args.at,
-        periodEnd: args.at,
-      })),
-      totalMinor: (-refunded).toString(),
-      idempotencyKey: `invoice:${args.customerId}:refund:${args.refundId}`,
-    }, payments.name));
-    // A credit note is settled as it is issued: the money went back with the refunds above.
-    await db.invoice.updateMany({ where: { id: stored.id, status: 'open' }, data: { status: 'paid', paidAt: new Date(args.at), paymentReference: rows.map((r) => r.providerRefundId).join(',').slice(0, 500) } });
+      at: args.at,
+      lines: rows.map((r) => ({ description: `Credit owed refunded to the card that paid ${r.invoice.number}`, amountMinor: r.amountMinor })),
+      reference: rows.map((r) => r.providerRefundId).join(','),
+      paymentProvider: payments.name,
+    });
     return { refundedMinor: refunded.toString(), unrefundedMinor: (BigInt(args.amountMinor) - refunded).toString(), creditNoteNumber: stored.number };
   }
 

@@ -139,3 +139,40 @@ export async function withIdempotentRetry<T>(db: Db, work: (tx: Tx) => Promise<T
     throw error;
   }
 }
+
+/**
+ * A credit note (reason `refund`): money that went back to the customer, one negative line each,
+ * settled as it is issued (the money has gone back). Keyed by the refund's own id, so a repeated
+ * step finds the note it issued.
+ */
+export async function issueCreditNote(db: Db, args: {
+  customerId: string;
+  refundId: string;
+  currency: string;
+  at: number;
+  lines: Array<{ description: string; amountMinor: bigint }>;
+  reference: string;
+  paymentProvider: string;
+}): Promise<StoredInvoice> {
+  const total = args.lines.reduce((sum, line) => sum + line.amountMinor, 0n);
+  const stored = await withIdempotentRetry(db, (tx) => storeInvoice(tx, {
+    customerId: args.customerId,
+    reason: 'refund',
+    currency: args.currency,
+    periodStart: args.at,
+    periodEnd: args.at,
+    lines: args.lines.map((line) => ({
+      kind: 'refund',
+      description: line.description,
+      quantity: '1',
+      unitPrice: '0',
+      amountMinor: (-line.amountMinor).toString(),
+      periodStart: args.at,
+      periodEnd: args.at,
+    })),
+    totalMinor: (-total).toString(),
+    idempotencyKey: `invoice:${args.customerId}:refund:${args.refundId}`,
+  }, args.paymentProvider));
+  await db.invoice.updateMany({ where: { id: stored.id, status: 'open' }, data: { status: 'paid', paidAt: new Date(args.at), paymentReference: args.reference.slice(0, 500) } });
+  return stored;
+}
