@@ -234,18 +234,26 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
    * Tells the customer on their alert channels, without holding up the subscription: deliveries
    * retry for about a day, and a run that hands over passes the unfinished ones on.
    */
-  const tellCustomer = (notice: PaymentNotice, when: 'now' | 'next_run' = 'now') => {
-    subscription.noticeDeliveryStarted(notice);
-    // A run about to continue-as-new leaves it to the next run (it starts pending notices first).
-    if (when === 'next_run') return;
+  /**
+   * Delivers a notice on every alert channel of the customer, detached (deliveries retry for about
+   * a day); `finished` once all have ended. A run that hands over first leaves it to the next run,
+   * which starts the notices still pending.
+   */
+  const deliverOnChannels = (deliver: (channel: Awaited<ReturnType<AlertActivities['alertChannelsOf']>>[number]) => Promise<unknown>, finished: () => void) => {
     void (async () => {
       if (handingOver) return;
       const channels = await alerts.alertChannelsOf(subscription.customerId).catch(() => ['email' as const]);
       // Continue-as-new must be the run's last command: once handing over, the next run delivers it.
       if (handingOver) return;
-      await Promise.all(channels.map((channel) => notices.deliverPaymentNotice({ customerId: subscription.customerId, channel, notice }).catch(() => undefined)));
-      subscription.noticeDeliveryFinished(notice);
+      await Promise.all(channels.map((channel) => deliver(channel).catch(() => undefined)));
+      finished();
     })();
+  };
+  const tellCustomer = (notice: PaymentNotice, when: 'now' | 'next_run' = 'now') => {
+    subscription.noticeDeliveryStarted(notice);
+    // A run about to continue-as-new leaves it to the next run (it starts pending notices first).
+    if (when === 'next_run') return;
+    deliverOnChannels((channel) => notices.deliverPaymentNotice({ customerId: subscription.customerId, channel, notice }), () => subscription.noticeDeliveryFinished(notice));
   };
   /**
    * Refunds credit owed once the subscription is on the fallback plan (catalog: creditOnFallback).
@@ -377,13 +385,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   /** Tells the customer on their alert channels (like payment notices); the next run finishes what this one could not. */
   const tellCredits = (notice: CreditNotice) => {
     credits.noticeStarted(notice);
-    void (async () => {
-      if (handingOver) return;
-      const channels = await alerts.alertChannelsOf(subscription.customerId).catch(() => ['email' as const]);
-      if (handingOver) return;
-      await Promise.all(channels.map((channel) => creditNotices.deliverCreditNotice({ customerId: subscription.customerId, channel, notice }).catch(() => undefined)));
-      credits.noticeFinished(notice);
-    })();
+    deliverOnChannels((channel) => creditNotices.deliverCreditNotice({ customerId: subscription.customerId, channel, notice }), () => credits.noticeFinished(notice));
   };
   const rechargeNotice = (r: NonNullable<CreditsWorkState['recharge']>, kind: 'recharge_failed' | 'recharge_off', balanceNanos: string, nextRetryAt: number | null): CreditNotice => ({
     noticeId: `credits:${r.rechargeId}:${kind === 'recharge_off' ? 'off' : `failed:${r.failures}`}`,
