@@ -15,6 +15,7 @@ import { openApiDocument } from './openapi.js';
 import { returnPageRoutes, returnUrlsOf, type ReturnUrls } from './payments/returnUrls.js';
 import { alertRoutes } from './routes/alertRoutes.js';
 import { customerRoutes } from './routes/customerRoutes.js';
+import { customerImportRoutes } from './routes/customerImportRoutes.js';
 import { creditRoutes } from './routes/creditRoutes.js';
 import { invoiceDocumentRoutes } from './routes/invoiceDocumentRoutes.js';
 import { invoiceSettlementRoutes } from './routes/invoiceSettlementRoutes.js';
@@ -70,6 +71,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(jsonBody({ limitBytes: 1024 * 1024 }));
   app.use(idempotency(deps.db, deps.now));
   app.use(customerRoutes({ ...deps, paymentProvider: deps.payments?.name ?? 'none', returnUrls }));
+  app.use(customerImportRoutes({ ...deps, paymentProvider: deps.payments?.name ?? 'none', returnUrls }));
   app.use(invoiceDocumentRoutes({ db: deps.db, seller: deps.seller ?? loadSellerDetails(process.env) }));
   app.use(invoiceSettlementRoutes(deps));
   app.use(alertRoutes(deps));

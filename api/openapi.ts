@@ -15,6 +15,7 @@ import { CHECKOUT_WINDOW_MS, UPGRADE_PAYMENT_WINDOW_MS } from '../billing/paymen
 import { MAX_PENDING_PURCHASES } from '../workflows/messages.js';
 import { autoRechargeBody, grantCreditsBody, purchaseCreditsBody } from './credits/creditSchemas.js';
 import { createCustomerBody } from './schemas.js';
+import { importCustomersBody, MAX_IMPORT_CUSTOMERS } from './customers/importSchemas.js';
 import { MAX_BATCH_EVENTS, usageBatchSchema, usageEventSchema } from './usage/usageSchemas.js';
 
 const money = { type: 'object', required: ['amount', 'currency'], properties: { amount: { type: 'string', example: '30.00' }, currency: { type: 'string', example: 'USD' } } };
@@ -323,6 +324,7 @@ export function openApiDocument() {
           properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' }, details: {} } } },
         },
         CreateCustomer: z.toJSONSchema(createCustomerBody, { io: 'input', target: 'draft-2020-12' }),
+        ImportCustomers: z.toJSONSchema(importCustomersBody, { io: 'input', target: 'draft-2020-12' }),
         UsageEvent: z.toJSONSchema(usageEventSchema, { io: 'input', target: 'draft-2020-12' }),
         UsageBatch: z.toJSONSchema(usageBatchSchema, { io: 'input', target: 'draft-2020-12' }),
         AlertChannels: z.toJSONSchema(alertChannelsSchema, { io: 'input', target: 'draft-2020-12' }),
@@ -371,6 +373,32 @@ export function openApiDocument() {
             ...bodyLimits,
             422: errorResponse('Not possible with this catalog.', ['unknown_plan', 'interval_not_offered', 'invalid_seats', 'invalid_period_start']),
             503: errorResponse('Temporal unreachable; nothing was created (`change_in_progress`: created, but its first payment was not settled within 30 s; repeat with the same Idempotency-Key for the answer).', ['temporal_unavailable', 'change_in_progress']),
+          },
+        },
+      },
+      '/v1/customers/import': {
+        post: {
+          summary: 'Import many customers at once, each with its period under way and its usage so far',
+          description: `Up to ${MAX_IMPORT_CUSTOMERS} customers (and at most the 1 MiB body limit), each with the fields of POST /v1/customers and optional \`usage\` (usage so far in its current usage cycle, per metric). A malformed request changes nothing; otherwise each customer has its own result, in request order: \`created\` (its rows written and its workflow \`subscription-<id>\` started), \`exists\` (a customer with that id already exists on the same plan: left as it is, its \`usage\` not applied again — so re-running an import is safe, and finishes one cut short: a missing workflow of a customer untouched since its import is started) or \`failed\` with a \`code\`: \`unknown_plan\`, \`interval_not_offered\`, \`invalid_seats\`, \`invalid_period_start\`, \`unknown_metric\` (as POST /v1/customers answers them), \`customer_exists\` (that id belongs to a customer on another plan), \`stripe_customer_taken\`, \`temporal_unavailable\` (its workflow could not be started; the message says whether its rows were removed or the same import should be run again). The rows are written set-based in one transaction and the workflows started concurrently. With \`periodStart\` the current period is not invoiced (paid elsewhere); without it the period starts now and its workflow invoices it as for POST /v1/customers, but the import does not wait for the payment (no \`payment\` in the answer: the usage card shows a Checkout page to pay).`,
+          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/ImportCustomers' } } } },
+          responses: {
+            200: { description: 'One result per customer, in request order, and the counts.', content: { 'application/json': { schema: { type: 'object', required: ['results', 'created', 'existing', 'failed'], properties: {
+              results: { type: 'array', items: { type: 'object', required: ['id', 'status'], properties: {
+                id: { type: 'string' },
+                status: { type: 'string', enum: ['created', 'exists', 'failed'] },
+                code: { type: 'string', enum: ['unknown_plan', 'interval_not_offered', 'invalid_seats', 'invalid_period_start', 'unknown_metric', 'customer_exists', 'stripe_customer_taken', 'temporal_unavailable'], description: '`failed` only.' },
+                message: { type: 'string', description: '`failed` only.' },
+                subscription: { type: 'object', description: '`created` and `exists`: the subscription in brief (GET …/subscription has the usage card).', properties: {
+                  plan: { type: 'string' }, interval: { type: 'string', enum: ['monthly', 'yearly'] }, seats: { type: 'integer' },
+                  status: { type: 'string', enum: ['active', 'cancel_scheduled', 'incomplete', 'past_due'] }, currentPeriod: span, currentCycle: span,
+                } },
+              } } },
+              created: { type: 'integer' }, existing: { type: 'integer' }, failed: { type: 'integer' },
+            } } } } },
+            ...badRequest(...BODY_CODES),
+            ...authErrors,
+            ...bodyLimits,
+            422: errorResponse(`Refused as a whole, nothing changed: more than ${MAX_IMPORT_CUSTOMERS} customers, or an id (or a stripeCustomerId) given twice (\`details.indexes\` names both).`, ['too_many_customers', 'duplicate_customer_id', 'duplicate_stripe_customer_id']),
           },
         },
       },

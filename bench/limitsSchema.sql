@@ -1,4 +1,4 @@
--- The tables the pgbench scripts in ../shared/limits/*.sql expect: a usage ledger cut to its bones
+-- The tables the pgbench scripts in bench/limits/*.sql expect: a usage ledger cut to its bones
 -- (an event row inserted idempotently, a counter row updated in the same transaction), so pgbench
 -- shows what this PostgreSQL can commit at most. bench/run.ts applies this to a `limits` database
 -- on the bench's own server, in the same run, and compares the API's figures to it.

@@ -1,8 +1,8 @@
 /**
  * Usage-ingestion benchmark: `npm run bench` (BENCH_SECONDS=8 by default; BENCH_ONLY=upgrades for
  * the plan-upgrade latency alone; BENCH_ONLY=credits for the hot-customer plain/credits pairs
- * alone, no upgrades and no pgbench ceiling; BENCH_UPGRADE_CUSTOMERS=60 customers, 3 upgrades
- * each, per payment provider).
+ * alone, no upgrades and no ceilings; BENCH_UPGRADE_CUSTOMERS=60 customers, 3 upgrades each, per
+ * payment provider, 8 customers at once).
  *
  * Prepaid credits (issue 10): the whole run uses one catalog, the default one plus a `credits`
  * section and a `metered` plan whose every api_calls event draws credits (bench/creditsCatalog.ts,
@@ -13,19 +13,23 @@
  *
  * Runs the REAL API process (api/main.ts, spawned like production) against a real embedded
  * PostgreSQL and a Temporal dev server, drives it with keep-alive node:http connections from this
- * process, and prints a table of throughput and latency beside the targets. The machine is noisy
- * (../shared/LIMITS.md), so the same run also measures PostgreSQL's own ceiling with pgbench and
- * the shared ledger-shaped scripts, and reports our figures as ratios to it.
+ * process, and prints a table of throughput and latency. The machine is noisy (../shared/LIMITS.md:
+ * machines of one kind differ 2×), so the same run finds its own ceilings (bench/ceilings.ts):
+ * pgbench with bench/limits/*.sql on the same PostgreSQL, and a plain node:http server in its own
+ * process driven by the same load generator, connections and requests as the HTTP scenarios. Every
+ * row prints its ratio to its ceiling and what it must reach (TARGETS: issue 11's table), and a
+ * summary of that table closes the report.
  *
  * The load generator shares the 2 cores with the API and PostgreSQL; its own CPU use is printed
  * so a reader can tell when the client, not the server, was the limit.
  *
  * Exit code: 0 when the report was printed (missed targets and failed requests included), 1 when
- * setup failed (stripe-mock missing included) or an upgrade pass could not run.
+ * setup failed (stripe-mock or pgbench missing included), a ceiling could not be measured, or an
+ * upgrade pass could not run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -33,6 +37,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { Catalog } from '../billing/catalog.js';
 import { formatNanos } from '../billing/money.js';
+import { checkLimitScripts, findPgbench, measurePgCeilings, PGBENCH_RUNS, startHttpCeiling, type CeilingFigure, type CeilingId, type Ceilings } from './ceilings.js';
 import { checkCreditLedger, CREDITS_PLAN, CREDITS_UNIT_PRICE, CREDITS_UNIT_PRICE_NANOS, seedCreditBalances, writeBenchCatalog, type CreditLedgerCheck } from './creditsCatalog.js';
 import { BENCH_STRIPE_SECRET_KEY, BENCH_STRIPE_WEBHOOK_SECRET, measureStripeRoundTrip, startBenchStripe, stripeCallsOf, waitForStripeCustomers, type StripeCalls } from './stripeUpgrades.js';
 import { measureUpgradeLatency, startWorkerProcess, UPGRADE_PATH, type UpgradeLatency, type WorkerProcess } from './upgradeLatency.js';
@@ -344,10 +349,53 @@ function send(agent: http.Agent, target: { host: string; port: number }, call: H
 // Scenarios and the load loop.
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * What a row must reach (issue 11's table): a share of a ceiling measured in the same run
+ * (bench/ceilings.ts), a p99, and, where they are stricter on a slow machine, the absolute floors
+ * the bench had before. A row with unexpected answers is never met. The figure divided by the
+ * ceiling is events/s for scenarios that record events, answered requests/s for the others.
+ */
 interface Target {
-  minEventsPerSecond: number;
+  ceiling: CeilingId;
+  /** At least this × the ceiling; undefined: the ratio is printed, nothing is required of it. */
+  minRatio?: number;
+  /** At least this many events (or requests) per second, whatever the ceiling. */
+  minPerSecond?: number;
   maxP99Ms?: number;
 }
+
+/** Scenario names, as the report and the summary refer to them. */
+const NAMES = {
+  singleSpread: 'single events, 1,000 customers',
+  singleHot: 'single events, one hot customer',
+  batchSpread: 'batches of 1,000, 1,000 customers',
+  batchHot: 'batches of 1,000, one hot customer',
+  check: 'allow/refuse check (GET), 1,000 customers',
+  refused: 'refused single events (free, at limit)',
+} as const;
+
+/** Issue 11's table as data: the scenarios (and their credits twins) take these; nothing else decides ✓/✗. */
+const TARGETS = {
+  singleHot: { ceiling: 'hot.sql', minRatio: 2.5, minPerSecond: 2_000, maxP99Ms: 20 },
+  singleSpread: { ceiling: 'spread.sql', minRatio: 1.5, minPerSecond: 2_000, maxP99Ms: 20 },
+  batch: { ceiling: 'batch.sql', minRatio: 0.8, minPerSecond: 20_000 },
+  check: { ceiling: 'node:http GET', minRatio: 0.5, maxP99Ms: 5 },
+  refused: { ceiling: 'node:http POST' },
+} satisfies Record<string, Target>;
+
+/** The plain node:http ceiling's connections: the allow/refuse check's, and the issue's. */
+const HTTP_CONNECTIONS = 16;
+
+/** The closing summary, one line per row of issue 11's table; a row with several scenarios shows them as "a / b". */
+const SUMMARY_ROWS: ReadonlyArray<{ what: string; scenarios: string[] }> = [
+  { what: NAMES.singleHot, scenarios: [NAMES.singleHot] },
+  { what: NAMES.singleSpread, scenarios: [NAMES.singleSpread] },
+  { what: 'batches of 1,000, 1,000 customers / one hot', scenarios: [NAMES.batchSpread, NAMES.batchHot] },
+  { what: `allow/refuse check, ${HTTP_CONNECTIONS} connections`, scenarios: [NAMES.check] },
+];
+
+/** The plan-upgrade row: customers upgraded at once (one connection each) and the p99 every provider's pass must keep. */
+const UPGRADE_TARGET = { atOnce: 8, maxP99Ms: 150 };
 
 interface Scenario {
   name: string;
@@ -364,9 +412,6 @@ interface Scenario {
   /** undefined when the answer is the expected one, otherwise a short description of it. */
   verify(status: number, body: string): string | undefined;
 }
-
-const SINGLE_TARGET: Target = { minEventsPerSecond: 2_000, maxP99Ms: 20 };
-const BATCH_TARGET: Target = { minEventsPerSecond: 20_000 };
 
 /** "429 usage_limit_reached", "200 duplicate", "500 internal_error", … */
 function describeAnswer(status: number, body: string): string {
@@ -416,41 +461,41 @@ function scenarios(customers: Customers): Scenario[] {
   const randomSpreadCredits = () => customers.spreadCredits[Math.floor(Math.random() * customers.spreadCredits.length)]!;
   const hotCredits = () => customers.hotCredits;
   const singleSpread: Scenario = {
-    name: 'single events, 1,000 customers',
+    name: NAMES.singleSpread,
     connections: 32,
     eventsPerRequest: 1,
-    target: SINGLE_TARGET,
+    target: TARGETS.singleSpread,
     request: (conn, seq) => singleEvent(randomSpread(), `ss-${conn}-${seq}`),
     verify: expectCounted,
   };
   const singleHot: Scenario = {
-    name: 'single events, one hot customer',
+    name: NAMES.singleHot,
     connections: 32,
     eventsPerRequest: 1,
-    target: SINGLE_TARGET,
+    target: TARGETS.singleHot,
     hot: true,
     request: (conn, seq) => singleEvent(customers.hot, `sh-${conn}-${seq}`),
     verify: expectCounted,
   };
   const batchSpread: Scenario = {
-    name: 'batches of 1,000, 1,000 customers',
+    name: NAMES.batchSpread,
     connections: 4,
     eventsPerRequest: BATCH_EVENTS,
-    target: BATCH_TARGET,
+    target: TARGETS.batch,
     request: (conn, seq) => batchOfEvents(randomSpread, `bs-${conn}-${seq}`),
     verify: expectBatchCounted,
   };
   const batchHot: Scenario = {
-    name: 'batches of 1,000, one hot customer',
+    name: NAMES.batchHot,
     connections: 4,
     eventsPerRequest: BATCH_EVENTS,
-    target: BATCH_TARGET,
+    target: TARGETS.batch,
     hot: true,
     request: (conn, seq) => batchOfEvents(() => customers.hot, `bh-${conn}-${seq}`),
     verify: expectBatchCounted,
   };
-  // Each credits scenario right after its plain counterpart: same connections, target and check
-  // (every event counted; an insufficient_credits answer is an error).
+  // Each credits scenario right after its plain counterpart: same connections, target (ceiling
+  // included) and check (every event counted; an insufficient_credits answer is an error).
   return [
     singleSpread,
     creditsTwin(singleSpread, 'css', randomSpreadCredits),
@@ -461,16 +506,18 @@ function scenarios(customers: Customers): Scenario[] {
     batchHot,
     creditsTwin(batchHot, 'cbh', hotCredits),
     {
-      name: 'allow/refuse check (GET), 1,000 customers',
-      connections: 16,
+      name: NAMES.check,
+      connections: HTTP_CONNECTIONS,
       eventsPerRequest: 0,
+      target: TARGETS.check,
       request: () => ({ method: 'GET', path: `/v1/usage/check?customerId=${randomSpread()}&metric=api_calls&quantity=1` }),
       verify: (status, body) => (status === 200 && body.includes('"allowed":true') ? undefined : describeAnswer(status, body)),
     },
     {
-      name: 'refused single events (free, at limit)',
-      connections: 16,
+      name: NAMES.refused,
+      connections: HTTP_CONNECTIONS,
       eventsPerRequest: 0,
+      target: TARGETS.refused,
       request: (conn, seq) => singleEvent(customers.blocked, `rf-${conn}-${seq}`),
       verify: (status, body) => (status === 429 && body.includes('usage_limit_reached') ? undefined : describeAnswer(status, body)),
     },
@@ -573,8 +620,15 @@ function mergeSlices(slices: ScenarioResult[]): ScenarioResult {
   };
 }
 
+/** What a scenario drives: the API, or the plain node:http ceiling server (its pid for the CPU figures). */
+interface LoadTarget {
+  host: string;
+  port: number;
+  pid: number;
+}
+
 /** `firstSeq`: where each connection's request numbers start (slices of one scenario must not repeat an idempotency key). */
-async function runScenario(api: ApiProcess, scenario: Scenario, seconds: number, interrupted: () => boolean, firstSeq = 0): Promise<ScenarioResult> {
+async function runScenario(api: LoadTarget, scenario: Scenario, seconds: number, interrupted: () => boolean, firstSeq = 0): Promise<ScenarioResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: scenario.connections });
   const windowStart = process.hrtime.bigint() + BigInt(WARMUP_MS) * 1_000_000n;
   const windowEnd = windowStart + BigInt(Math.round(seconds * 1e9));
@@ -614,86 +668,72 @@ async function runScenario(api: ApiProcess, scenario: Scenario, seconds: number,
 }
 
 // ---------------------------------------------------------------------------------------------
-// The PostgreSQL ceiling: pgbench with ../shared/limits/*.sql on the same server, same run.
+// The ceilings of this run (bench/ceilings.ts), measured with the API stopped: the plain node:http
+// server first, then pgbench (its batch scripts leave PostgreSQL checkpointing for a while).
 // ---------------------------------------------------------------------------------------------
 
-type Ceiling = { measured: true; pgbenchVersion: string; hotTps: number; spreadTps: number; batchTps: number } | { measured: false; why: string };
-
-function onPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    const candidate = path.join(dir, name);
-    if (dir && existsSync(candidate)) return candidate;
-  }
-  return undefined;
+interface RunCeilings extends Ceilings {
+  /** The node:http ceiling's own runs, for the CPU table. */
+  httpRuns: ScenarioResult[];
 }
 
-function findLimitsDir(): string | undefined {
-  const candidates = [path.resolve(projectRoot, '..', 'shared', 'limits'), process.env.TOLLGATE_LIMITS_DIR];
-  return candidates.find((dir): dir is string =>
-    dir !== undefined && ['hot.sql', 'spread.sql', 'batch.sql'].every((file) => existsSync(path.join(dir, file))));
+const expectCeilingAnswer = (status: number, body: string) => (status === 200 && body.includes('"status":"counted"') ? undefined : describeAnswer(status, body));
+
+/**
+ * The node:http ceiling's runs: the requests of the allow/refuse check (GET) and of the single-event
+ * scenarios (POST), HTTP_CONNECTIONS connections, through the same runScenario as the API's.
+ */
+function httpCeilingScenarios(all: Scenario[]): Array<{ id: CeilingId; scenario: Scenario }> {
+  const like = (id: CeilingId, name: string) => {
+    const base = all.find((s) => s.name === name);
+    if (!base) throw new Error(`no scenario "${name}" to take the node:http ceiling's requests from`);
+    const scenario: Scenario = { name: `plain node:http ceiling, requests of "${name}"`, connections: HTTP_CONNECTIONS, eventsPerRequest: 0, request: base.request, verify: expectCeilingAnswer };
+    return { id, scenario };
+  };
+  return [like('node:http GET', NAMES.check), like('node:http POST', NAMES.singleSpread)];
 }
 
-/** Runs a program we started to completion; the handle is killed on exit if we are interrupted. */
-function runProgram(file: string, args: string[], cleanup: Cleanup): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const kill = () => child.kill('SIGKILL');
-    cleanup.onExit.push(kill);
-    let output = '';
-    child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString('utf8'); });
-    child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString('utf8'); });
-    child.once('error', reject);
-    child.once('close', (code) => {
-      cleanup.onExit.splice(cleanup.onExit.indexOf(kill), 1);
-      resolve({ code, output });
-    });
-  });
-}
-
-async function pgbenchTps(pgbench: string, url: string, script: string, clients: number, seconds: number, cleanup: Cleanup): Promise<number> {
-  const args = ['-n', '-T', String(Math.max(1, Math.round(seconds))), '-c', String(clients), '-j', '2', '-f', script, url];
-  const { code, output } = await runProgram(pgbench, args, cleanup);
-  const tps = /tps = ([\d.]+) \(without initial connection time\)/.exec(output)?.[1];
-  if (code !== 0 || tps === undefined) throw new Error(`pgbench -f ${path.basename(script)} failed (exit ${code}): ${output.trim().split('\n').slice(-3).join(' | ')}`);
-  return Number(tps);
-}
-
-async function measureCeiling(postgres: RunningPostgres, seconds: number, cleanup: Cleanup): Promise<Ceiling> {
-  const pgbench = onPath('pgbench');
-  if (!pgbench) return { measured: false, why: 'pgbench is not on PATH' };
-  const limitsDir = findLimitsDir();
-  if (!limitsDir) return { measured: false, why: `no hot.sql/spread.sql/batch.sql in ${path.resolve(projectRoot, '..', 'shared', 'limits')} or $TOLLGATE_LIMITS_DIR` };
+async function measureCeilings(pgbench: string, services: Services, customers: Customers, seconds: number, cleanup: Cleanup): Promise<RunCeilings> {
+  const ceilings: RunCeilings = { figures: {}, failed: [], httpRuns: [] };
   try {
-    await postgres.createDatabase('limits');
-    const client = new pg.Client({ connectionString: postgres.url('limits') });
-    await client.connect();
+    const server = await startHttpCeiling(cleanup);
     try {
-      await client.query(readFileSync(path.join(projectRoot, 'bench', 'limitsSchema.sql'), 'utf8'));
+      for (const { id, scenario } of httpCeilingScenarios(scenarios(customers))) {
+        if (cleanup.interrupted) return ceilings;
+        log(`running: ${scenario.name} (${scenario.connections} connections, ${seconds} s)`);
+        const result = await runScenario(server, scenario, seconds, () => cleanup.interrupted);
+        ceilings.httpRuns.push(result);
+        const f = figures(result);
+        if (f.errorCount > 0) {
+          ceilings.failed.push(`${id}: ${whole(f.errorCount)} unexpected answers (${[...result.errors].map(([kind, n]) => `${kind} × ${whole(n)}`).join(', ')})`);
+          continue;
+        }
+        ceilings.figures[id] = { perSecond: f.okPerSecond, unit: 'req/s', p99Ms: f.p99, how: `${scenario.name}, ${scenario.connections} connections: ${whole(f.okPerSecond)} req/s, p50 ${ms(f.p50)} ms, p99 ${ms(f.p99)} ms` };
+      }
+      if (server.output.length > 0) ceilings.failed.push(`the node:http ceiling server wrote: ${server.output.slice(-3).join(' | ')}`);
     } finally {
-      await client.end();
+      await server.stop();
     }
-    const version = (await runProgram(pgbench, ['--version'], cleanup)).output.trim();
-    const url = postgres.url('limits');
-    const script = (name: string) => path.join(limitsDir, name);
-    log('pgbench hot.sql');
-    const hotTps = await pgbenchTps(pgbench, url, script('hot.sql'), 16, seconds, cleanup);
-    log('pgbench batch.sql');
-    const batchTps = await pgbenchTps(pgbench, url, script('batch.sql'), 4, seconds, cleanup);
-    log('pgbench spread.sql');
-    const spreadTps = await pgbenchTps(pgbench, url, script('spread.sql'), 16, seconds, cleanup);
-    return { measured: true, pgbenchVersion: version, hotTps, spreadTps, batchTps };
   } catch (error) {
-    return { measured: false, why: message(error) };
+    ceilings.failed.push(`node:http ceiling: ${message(error)}`);
   }
+  if (cleanup.interrupted) return ceilings;
+  const pgCeilings = await measurePgCeilings(pgbench, services.postgres, seconds, cleanup, log, () => cleanup.interrupted);
+  Object.assign(ceilings.figures, pgCeilings.figures);
+  ceilings.failed.push(...pgCeilings.failed);
+  if (pgCeilings.pgbenchVersion !== undefined) ceilings.pgbenchVersion = pgCeilings.pgbenchVersion;
+  return ceilings;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Report.
 // ---------------------------------------------------------------------------------------------
 
-const EVENTS_PER_BATCH_TXN = 100;
+const PGBENCH_IDS = PGBENCH_RUNS.map((run) => run.id);
 /** Idle PostgreSQL and Temporal take a few percent; much more means something else runs on the machine. */
-const IDLE_NOISE_PERCENT = 25; // batch.sql inserts 100 events per transaction
+const IDLE_NOISE_PERCENT = 25;
+/** A load generator above this share of one core may itself have been the limit (Node runs it on one core). */
+const CLIENT_BOUND_PERCENT = 85;
 
 const whole = (n: number) => Math.round(n).toLocaleString('en-US');
 const ms = (n: number | undefined) => (n === undefined ? '—' : n < 10 ? n.toFixed(2) : n.toFixed(1));
@@ -705,6 +745,8 @@ function percentile(sorted: number[], q: number): number | undefined {
 
 interface Figures {
   requestsPerSecond: number;
+  /** Requests answered as expected, per second. */
+  okPerSecond: number;
   eventsPerSecond: number;
   p50?: number;
   p99?: number;
@@ -716,6 +758,7 @@ function figures(result: ScenarioResult): Figures {
   const sorted = [...result.latenciesMs].sort((a, b) => a - b);
   return {
     requestsPerSecond: result.requests / result.seconds,
+    okPerSecond: result.okRequests / result.seconds,
     eventsPerSecond: (result.okRequests * result.scenario.eventsPerRequest) / result.seconds,
     p50: percentile(sorted, 0.5),
     p99: percentile(sorted, 0.99),
@@ -724,14 +767,55 @@ function figures(result: ScenarioResult): Figures {
   };
 }
 
-function targetText(target: Target | undefined): string {
-  if (!target) return '—';
-  return `≥ ${whole(target.minEventsPerSecond)} ev/s${target.maxP99Ms === undefined ? '' : `, p99 ≤ ${target.maxP99Ms} ms`}`;
+/** The figure a row is judged by: events/s when its requests record events, answered requests/s otherwise. */
+function rateOf(scenario: Scenario, f: Figures): { perSecond: number; unit: 'ev/s' | 'req/s' } {
+  return scenario.eventsPerRequest > 0 ? { perSecond: f.eventsPerSecond, unit: 'ev/s' } : { perSecond: f.okPerSecond, unit: 'req/s' };
 }
 
-function targetMet(target: Target, f: Figures): boolean {
-  return f.eventsPerSecond >= target.minEventsPerSecond && (target.maxP99Ms === undefined || (f.p99 !== undefined && f.p99 <= target.maxP99Ms));
+const ratioText = (n: number | undefined) => (n === undefined ? '—' : `${n.toFixed(2)}×`);
+
+function mustReachText(scenario: Scenario): string {
+  const target = scenario.target;
+  if (!target) return '—';
+  const unit = scenario.eventsPerRequest > 0 ? 'ev/s' : 'req/s';
+  const parts: string[] = [];
+  if (target.minRatio !== undefined) parts.push(`≥ ${target.minRatio}×` + (target.minPerSecond === undefined ? '' : ` and ≥ ${whole(target.minPerSecond)} ${unit}`));
+  else if (target.minPerSecond !== undefined) parts.push(`≥ ${whole(target.minPerSecond)} ${unit}`);
+  if (target.maxP99Ms !== undefined) parts.push(`p99 ≤ ${target.maxP99Ms} ms`);
+  return parts.length === 0 ? '— (ratio only)' : parts.join(', ');
 }
+
+interface Verdict {
+  ceiling?: CeilingFigure;
+  ratio?: number;
+  /** undefined when the row's target requires nothing (its ratio is shown all the same). */
+  met?: boolean;
+  /** What a ✗ row missed: "ratio", "floor", "p99", "12 errors", "no hot.sql ceiling". */
+  missed: string[];
+}
+
+function verdictOf(scenario: Scenario, f: Figures, ceilings: Ceilings): Verdict {
+  const target = scenario.target;
+  if (!target) return { missed: [] };
+  const ceiling = ceilings.figures[target.ceiling];
+  const rate = rateOf(scenario, f).perSecond;
+  const ratio = ceiling && ceiling.perSecond > 0 ? rate / ceiling.perSecond : undefined;
+  const verdict: Verdict = { ...(ceiling ? { ceiling } : {}), ...(ratio !== undefined ? { ratio } : {}), missed: [] };
+  if (target.minRatio === undefined && target.minPerSecond === undefined && target.maxP99Ms === undefined) return verdict;
+  const checks: Array<[boolean, string]> = [
+    // BENCH_ONLY=credits measures no ceilings: its rows are judged on the rest.
+    [target.minRatio === undefined || ratio !== undefined || ceilings.skipped !== undefined, `no ${target.ceiling} ceiling`],
+    [target.minRatio === undefined || ratio === undefined || ratio >= target.minRatio, 'ratio'],
+    [target.minPerSecond === undefined || rate >= target.minPerSecond, 'floor'],
+    [target.maxP99Ms === undefined || (f.p99 !== undefined && f.p99 <= target.maxP99Ms), 'p99'],
+    [f.errorCount === 0, `${whole(f.errorCount)} errors`],
+  ];
+  verdict.missed = checks.filter(([ok]) => !ok).map(([, what]) => what);
+  verdict.met = verdict.missed.length === 0;
+  return verdict;
+}
+
+const metText = (v: Verdict) => (v.met === undefined ? '—' : v.met ? '✓' : `✗ ${v.missed.join(', ')}`);
 
 function markdownTable(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -739,7 +823,7 @@ function markdownTable(header: string[], rows: string[][]): string {
   return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
 }
 
-function printReport(results: ScenarioResult[], ceiling: Ceiling, info: { seconds: number; postgresVersion: string; apiOutput: string[]; idle: CpuShare; ledger?: LedgerReport }): void {
+function printReport(results: ScenarioResult[], ceilings: RunCeilings, info: { seconds: number; postgresVersion: string; apiOutput: string[]; idle: CpuShare; ledger?: LedgerReport }): void {
   const out: string[] = [];
   const cpus = os.cpus();
   out.push('', '## Tollgate usage ingestion benchmark', '');
@@ -747,17 +831,24 @@ function printReport(results: ScenarioResult[], ceiling: Ceiling, info: { second
     `Node ${process.version}, PostgreSQL ${info.postgresVersion}; ${info.seconds} s per scenario after ${WARMUP_MS / 1000} s warm-up.`, '');
 
   const all = results.map((r) => ({ r, f: figures(r) }));
+  out.push('Each row\'s figure (events/s, or answered req/s where nothing is recorded) ÷ its ceiling measured in this run (below); must reach: issue 11\'s targets (a ✗ says what it missed: ratio, floor = the absolute ev/s kept from before, p99, errors).', '');
   out.push(markdownTable(
-    ['scenario', 'req/s', 'events/s', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'target', 'met'],
-    all.map(({ r, f }) => [
-      `${r.scenario.name} (${r.scenario.connections} conn)`,
-      whole(f.requestsPerSecond),
-      r.scenario.eventsPerRequest === 0 ? '—' : whole(f.eventsPerSecond),
-      ms(f.p50), ms(f.p99), ms(f.max),
-      whole(f.errorCount),
-      targetText(r.scenario.target),
-      r.scenario.target ? (targetMet(r.scenario.target, f) ? '✓' : '✗') : '—',
-    ]),
+    ['scenario', 'req/s', 'events/s', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'ceiling (same run)', 'ratio', 'must reach', 'met'],
+    all.map(({ r, f }) => {
+      const v = verdictOf(r.scenario, f, ceilings);
+      const ceilingId = r.scenario.target?.ceiling;
+      return [
+        `${r.scenario.name} (${r.scenario.connections} conn)`,
+        whole(f.requestsPerSecond),
+        r.scenario.eventsPerRequest === 0 ? '—' : whole(f.eventsPerSecond),
+        ms(f.p50), ms(f.p99), ms(f.max),
+        whole(f.errorCount),
+        ceilingId === undefined ? '—' : v.ceiling ? `${ceilingId}: ${whole(v.ceiling.perSecond)} ${v.ceiling.unit}` : `${ceilingId}: ${ceilings.skipped === undefined ? 'not measured' : 'skipped'}`,
+        ratioText(v.ratio),
+        mustReachText(r.scenario),
+        metText(v),
+      ];
+    }),
   ));
 
   const withErrors = results.filter((r) => r.errors.size > 0);
@@ -766,18 +857,26 @@ function printReport(results: ScenarioResult[], ceiling: Ceiling, info: { second
     for (const r of withErrors) out.push(`- ${r.scenario.name}: ${[...r.errors].map(([kind, n]) => `${kind} × ${whole(n)}`).join(', ')}`);
   }
 
+  out.push(...ceilingLines(ceilings, info.seconds));
   out.push(...creditsComparison(all));
   if (info.ledger) out.push(...ledgerLines(info.ledger));
 
-  out.push('', 'CPU during each measured window (% of one core; the machine has ' + `${cpus.length} cores = ${cpus.length * 100}%):`, '');
+  out.push('', 'CPU during each measured window (% of one core; the machine has ' + `${cpus.length} cores = ${cpus.length * 100}%; ` +
+    'for the ceiling rows the server column is the node:http ceiling server):', '');
   const pct = (n: number | undefined) => (n === undefined ? '—' : `${Math.round(n)}%`);
+  const cpuRows = [{ name: 'idle (services up, no load)', cpu: info.idle }, ...[...results, ...ceilings.httpRuns].map((r) => ({ name: r.scenario.name, cpu: r.cpu }))];
   out.push(markdownTable(
-    ['scenario', 'load generator', 'API process', 'whole machine', 'rest (PostgreSQL, Temporal, …)'],
-    [{ name: 'idle (services up, no load)', cpu: info.idle }, ...results.map((r) => ({ name: r.scenario.name, cpu: r.cpu }))].map(({ name, cpu }) => [
-      name, pct(cpu.bench), pct(cpu.api), pct(cpu.machine),
+    ['scenario', 'load generator', 'API / server process', 'whole machine', 'rest (PostgreSQL, Temporal, …)'],
+    cpuRows.map(({ name, cpu }) => [
+      name, `${pct(cpu.bench)}${cpu.bench >= CLIENT_BOUND_PERCENT ? ' ⚠' : ''}`, pct(cpu.api), pct(cpu.machine),
       cpu.machine === undefined || cpu.api === undefined ? '—' : pct(cpu.machine - cpu.api - cpu.bench),
     ]),
   ));
+  const clientBound = cpuRows.filter(({ cpu }) => cpu.bench >= CLIENT_BOUND_PERCENT).map(({ name }) => name);
+  if (clientBound.length > 0) {
+    out.push('', `⚠ The load generator (one Node thread) used ≥ ${CLIENT_BOUND_PERCENT}% of a core during: ${clientBound.join('; ')}. ` +
+      'There it may have been the limit, not the server: those figures (and a ceiling measured so) are floors.');
+  }
 
   const idleRest = info.idle.machine === undefined || info.idle.api === undefined ? undefined : info.idle.machine - info.idle.api - info.idle.bench;
   if (idleRest !== undefined && idleRest > IDLE_NOISE_PERCENT) {
@@ -785,33 +884,25 @@ function printReport(results: ScenarioResult[], ceiling: Ceiling, info: { second
       '(another job on the machine?): every figure above is depressed by it; rerun on a quiet machine.');
   }
 
-  out.push('', '### PostgreSQL ceiling (pgbench, same server, same run)', '');
-  const byName = (name: string) => all.find(({ r }) => r.scenario.name === name)?.f;
-  if (!ceiling.measured) {
-    out.push(`ceiling not measured: ${ceiling.why}`);
-  } else {
-    const batchEvents = ceiling.batchTps * EVENTS_PER_BATCH_TXN;
-    out.push(`${ceiling.pgbenchVersion}, ${Math.max(1, Math.round(info.seconds))} s each, API stopped:`);
-    out.push(`- hot.sql, 16 clients (one event per commit, one customer): ${whole(ceiling.hotTps)} txn/s`);
-    out.push(`- spread.sql, 16 clients (one event per commit, 1,000 customers): ${whole(ceiling.spreadTps)} txn/s`);
-    out.push(`- batch.sql, 4 clients (100 events per commit, one customer): ${whole(ceiling.batchTps)} txn/s = ${whole(batchEvents)} events/s`);
-    const ratio = (ours: number | undefined, theirs: number) => (ours === undefined || theirs <= 0 ? '—' : `${(ours / theirs).toFixed(2)}×`);
-    out.push('', 'Ratios (ours ÷ ceiling):');
-    out.push(`- single events, hot customer ÷ hot.sql txn/s: ${ratio(byName('single events, one hot customer')?.eventsPerSecond, ceiling.hotTps)}`);
-    out.push(`- single events, 1,000 customers ÷ spread.sql txn/s: ${ratio(byName('single events, 1,000 customers')?.eventsPerSecond, ceiling.spreadTps)}`);
-    out.push(`- batches, hot customer ÷ batch.sql events/s: ${ratio(byName('batches of 1,000, one hot customer')?.eventsPerSecond, batchEvents)}`);
-    out.push(`- batches, 1,000 customers ÷ batch.sql events/s: ${ratio(byName('batches of 1,000, 1,000 customers')?.eventsPerSecond, batchEvents)}`);
-    out.push(`- single events, hot credits customer ÷ hot.sql txn/s: ${ratio(byName('single events, one hot customer, credits')?.eventsPerSecond, ceiling.hotTps)}`);
-    out.push(`- single events, 1,000 credits customers ÷ spread.sql txn/s: ${ratio(byName('single events, 1,000 customers, credits')?.eventsPerSecond, ceiling.spreadTps)}`);
-    out.push(`- batches, hot credits customer ÷ batch.sql events/s: ${ratio(byName('batches of 1,000, one hot customer, credits')?.eventsPerSecond, batchEvents)}`);
-    out.push(`- batches, 1,000 credits customers ÷ batch.sql events/s: ${ratio(byName('batches of 1,000, 1,000 customers, credits')?.eventsPerSecond, batchEvents)}`);
-  }
-
   if (info.apiOutput.length > 0) {
     out.push('', `The API wrote ${info.apiOutput.length} log line(s) at warn or above; the last ones:`);
     out.push(...info.apiOutput.slice(-10).map((line) => `    ${line.slice(0, 400)}`));
   }
   process.stdout.write(`${out.join('\n')}\n`);
+}
+
+/** "Ceilings (same run)": what each ceiling is and what it measured, or why it was not. */
+function ceilingLines(ceilings: Ceilings, seconds: number): string[] {
+  const out: string[] = ['', '### Ceilings (same run, API stopped)', ''];
+  if (ceilings.skipped !== undefined) return [...out, `ceilings not measured: ${ceilings.skipped}`];
+  const pgIds = PGBENCH_IDS.filter((id) => ceilings.figures[id] !== undefined);
+  out.push(`PostgreSQL: ${ceilings.pgbenchVersion ?? 'pgbench'} with bench/limits/*.sql (tables: bench/limitsSchema.sql) on the bench's server, ${Math.max(1, Math.round(seconds))} s each:`);
+  for (const id of pgIds) out.push(`- ${ceilings.figures[id]!.how}`);
+  out.push(`HTTP: a plain node:http server (bench/httpCeiling.ts: reads the body, parses the JSON, answers a fixed small JSON) in its own process, ` +
+    `driven by this load generator like the API, ${seconds} s after ${WARMUP_MS / 1000} s warm-up:`);
+  for (const id of ['node:http GET', 'node:http POST'] as const) if (ceilings.figures[id]) out.push(`- ${ceilings.figures[id]!.how}`);
+  for (const why of ceilings.failed) out.push(`✗✗✗ CEILING NOT MEASURED: ${why}`);
+  return out;
 }
 
 /** "Credits vs plain (same run)": each credits scenario beside its plain counterpart (alternating slices). */
@@ -828,7 +919,6 @@ function creditsComparison(all: Array<{ r: ScenarioResult; f: Figures }>): strin
     'draws its balance in the usage transaction (credit_accounts; the day\'s consumption on the counter); plain = the same load on Enterprise customers. The two run in ' + PAIR_ROUNDS + ' alternating slices each (1 s warm-up per slice), so drift falls on both alike. ' +
     `Issue 10's target: credits events/s ≥ ${target} × plain, with every event counted.`, '');
   const ratioOf = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || b <= 0 ? undefined : a / b);
-  const ratioText = (n: number | undefined) => (n === undefined ? '—' : `${n.toFixed(2)}×`);
   out.push(markdownTable(
     ['credits scenario', 'plain events/s', 'credits events/s', 'ratio', 'plain p99 ms', 'credits p99 ms', 'p99 credits ÷ plain', `met (≥ ${target}, no errors)`],
     pairs.map(({ credits, plain }) => {
@@ -919,7 +1009,8 @@ function ledgerLines(report: LedgerReport): string[] {
 // time, so the two passes get the same machine.
 // ---------------------------------------------------------------------------------------------
 
-const UPGRADE_CONNECTIONS = 4;
+/** Customers upgraded at once, one connection each (issue 11: "plan upgrade, 8 customers at once"). */
+const UPGRADE_CONNECTIONS = UPGRADE_TARGET.atOnce;
 /** Single Stripe calls timed through the proxy: this many rounds of the five an upgrade makes. */
 const STRIPE_ROUND_TRIP_ROUNDS = 10;
 /** Its own task queue: the `none` worker can never pick up a Stripe customer's tasks, nor the reverse. */
@@ -1015,24 +1106,39 @@ async function upgradesWithStripe(services: Services, customers: number, cleanup
   }
 }
 
+const failuresOf = (p: UpgradePass) => [...p.result.failures.values()].reduce((a, b) => a + b, 0);
+
+/** The upgrade row of issue 11: p99 within UPGRADE_TARGET and every upgrade answered as asked. */
+function upgradeMissed(p: UpgradePass): string[] {
+  const p99 = percentile(p.result.latenciesMs, 0.99);
+  return [
+    ...(p99 === undefined || p99 > UPGRADE_TARGET.maxP99Ms ? [`${p.provider} p99`] : []),
+    ...(failuresOf(p) > 0 ? [`${p.provider} ${whole(failuresOf(p))} failures`] : []),
+  ];
+}
+
+const upgradeMet = (p: UpgradePass) => upgradeMissed(p).length === 0;
+
 function printUpgrades(report: UpgradeReport): void {
   const out: string[] = [];
   out.push('', '## Plan upgrade latency by payment provider (API → workflow Update → invoice [→ Stripe] + read model → API)', '');
-  const rowOf = (name: string, sorted: number[], failures: number | undefined) => [
+  const rowOf = (name: string, sorted: number[], failures: number | undefined, met: string) => [
     name, whole(sorted.length), ms(percentile(sorted, 0.5)), ms(percentile(sorted, 0.95)), ms(percentile(sorted, 0.99)), ms(sorted[sorted.length - 1]),
-    failures === undefined ? '—' : whole(failures),
+    failures === undefined ? '—' : whole(failures), met,
   ];
   const pass = (provider: UpgradePass['provider']) => report.passes.find((p) => p.provider === provider);
-  const failuresOf = (p: UpgradePass) => [...p.result.failures.values()].reduce((a, b) => a + b, 0);
   const rows: string[][] = [];
   const none = pass('none');
   const stripe = pass('stripe');
-  rows.push(none ? rowOf('upgrade, provider none', none.result.latenciesMs, failuresOf(none)) : ['upgrade, provider none', 'not run', '', '', '', '', '']);
-  rows.push(stripe ? rowOf('upgrade, provider stripe (stripe-mock via proxy)', stripe.result.latenciesMs, failuresOf(stripe)) : ['upgrade, provider stripe (stripe-mock via proxy)', 'not run', '', '', '', '', '']);
-  if (report.stripe) rows.push(rowOf('one Stripe call (proxy + stripe-mock round trip)', report.stripe.roundTripMs, undefined));
-  out.push(markdownTable(['measured', 'count', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'failures'], rows));
+  const atOnce = `${UPGRADE_CONNECTIONS} customers at once`;
+  const passRow = (name: string, p: UpgradePass | undefined) =>
+    p ? rowOf(`${name}, ${atOnce}`, p.result.latenciesMs, failuresOf(p), upgradeMet(p) ? '✓' : '✗') : [`${name}, ${atOnce}`, 'not run', '', '', '', '', '', '✗'];
+  rows.push(passRow('upgrade, provider none', none));
+  rows.push(passRow('upgrade, provider stripe (stripe-mock via proxy)', stripe));
+  if (report.stripe) rows.push(rowOf('one Stripe call (proxy + stripe-mock round trip)', report.stripe.roundTripMs, undefined, '—'));
+  out.push(markdownTable(['measured', 'count', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'failures', `met (p99 ≤ ${UPGRADE_TARGET.maxP99Ms} ms, no failures)`], rows));
 
-  out.push('', `Each provider: ${whole(report.customers)} Free customers upgraded Free → Basic → Pro → Enterprise, ${UPGRADE_CONNECTIONS} at a time, ` +
+  out.push('', `Each provider: ${whole(report.customers)} Free customers upgraded Free → Basic → Pro → Enterprise, ${UPGRADE_CONNECTIONS} customers at once (one connection each; a customer's three upgrades one after another), ` +
     'dev server (SQLite), one API and one worker process running; count = answers 200 with the plan asked for (and, with stripe, the invoice paid), failures = every other answer.');
   out.push('- none: the API measures usage and sends the changePlan.v1 Update; the workflow decides, stores the prorated invoice and writes the read model (activities); no payment step.');
   out.push('- stripe: the same, plus collecting that invoice before the upgrade is applied: read the customer (saved card?), create the invoice at Stripe, add its lines, finalize, pay off-session; ' +
@@ -1067,6 +1173,49 @@ function printUpgrades(report: UpgradeReport): void {
   }
   for (const why of report.failed) out.push('', `✗ ${why}`);
   process.stdout.write(`${out.join('\n')}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The closing summary: issue 11's table, one line per row, ready to paste into the README.
+// ---------------------------------------------------------------------------------------------
+
+function printSummary(results: ScenarioResult[], ceilings: Ceilings, upgrades: UpgradeReport): void {
+  const rows: string[][] = [];
+  for (const row of SUMMARY_ROWS) {
+    const found = row.scenarios.map((name) => results.find((r) => r.scenario.name === name));
+    const ran = found.filter((r): r is ScenarioResult => r !== undefined);
+    if (ran.length === 0) {
+      rows.push([row.what, 'not run', '—', '—', '—', '✗']);
+      continue;
+    }
+    const judged = ran.map((r) => ({ r, f: figures(r) })).map(({ r, f }) => ({ r, f, v: verdictOf(r.scenario, f, ceilings), rate: rateOf(r.scenario, f) }));
+    const first = judged[0]!;
+    const target = first.r.scenario.target;
+    const today = `${judged.map(({ rate }) => whole(rate.perSecond)).join(' / ')} ${first.rate.unit}` +
+      (target?.maxP99Ms === undefined ? '' : `, p99 ${judged.map(({ f }) => ms(f.p99)).join(' / ')} ms`);
+    const ceiling = first.v.ceiling ? ceilingShort(target!.ceiling, first.v.ceiling) : target ? `${target.ceiling}: not measured` : '—';
+    const missed = [...new Set(judged.flatMap(({ v }) => v.missed)), ...(ran.length < row.scenarios.length ? ['not all ran'] : [])];
+    rows.push([row.what, today, ceiling, judged.map(({ v }) => ratioText(v.ratio)).join(' / '), mustReachText(first.r.scenario),
+      missed.length === 0 && judged.every(({ v }) => v.met === true) ? '✓' : `✗ ${missed.join(', ')}`]);
+  }
+  const passes = upgrades.passes;
+  const upgradeToday = passes.length === 0 ? 'not run' : passes.map((p) =>
+    `${p.provider}: p50 ${ms(percentile(p.result.latenciesMs, 0.5))}, p99 ${ms(percentile(p.result.latenciesMs, 0.99))} ms`).join('; ');
+  const missed = [...passes.flatMap(upgradeMissed), ...(passes.length < 2 ? ['a pass did not run'] : [])];
+  rows.push([`plan upgrade, ${UPGRADE_CONNECTIONS} customers at once`, upgradeToday, '—', '—', `p99 ≤ ${UPGRADE_TARGET.maxP99Ms} ms`,
+    missed.length === 0 ? '✓' : `✗ ${missed.join(', ')}`]);
+  const out = ['', '## Summary (issue 11; ratios to the ceilings of this run)', ''];
+  out.push(markdownTable(['what', 'today', 'ceiling, same run', 'ratio', 'must reach', '✓/✗'], rows));
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+/** "hot.sql ×16: 1,065 txn/s", "batch.sql 4 × 100 ev/txn: 69,000 ev/s", "node:http ×16: 16,000 req/s". */
+function ceilingShort(id: CeilingId, figure: CeilingFigure): string {
+  const run = PGBENCH_RUNS.find((r) => r.id === id);
+  if (!run) return `plain ${id} (${HTTP_CONNECTIONS} conn): ${whole(figure.perSecond)} req/s`;
+  return run.eventsPerTxn === 1
+    ? `${id} (${run.clients} clients): ${whole(figure.perSecond)} txn/s`
+    : `${id} (${run.clients} clients × ${run.eventsPerTxn} ev/txn): ${whole(figure.perSecond)} ev/s`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1114,12 +1263,22 @@ interface Ready {
   api: ApiProcess;
   customers: Customers;
   postgresVersion: string;
+  /** Set when the run measures its ceilings (a full run). */
+  pgbench?: string;
 }
 
 async function setUp(cleanup: Cleanup, only: BenchOnly): Promise<Ready> {
   // The upgrade bench's Stripe pass needs it: a missing stripe-mock stops the bench now, with
   // findStripeMock's message, rather than after the other scenarios.
   if (only !== 'credits') log(`stripe-mock: ${findStripeMock()}`);
+  // A full run divides its figures by ceilings it measures itself: without pgbench or the scripts
+  // it stops now, loudly, rather than run for minutes and print figures with no ceiling.
+  let pgbench: string | undefined;
+  if (only === 'all') {
+    checkLimitScripts();
+    pgbench = findPgbench();
+    log(`pgbench: ${pgbench}`);
+  }
   log('starting PostgreSQL and the Temporal dev server');
   const services = await startServices(cleanup);
   log(`catalog (default + credits + plan "${CREDITS_PLAN}"): ${services.catalogFile}`);
@@ -1132,7 +1291,7 @@ async function setUp(cleanup: Cleanup, only: BenchOnly): Promise<Ready> {
   // PAYMENT_PROVIDER=none whatever the shell says: the upgrade bench's `none` pass runs on this API.
   const api = await startApi(services, cleanup, { PAYMENT_PROVIDER: 'none' });
   await fillBlocked(api, customers.blocked);
-  return { services, api, customers, postgresVersion: await postgresVersion(url) };
+  return { services, api, customers, postgresVersion: await postgresVersion(url), ...(pgbench !== undefined ? { pgbench } : {}) };
 }
 
 async function main(): Promise<void> {
@@ -1195,7 +1354,7 @@ async function main(): Promise<void> {
       log(problems.length === 0 ? `credit ledger of ${who}: adds up` : `✗✗✗ credit ledger MISMATCH for ${who}: ${problems.join('; ')}`);
     }
     if (only === 'credits') {
-      printReport(results, { measured: false, why: 'skipped (BENCH_ONLY=credits)' }, { seconds, postgresVersion: ready.postgresVersion, apiOutput: [...ready.api.output], idle, ledger });
+      printReport(results, { figures: {}, failed: [], skipped: 'skipped (BENCH_ONLY=credits)', httpRuns: [] }, { seconds, postgresVersion: ready.postgresVersion, apiOutput: [...ready.api.output], idle, ledger });
       return;
     }
     const report: UpgradeReport = { customers: upgradeCustomerCount, passes: [], failed: [] };
@@ -1204,8 +1363,8 @@ async function main(): Promise<void> {
     } catch (error) {
       report.failed.push(`the upgrade pass with provider none did not run: ${message(error)}`);
     }
-    // The Stripe pass runs its own API, and the ceiling is measured with the API stopped, so it
-    // has PostgreSQL and the cores to itself.
+    // The Stripe pass runs its own API, and the ceilings are measured with the API stopped, so
+    // they have PostgreSQL and the cores to themselves.
     const apiOutput = [...ready.api.output];
     await ready.api.stop();
     if (cleanup.interrupted) return;
@@ -1215,12 +1374,20 @@ async function main(): Promise<void> {
       report.failed.push(`the upgrade pass with provider stripe did not run to its end: ${message(error)}`);
     }
     if (cleanup.interrupted) return;
+    let ceilings: RunCeilings | undefined;
     if (!upgradesOnly) {
-      const ceiling = await measureCeiling(ready.services.postgres, seconds, cleanup);
-      printReport(results, ceiling, { seconds, postgresVersion: ready.postgresVersion, apiOutput, idle, ledger });
+      if (ready.pgbench === undefined) throw new Error('internal: a full run without pgbench');
+      ceilings = await measureCeilings(ready.pgbench, ready.services, ready.customers, seconds, cleanup);
+      if (cleanup.interrupted) return;
+      printReport(results, ceilings, { seconds, postgresVersion: ready.postgresVersion, apiOutput, idle, ledger });
     }
     printUpgrades(report);
+    if (ceilings) printSummary(results, ceilings, report);
     if (report.failed.length > 0) process.exitCode = 1;
+    if (ceilings && ceilings.failed.length > 0) {
+      log(`✗✗✗ ${ceilings.failed.length} ceiling(s) NOT MEASURED: their rows have no ratio (see the report)`);
+      process.exitCode = 1;
+    }
   } finally {
     await cleanup.runAll();
   }

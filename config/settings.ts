@@ -39,6 +39,13 @@ const workerSchema = z.object({
    * configuration, so the webhook policy does not apply to it.
    */
   TELEGRAM_API_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /** Worker tuning (worker/workerTuning.ts says what each is and why its default). */
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(2).max(100_000).optional(),
+  WORKER_MAX_WORKFLOW_TASKS: z.coerce.number().int().min(2).max(1_000).optional(),
+  WORKER_MAX_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).optional(),
+  WORKER_STICKY_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(3_600).optional(),
+  /** Database connections of the worker's pool (its activities' transactions). */
+  WORKER_DB_CONNECTIONS: z.coerce.number().int().min(1).max(200).default(20),
 }).superRefine(requirePaymentKeys(['STRIPE_SECRET_KEY']));
 const apiSchema = z.object({
   ...shared,

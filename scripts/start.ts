@@ -5,6 +5,8 @@
  * own processes, exactly as `npm run worker` / `npm run api` (and docker-compose) run them. One
  * of them that dies is restarted with backoff, as an orchestrator would; Ctrl-C stops everything.
  * DATABASE_URL or TEMPORAL_ADDRESS, when set, point at real services instead of embedded ones.
+ * `TOLLGATE_TEMPORAL=server` (or `npm start -- --temporal=server`) runs the full Temporal server
+ * on the embedded PostgreSQL instead of the dev server (no Web UI then; see docs/architecture.md).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -15,6 +17,7 @@ import { generatePrismaClient } from './prepare.js';
 import { freePort, waitForPort } from './services/freePort.js';
 import { startPostgres, type RunningPostgres } from './services/postgres.js';
 import { startTemporalDevServer, type RunningTemporal } from './services/temporalDevServer.js';
+import { startTemporalServer } from './services/temporalServer.js';
 import { projectRoot } from './tools.js';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -77,6 +80,17 @@ function exitReason(code: number | null, signal: NodeJS.Signals | null): string 
   return signal ? `killed by ${signal}` : `exit code ${code ?? 'unknown'}`;
 }
 
+/** Which Temporal `npm start` runs: the CLI dev server (default) or the full server on PostgreSQL. */
+function temporalMode(): 'dev' | 'server' {
+  const args = process.argv.slice(2);
+  const flag = args.findIndex((arg) => arg === '--temporal' || arg.startsWith('--temporal='));
+  const value = flag < 0 ? process.env.TOLLGATE_TEMPORAL
+    : args[flag]!.includes('=') ? args[flag]!.slice('--temporal='.length) : args[flag + 1];
+  if (value === undefined || value === '' || value === 'dev') return 'dev';
+  if (value === 'server') return 'server';
+  throw new Error(`unknown Temporal mode "${value}" (TOLLGATE_TEMPORAL / --temporal): use "dev" (the default) or "server"`);
+}
+
 async function main() {
   const dataDir = path.resolve(process.env.TOLLGATE_DATA_DIR ?? path.join(projectRoot, '.data'));
   mkdirSync(dataDir, { recursive: true });
@@ -115,6 +129,11 @@ async function main() {
   }
 
   async function run() {
+    const mode = temporalMode();
+    if (mode === 'server' && !process.env.TEMPORAL_ADDRESS && process.env.DATABASE_URL) {
+      throw new Error('the full Temporal server (TOLLGATE_TEMPORAL=server) runs on the embedded PostgreSQL: unset DATABASE_URL, ' +
+        'or point TEMPORAL_ADDRESS at your own Temporal server');
+    }
     generatePrismaClient();
 
     let databaseUrl = process.env.DATABASE_URL;
@@ -129,12 +148,22 @@ async function main() {
 
     let temporalAddress = process.env.TEMPORAL_ADDRESS;
     let uiUrl = process.env.TEMPORAL_UI_URL;
-    if (!temporalAddress) {
+    const log = process.env.TOLLGATE_DEBUG ? (line: string) => process.stderr.write(line) : undefined;
+    if (!temporalAddress && mode === 'server') {
+      say('starting the full Temporal server on the embedded PostgreSQL (no Web UI in this mode: it comes with the dev server)');
+      temporal = await startTemporalServer({
+        postgres: postgres!,
+        port: await portOr(Number(process.env.TEMPORAL_PORT ?? 7233)),
+        dataDir: path.join(dataDir, 'temporal-server'),
+        log,
+      });
+      temporalAddress = temporal.address;
+    } else if (!temporalAddress) {
       temporal = await startTemporalDevServer({
         port: await portOr(Number(process.env.TEMPORAL_PORT ?? 7233)),
         uiPort: await portOr(Number(process.env.TEMPORAL_UI_PORT ?? 8233)),
         dbFile: path.join(dataDir, 'temporal.sqlite'),
-        log: process.env.TOLLGATE_DEBUG ? (line) => process.stderr.write(line) : undefined,
+        log,
       });
       temporalAddress = temporal.address;
       uiUrl = temporal.uiUrl;
@@ -185,7 +214,8 @@ async function main() {
     say('Tollgate is running.');
     say(`  API          http://127.0.0.1:${apiPort}   (OpenAPI: http://127.0.0.1:${apiPort}/openapi.json)`);
     if (uiUrl) say(`  Temporal UI  ${uiUrl}`);
-    say(`  Temporal     ${temporalAddress}`);
+    else if (mode === 'server' && temporal) say('  Temporal UI  (none: the full server has no Web UI; the dev server, the default, has one)');
+    say(`  Temporal     ${temporalAddress}${mode === 'server' && temporal ? '   (full server, PostgreSQL)' : ''}`);
     say(`  PostgreSQL   ${databaseUrl.replace(/:[^:@/]+@/, ':***@')}`);
     say(`  Data         ${postgres || temporal ? dataDir : '(external services)'}`);
     say(`  Operator key ${keyHint(operator.key)}   (${operator.source})`);

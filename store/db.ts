@@ -55,5 +55,8 @@ export function createDb(databaseUrl: string, options: { maxConnections?: number
   const pool = createPool(databaseUrl, { max: options.maxConnections ?? 10, logger: options.logger, name: 'prisma' });
   // The adapter ends a pool it was handed only when told to; $disconnect() must end this one.
   const adapter = new PrismaPg(pool, { disposeExternalPool: true });
-  return new PrismaClient({ adapter });
+  // A transaction waits for a pooled connection as long as a plain query does (the pool's
+  // connectionTimeoutMillis), not Prisma's 2 s: in a burst (a renewal storm) a short wait for a
+  // connection is normal, and failing it would only retry the whole activity later.
+  return new PrismaClient({ adapter, transactionOptions: { maxWait: 10_000 } });
 }

@@ -16,6 +16,7 @@ import { createCreditNoticeActivities } from '../activities/creditNoticeActiviti
 import { createSubscriptionActivities } from '../activities/subscriptionActivities.js';
 import type { Senders } from '../notifications/senders.js';
 import { TASK_QUEUE_DEFAULT } from '../workflows/messages.js';
+import { WORKFLOW_BUNDLER_OPTIONS } from './workflowBundle.js';
 
 export const WORKFLOWS_PATH = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'workflows', 'index.ts');
 
@@ -53,6 +54,7 @@ export async function createWorker(deps: WorkerDeps): Promise<Worker> {
     // On shutdown, in-flight activities get this long to finish; after that they are cancelled
     // and Temporal retries them elsewhere (they are idempotent).
     shutdownGraceTime: '10 seconds',
+    bundlerOptions: WORKFLOW_BUNDLER_OPTIONS,
     ...deps.options,
   });
 }

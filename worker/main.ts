@@ -17,6 +17,7 @@ import { startAlertRelay } from './alertRelay.js';
 import { createWorker } from './createWorker.js';
 import { registerSearchAttributes } from './registerSearchAttributes.js';
 import { temporalLogger } from './temporalLogger.js';
+import { workerTuning } from './workerTuning.js';
 
 async function main() {
   const settings = loadWorkerSettings();
@@ -32,7 +33,7 @@ async function main() {
       logger.error({ err: error }, 'catalog reload failed; keeping the previous one');
     }
   });
-  const db = createDb(settings.DATABASE_URL, { logger });
+  const db = createDb(settings.DATABASE_URL, { logger, maxConnections: settings.WORKER_DB_CONNECTIONS });
   const connection = await NativeConnection.connect(temporalConnectionOptions(settings));
   const added = await registerSearchAttributes(connection, settings.TEMPORAL_NAMESPACE);
   if (added.length > 0) logger.info({ added }, 'registered search attributes');
@@ -56,6 +57,7 @@ async function main() {
     payments,
     senders,
     catalog: () => catalog,
+    options: workerTuning(settings),
   });
   const relay = startAlertRelay({ db, temporal: new Client({ connection, namespace: settings.TEMPORAL_NAMESPACE }), logger });
   logger.info({ taskQueue: settings.TEMPORAL_TASK_QUEUE, namespace: settings.TEMPORAL_NAMESPACE }, 'Tollgate worker running');

@@ -31,6 +31,14 @@ export const PAYMENTS_PATCH = 'payments';
  */
 export const CREDITS_PATCH = 'credits';
 
+/**
+ * Patch that writes the renewal (closed cycle, invoice, read model) with a local activity inside
+ * the workflow task the period's timer wakes, instead of an ordinary activity and a second
+ * workflow task: half the tasks and history events per renewal, which a storm of renewals at one
+ * instant multiplies (docs/architecture.md, "Renewal storms", says why it is safe).
+ */
+export const LOCAL_RENEWAL_PATCH = 'local-renewal';
+
 /** Credit purchases that may wait for their payment at once (each holds a Checkout page or an open invoice). */
 export const MAX_PENDING_PURCHASES = 5;
 

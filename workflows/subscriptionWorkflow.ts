@@ -12,6 +12,7 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
+  makeContinueAsNewFunc,
   currentUpdateInfo,
   patched,
   proxyActivities,
@@ -33,6 +34,7 @@ import {
   cancelUpdate,
   creditBalanceSignal,
   CREDITS_PATCH,
+  LOCAL_RENEWAL_PATCH,
   refundCreditsUpdate,
   changePlanUpdate,
   CONSISTENT_WRITES_PATCH,
@@ -60,7 +62,7 @@ import {
   type SubscriptionInput,
   type ThresholdCrossing,
 } from './messages.js';
-import { PERIOD_END, PLAN_ID, SUBSCRIPTION_STATUS } from './searchAttributes.js';
+import { CUSTOMER_ID, PERIOD_END, PLAN_ID, SUBSCRIPTION_STATUS } from './searchAttributes.js';
 import { refusal } from './refusals.js';
 import { SubscriptionEntity } from './subscriptionEntity.js';
 import { CreditsWorkState } from './creditsWork.js';
@@ -84,6 +86,16 @@ const activities = proxyActivities<SubscriptionActivities>({
 const legacyUpdateWrites = proxyLocalActivities<SubscriptionActivities>({
   startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds' },
+});
+
+// The renewal's write runs as a local activity in the task its timer wakes (LOCAL_RENEWAL_PATCH).
+// Safe to repeat if that task is dropped: it is keyed by the closed cycle (the counters close once,
+// the invoice's key is the period's, the read model is written only over an older version), and
+// changes are refused from the cycle's end until the next run, so a repeat writes the same thing.
+// Retried like the ordinary activity; past a minute between attempts the SDK waits on a timer.
+const localRenewalWrites = proxyLocalActivities<Pick<SubscriptionActivities, 'recordRenewal'>>({
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
 // One activity per channel: a broken channel neither blocks the others nor repeats what went out.
@@ -153,8 +165,11 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   let handingOver = false;
   // Set between the cycle's end and its renewal, while holds and Checkout pages are settled: changes wait.
   let closingCycle = false;
+  // A cycle that is over but not yet renewed (its timer fired in this very task) waits too: the
+  // renewal, written by a local activity in that task, must not be repeated over a changed state
+  // when the task is dropped and run again. Validators do not run on replay, so this is replay-safe.
   const admit = () => {
-    if (handingOver || closingCycle) throw refusal('subscription_busy', 'The subscription is moving to its next run; try again in a moment.');
+    if (handingOver || closingCycle || Date.now() >= subscription.currentCycleEnd) throw refusal('subscription_busy', 'The subscription is moving to its next run; try again in a moment.');
   };
   /** This Update's id when it was answered before (a retry, possibly in a later run): its answer. */
   const earlierAnswer = (name: string) => {
@@ -728,12 +743,24 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   const historyIsLong = () => consistentWrites && (updatesThisRun >= maxUpdatesPerRun || workflowInfo().continueAsNewSuggested);
   // Hands the state to the next run once the accepted Updates are done (not the alert deliveries:
   // they go along as pending, see the signal handler).
-  const handOver = async (catalog: Parameters<SubscriptionEntity['nextRunInput']>[0], paymentProvider?: 'none' | 'stripe') => {
+  // `index`: the next run starts with the search attributes of the state handed over (one write
+  // of the visibility record with the run's start, instead of an upsert before it).
+  const handOver = async (catalog: Parameters<SubscriptionEntity['nextRunInput']>[0], paymentProvider?: 'none' | 'stripe', index = false) => {
     handingOver = true;
     await condition(() => updatesInFlight === 0 && paymentWorkInFlight === 0);
     const carried = credits.carry();
     const next = { ...subscription.nextRunInput(catalog, paymentProvider), ...(carried ? { credits: carried } : {}) };
-    return continueAsNew<typeof subscriptionWorkflow>(input.maxUpdatesPerRun === undefined ? next : { ...next, maxUpdatesPerRun: input.maxUpdatesPerRun });
+    const args = input.maxUpdatesPerRun === undefined ? next : { ...next, maxUpdatesPerRun: input.maxUpdatesPerRun };
+    if (!index) return continueAsNew<typeof subscriptionWorkflow>(args);
+    const state = subscription.snapshot();
+    return makeContinueAsNewFunc<typeof subscriptionWorkflow>({
+      typedSearchAttributes: [
+        { key: CUSTOMER_ID, value: state.customerId },
+        { key: PLAN_ID, value: state.planId },
+        { key: SUBSCRIPTION_STATUS, value: state.status },
+        { key: PERIOD_END, value: new Date(state.periodEnd) },
+      ],
+    })(args);
   };
   if (!collectsPayments) {
     const untilCycleEnd = subscription.currentCycleEnd - Date.now();
@@ -771,11 +798,15 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   const renewal = subscription.renew();
   // Renewed (the new cycle is the state now): changes are admitted again, against it.
   closingCycle = false;
-  if (renewal.newPeriod) indexForSearch();
+  // Decided where the renewal is written: runs that renewed before the patch replay their upsert
+  // and ordinary activity; later ones write it with a local activity and index the next run's start.
+  const localRenewal = consistentWrites && patched(LOCAL_RENEWAL_PATCH);
+  if (renewal.newPeriod && !localRenewal) indexForSearch();
   if (consistentWrites) {
     const versionAtRenewal = subscription.snapshot().version;
     const reserved = subscription.reserveCreditForRenewal();
-    const { catalog, creditOwedMinor, invoice: renewalInvoice, paymentProvider } = await activities.recordRenewal({
+    const renewalWrites = localRenewal ? localRenewalWrites : activities;
+    const { catalog, creditOwedMinor, invoice: renewalInvoice, paymentProvider } = await renewalWrites.recordRenewal({
       subscription: { ...subscription.snapshot(), creditOwedMinor: reserved.toString() },
       feeInvoice: renewal.invoice,
       closedCycle: renewal.closedCycle,
@@ -786,7 +817,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     if (renewalInvoice && (outcome?.outcome === 'failed' || outcome?.outcome === 'requires_action')) await startDunning(renewalInvoice, outcome, 'next_run');
     // A cancellation took effect (the fallback plan): the credit left is refunded by the next run.
     if (collectsPayments && subscription.takeCreditForRefund(Date.now())) await activities.saveSubscription(subscription.snapshot());
-    await handOver(catalog, collectsPayments ? paymentProvider : undefined);
+    await handOver(catalog, collectsPayments ? paymentProvider : undefined, localRenewal);
   }
 
   const { catalog, creditOwedMinor } = await activities.recordRenewal({

@@ -10,6 +10,8 @@ import { freePort, waitForPort } from './freePort.js';
 export interface RunningTemporal {
   address: string;
   uiUrl?: string;
+  /** The server's process, for the storm bench's memory figures (absent when the SDK runs it). */
+  pid?: number;
   stop(): Promise<void>;
 }
 
@@ -82,6 +84,7 @@ async function startOnce(cliPath: string, options: DevServerOptions): Promise<Ru
   }
   return {
     address: `127.0.0.1:${options.port}`,
+    ...(child.pid === undefined ? {} : { pid: child.pid }),
     uiUrl: options.uiPort ? `http://127.0.0.1:${options.uiPort}` : undefined,
     stop: () => new Promise<void>((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) return resolve();

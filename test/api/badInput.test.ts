@@ -89,6 +89,9 @@ function validRequests(id: string): Record<string, { body?: Json; query?: Record
     'POST /v1/customers': {
       body: { id: 'bad-input-new', name: 'New Co', email: 'billing@new.test', plan: 'pro', interval: 'monthly', periodStart: new Date(Date.now() - DAY_MS).toISOString() },
     },
+    'POST /v1/customers/import': {
+      body: { customers: [{ id: 'bad-input-imported', name: 'Imported Co', email: 'billing@imported.test', plan: 'pro', periodStart: new Date(Date.now() - DAY_MS).toISOString(), usage: { api_calls: 12 } }] },
+    },
     'POST /v1/customers/{customerId}/subscription/change': { body: { plan: 'basic', interval: 'yearly', seats: 1 } },
     'GET /v1/customers/{customerId}/subscription/change-preview': { query: { plan: 'basic', interval: 'monthly', seats: '1' } },
     'GET /v1/customers/{customerId}/invoices': { query: { limit: '5' } },

@@ -45,7 +45,9 @@ it('a worker killed during a renewal is replaced and exactly one invoice exists 
   const handle = await startSubscriptionWorkflow(client, taskQueue, input);
 
   const first = await startWorker();
-  // Kill the worker as soon as the renewal activity is running (or has just written its invoice).
+  // Kill the worker as soon as the renewal has written its invoice: the write is a local activity
+  // (LOCAL_RENEWAL_PATCH), so the worker dies before the task that ran it completes, and the next
+  // worker runs it again over the same state.
   await eventually(async () => {
     const { raw } = await handle.describe();
     const started = raw.pendingActivities?.some((a) => a.activityType?.name === 'recordRenewal');

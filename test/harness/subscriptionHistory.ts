@@ -24,7 +24,10 @@ export interface RecordedUpdate {
 export interface RecordedActivity {
   runId: string;
   type: string;
+  /** Empty for a local activity: its marker records what it returned, not its input. */
   input: unknown[];
+  /** A local activity (the renewal's write, LOCAL_RENEWAL_PATCH) and what it returned. */
+  local?: { result: unknown };
 }
 
 export interface SubscriptionHistory {
@@ -86,6 +89,12 @@ export async function subscriptionHistory(client: Client, customerId: string): P
       }
       const scheduled = event.activityTaskScheduledEventAttributes;
       if (scheduled) result.activities.push({ runId, type: scheduled.activityType?.name ?? '', input: decode(scheduled.input) });
+      const marker = event.markerRecordedEventAttributes;
+      if (marker?.markerName === 'core_local_activity') {
+        const data = decode(marker.details?.data)[0] as { activity_type?: string } | undefined;
+        const returned = decode(marker.details?.result)[0];
+        if (returned !== undefined) result.activities.push({ runId, type: data?.activity_type ?? '', input: [], local: { result: returned } });
+      }
     }
   }
   return result;

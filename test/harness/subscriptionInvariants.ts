@@ -149,14 +149,26 @@ async function checkInvoices(db: Db, customerId: string, history: SubscriptionHi
   // is an overage invoice of its own, recorded in the overage history.
   const drafts = history.activities.flatMap((activity): InvoiceDraft[] => {
     if (activity.type === 'issueInvoice') return [activity.input[0] as InvoiceDraft];
-    if (activity.type === 'recordRenewal') {
+    if (activity.type === 'recordRenewal' && !activity.local) {
       const fee = (activity.input[0] as { feeInvoice?: InvoiceDraft }).feeInvoice;
       return fee ? [fee] : [];
     }
     return [];
   });
-  const others = invoices.filter((i) => i.reason !== 'plan_change' && i.reason !== 'overage');
+  // A renewal written by a local activity (LOCAL_RENEWAL_PATCH) has no input in history: its
+  // marker names the invoice it returned, which must be a renewal, stored once.
+  const localRenewals = history.activities
+    .filter((activity) => activity.local && activity.type === 'recordRenewal')
+    .map((activity) => (activity.local!.result as { invoice?: { id: string } }).invoice?.id)
+    .filter((id): id is string => id !== undefined);
+  const others = invoices.filter((i) => i.reason !== 'plan_change' && i.reason !== 'overage' && !localRenewals.includes(i.id));
   expect(others.map((i) => i.idempotencyKey).sort()).toEqual(drafts.map((d) => d.idempotencyKey).sort());
+  expect(new Set(localRenewals).size).toBe(localRenewals.length);
+  for (const id of localRenewals) {
+    const invoice = invoices.find((i) => i.id === id);
+    expect(['renewal', 'overage'], `invoice ${id} a local renewal returned`).toContain(invoice?.reason);
+    expect(invoice!.lines.every((l) => ['plan', 'seats', 'overage', 'credit'].includes(l.kind)), invoice!.number).toBe(true);
+  }
   const overageInvoiceIds = new Set((await db.overageCharge.findMany({ where: { customerId } })).map((o) => o.invoiceId));
   for (const invoice of invoices.filter((i) => i.reason === 'overage')) expect(overageInvoiceIds).toContain(invoice.id);
   for (const draft of drafts) {

@@ -2,6 +2,7 @@
 import type { WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type Worker } from '@temporalio/worker';
+import { WORKFLOW_BUNDLER_OPTIONS } from '../../worker/workflowBundle.js';
 import { inject } from 'vitest';
 import type { PaymentProvider } from '../../activities/payments/paymentProvider.js';
 import type { Catalog } from '../../billing/catalog.js';
@@ -19,7 +20,7 @@ export async function startTimeSkipping(): Promise<TestWorkflowEnvironment> {
 
 /** A worker on the test server with the real activities over `database` (the caller runs and shuts it down). */
 export async function testServerWorker(args: { env: TestWorkflowEnvironment; database: TestDatabase; taskQueue: string; payments: PaymentProvider; catalog: Catalog }): Promise<Worker> {
-  const bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: undefined });
+  const bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: undefined, ...WORKFLOW_BUNDLER_OPTIONS });
   return createWorker({
     connection: args.env.nativeConnection,
     namespace: args.env.namespace ?? 'default',

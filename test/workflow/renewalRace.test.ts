@@ -1,22 +1,24 @@
 /**
- * A plan change accepted while the renewal activity is still running must neither lose its own
- * credit nor spend credit the renewal holds. The renewal activity is held open here (a gate in
- * front of the real one) while an upgrade and a downgrade are sent; afterwards credit owed, every
- * invoice and the read model must add up. Java time-skipping test server, real PostgreSQL.
+ * A plan change sent while the renewal is being written must neither lose its own credit nor
+ * spend credit the renewal holds. The renewal's write (a local activity) is held open here (a gate
+ * in front of the real one) while an upgrade is sent, then a downgrade follows; afterwards credit
+ * owed, every invoice and the read model must add up. Java time-skipping test server, real PostgreSQL.
  */
 import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type Worker } from '@temporalio/worker';
+import { WORKFLOW_BUNDLER_OPTIONS } from '../../worker/workflowBundle.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { NoPaymentProvider } from '../../activities/payments/noPaymentProvider.js';
 import type { RenewalRecord } from '../../activities/subscriptionActivities.js';
 import { startSubscriptionWorkflow } from '../../api/temporal/startSubscriptionWorkflow.js';
+import { ACCEPTED, executeSubscriptionUpdate } from '../../api/temporal/executeSubscriptionUpdate.js';
 import { DAY_MS } from '../../billing/period.js';
 import { loadCatalog } from '../../config/loadCatalog.js';
 import { createSenders } from '../../notifications/senders.js';
 import { insertCustomer } from '../../store/customerStore.js';
 import { snapshotOfRow } from '../../store/subscriptionStore.js';
-import { changePlanUpdate, getStateQuery, type SubscriptionSnapshot } from '../../workflows/messages.js';
+import { changePlanUpdate, getStateQuery, type ChangePlanResult, type SubscriptionSnapshot } from '../../workflows/messages.js';
 import { newSubscriptionInput } from '../../workflows/subscriptionInput.js';
 import { createWorker, workerActivities, WORKFLOWS_PATH } from '../../worker/createWorker.js';
 import { registerSearchAttributes } from '../../worker/registerSearchAttributes.js';
@@ -38,7 +40,7 @@ let releaseRenewal: () => void = () => undefined;
 let holdRenewals = false;
 
 beforeAll(async () => {
-  const bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: undefined });
+  const bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: undefined, ...WORKFLOW_BUNDLER_OPTIONS });
   [env, database] = await Promise.all([startTimeSkipping(), createTestDatabase()]);
   await registerSearchAttributes(env.connection, env.namespace ?? 'default');
   const payments = new NoPaymentProvider();
@@ -81,7 +83,7 @@ async function state(customerId: string): Promise<SubscriptionSnapshot> {
   return env.client.workflow.getHandle(`subscription-${customerId}`).query(getStateQuery);
 }
 
-it('a downgrade and an upgrade accepted during the renewal keep their own credit and cannot spend the credit the renewal holds', async () => {
+it('changes sent while the renewal is written wait for it, then keep their own credit and the credit the renewal left', async () => {
   const customerId = `race-${randomUUID().slice(0, 8)}`;
   const now = Number(await (env as unknown as { currentTimeMs(): Promise<number> }).currentTimeMs());
   const input = newSubscriptionInput({ catalog, customerId, planId: 'pro', interval: 'monthly', seats: 1, now });
@@ -93,34 +95,44 @@ it('a downgrade and an upgrade accepted during the renewal keep their own credit
     const owed = await handle.executeUpdate(changePlanUpdate, { args: [{ planId: 'basic', usage: {}, usageCycleStart: input.cycleStart }] });
     expect(owed.netMinor).toBe('-1933');
 
-    // The renewal: Basic's 10.00 fee takes 10.00 of the credit; 9.33 is left while it runs.
+    // The renewal: Basic's 10.00 fee takes 10.00 of the credit; 9.33 is left.
     holdRenewals = true;
     const started = new Promise<void>((resolve) => { renewalStarted = resolve; });
     const sleeping = env.sleep('29 days');
     await started;
-    const during = await state(customerId);
-    expect(during.cycleStart).toBe(input.cycleEnd);
 
-    // While the renewal activity is held: an upgrade (charged at once) and a downgrade (credited).
-    const upgrade = await handle.executeUpdate(changePlanUpdate, { args: [{ planId: 'pro', usage: {}, usageCycleStart: during.cycleStart }] });
-    const downgrade = await handle.executeUpdate(changePlanUpdate, { args: [{ planId: 'basic', usage: {}, usageCycleStart: during.cycleStart }] });
-    expect(upgrade.kind).toBe('upgrade');
-    expect(downgrade.kind).toBe('downgrade');
+    // The renewal's write is a local activity inside the workflow task its timer woke
+    // (LOCAL_RENEWAL_PATCH): an upgrade sent while it is held waits for it and then applies to
+    // the new cycle, never to the closed one. Until the next run takes it, it is refused as
+    // `subscription_busy`, which the API retries (the same helper here).
+    const upgrading = executeSubscriptionUpdate<ChangePlanResult>({
+      temporal: env.client,
+      customerId,
+      updateId: `upgrade-${randomUUID()}`,
+      start: (h, updateId) => h.startUpdate(changePlanUpdate, { args: [{ planId: 'pro', usage: {}, usageCycleStart: input.cycleEnd }], updateId, waitForStage: ACCEPTED }),
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
     holdRenewals = false;
     releaseRenewal();
+    const upgrade = await upgrading;
+    const downgrade = await handle.executeUpdate(changePlanUpdate, { args: [{ planId: 'basic', usage: {}, usageCycleStart: input.cycleEnd }] });
+    expect(upgrade.kind).toBe('upgrade');
+    expect(downgrade.kind).toBe('downgrade');
     await sleeping;
 
     const settled = await eventually(async () => {
       const s = await state(customerId);
       return s.cycleNumber === 1 && await isIdle(env.client, customerId) ? s : undefined;
     });
-    // The upgrade could not spend the 9.33 the renewal held: it was charged in full.
-    expect(upgrade.creditAppliedMinor).toBe('0');
-    expect(upgrade.chargedMinor).toBe(upgrade.netMinor);
-    // Credit owed = the 9.33 the renewal did not spend + the downgrade's credit; nothing lost, nothing twice.
+    // The upgrade may spend the 9.33 the renewal left (and no more); it is charged the rest.
+    const applied = BigInt(upgrade.creditAppliedMinor ?? '0');
+    expect(applied).toBeGreaterThanOrEqual(0n);
+    expect(applied).toBeLessThanOrEqual(933n);
+    expect(BigInt(upgrade.chargedMinor!)).toBe(BigInt(upgrade.netMinor) - applied);
+    // Credit owed = what the renewal and the upgrade left + the downgrade's credit; nothing lost, nothing twice.
     const downgradeCredit = -BigInt(downgrade.netMinor);
     expect(downgradeCredit).toBeGreaterThan(1900n);
-    expect(settled.creditOwedMinor).toBe((933n + downgradeCredit).toString());
+    expect(settled.creditOwedMinor).toBe((933n - applied + downgradeCredit).toString());
     expect(settled.planId).toBe('basic');
 
     // Every invoice: the first period, the renewal (fee paid by credit), the upgrade as answered.
