@@ -1,8 +1,8 @@
 /**
  * Renewal storm: `npm run bench:storm` (BENCH_STORM_CUSTOMERS=10000 by default;
  * BENCH_STORM_SERVER=full|dev, default full: the Temporal server on PostgreSQL, see
- * scripts/services/temporalServer.ts; BENCH_STORM_LEAD_SECONDS overrides the wait before the
- * instant).
+ * scripts/services/temporalServer.ts; BENCH_STORM_SHARDS its history shards, default 4;
+ * BENCH_STORM_LEAD_SECONDS overrides the wait before the instant).
  *
  * What a team sees when it imports its customers on the 1st of the month: N customers whose
  * periods all end at one instant T. The bench imports them (their workflows start and go to
@@ -311,7 +311,8 @@ async function startTemporal(postgres: RunningPostgres, root: string): Promise<R
   const port = await freePort();
   if (SERVER === 'dev') return startTemporalDevServer({ port, dbFile: path.join(root, 'temporal.sqlite') });
   const { startTemporalServer } = await import('../scripts/services/temporalServer.js');
-  return startTemporalServer({ postgres, port, dataDir: path.join(root, 'temporal-server'), log });
+  const shards = process.env.BENCH_STORM_SHARDS ? Number(process.env.BENCH_STORM_SHARDS) : undefined;
+  return startTemporalServer({ postgres, port, dataDir: path.join(root, 'temporal-server'), log, ...(shards ? { numHistoryShards: shards } : {}) });
 }
 
 async function main(): Promise<boolean> {

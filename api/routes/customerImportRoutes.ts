@@ -114,7 +114,7 @@ function isThisImport(stored: SubscriptionRecord, customer: ImportCustomer, inpu
 export function customerImportRoutes(deps: CustomerImportRoutesDeps): Router {
   const { db, temporal, catalog, logger } = deps;
   const now = deps.now ?? Date.now;
-  const concurrency = Math.max(1, deps.startConcurrency ?? (Number(process.env.TMP_IMPORT_CONCURRENCY) || IMPORT_START_CONCURRENCY));
+  const concurrency = Math.max(1, deps.startConcurrency ?? IMPORT_START_CONCURRENCY);
   const router = Router();
 
   const start = async (input: SubscriptionInput): Promise<StartOutcome> => {
