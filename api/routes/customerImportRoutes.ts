@@ -34,8 +34,13 @@ import { parseImportBody, type ImportCustomer } from '../customers/importSchemas
 import type { ReturnUrls } from '../payments/returnUrls.js';
 import { startSubscriptionWorkflow } from '../temporal/startSubscriptionWorkflow.js';
 
-/** Workflow starts in flight at once: enough to keep the Temporal server busy, not so many that one import starves other requests. */
-export const IMPORT_START_CONCURRENCY = 32;
+/**
+ * Workflow starts in flight at once. Measured on the dev server (2 cores, 1,000 customers per
+ * import, alternating runs): 64 imports about 25% faster than 32, and 128 no faster than 64. It
+ * stays below the 100 concurrent streams a gRPC server commonly allows on the connection the
+ * API's other Temporal calls share.
+ */
+export const IMPORT_START_CONCURRENCY = 64;
 
 export interface CustomerImportRoutesDeps {
   db: Db;
