@@ -2,7 +2,7 @@
  * POST /v1/customers/import: the request shape (zod; the OpenAPI document is generated from it)
  * and the checks on the request as a whole. Any of these failing refuses the whole request and
  * changes nothing; what only concerns one customer (its plan, seats, period, metrics) is that
- * customer's result instead (api/customers/importCatalogCheck.ts).
+ * customer's result instead (api/customers/customerCatalogCheck.ts).
  */
 import { z } from 'zod';
 import { ApiError, validationError } from '../errors.js';

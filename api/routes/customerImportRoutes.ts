@@ -19,19 +19,16 @@
  * no invoice for it), and one without gets its first invoice issued and collected by its workflow
  * without the import waiting for the payment.
  */
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { Router } from 'express';
-import type { Logger } from 'pino';
-import type { Catalog } from '../../billing/catalog.js';
 import { snapshotOfInput } from '../../store/customerStore.js';
 import { deleteImportedCustomers, insertImportedCustomers, type ImportedCustomer } from '../../store/customerImport.js';
-import type { Db } from '../../store/db.js';
 import type { SubscriptionRecord } from '../../store/subscriptionStore.js';
 import { subscriptionWorkflowId, type SubscriptionInput } from '../../workflows/messages.js';
 import { newSubscriptionInput } from '../../workflows/subscriptionInput.js';
-import { checkImportAgainstCatalog } from '../customers/importCatalogCheck.js';
+import { checkAgainstCatalog } from '../customers/customerCatalogCheck.js';
+import type { CustomerRoutesDeps } from './customerRoutes.js';
 import { parseImportBody, type ImportCustomer } from '../customers/importSchemas.js';
-import type { ReturnUrls } from '../payments/returnUrls.js';
 import { startSubscriptionWorkflow } from '../temporal/startSubscriptionWorkflow.js';
 
 /**
@@ -42,15 +39,8 @@ import { startSubscriptionWorkflow } from '../temporal/startSubscriptionWorkflow
  */
 export const IMPORT_START_CONCURRENCY = 64;
 
-export interface CustomerImportRoutesDeps {
-  db: Db;
-  temporal: Client;
-  taskQueue: string;
-  catalog: Catalog;
-  logger: Logger;
-  now?: () => number;
-  paymentProvider?: 'none' | 'stripe';
-  returnUrls?: ReturnUrls;
+/** As POST /v1/customers' routes, plus how many workflow starts an import keeps in flight. */
+export interface CustomerImportRoutesDeps extends CustomerRoutesDeps {
   /** Workflow starts in flight at once (default IMPORT_START_CONCURRENCY). */
   startConcurrency?: number;
 }
@@ -149,7 +139,7 @@ export function customerImportRoutes(deps: CustomerImportRoutesDeps): Router {
     // Each customer against the catalog; the others become rows and a workflow input.
     const planned: Array<{ index: number; row: ImportedCustomer }> = [];
     customers.forEach((customer, index) => {
-      const check = checkImportAgainstCatalog(catalog, customer, at);
+      const check = checkAgainstCatalog(catalog, customer, at);
       if (!check.ok) return failed(index, check.code, check.message);
       const successUrl = customer.checkout?.successUrl ?? deps.returnUrls?.checkoutSuccess;
       const cancelUrl = customer.checkout?.cancelUrl ?? deps.returnUrls?.checkoutCancel;

@@ -7,8 +7,7 @@ import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/c
 import { Router, type Request } from 'express';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { defaultSeats, findPlan, offersYearly, seatProblem, type Catalog } from '../../billing/catalog.js';
-import { cycleMs, cyclesPerPeriod } from '../../billing/period.js';
+import type { Catalog } from '../../billing/catalog.js';
 import { Prisma } from '../../generated/prisma/client.js';
 import type { Db } from '../../store/db.js';
 import { deleteCustomer, insertCustomer } from '../../store/customerStore.js';
@@ -18,7 +17,8 @@ import { draftInvoice } from '../../billing/invoiceDraft.js';
 import { cancelUpdate, firstPaymentUpdate, reactivateUpdate, subscriptionWorkflowId, type FirstPayment, type SubscriptionInput, type SubscriptionSnapshot } from '../../workflows/messages.js';
 import { newSubscriptionInput } from '../../workflows/subscriptionInput.js';
 import { ApiError, validationError } from '../errors.js';
-import { createCustomerBody, customerParams, listInvoicesQuery, type CreateCustomerBody } from '../schemas.js';
+import { checkAgainstCatalog } from '../customers/customerCatalogCheck.js';
+import { createCustomerBody, customerParams, listInvoicesQuery } from '../schemas.js';
 import { ACCEPTED, executeSubscriptionUpdate, updateIdFor } from '../temporal/executeSubscriptionUpdate.js';
 import { startSubscriptionWorkflow } from '../temporal/startSubscriptionWorkflow.js';
 import { firstPaymentView, invoiceView, subscriptionView } from '../views.js';
@@ -47,28 +47,6 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'query' 
   return result.data;
 }
 
-/** Checks a creation against the catalog; returns the seats to use. */
-function checkAgainstCatalog(catalog: Catalog, body: CreateCustomerBody, now: number): { seats: number; importedPeriodStart?: number } {
-  const plan = findPlan(catalog, body.plan);
-  if (!plan) {
-    throw new ApiError(422, 'unknown_plan', `There is no plan "${body.plan}". Plans: ${catalog.plans.map((p) => p.id).join(', ')}.`);
-  }
-  if (body.interval === 'yearly' && !offersYearly(catalog, plan)) {
-    throw new ApiError(422, 'interval_not_offered', `The ${plan.name} plan is not offered yearly.`);
-  }
-  const seats = body.seats ?? defaultSeats(plan);
-  const problem = seatProblem(plan, seats);
-  if (problem) throw new ApiError(422, 'invalid_seats', `${problem}.`);
-  if (body.periodStart === undefined) return { seats };
-  const start = Date.parse(body.periodStart);
-  const periodLength = cycleMs(catalog.cycleDays) * cyclesPerPeriod(body.interval);
-  if (start > now) throw new ApiError(422, 'invalid_period_start', 'periodStart must not be in the future.');
-  if (start <= now - periodLength) {
-    throw new ApiError(422, 'invalid_period_start', `periodStart must be within the current ${body.interval} period (less than ${periodLength / 86_400_000} days ago).`);
-  }
-  return { seats, importedPeriodStart: start };
-}
-
 /** Whether a new subscription's first period costs anything (the workflow then invoices and collects it). */
 function firstPeriodCharges(catalog: Catalog, input: SubscriptionInput): boolean {
   return draftInvoice({
@@ -85,7 +63,9 @@ export function customerRoutes(deps: CustomerRoutesDeps): Router {
 
   router.post('/v1/customers', async (req, res) => {
     const body = parse(createCustomerBody, req.body, 'body');
-    const { seats, importedPeriodStart } = checkAgainstCatalog(catalog, body, now());
+    const check = checkAgainstCatalog(catalog, body, now());
+    if (!check.ok) throw new ApiError(422, check.code, check.message);
+    const { seats, importedPeriodStart } = check;
     const paymentProvider = deps.paymentProvider ?? 'none';
     const checkoutUrls = paymentProvider === 'none' ? undefined : {
       successUrl: body.checkout?.successUrl ?? deps.returnUrls?.checkoutSuccess,

@@ -1,18 +1,25 @@
 /**
- * One imported customer checked against the catalog: the same rules, codes and messages as
- * POST /v1/customers (checkAgainstCatalog in api/routes/customerRoutes.ts), plus its usage's
- * metrics. Returned rather than thrown: in an import they are that customer's result, not the
- * request's.
+ * A new customer checked against the catalog, for POST /v1/customers and the import (which also
+ * names usage, whose metrics must exist). Returned rather than thrown: in an import a problem is
+ * that customer's result, not the request's; POST /v1/customers turns it into a 422.
  */
-import { defaultSeats, findPlan, offersYearly, seatProblem, type Catalog } from '../../billing/catalog.js';
+import { defaultSeats, findPlan, offersYearly, seatProblem, type Catalog, type Interval } from '../../billing/catalog.js';
 import { cycleMs, cyclesPerPeriod } from '../../billing/period.js';
-import type { ImportCustomer } from './importSchemas.js';
 
 export type CatalogCheck =
   | { ok: true; seats: number; importedPeriodStart?: number }
   | { ok: false; code: 'unknown_plan' | 'interval_not_offered' | 'invalid_seats' | 'invalid_period_start' | 'unknown_metric'; message: string };
 
-export function checkImportAgainstCatalog(catalog: Catalog, customer: ImportCustomer, now: number): CatalogCheck {
+/** What a creation names that the catalog decides on (POST /v1/customers' body; an import's customer adds usage). */
+export interface NewCustomerTerms {
+  plan: string;
+  interval: Interval;
+  seats?: number | undefined;
+  periodStart?: string | undefined;
+  usage?: Readonly<Record<string, unknown>> | undefined;
+}
+
+export function checkAgainstCatalog(catalog: Catalog, customer: NewCustomerTerms, now: number): CatalogCheck {
   const plan = findPlan(catalog, customer.plan);
   if (!plan) return { ok: false, code: 'unknown_plan', message: `There is no plan "${customer.plan}". Plans: ${catalog.plans.map((p) => p.id).join(', ')}.` };
   if (customer.interval === 'yearly' && !offersYearly(catalog, plan)) {
