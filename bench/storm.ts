@@ -34,6 +34,7 @@ import { freePort, waitForPort } from '../scripts/services/freePort.js';
 import { startPostgres, type RunningPostgres } from '../scripts/services/postgres.js';
 import { startTemporalDevServer, type RunningTemporal } from '../scripts/services/temporalDevServer.js';
 import { SUBSCRIPTION_WORKFLOW_TYPE } from '../workflows/messages.js';
+import { stopChild } from './stopChild.js';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CUSTOMERS = Number(process.env.BENCH_STORM_CUSTOMERS ?? 10_000);
@@ -178,12 +179,7 @@ async function spawnService(name: string, script: string, env: NodeJS.ProcessEnv
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
   const gone = () => child.exitCode !== null || child.signalCode !== null;
-  const stop = () => new Promise<void>((resolve) => {
-    if (gone()) return resolve();
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    child.once('exit', () => { clearTimeout(timer); resolve(); });
-    child.kill('SIGTERM');
-  });
+  const stop = () => stopChild(child, 15_000);
   stops.push({ name, run: stop });
   const started = Date.now();
   while (!ready(all)) {

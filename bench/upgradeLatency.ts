@@ -10,6 +10,7 @@
  */
 import { spawn } from 'node:child_process';
 import http from 'node:http';
+import { stopChild } from './stopChild.js';
 
 export const UPGRADE_PATH = ['basic', 'pro', 'enterprise'] as const;
 
@@ -75,12 +76,7 @@ function isWarning(line: string): boolean {
 export async function startWorkerProcess(env: NodeJS.ProcessEnv, cwd: string): Promise<WorkerProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], { cwd, env: { ...process.env, ...env, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
   const gone = () => child.exitCode !== null || child.signalCode !== null;
-  const stop = () => new Promise<void>((resolve) => {
-    if (gone()) return resolve();
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    child.once('exit', () => { clearTimeout(timer); resolve(); });
-    child.kill('SIGTERM');
-  });
+  const stop = () => stopChild(child, 15_000);
   let output = '';
   const warnings: string[] = [];
   let pending = '';
