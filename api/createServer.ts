@@ -11,20 +11,42 @@ import { apiKeyCheck } from './auth.js';
 import { createApp, type AppDeps } from './createApp.js';
 import { ApiError, errorBody } from './errors.js';
 import { createUsageHandler } from './usage/usageHandler.js';
+import { CounterPublisher } from './usage/counterPublisher.js';
 import { UsageRecorder, type RecorderOptions } from './usage/usageRecorder.js';
+import { UsageView } from './usage/usageView.js';
 
 export interface ServerDeps extends Omit<AppDeps, 'checkApiKey'> {
   databaseUrl: string;
   recorder?: RecorderOptions;
+  /** The check's in-process view (api/usage/usageView.ts): customers kept at most, and an entry's age limit. */
+  usageView?: { maxCustomers?: number; maxAgeMs?: number };
 }
 
-export function createServer(deps: ServerDeps): { server: http.Server; app: Express; close(): Promise<void> } {
+export interface TollgateServer {
+  server: http.Server;
+  app: Express;
+  /** The allow/refuse check's in-process view (its stats tell how checks were answered). */
+  usageView: UsageView;
+  /** Resolves once the usage view listens (or failed to for the first time; it keeps trying). */
+  ready: Promise<void>;
+  close(): Promise<void>;
+}
+
+export function createServer(deps: ServerDeps): TollgateServer {
   const checkApiKey = apiKeyCheck(deps.operatorKey);
   // The hot path uses node-postgres directly (store/usageLedger.ts); Prisma serves the rest. The
   // pool survives PostgreSQL restarts (see createPool); requests meanwhile get 503s.
   const pool = createPool(deps.databaseUrl, { max: 10, logger: deps.logger, name: 'usage' });
-  const recorder = new UsageRecorder(pool, () => deps.catalog, deps.recorder);
-  const usage = createUsageHandler({ recorder, pool, catalog: () => deps.catalog, checkApiKey, logger: deps.logger, now: deps.now });
+  // Checks are answered from an in-process view kept fresh by this process's own commits (applied
+  // before their requests are answered) and by the other processes' (sent after their commits).
+  const usageView = new UsageView({ databaseUrl: deps.databaseUrl, pool, logger: deps.logger, ...deps.usageView });
+  const publisher = new CounterPublisher(deps.databaseUrl, deps.logger);
+  const recorder = new UsageRecorder(pool, () => deps.catalog, deps.recorder, (values) => {
+    usageView.applyCounters(values);
+    publisher.publish(values);
+  });
+  const ready = usageView.start();
+  const usage = createUsageHandler({ recorder, view: usageView, catalog: () => deps.catalog, checkApiKey, logger: deps.logger, now: deps.now });
   const app = createApp({ ...deps, checkApiKey });
   const server = http.createServer((req, res) => {
     if (!usage(req, res)) app(req, res);
@@ -34,8 +56,11 @@ export function createServer(deps: ServerDeps): { server: http.Server; app: Expr
   return {
     server,
     app,
+    usageView,
+    ready,
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all([usageView.close(), publisher.close()]);
       await pool.end();
     },
   };

@@ -26,6 +26,7 @@ async function main() {
     operatorKey: settings.TOLLGATE_OPERATOR_KEY,
     logger,
     recorder: { maxConcurrentFlushes: settings.USAGE_FLUSH_CONCURRENCY, maxBatchEvents: settings.USAGE_FLUSH_MAX_EVENTS },
+    usageView: { maxCustomers: settings.USAGE_VIEW_MAX_CUSTOMERS, maxAgeMs: settings.USAGE_VIEW_MAX_AGE_MS },
     alertWebhooks: alertWebhookPolicy(settings),
     stripeWebhookSecret: settings.PAYMENT_PROVIDER === 'stripe' ? settings.STRIPE_WEBHOOK_SECRET : undefined,
     payments: createPaymentProvider(settings),

@@ -55,6 +55,9 @@ const apiSchema = z.object({
   /** Usage group commit: transactions in flight at once, and most events in one (see api/usage/usageRecorder.ts). */
   USAGE_FLUSH_CONCURRENCY: z.coerce.number().int().min(1).max(32).default(2),
   USAGE_FLUSH_MAX_EVENTS: z.coerce.number().int().min(1).max(100_000).default(5_000),
+  /** The allow/refuse check's in-process view (api/usage/usageView.ts): customers kept, and an entry's age limit. */
+  USAGE_VIEW_MAX_CUSTOMERS: z.coerce.number().int().min(0).max(10_000_000).default(100_000),
+  USAGE_VIEW_MAX_AGE_MS: z.coerce.number().int().min(0).max(86_400_000).default(60_000),
   /** Where Checkout and the billing portal send the customer back when the request names no URL. */
   CHECKOUT_SUCCESS_URL: z.url({ protocol: /^https?$/ }).optional(),
   CHECKOUT_CANCEL_URL: z.url({ protocol: /^https?$/ }).optional(),

@@ -15,6 +15,8 @@ export interface PoolOptions {
   logger?: PoolLogger;
   /** Names the pool in its log lines. */
   name?: string;
+  /** Server settings for every connection (`-c name=value`), sent when it starts. */
+  serverOptions?: string;
 }
 
 /**
@@ -36,6 +38,7 @@ export function createPool(connectionString: string, options: PoolOptions = {}):
     keepAlive: true,
     // Tells the pools apart in pg_stat_activity.
     application_name: `tollgate-${options.name ?? 'pg'}`,
+    ...(options.serverOptions ? { options: options.serverOptions } : {}),
   });
   // The client's own listener below has already reported it.
   pool.on('error', () => undefined);

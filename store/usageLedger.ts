@@ -13,7 +13,8 @@ import type pg from 'pg';
 import { findPlan, type Catalog, type CreditsPolicy } from '../billing/catalog.js';
 import { admits, crossedThresholds, cycleForEvent, type AlertThreshold } from '../billing/usage.js';
 import { paymentPolicyOf } from '../billing/paymentPolicy.js';
-import { creditDraw, creditTiers, creditUnitOf, type CreditTiers } from '../billing/creditPricing.js';
+import { decideUsageCheck, type UsageCheck } from '../billing/usageCheck.js';
+import { creditTiers, creditUnitOf, type CreditTiers } from '../billing/creditPricing.js';
 import { CREDIT_DAY_COLUMNS, CreditBalanceRaceError, creditAccountsOf, creditDayOf, drawCredits, NO_CREDIT_DAY, SELECT_ACCOUNTS, SELECT_ACCOUNTS_FOR_UPDATE, writeCountersAndCredits, type CounterCreditDay, type CreditAccountRow, type CreditAccountState, type CreditDayRow, type CreditUse } from './creditLedger.js';
 
 export interface LedgerEvent {
@@ -322,45 +323,23 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
   return outcomes.map((o) => o!);
 }
 
-export interface UsageCheck {
-  allowed: boolean;
-  used: bigint;
-  limit: bigint;
-  policy: string;
-  /** With a credits policy: what the quantity would draw, and the balance now (nanos). */
-  credits?: { creditsNeeded: bigint; balance: bigint };
-}
+export type { UsageCheck } from '../billing/usageCheck.js';
 
-/** The read-only answer: would `quantity` more be admitted now? (With a credits policy: can the balance pay for it?) */
+/** The read-only answer from the database: would `quantity` more be admitted now? (The rule: billing/usageCheck.ts.) */
 export async function checkUsage(pool: pg.Pool, catalog: Catalog, args: { customerId: string; metric: string; quantity: bigint; now: number }): Promise<UsageCheck | undefined> {
   const unit = creditUnitOf(catalog);
-  const { rows } = await pool.query<{ plan_id: string; status: string; cycle_start: Date; cycle_end: Date; used: string | null; balance: string | null }>(
-    `SELECT s.plan_id, s.status, s.cycle_start, s.cycle_end, c.used::text AS used, a.balance_nanos::text AS balance
+  const { rows } = await pool.query<{ plan_id: string; status: string; cycle_end: Date; used: string | null; balance: string | null }>({
+    name: 'usage-check',
+    text: `SELECT s.plan_id, s.status, s.cycle_end, c.used::text AS used, a.balance_nanos::text AS balance
      FROM subscriptions s
      LEFT JOIN usage_counters c ON c.customer_id = s.customer_id AND c.metric = $2 AND c.cycle_start = s.cycle_start
      LEFT JOIN credit_accounts a ON a.customer_id = s.customer_id AND a.unit = $3
      WHERE s.customer_id = $1`,
-    [args.customerId, args.metric, unit?.id ?? ''],
-  );
+    values: [args.customerId, args.metric, unit?.id ?? ''],
+  });
   const row = rows[0];
   if (!row) return undefined;
-  const plan = findPlan(catalog, row.plan_id);
-  if (!plan) return { allowed: false, used: BigInt(row.used ?? 0), limit: 0n, policy: 'unavailable' };
-  const limit = plan.limits[args.metric];
-  const included = BigInt(limit?.included ?? 0);
-  const policy = limit?.overLimit.policy ?? 'reject';
-  // A renewal a moment late: the new cycle has not been opened yet, so nothing is used in it.
-  const current = args.now >= row.cycle_end.getTime() ? 0n : BigInt(row.used ?? 0);
-  const pastDueRefused = row.status === 'past_due' && paymentPolicyOf(catalog).usageWhilePastDue === 'refuse';
-  const balance = BigInt(row.balance ?? 0);
-  const credits = limit?.overLimit.policy === 'credits'
-    ? { creditsNeeded: creditDraw({ used: current, quantity: args.quantity, included, policy: limit.overLimit }).creditsNanos, balance }
-    : undefined;
-  return {
-    allowed: !pastDueRefused && (credits ? credits.creditsNeeded <= balance : admits({ used: current, quantity: args.quantity, included, policy: policy as 'reject' | 'bill' })),
-    used: current,
-    limit: included,
-    policy,
-    ...(credits ? { credits } : {}),
-  };
+  return decideUsageCheck(catalog, {
+    planId: row.plan_id, status: row.status, cycleEnd: row.cycle_end.getTime(), used: BigInt(row.used ?? 0), balance: BigInt(row.balance ?? 0),
+  }, args);
 }

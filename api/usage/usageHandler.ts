@@ -6,17 +6,16 @@
  *
  *   POST /v1/usage/events        one event   → 200 counted/duplicate, 429 usage_limit_reached, 409 period_closed
  *   POST /v1/usage/events/batch  ≤1,000      → 200 with one result per event
- *   GET  /v1/usage/check         read-only: would this usage be allowed now?
+ *   GET  /v1/usage/check         read-only: would this usage be allowed now? (in-process view, api/usage/usageView.ts)
  *
  * Bodies go through the same strict reader as Express's (api/http/readJsonBody.ts), and a wrong
  * method gets the same 405 with `Allow`, from the same route table (the OpenAPI document).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { Catalog } from '../../billing/catalog.js';
-import { checkUsage, type EventOutcome } from '../../store/usageLedger.js';
+import type { EventOutcome } from '../../store/usageLedger.js';
 import { creditUnitOf, formatCredits } from '../../billing/creditPricing.js';
 import type { ApiKeyCheck } from '../auth.js';
 import { ApiError, apiErrorOf, errorBody, validationError } from '../errors.js';
@@ -24,13 +23,15 @@ import { readJsonBody } from '../http/readJsonBody.js';
 import { methodNotAllowed, routeTableOf } from '../http/routeTable.js';
 import { openApiDocument } from '../openapi.js';
 import type { UsageRecorder, UsageEventInput } from './usageRecorder.js';
+import type { UsageView } from './usageView.js';
 import { MAX_BATCH_EVENTS, MAX_FUTURE_SKEW_MS, usageBatchSchema, usageCheckQuery, usageEventSchema, type UsageEventBody } from './usageSchemas.js';
 
 const MAX_BODY_BYTES = 2 * 1024 * 1024;
 
 export interface UsageHandlerDeps {
   recorder: UsageRecorder;
-  pool: pg.Pool;
+  /** Answers checks, without a database round trip where it can (api/usage/usageView.ts). */
+  view: UsageView;
   catalog: () => Catalog;
   checkApiKey: ApiKeyCheck;
   logger: Logger;
@@ -144,7 +145,7 @@ export function createUsageHandler(deps: UsageHandlerDeps): (req: IncomingMessag
   const check = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
     const query = parse(usageCheckQuery, Object.fromEntries(url.searchParams), 'query');
     if (!deps.catalog().metrics.some((m) => m.id === query.metric)) throw new ApiError(422, 'unknown_metric', `There is no metric "${query.metric}".`);
-    const answer = await checkUsage(deps.pool, deps.catalog(), { customerId: query.customerId, metric: query.metric, quantity: BigInt(query.quantity), now: now() });
+    const answer = await deps.view.check(deps.catalog(), { customerId: query.customerId, metric: query.metric, quantity: BigInt(query.quantity), now: now() });
     if (!answer) throw new ApiError(404, 'customer_not_found', `No customer "${query.customerId}".`);
     const used = Number(answer.used);
     const limit = Number(answer.limit);

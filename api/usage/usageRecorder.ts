@@ -8,6 +8,7 @@ import type pg from 'pg';
 import type { Catalog } from '../../billing/catalog.js';
 import { isDatabaseUnavailable } from '../../store/databaseErrors.js';
 import { recordUsage, type EventOutcome, type LedgerEvent } from '../../store/usageLedger.js';
+import { counterKey, type CounterValue } from './counterPublisher.js';
 
 export type UsageEventInput = Omit<LedgerEvent, 'group'>;
 
@@ -24,6 +25,22 @@ export interface RecorderOptions {
   maxConcurrentFlushes?: number;
 }
 
+/** Told what the counters hold after each commit, before the flush's requests are answered. */
+export type CommittedCounters = (values: CounterValue[]) => void;
+
+/** Each counter's value after a flush: the largest `used` its events were answered with (the counter's last). */
+export function countersOf(events: readonly UsageEventInput[], outcomes: readonly EventOutcome[]): CounterValue[] {
+  const values = new Map<string, CounterValue>();
+  outcomes.forEach((outcome, i) => {
+    if (outcome.status === 'rejected') return;
+    const event = events[i]!;
+    const key = counterKey(event.customerId, event.metric, outcome.cycleStart);
+    const known = values.get(key);
+    if (!known || known.used < outcome.used) values.set(key, { customerId: event.customerId, metric: event.metric, cycleStart: outcome.cycleStart, used: outcome.used });
+  });
+  return [...values.values()];
+}
+
 const RETRYABLE = new Set(['40P01', '40001']); // deadlock, serialization failure
 
 export class UsageRecorder {
@@ -32,7 +49,7 @@ export class UsageRecorder {
   private readonly maxBatchEvents: number;
   private readonly maxConcurrentFlushes: number;
 
-  constructor(private readonly pool: pg.Pool, private readonly catalog: () => Catalog, options: RecorderOptions = {}) {
+  constructor(private readonly pool: pg.Pool, private readonly catalog: () => Catalog, options: RecorderOptions = {}, private readonly committed?: CommittedCounters) {
     this.maxBatchEvents = options.maxBatchEvents ?? 5_000;
     this.maxConcurrentFlushes = options.maxConcurrentFlushes ?? 4;
   }
@@ -61,11 +78,21 @@ export class UsageRecorder {
     }
   }
 
+  private tellCommitted(events: readonly UsageEventInput[], outcomes: readonly EventOutcome[]): void {
+    if (!this.committed) return;
+    try {
+      this.committed(countersOf(events, outcomes));
+    } catch {
+      // The ledger has committed: its answers stand whatever a listener does with the news.
+    }
+  }
+
   private async flush(batch: Pending[]): Promise<void> {
     const events: LedgerEvent[] = batch.flatMap((p, group) => p.events.map((e) => ({ ...e, group })));
     for (let attempt = 1; ; attempt++) {
       try {
         const outcomes = await recordUsage(this.pool, this.catalog(), events);
+        this.tellCommitted(events, outcomes);
         let offset = 0;
         for (const pending of batch) {
           pending.resolve(outcomes.slice(offset, offset + pending.events.length));

@@ -13,6 +13,7 @@ import { loadCatalog } from '../../config/loadCatalog.js';
 import { NoPaymentProvider } from '../../activities/payments/noPaymentProvider.js';
 import type { PaymentProvider } from '../../activities/payments/paymentProvider.js';
 import { createServer } from '../../api/createServer.js';
+import type { UsageView } from '../../api/usage/usageView.js';
 import { createWorker } from '../../worker/createWorker.js';
 import { registerSearchAttributes } from '../../worker/registerSearchAttributes.js';
 import { startAlertRelay } from '../../worker/alertRelay.js';
@@ -28,6 +29,8 @@ export interface ApiHarness {
   temporal: Client;
   taskQueue: string;
   catalog: Catalog;
+  /** The API's in-process view for usage checks (its stats tell how checks were answered). */
+  usageView: UsageView;
   request(method: string, path: string, options?: { body?: unknown; rawBody?: string; headers?: Record<string, string>; auth?: string | null }): Promise<{ status: number; body: any }>;
   /** Starts the worker and the alert relay (started by default unless `withWorker: false`). */
   startWorker(): Promise<void>;
@@ -88,7 +91,8 @@ export async function startApiHarness(options: ApiHarnessOptions = {}): Promise<
     relay = undefined;
   };
   if (options.withWorker !== false) await startWorker();
-  const { server, close: closeServer } = createServer({ db: database.db, databaseUrl: database.url, temporal, taskQueue, catalog, operatorKey: OPERATOR_KEY, logger, alertWebhooks, stripeWebhookSecret: options.stripeWebhookSecret, payments: options.payments });
+  const { server, close: closeServer, usageView, ready } = createServer({ db: database.db, databaseUrl: database.url, temporal, taskQueue, catalog, operatorKey: OPERATOR_KEY, logger, alertWebhooks, stripeWebhookSecret: options.stripeWebhookSecret, payments: options.payments });
+  await ready;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
@@ -98,6 +102,7 @@ export async function startApiHarness(options: ApiHarnessOptions = {}): Promise<
     temporal,
     taskQueue,
     catalog,
+    usageView,
     startWorker,
     stopWorker,
     async request(method, path, opts = {}) {
