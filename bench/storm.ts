@@ -1,8 +1,9 @@
 /**
  * Renewal storm: `npm run bench:storm` (BENCH_STORM_CUSTOMERS=10000 by default;
  * BENCH_STORM_SERVER=full|dev, default full: the Temporal server on PostgreSQL, see
- * scripts/services/temporalServer.ts; BENCH_STORM_SHARDS its history shards, default 4;
- * BENCH_STORM_LEAD_SECONDS overrides the wait before the instant).
+ * scripts/services/temporalServer.ts; BENCH_STORM_SHARDS its history shards, default 16;
+ * BENCH_STORM_LEAD_SECONDS overrides the wait before the instant; BENCH_STORM_WORKER_NODE_ARGS
+ * gives the worker node options, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to see where its CPU goes).
  *
  * What a team sees when it imports its customers on the 1st of the month: N customers whose
  * periods all end at one instant T. The bench imports them (their workflows start and go to
@@ -34,6 +35,7 @@ import { freePort, waitForPort } from '../scripts/services/freePort.js';
 import { startPostgres, type RunningPostgres } from '../scripts/services/postgres.js';
 import { startTemporalDevServer, type RunningTemporal } from '../scripts/services/temporalDevServer.js';
 import { SUBSCRIPTION_WORKFLOW_TYPE } from '../workflows/messages.js';
+import { WORKER_NODE_ARGS } from '../worker/heapLimit.js';
 import { stopChild } from './stopChild.js';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -159,8 +161,8 @@ interface Child {
   stop(): Promise<void>;
 }
 
-async function spawnService(name: string, script: string, env: NodeJS.ProcessEnv, ready: (output: string) => boolean): Promise<Child> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script], {
+async function spawnService(name: string, script: string, env: NodeJS.ProcessEnv, ready: (output: string) => boolean, nodeArgs: string[] = []): Promise<Child> {
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script], {
     cwd: projectRoot,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -330,7 +332,9 @@ async function main(): Promise<boolean> {
   const client = new Client({ connection, namespace: 'default' });
 
   const env = { DATABASE_URL: databaseUrl, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_NAMESPACE: 'default', PAYMENT_PROVIDER: 'none', TOLLGATE_OPERATOR_KEY: OPERATOR_KEY, LOG_LEVEL: 'info' };
-  const worker = await spawnService('worker', 'worker/main.ts', env, (out) => out.includes('Tollgate worker running'));
+  // The worker's own node options (its heap limit), then BENCH_STORM_WORKER_NODE_ARGS, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
+  const workerNodeArgs = [...WORKER_NODE_ARGS, ...(process.env.BENCH_STORM_WORKER_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '')];
+  const worker = await spawnService('worker', 'worker/main.ts', env, (out) => out.includes('Tollgate worker running'), workerNodeArgs);
   const apiPort = await freePort();
   const api = await spawnService('API', 'api/main.ts', { ...env, PORT: String(apiPort), HOST: '127.0.0.1', LOG_LEVEL: 'warn' }, () => true);
   await waitForPort(apiPort, 60_000);

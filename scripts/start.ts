@@ -19,6 +19,7 @@ import { startPostgres, type RunningPostgres } from './services/postgres.js';
 import { startTemporalDevServer, type RunningTemporal } from './services/temporalDevServer.js';
 import { startTemporalServer } from './services/temporalServer.js';
 import { projectRoot } from './tools.js';
+import { WORKER_NODE_ARGS } from '../worker/heapLimit.js';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -181,12 +182,12 @@ async function main() {
      * Runs a child and restarts it whenever it dies (a crash must not take the rest of the stack
      * down), waiting longer after each quick death so a child that cannot start does not spin.
      */
-    const supervise = (name: string, entry: string) => {
+    const supervise = (name: string, entry: string, nodeArgs: readonly string[] = []) => {
       let delay = RESTART_FIRST_DELAY_MS;
       const launch = () => {
         if (stopping) return;
         const startedAt = Date.now();
-        const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: projectRoot, env, stdio: ['ignore', 'inherit', 'inherit'] });
+        const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', entry], { cwd: projectRoot, env, stdio: ['ignore', 'inherit', 'inherit'] });
         children.add(child);
         let gone = false;
         const onGone = (reason: string) => {
@@ -206,7 +207,7 @@ async function main() {
       };
       launch();
     };
-    supervise('worker', 'worker/main.ts');
+    supervise('worker', 'worker/main.ts', WORKER_NODE_ARGS);
     supervise('api', 'api/main.ts');
     await waitForPort(apiPort, 60_000);
 

@@ -8,7 +8,8 @@
  *   subscriptions (~1.4 MiB each before worker/workflowBundle.ts shared the billing modules, ~0.35
  *   MiB after). A subscription sleeps for a month between tasks, so keeping it cached buys
  *   nothing; an evicted one replays its short history (one cycle per run) on its next task. A
- *   fixed cache keeps the worker's memory flat however many subscriptions it serves. No cache at
+ *   fixed cache keeps the worker's memory flat however many subscriptions it serves (250, with
+ *   the heap limit of worker/heapLimit.ts: 614 MiB at the peak of a 10,000 storm). No cache at
  *   all is refused: a renewal's local activity then outlives its workflow's state, and the storm
  *   bench saw renewals take ten times as long.
  * - maxConcurrentWorkflowTaskExecutions / maxConcurrentActivityTaskExecutions: slots. Renewal
@@ -35,7 +36,7 @@ export interface WorkerTuningSettings {
 }
 
 export const WORKER_TUNING_DEFAULTS = {
-  maxCachedWorkflows: 500,
+  maxCachedWorkflows: 250,
   maxConcurrentWorkflowTaskExecutions: 40,
   maxConcurrentActivityTaskExecutions: 100,
   maxConcurrentLocalActivityExecutions: 20,

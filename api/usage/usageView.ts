@@ -9,9 +9,10 @@
  *   answered (`applyCounters`, from api/usage/usageRecorder.ts), so a caller sees its own events.
  * - Other API processes' writes arrive as notifications of the counters' new values
  *   (api/usage/counterPublisher.ts); the larger value wins, so order and repeats do not matter.
- * - Every change to a subscription (plan, status, cycle: renewals, plan changes, imports, a row
- *   written by hand) fires a trigger that notifies its customer id in the writing transaction
- *   (prisma/migrations/…_usage_view_notify); the entry is dropped and read again when next asked.
+ * - Every change to what the view keeps of a subscription (plan, status, cycle: renewals, plan
+ *   changes, a row written by hand) and every deletion fires a trigger that notifies its customer
+ *   id in the writing transaction (prisma/migrations/…_usage_view_notify); the entry is dropped and
+ *   read again when next asked. Inserts notify nothing: no entry exists for a customer without a row.
  * - Notifications that arrive while an entry is being read are applied to what the read returns,
  *   or, for a subscription change, keep the read out of the view.
  *

@@ -110,6 +110,17 @@ describe('the usage check view', () => {
     }
   });
 
+  it('a subscription row edited by hand reaches the view (the trigger), an unrelated column does not drop the entry', async () => {
+    const id = await newCustomer('free');
+    await check('b', id);
+    const before = viewOf('b').stats();
+    await pool.query('UPDATE subscriptions SET seats = seats WHERE customer_id = $1', [id]);
+    await pool.query(`UPDATE subscriptions SET plan_id = 'pro' WHERE customer_id = $1`, [id]);
+    await eventually(async () => (await check('b', id)).body.limit === 300000, 5_000, 5);
+    // Read once again after the plan edit, not after the seats one: one database answer more.
+    expect(viewOf('b').stats().answeredByDatabase - before.answeredByDatabase).toBe(1);
+  });
+
   it('a notification not in the expected form is ignored', async () => {
     const id = await newCustomer('free');
     await check('b', id);

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadWorkerSettings } from '../../config/settings.js';
+import { readFileSync } from 'node:fs';
+import { WORKER_NODE_ARGS } from '../../worker/heapLimit.js';
 import { WORKER_TUNING_DEFAULTS, workerTuning } from '../../worker/workerTuning.js';
 
 const base = { DATABASE_URL: 'postgresql://u:p@127.0.0.1:5432/db' };
@@ -7,7 +9,7 @@ const base = { DATABASE_URL: 'postgresql://u:p@127.0.0.1:5432/db' };
 describe('worker tuning', () => {
   it('ships the storm-tested defaults when nothing is set', () => {
     expect(workerTuning(loadWorkerSettings(base))).toEqual({
-      maxCachedWorkflows: 500,
+      maxCachedWorkflows: 250,
       maxConcurrentWorkflowTaskExecutions: 40,
       maxConcurrentActivityTaskExecutions: 100,
       maxConcurrentLocalActivityExecutions: 20,
@@ -35,5 +37,10 @@ describe('worker tuning', () => {
   it('refuses a disabled cache and nonsense numbers at start-up', () => {
     expect(() => loadWorkerSettings({ ...base, WORKER_MAX_CACHED_WORKFLOWS: '0' })).toThrow(/WORKER_MAX_CACHED_WORKFLOWS/);
     expect(() => loadWorkerSettings({ ...base, WORKER_MAX_WORKFLOW_TASKS: 'lots' })).toThrow(/WORKER_MAX_WORKFLOW_TASKS/);
+  });
+
+  it('npm run worker starts node with the same heap limit as npm start and the storm bench', () => {
+    const scripts = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    expect(scripts.worker).toBe(`tsx ${WORKER_NODE_ARGS.join(' ')} worker/main.ts`);
   });
 });
