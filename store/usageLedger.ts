@@ -62,7 +62,8 @@ interface Counter {
   creditDay: CounterCreditDay;
 }
 
-const counterKey = (customerId: string, metric: string, cycleStart: number) => `${customerId}\u0000${metric}\u0000${cycleStart}`;
+/** A counter's key in maps: customer, metric and cycle start (also the API's counter notifications, api/usage/counterPublisher.ts). */
+export const counterKey = (customerId: string, metric: string, cycleStart: number) => `${customerId}\u0000${metric}\u0000${cycleStart}`;
 const eventKey = (customerId: string, key: string) => `${customerId}\u0000${key}`;
 
 async function loadSubscriptions(client: pg.ClientBase, customerIds: string[]): Promise<Map<string, Subscription>> {
@@ -322,8 +323,6 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
   }
   return outcomes.map((o) => o!);
 }
-
-export type { UsageCheck } from '../billing/usageCheck.js';
 
 /** The read-only answer from the database: would `quantity` more be admitted now? (The rule: billing/usageCheck.ts.) */
 export async function checkUsage(pool: pg.Pool, catalog: Catalog, args: { customerId: string; metric: string; quantity: bigint; now: number }): Promise<UsageCheck | undefined> {

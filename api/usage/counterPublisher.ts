@@ -19,6 +19,7 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { createPool } from '../../store/db.js';
+import { counterKey } from '../../store/usageLedger.js';
 
 export const COUNTERS_CHANNEL = 'tollgate_usage_counters';
 
@@ -74,8 +75,6 @@ export function decodeCounterValues(payload: string): CounterValue[] | undefined
   }
   return values;
 }
-
-export const counterKey = (customerId: string, metric: string, cycleStart: number) => `${customerId}\u0000${metric}\u0000${cycleStart}`;
 
 export class CounterPublisher {
   private pending = new Map<string, CounterValue>();

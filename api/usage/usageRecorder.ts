@@ -7,8 +7,8 @@
 import type pg from 'pg';
 import type { Catalog } from '../../billing/catalog.js';
 import { isDatabaseUnavailable } from '../../store/databaseErrors.js';
-import { recordUsage, type EventOutcome, type LedgerEvent } from '../../store/usageLedger.js';
-import { counterKey, type CounterValue } from './counterPublisher.js';
+import { counterKey, recordUsage, type EventOutcome, type LedgerEvent } from '../../store/usageLedger.js';
+import type { CounterValue } from './counterPublisher.js';
 
 export type UsageEventInput = Omit<LedgerEvent, 'group'>;
 

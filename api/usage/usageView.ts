@@ -20,7 +20,7 @@
  * are dropped the moment it drops: notifications may have been missed, and only entries read
  * after LISTEN is back are used); the cycle has ended (the renewal is due: the database knows
  * whether it happened); the metric's policy is `credits` (the balance moves with purchases,
- * grants and every draw); the plan is not in this process's catalog; the entry is older than
+ * grants and every draw); the entry is older than
  * `maxAgeMs` (a backstop for a notification lost with the process that should have sent it).
  *
  * What the view never does: decide `record`. The ledger's transaction does, under its locks; a
@@ -31,7 +31,6 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Catalog } from '../../billing/catalog.js';
 import { checkNeedsBalance, decideUsageCheck, type UsageCheck } from '../../billing/usageCheck.js';
-import { findPlan } from '../../billing/catalog.js';
 import { checkUsage } from '../../store/usageLedger.js';
 import { COUNTERS_CHANNEL, decodeCounterValues, type CounterValue } from './counterPublisher.js';
 
@@ -117,7 +116,8 @@ export class UsageView {
       return undefined;
     }
     const { entry, fresh } = found;
-    if (!findPlan(catalog, entry.planId) || checkNeedsBalance(catalog, entry.planId, args.metric)) return this.fromDatabase(catalog, args);
+    // A plan this catalog lacks is answered by the shared rule (`unavailable`), as the database path would.
+    if (checkNeedsBalance(catalog, entry.planId, args.metric)) return this.fromDatabase(catalog, args);
     if (fresh) this.answeredInProcess += 1;
     else this.answeredByDatabase += 1;
     return decideUsageCheck(catalog, { planId: entry.planId, status: entry.status, cycleEnd: entry.cycleEnd, used: entry.used.get(args.metric) ?? 0n }, args);

@@ -9,7 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { parseCatalog, type CatalogInput } from '../../billing/catalog.js';
 import { admits } from '../../billing/usage.js';
 import { checkNeedsBalance, decideUsageCheck } from '../../billing/usageCheck.js';
-import { counterKey, decodeCounterValues, encodeCounterValues, type CounterValue } from '../../api/usage/counterPublisher.js';
+import { decodeCounterValues, encodeCounterValues, type CounterValue } from '../../api/usage/counterPublisher.js';
+import { counterKey } from '../../store/usageLedger.js';
 import { DEFAULT_CATALOG_PATH, loadCatalog } from '../../config/loadCatalog.js';
 
 const catalog = loadCatalog(DEFAULT_CATALOG_PATH);
