@@ -13,6 +13,16 @@ export const PERIOD_END = defineSearchAttributeKey('PeriodEnd', SearchAttributeT
 
 export const SEARCH_ATTRIBUTES = [CUSTOMER_ID, PLAN_ID, SUBSCRIPTION_STATUS, PERIOD_END] as const;
 
+/** A run's search attributes, as a start or a continue-as-new sets them (an upsert leaves out CustomerId, which never changes). */
+export function subscriptionSearchAttributes(s: { customerId: string; planId: string; status: string; periodEnd: number }) {
+  return [
+    { key: CUSTOMER_ID, value: s.customerId },
+    { key: PLAN_ID, value: s.planId },
+    { key: SUBSCRIPTION_STATUS, value: s.status },
+    { key: PERIOD_END, value: new Date(s.periodEnd) },
+  ];
+}
+
 /** `Name=Type` pairs as the Temporal CLI's `--search-attribute` flag takes them. */
 export function searchAttributeFlags(): string[] {
   const cliType: Record<string, string> = { KEYWORD: 'Keyword', DATETIME: 'Datetime' };

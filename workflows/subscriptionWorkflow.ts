@@ -62,7 +62,7 @@ import {
   type SubscriptionInput,
   type ThresholdCrossing,
 } from './messages.js';
-import { CUSTOMER_ID, PERIOD_END, PLAN_ID, SUBSCRIPTION_STATUS } from './searchAttributes.js';
+import { CUSTOMER_ID, subscriptionSearchAttributes } from './searchAttributes.js';
 import { refusal } from './refusals.js';
 import { SubscriptionEntity } from './subscriptionEntity.js';
 import { CreditsWorkState } from './creditsWork.js';
@@ -193,11 +193,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
 
   const indexForSearch = () => {
     const state = subscription.snapshot();
-    upsertSearchAttributes([
-      { key: PLAN_ID, value: state.planId },
-      { key: SUBSCRIPTION_STATUS, value: state.status },
-      { key: PERIOD_END, value: new Date(state.periodEnd) },
-    ]);
+    upsertSearchAttributes(subscriptionSearchAttributes(state).filter((pair) => pair.key !== CUSTOMER_ID));
   };
   // After an update changed state: index it, write the read model, answer with the new state.
   const publish = async () => {
@@ -753,14 +749,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     const args = input.maxUpdatesPerRun === undefined ? next : { ...next, maxUpdatesPerRun: input.maxUpdatesPerRun };
     if (!index) return continueAsNew<typeof subscriptionWorkflow>(args);
     const state = subscription.snapshot();
-    return makeContinueAsNewFunc<typeof subscriptionWorkflow>({
-      typedSearchAttributes: [
-        { key: CUSTOMER_ID, value: state.customerId },
-        { key: PLAN_ID, value: state.planId },
-        { key: SUBSCRIPTION_STATUS, value: state.status },
-        { key: PERIOD_END, value: new Date(state.periodEnd) },
-      ],
-    })(args);
+    return makeContinueAsNewFunc<typeof subscriptionWorkflow>({ typedSearchAttributes: subscriptionSearchAttributes(state) })(args);
   };
   if (!collectsPayments) {
     const untilCycleEnd = subscription.currentCycleEnd - Date.now();

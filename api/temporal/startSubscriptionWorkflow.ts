@@ -3,7 +3,7 @@ import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/com
 import type { Client, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { subscriptionWorkflow } from '../../workflows/subscriptionWorkflow.js';
 import { SUBSCRIPTION_WORKFLOW_TYPE, subscriptionWorkflowId, type SubscriptionInput } from '../../workflows/messages.js';
-import { CUSTOMER_ID, PERIOD_END, PLAN_ID, SUBSCRIPTION_STATUS } from '../../workflows/searchAttributes.js';
+import { subscriptionSearchAttributes } from '../../workflows/searchAttributes.js';
 
 export async function startSubscriptionWorkflow(
   client: Client,
@@ -17,11 +17,6 @@ export async function startSubscriptionWorkflow(
     // One subscription per customer, ever: a second start for the same id is refused.
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
     workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-    typedSearchAttributes: [
-      { key: CUSTOMER_ID, value: input.customerId },
-      { key: PLAN_ID, value: input.planId },
-      { key: SUBSCRIPTION_STATUS, value: input.cancelAtPeriodEnd ? 'cancel_scheduled' : 'active' },
-      { key: PERIOD_END, value: new Date(input.periodEnd) },
-    ],
+    typedSearchAttributes: subscriptionSearchAttributes({ ...input, status: input.cancelAtPeriodEnd ? 'cancel_scheduled' : 'active' }),
   });
 }
