@@ -2,7 +2,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../api/createApp.js';
@@ -11,6 +11,7 @@ import { freePort } from '../../scripts/services/freePort.js';
 import { insertImportedCustomers } from '../../store/customerImport.js';
 import { insertCustomer } from '../../store/customerStore.js';
 import { subscriptionWorkflowId } from '../../workflows/messages.js';
+import { workflowExists as existsOnServer } from '../harness/workflowExists.js';
 import { newSubscriptionInput } from '../../workflows/subscriptionInput.js';
 import { OPERATOR_KEY, startApiHarness, type ApiHarness } from '../harness/apiHarness.js';
 import { eventually } from '../harness/eventually.js';
@@ -32,15 +33,7 @@ const customer = (overrides: Record<string, unknown> = {}) => ({ id: newId(), na
 const importCustomers = (customers: unknown[], options: { auth?: string | null; headers?: Record<string, string> } = {}) =>
   api.request('POST', '/v1/customers/import', { body: { customers }, ...options });
 
-async function workflowExists(customerId: string): Promise<boolean> {
-  try {
-    await api.temporal.workflow.getHandle(subscriptionWorkflowId(customerId)).describe();
-    return true;
-  } catch (error) {
-    if (error instanceof WorkflowNotFoundError) return false;
-    throw error;
-  }
-}
+const workflowExists = (customerId: string) => existsOnServer(api.temporal, customerId);
 
 /** Rows of the tables an import writes, across the whole database. */
 async function rowCounts() {

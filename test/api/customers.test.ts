@@ -1,9 +1,9 @@
 /** The HTTP API against the Temporal dev server and a real PostgreSQL. */
 import { randomUUID } from 'node:crypto';
-import { WorkflowNotFoundError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAY_MS } from '../../billing/period.js';
 import { subscriptionWorkflowId } from '../../workflows/messages.js';
+import { workflowExists as existsOnServer } from '../harness/workflowExists.js';
 import { startApiHarness, type ApiHarness } from '../harness/apiHarness.js';
 import { eventually } from '../harness/eventually.js';
 
@@ -19,15 +19,7 @@ afterAll(async () => {
 const newId = () => `cus-${randomUUID().slice(0, 8)}`;
 const customer = (overrides: Record<string, unknown> = {}) => ({ id: newId(), name: 'Acme Inc', email: 'billing@acme.test', plan: 'pro', ...overrides });
 
-async function workflowExists(customerId: string): Promise<boolean> {
-  try {
-    await api.temporal.workflow.getHandle(subscriptionWorkflowId(customerId)).describe();
-    return true;
-  } catch (error) {
-    if (error instanceof WorkflowNotFoundError) return false;
-    throw error;
-  }
-}
+const workflowExists = (customerId: string) => existsOnServer(api.temporal, customerId);
 
 async function expectNothingCreated(customerId: string) {
   expect(await api.database.db.customer.count({ where: { id: customerId } })).toBe(0);
