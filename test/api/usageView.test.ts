@@ -145,6 +145,30 @@ describe('the usage check view', () => {
     await eventually(async () => (await check('b', id)).body.used === 255, 5_000, 5);
   });
 
+  it('USAGE_VIEW_MAX_CUSTOMERS bounds the view (0: every check asks the database) and USAGE_VIEW_MAX_AGE_MS reads an entry again', async () => {
+    const ids = [await newCustomer('free'), await newCustomer('free')];
+    const serve = async (usageView: { maxCustomers?: number; maxAgeMs?: number }) => {
+      const server = createServer({ db: api.database.db, databaseUrl: api.database.url, temporal: api.temporal, taskQueue: api.taskQueue, catalog: api.catalog, operatorKey: OPERATOR_KEY, logger: pino({ level: 'silent' }), usageView });
+      await server.ready;
+      return server;
+    };
+    const ask = (server: TollgateServer, customerId: string) => server.usageView.check(api.catalog, { customerId, metric: 'api_calls', quantity: 1n, now: Date.now() });
+    for (const [options, expected] of [
+      [{ maxCustomers: 0 }, { customers: 0, answeredInProcess: 0, answeredByDatabase: 6 }],
+      [{ maxCustomers: 1 }, { customers: 1, answeredInProcess: 3, answeredByDatabase: 3 }],
+      [{ maxAgeMs: 0 }, { customers: 2, answeredInProcess: 0, answeredByDatabase: 6 }],
+    ] as const) {
+      const server = await serve(options);
+      try {
+        // Each customer three times in a row, then the first again: an evicted or aged entry is read again.
+        for (const id of [ids[0]!, ids[0]!, ids[1]!, ids[1]!, ids[1]!, ids[0]!]) expect((await ask(server, id))?.used).toBe(0n);
+        expect(server.usageView.stats()).toMatchObject(expected);
+      } finally {
+        await server.close();
+      }
+    }
+  });
+
   it('random interleavings: a check never shows less than its own process answered, and both end equal to the database', async () => {
     const customers = [await newCustomer('free'), await newCustomer('basic'), await newCustomer('enterprise')];
     type Op = { kind: 'record' | 'check'; side: Side; customer: number; quantity: number };
