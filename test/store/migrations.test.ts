@@ -98,9 +98,10 @@ describe('schema.prisma and the SQL agree', () => {
     await db.overageCharge.create({ data: { ...id, cycleEnd: later, planId: 'enterprise', included: 1n, used: 2n, overage: 1n, unitPrice: '0.0005', amountMinor: 0n, currency: 'USD', invoiceId: invoice.id } });
     const full = await db.customer.findUniqueOrThrow({
       where: { id: 'drift-check' },
-      include: { usageEvents: true, usageCounters: true, usageAlerts: true, alertChannels: true, alertDeliveries: true, overageCharges: { include: { invoice: true } } },
+      include: { usageCounters: true, usageAlerts: true, alertChannels: true, alertDeliveries: true, overageCharges: { include: { invoice: true } } },
     });
-    expect(full.usageEvents[0]).toMatchObject({ quantity: 5n });
+    // usage_events has no foreign key (migration 20261129090000): read it by its own key.
+    expect(await db.usageEvent.findMany({ where: { customerId: 'drift-check' } })).toMatchObject([{ quantity: 5n }]);
     expect(full.usageCounters[0]).toMatchObject({ used: 5n, closed: false });
     expect(full.usageAlerts[0]).toMatchObject({ threshold: 80, signaledAt: null });
     expect(full.alertChannels?.channels).toEqual({ slack: { webhookUrl: 'https://hooks.example/x' } });
