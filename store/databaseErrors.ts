@@ -58,6 +58,11 @@ function codeMeansUnavailable(code: string): boolean {
 function selfMeansUnavailable(error: object): boolean {
   const { code, originalCode, kind, message } = error as { code?: unknown; originalCode?: unknown; kind?: unknown; message?: unknown };
   if (typeof code === 'string' && codeMeansUnavailable(code)) return true;
+  // A Unix socket that is not there: the server stopped (it removes its socket file) or has not
+  // made it yet. The embedded PostgreSQL is reached through one (scripts/services/postgres.ts).
+  // Only on connect (node-postgres sets `syscall`; the Prisma client keeps only the code and the
+  // message): a missing file anywhere else is not an outage.
+  if (code === 'ENOENT' && ((error as { syscall?: unknown }).syscall === 'connect' || (typeof message === 'string' && message.includes('connect ENOENT')))) return true;
   if (typeof originalCode === 'string' && codeMeansUnavailable(originalCode)) return true;
   if (typeof kind === 'string' && ADAPTER_KINDS.has(kind)) return true;
   return typeof message === 'string' && MESSAGES.some((m) => message.includes(m));

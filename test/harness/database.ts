@@ -18,7 +18,9 @@ export async function createTestDatabase(options: { migrate?: boolean } = {}): P
   await admin.connect();
   await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
-  const url = adminUrl.replace(/\/postgres$/, `/${name}`);
+  const target = new URL(adminUrl);
+  target.pathname = `/${name}`;
+  const url = target.toString();
   if (options.migrate !== false) await migrate(url);
   const db = createDb(url, { maxConnections: 5 });
   return { url, db, close: () => db.$disconnect() };

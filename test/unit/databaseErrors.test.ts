@@ -11,6 +11,8 @@ const withCode = (code: string, message = 'x') => Object.assign(new Error(messag
 describe('isDatabaseUnavailable', () => {
   it.each([
     ['a refused connection', withCode('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:5432')],
+    ['a Unix socket that is gone (the server stopped)', Object.assign(withCode('ENOENT', 'connect ENOENT /tmp/.s.PGSQL.5432'), { syscall: 'connect', address: '/tmp/.s.PGSQL.5432' })],
+    ['the same through the Prisma client', Object.assign(withCode('ENOENT', 'Invalid `db.customer.findFirst()` invocation:\n\nconnect ENOENT /tmp/.s.PGSQL.5432'), { name: 'PrismaClientKnownRequestError', meta: { modelName: 'Customer' } })],
     ['a reset connection', withCode('ECONNRESET')],
     ['a broken pipe', withCode('EPIPE')],
     ['a connect timeout', withCode('ETIMEDOUT')],
@@ -34,6 +36,7 @@ describe('isDatabaseUnavailable', () => {
 
   it.each([
     ['a unique violation', withCode('23505', 'duplicate key value violates unique constraint')],
+    ['a missing file (not a connect)', Object.assign(withCode('ENOENT', "ENOENT: no such file or directory, open 'catalog.json'"), { syscall: 'open' })],
     ['Prisma P2002', withCode('P2002', 'Unique constraint failed')],
     ['a syntax error', withCode('42601')],
     ['a deadlock', withCode('40P01')],
