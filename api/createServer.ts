@@ -36,7 +36,7 @@ export function createServer(deps: ServerDeps): TollgateServer {
   const checkApiKey = apiKeyCheck(deps.operatorKey);
   // The hot path uses node-postgres directly (store/usageLedger.ts); Prisma serves the rest. The
   // pool survives PostgreSQL restarts (see createPool); requests meanwhile get 503s.
-  const pool = createPool(deps.databaseUrl, { max: 10, logger: deps.logger, name: 'usage' });
+  const pool = createPool(deps.databaseUrl, { max: 10, logger: deps.logger, name: 'usage', pipeline: true });
   // Checks are answered from an in-process view kept fresh by this process's own commits (applied
   // before their requests are answered) and by the other processes' (sent after their commits).
   const usageView = new UsageView({ databaseUrl: deps.databaseUrl, pool, logger: deps.logger, ...deps.usageView });

@@ -221,6 +221,9 @@ interface ConsumptionRow {
  * where the row is still as it was read: balances read without a lock (the usual case, see
  * store/usageLedger.ts) that another transaction changed meanwhile fail the whole transaction with
  * CreditBalanceRaceError, and it runs again with the rows locked.
+ *
+ * The statement is issued before this function first yields, so a caller may queue COMMIT right
+ * after calling it (store/usageLedger.ts, on a pipelining connection): COMMIT still runs after it.
  */
 export async function writeCountersAndCredits(client: pg.ClientBase, unit: string, counters: readonly CounterWrite[], accounts: ReadonlyMap<string, CreditAccountState>, uses: readonly CreditUse[]): Promise<void> {
   const changed: CreditAccountState[] = [];
@@ -338,10 +341,14 @@ export async function writeCountersAndCredits(client: pg.ClientBase, unit: strin
        RETURNING 1
      )`);
   }
-  const result = await client.query<{ written: number }>({
+  // The statement itself fails (TGC01, migration 20261129100000) when a balance row was not as
+  // read, so a caller may send COMMIT right behind it: the failure aborts the transaction.
+  const expected = $(changed.length);
+  await client.query({
     name: `usage-write-credits${single ? '-one' : ''}${rows.length > 0 ? '-consumption' : ''}${crossings.length > 0 ? '-alerts' : ''}`,
-    text: `WITH ${parts.join(', ')}\n     SELECT (SELECT count(*) FROM accounts)::int AS written`,
+    text: `WITH ${parts.join(', ')}\n     SELECT tollgate_credit_write_check((SELECT count(*) FROM accounts)::int, ${expected}::int) AS written`,
     values,
+  }).catch((error: unknown) => {
+    throw (error as { code?: string }).code === 'TGC01' ? new CreditBalanceRaceError() : error;
   });
-  if (result.rows[0]!.written !== changed.length) throw new CreditBalanceRaceError();
 }

@@ -17,6 +17,12 @@ export interface PoolOptions {
   name?: string;
   /** Server settings for every connection (`-c name=value`), sent when it starts. */
   serverOptions?: string;
+  /**
+   * node-postgres's pipeline mode: queries issued without awaiting the one before go out at once
+   * (store/usageLedger.ts sends BEGIN and COMMIT beside its statements). Queries awaited one by
+   * one behave as without it.
+   */
+  pipeline?: boolean;
 }
 
 /**
@@ -39,6 +45,7 @@ export function createPool(connectionString: string, options: PoolOptions = {}):
     // Tells the pools apart in pg_stat_activity.
     application_name: `tollgate-${options.name ?? 'pg'}`,
     ...(options.serverOptions ? { options: options.serverOptions } : {}),
+    ...(options.pipeline ? { pipeline: true } : {}),
   });
   // The client's own listener below has already reported it.
   pool.on('error', () => undefined);

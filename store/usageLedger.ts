@@ -86,10 +86,9 @@ export async function recordUsage(pool: pg.Pool, catalog: Catalog, events: reado
   try {
     for (let lockBalances = false; ; lockBalances = true) {
       try {
-        await client.query('BEGIN');
-        const outcomes = await recordInTransaction(client, catalog, events, { lockBalances });
-        await client.query('COMMIT');
-        return outcomes;
+        // Begins and commits the transaction itself: on a pipelining connection BEGIN and COMMIT
+        // ride with the statements beside them.
+        return await recordInTransaction(client, catalog, events, { lockBalances });
       } catch (error) {
         await client.query('ROLLBACK').catch(() => undefined);
         if (error instanceof CreditBalanceRaceError && !lockBalances) continue;
@@ -106,8 +105,50 @@ interface RecordOptions {
   lockBalances: boolean;
 }
 
+/**
+ * Statements whose answers the code does not need before sending the next, on a connection in
+ * node-postgres's pipeline mode (the API's usage pool, store/db.ts) go out together: one round
+ * trip instead of one each (a round trip costs this 2-core machine more than the statement, issue
+ * 11's notes). The server still runs them one after another, in the order sent, so the locking
+ * order below holds. On a connection without pipelining each is sent once the one before has
+ * answered (node-postgres is deprecating queueing a query behind another), and none after a
+ * failure. Each promise gets a handler at once, so a failure of one sent early is not an
+ * unhandled rejection while a later one is awaited.
+ */
+class Pipeline {
+  private readonly sent: Array<Promise<unknown>> = [];
+  private last: Promise<unknown> = Promise.resolve();
+  private readonly pipelining: boolean;
+  constructor(client: pg.ClientBase) {
+    this.pipelining = (client as Partial<pg.Client>).pipeline === true;
+  }
+  /** Sends the query `issue` makes (it must issue it before it first yields). */
+  send<T>(issue: () => Promise<T>): Promise<T> {
+    const query = this.pipelining ? issue() : this.last.then(issue);
+    query.catch(() => undefined);
+    this.sent.push(query);
+    this.last = query;
+    return query;
+  }
+  /**
+   * Waits for everything sent; rejects with the failure of the FIRST statement sent that failed.
+   * After it the transaction is aborted and every later statement fails with "current
+   * transaction is aborted", which may settle sooner (the first's error can be mapped through
+   * more promise steps, as CreditBalanceRaceError is), so the first to settle is not the cause.
+   */
+  async all(): Promise<void> {
+    const settled = await Promise.allSettled(this.sent.splice(0));
+    const failed = settled.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+}
+
 async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, events: readonly LedgerEvent[], options: RecordOptions): Promise<EventOutcome[]> {
-  const subscriptions = await loadSubscriptions(client, [...new Set(events.map((e) => e.customerId))]);
+  const pipeline = new Pipeline(client);
+  pipeline.send(() => client.query('BEGIN'));
+  const loaded = pipeline.send(() => loadSubscriptions(client, [...new Set(events.map((e) => e.customerId))]));
+  await pipeline.all();
+  const subscriptions = await loaded;
   const outcomes: Array<EventOutcome | undefined> = new Array(events.length);
   const counters = new Map<string, Counter>();
   const cycleOf: Array<{ start: number; end: number } | undefined> = new Array(events.length);
@@ -157,8 +198,10 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
   // Lock (creating when missing) every counter the batch touches, in key order.
   const ordered = [...counters.values()].sort((a, b) =>
     a.customerId < b.customerId ? -1 : a.customerId > b.customerId ? 1 : a.metric < b.metric ? -1 : a.metric > b.metric ? 1 : a.cycleStart - b.cycleStart);
+  // The lock and the events' INSERT go out together (pipeline): nothing the INSERT sends depends
+  // on what the lock reads. The server runs the INSERT after the lock, so the locks are held.
   if (ordered.length > 0) {
-    const { rows } = await client.query<{ customer_id: string; metric: string; cycle_start: Date; used: string; closed: boolean } & CreditDayRow>({
+    pipeline.send(() => client.query<{ customer_id: string; metric: string; cycle_start: Date; used: string; closed: boolean } & CreditDayRow>({
       name: 'usage-lock-counters',
       text: `INSERT INTO usage_counters AS c (customer_id, metric, cycle_start, cycle_end)
        SELECT customer_id, metric, cycle_start, cycle_end
@@ -167,43 +210,38 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
        ON CONFLICT (customer_id, metric, cycle_start) DO UPDATE SET cycle_end = c.cycle_end
        RETURNING customer_id, metric, cycle_start, used::text, closed, ${CREDIT_DAY_COLUMNS}`,
       values: [ordered.map((c) => c.customerId), ordered.map((c) => c.metric), ordered.map((c) => new Date(c.cycleStart)), ordered.map((c) => new Date(c.cycleEnd))],
-    });
-    for (const row of rows) {
-      const counter = counters.get(counterKey(row.customer_id, row.metric, row.cycle_start.getTime()));
-      if (!counter) continue;
-      counter.used = BigInt(row.used);
-      counter.before = counter.used;
-      counter.closed = row.closed;
-      counter.creditDay = creditDayOf(row);
-    }
+    }).then(({ rows }) => {
+      for (const row of rows) {
+        const counter = counters.get(counterKey(row.customer_id, row.metric, row.cycle_start.getTime()));
+        if (!counter) continue;
+        counter.used = BigInt(row.used);
+        counter.before = counter.used;
+        counter.closed = row.closed;
+        counter.creditDay = creditDayOf(row);
+      }
+    }));
   }
 
-  // Insert every candidate first: the primary key sorts new keys from duplicates in the same
-  // statement (a key recorded by a concurrent batch is visible here once that batch commits, and
-  // we hold the counter locks it needed). Refused events are deleted again below: refusals are
-  // the exception, so this costs less than looking duplicates up beforehand.
+  // Insert every candidate: the primary key sorts new keys from duplicates in the same statement
+  // (a key recorded by a concurrent batch is visible here once that batch commits, and we hold the
+  // counter locks it needed). Refused events (and those of a counter the lock finds closed) are
+  // deleted again below: they are the exception, so this costs less than looking keys up first.
   const candidates: number[] = [];
-  events.forEach((event, i) => {
-    if (outcomes[i]) return;
-    const counter = counters.get(counterKey(event.customerId, event.metric, cycleOf[i]!.start))!;
-    if (counter.closed) outcomes[i] = { status: 'rejected', code: 'period_closed' };
-    else candidates.push(i);
+  events.forEach((_, i) => {
+    if (!outcomes[i]) candidates.push(i);
   });
-  // Credit balances of the customers whose events may go past a `credits` limit, read after the
-  // counters are locked, riding on the events' INSERT (one round trip fewer on the hot path): that
-  // statement starts after the counter locks are held, so it sees the balance the previous holder
-  // of the lock left. They are not locked (a row lock is a write per row): the balance write only
-  // lands on a row still as read, else the transaction is tried again with `lockBalances`, which
-  // locks them here, after the counters (always in this order, so nothing deadlocks).
+  // Credit balances of the customers with a `credits` counter here, read after the counters are
+  // locked, riding on the events' INSERT (no round trip of their own): that statement starts after
+  // the counter locks are held, so it sees the balance the previous holder of the lock left. Which
+  // of them will draw is known only once the lock has read `used`, so all are read; those that do
+  // not draw are set aside below. They are not locked (a row lock is a write per row): the
+  // balance write only lands on a row still as read, else the transaction is tried again with
+  // `lockBalances`, which locks them here, after the counters (always in this order, so nothing
+  // deadlocks).
   const unit = creditUnitOf(catalog);
-  const reach = new Map<Counter, bigint>();
-  for (const i of candidates) {
-    const counter = counters.get(counterKey(events[i]!.customerId, events[i]!.metric, cycleOf[i]!.start))!;
-    if (counter.credits) reach.set(counter, (reach.get(counter) ?? counter.used) + events[i]!.quantity);
-  }
-  const drawing = unit ? [...new Set([...reach].filter(([counter, total]) => total > counter.included).map(([counter]) => counter.customerId))].sort() : [];
+  const mayDraw = unit ? [...new Set(ordered.filter((counter) => counter.credits).map((counter) => counter.customerId))].sort() : [];
   const inserted = new Set<string>();
-  const lockedRows: CreditAccountRow[] = [];
+  const readRows: CreditAccountRow[] = [];
   if (candidates.length > 0) {
     const rows = candidates.map((i) => events[i]!);
     const values = [
@@ -218,27 +256,39 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[], $6::timestamptz[])
        ON CONFLICT (customer_id, idempotency_key) DO NOTHING
        RETURNING customer_id, idempotency_key`;
-    if (drawing.length === 0) {
-      const { rows: returned } = await client.query<{ customer_id: string; idempotency_key: string }>({ name: 'usage-insert-events', text: insertEvents, values });
-      for (const row of returned) inserted.add(eventKey(row.customer_id, row.idempotency_key));
+    if (mayDraw.length === 0) {
+      pipeline.send(() => client.query<{ customer_id: string; idempotency_key: string }>({ name: 'usage-insert-events', text: insertEvents, values }).then(({ rows: returned }) => {
+        for (const row of returned) inserted.add(eventKey(row.customer_id, row.idempotency_key));
+      }));
     } else {
-      const { rows: returned } = await client.query<{ kind: 'event' | 'account'; customer_id: string; idempotency_key: string | null } & Omit<CreditAccountRow, 'customer_id'>>({
+      pipeline.send(() => client.query<{ kind: 'event' | 'account'; customer_id: string; idempotency_key: string | null } & Omit<CreditAccountRow, 'customer_id'>>({
         name: options.lockBalances ? 'usage-insert-events-lock-balances' : 'usage-insert-events-read-balances',
         text: `WITH inserted AS (${insertEvents}),
          accounts AS (${(options.lockBalances ? SELECT_ACCOUNTS_FOR_UPDATE : SELECT_ACCOUNTS).replace(/\$([12])\b/g, (_, n: string) => (n === '1' ? '$8' : '$7'))})
          SELECT 'event' AS kind, customer_id, idempotency_key, NULL::text AS balance_nanos, NULL::text AS threshold_nanos, NULL::boolean AS below_threshold, NULL::boolean AS exhausted, NULL::int AS crossings FROM inserted
          UNION ALL
          SELECT 'account', customer_id, NULL, balance_nanos, threshold_nanos, below_threshold, exhausted, crossings FROM accounts`,
-        values: [...values, unit!.id, drawing],
-      });
-      for (const row of returned) {
-        if (row.kind === 'event') inserted.add(eventKey(row.customer_id, row.idempotency_key!));
-        else lockedRows.push(row);
-      }
+        values: [...values, unit!.id, mayDraw],
+      }).then(({ rows: returned }) => {
+        for (const row of returned) {
+          if (row.kind === 'event') inserted.add(eventKey(row.customer_id, row.idempotency_key!));
+          else readRows.push(row);
+        }
+      }));
     }
   }
+  await pipeline.all();
+
+  // The customers whose events may go past a `credits` limit, now that `used` is known.
+  const reach = new Map<Counter, bigint>();
+  for (const i of candidates) {
+    const counter = counters.get(counterKey(events[i]!.customerId, events[i]!.metric, cycleOf[i]!.start))!;
+    if (counter.credits && !counter.closed) reach.set(counter, (reach.get(counter) ?? counter.used) + events[i]!.quantity);
+  }
+  const drawing = unit ? [...new Set([...reach].filter(([counter, total]) => total > counter.included).map(([counter]) => counter.customerId))].sort() : [];
+  const drawingSet = new Set(drawing);
   const accounts: Map<string, CreditAccountState> = drawing.length > 0
-    ? await creditAccountsOf(client, unit!.id, drawing, lockedRows, catalog)
+    ? await creditAccountsOf(client, unit!.id, drawing, readRows.filter((row) => drawingSet.has(row.customer_id)), catalog)
     : new Map();
   const uses: CreditUse[] = [];
 
@@ -248,8 +298,14 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
   for (const i of candidates) {
     const event = events[i]!;
     const counter = counters.get(counterKey(event.customerId, event.metric, cycleOf[i]!.start))!;
-    const view = { limit: counter.included, policy: counter.policy, cycleStart: counter.cycleStart, cycleEnd: counter.cycleEnd };
     const key = eventKey(event.customerId, event.idempotencyKey);
+    if (counter.closed) {
+      // Inserted beside the lock of a counter the renewal had closed: not recorded after all.
+      outcomes[i] = { status: 'rejected', code: 'period_closed' };
+      if (inserted.delete(key)) refused.push(event);
+      continue;
+    }
+    const view = { limit: counter.included, policy: counter.policy, cycleStart: counter.cycleStart, cycleEnd: counter.cycleEnd };
     const refusedBefore = refusedKeys.get(key);
     if (refusedBefore) {
       // The same event again in this batch: the same answer.
@@ -272,40 +328,42 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
     counter.used += event.quantity;
     outcomes[i] = { status: 'counted', used: counter.used, ...view };
   }
+  // From here to COMMIT nothing waits for an answer: the statements and COMMIT go out together.
+  // Any failure aborts the transaction, so the COMMIT behind it rolls back (and `all` rejects).
   if (refused.length > 0) {
     // A refused event is not recorded: the same key may count later (after an upgrade, say).
-    await client.query(
+    pipeline.send(() => client.query(
       `DELETE FROM usage_events e USING unnest($1::text[], $2::text[]) AS t(customer_id, idempotency_key)
        WHERE e.customer_id = t.customer_id AND e.idempotency_key = t.idempotency_key`,
       [refused.map((e) => e.customerId), refused.map((e) => e.idempotencyKey)],
-    );
+    ));
   }
 
   const changed = ordered.filter((c) => c.used !== c.before);
   const counterWrites = { customerIds: changed.map((c) => c.customerId), metrics: changed.map((c) => c.metric), cycleStarts: changed.map((c) => new Date(c.cycleStart)), used: changed.map((c) => c.used.toString()) };
   // With credits drawn, one statement writes the counters and the credits together.
-  if (unit && accounts.size > 0) await writeCountersAndCredits(client, unit.id, changed, accounts, uses);
+  if (unit && accounts.size > 0) pipeline.send(() => writeCountersAndCredits(client, unit.id, changed, accounts, uses));
   else if (changed.length === 1) {
     // One counter (a hot customer's usual transaction): plain parameters plan and run faster than a join with unnest.
-    await client.query({
+    pipeline.send(() => client.query({
       name: 'usage-update-counter',
       text: 'UPDATE usage_counters SET used = $4::bigint WHERE customer_id = $1 AND metric = $2 AND cycle_start = $3',
       values: [counterWrites.customerIds[0], counterWrites.metrics[0], counterWrites.cycleStarts[0], counterWrites.used[0]],
-    });
+    }));
   } else if (changed.length > 0) {
-    await client.query({
+    pipeline.send(() => client.query({
       name: 'usage-update-counters',
       text: `UPDATE usage_counters c SET used = t.used
        FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[]) AS t(customer_id, metric, cycle_start, used)
        WHERE c.customer_id = t.customer_id AND c.metric = t.metric AND c.cycle_start = t.cycle_start`,
       values: [counterWrites.customerIds, counterWrites.metrics, counterWrites.cycleStarts, counterWrites.used],
-    });
+    }));
   }
   if (changed.length > 0) {
     const crossings: Array<{ counter: Counter; threshold: AlertThreshold }> = changed.flatMap((counter) =>
       crossedThresholds(counter.before, counter.used, counter.included).map((threshold) => ({ counter, threshold })));
     if (crossings.length > 0) {
-      await client.query(
+      pipeline.send(() => client.query(
         `INSERT INTO usage_alerts (customer_id, metric, cycle_start, cycle_end, threshold, used, "limit")
          SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int[], $6::bigint[], $7::bigint[])
          ON CONFLICT (customer_id, metric, cycle_start, threshold, "limit") DO NOTHING`,
@@ -318,9 +376,11 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
           crossings.map((x) => x.counter.used.toString()),
           crossings.map((x) => x.counter.included.toString()),
         ],
-      );
+      ));
     }
   }
+  pipeline.send(() => client.query('COMMIT'));
+  await pipeline.all();
   return outcomes.map((o) => o!);
 }
 

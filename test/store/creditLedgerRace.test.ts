@@ -12,14 +12,13 @@ import fc from 'fast-check';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Catalog } from '../../billing/catalog.js';
-import { loadCatalog } from '../../config/loadCatalog.js';
 import { CONSUMPTION_ROWS_OF_CUSTOMERS } from '../../store/creditLedger.js';
 import { grantCredits } from '../../store/creditStore.js';
 import { insertCustomer } from '../../store/customerStore.js';
-import { createPool } from '../../store/db.js';
 import { recordUsage, type EventOutcome, type LedgerEvent } from '../../store/usageLedger.js';
 import { newSubscriptionInput } from '../../workflows/subscriptionInput.js';
-import { createTestDatabase, type TestDatabase } from '../harness/database.js';
+import type { TestDatabase } from '../harness/database.js';
+import { openLedgerDatabase, type LedgerDatabase } from '../harness/ledgerDatabase.js';
 
 const USAGE_METRICS = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../config/examples/usage-metrics.json');
 const DAY = 86_400_000;
@@ -29,15 +28,13 @@ let database: TestDatabase;
 let pool: pg.Pool;
 let catalog: Catalog;
 
+let ledger: LedgerDatabase | undefined;
+
 beforeAll(async () => {
-  database = await createTestDatabase();
-  pool = createPool(database.url, { max: 8, name: 'race' });
-  catalog = loadCatalog(USAGE_METRICS);
+  ledger = await openLedgerDatabase(USAGE_METRICS);
+  ({ database, pool, catalog } = ledger);
 });
-afterAll(async () => {
-  await pool?.end();
-  await database?.close();
-});
+afterAll(() => ledger?.close());
 
 /**
  * The Starter plan of config/examples/usage-metrics.json, restated here (not read from the
