@@ -231,7 +231,9 @@ interface ApiProcess {
 async function startApi(services: Services, cleanup: Cleanup, env: NodeJS.ProcessEnv = {}): Promise<ApiProcess> {
   const host = '127.0.0.1';
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'api/main.ts'], {
+  // BENCH_API_NODE_ARGS: extra node flags for the API process (say `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+  const nodeArgs = (process.env.BENCH_API_NODE_ARGS ?? '').split(/\s+/).filter((arg) => arg !== '');
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'api/main.ts'], {
     cwd: projectRoot,
     env: {
       ...process.env,
@@ -1212,20 +1214,24 @@ function ceilingShort(id: CeilingId, figure: CeilingFigure): string {
 // Main.
 // ---------------------------------------------------------------------------------------------
 
-type BenchOnly = 'all' | 'upgrades' | 'credits';
+type BenchOnly = 'all' | 'upgrades' | 'credits' | 'ingestion';
 
-/** BENCH_ONLY: unset for everything, `upgrades` for the plan-upgrade latency alone, `credits` for the hot plain/credits pairs alone. */
+/**
+ * BENCH_ONLY: unset for everything, `upgrades` for the plan-upgrade latency alone, `credits` for
+ * the hot plain/credits pairs alone, `ingestion` for every ingestion scenario with its ceilings
+ * (no upgrades: the quick loop when tuning the usage path).
+ */
 function benchOnly(): BenchOnly {
   const raw = process.env.BENCH_ONLY ?? '';
   if (raw === '') return 'all';
-  if (raw === 'upgrades' || raw === 'credits') return raw;
-  throw new Error(`BENCH_ONLY must be unset, "upgrades" or "credits", not "${raw}"`);
+  if (raw === 'upgrades' || raw === 'credits' || raw === 'ingestion') return raw;
+  throw new Error(`BENCH_ONLY must be unset, "upgrades", "credits" or "ingestion", not "${raw}"`);
 }
 
 /** BENCH_ONLY=credits: the credits scenarios and their plain counterparts, in their order. */
 function selectScenarios(all: Scenario[], only: BenchOnly): Scenario[] {
   if (only === 'upgrades') return [];
-  if (only === 'all') return all;
+  if (only === 'all' || only === 'ingestion') return all;
   const paired = new Set(all.filter((s) => s.creditsOf !== undefined).flatMap((s) => [s.name, s.creditsOf!]));
   return all.filter((s) => paired.has(s.name));
 }
@@ -1260,11 +1266,11 @@ interface Ready {
 async function setUp(cleanup: Cleanup, only: BenchOnly): Promise<Ready> {
   // The upgrade bench's Stripe pass needs it: a missing stripe-mock stops the bench now, with
   // findStripeMock's message, rather than after the other scenarios.
-  if (only !== 'credits') log(`stripe-mock: ${findStripeMock()}`);
+  if (only === 'all' || only === 'upgrades') log(`stripe-mock: ${findStripeMock()}`);
   // A full run divides its figures by ceilings it measures itself: without pgbench or the scripts
   // it stops now, loudly, rather than run for minutes and print figures with no ceiling.
   let pgbench: string | undefined;
-  if (only === 'all') {
+  if (only === 'all' || only === 'ingestion') {
     checkLimitScripts();
     pgbench = findPgbench();
     log(`pgbench: ${pgbench}`);
@@ -1348,8 +1354,9 @@ async function main(): Promise<void> {
       return;
     }
     const report: UpgradeReport = { customers: upgradeCustomerCount, passes: [], failed: [] };
+    const withUpgrades = only !== 'ingestion';
     try {
-      report.passes.push(await upgradesWithoutProvider(ready, upgradeCustomerCount, cleanup));
+      if (withUpgrades) report.passes.push(await upgradesWithoutProvider(ready, upgradeCustomerCount, cleanup));
     } catch (error) {
       report.failed.push(`the upgrade pass with provider none did not run: ${message(error)}`);
     }
@@ -1359,7 +1366,7 @@ async function main(): Promise<void> {
     await ready.api.stop();
     if (cleanup.interrupted) return;
     try {
-      await upgradesWithStripe(ready.services, upgradeCustomerCount, cleanup, report);
+      if (withUpgrades) await upgradesWithStripe(ready.services, upgradeCustomerCount, cleanup, report);
     } catch (error) {
       report.failed.push(`the upgrade pass with provider stripe did not run to its end: ${message(error)}`);
     }
@@ -1371,7 +1378,7 @@ async function main(): Promise<void> {
       if (cleanup.interrupted) return;
       printReport(results, ceilings, { seconds, postgresVersion: ready.postgresVersion, apiOutput, idle, ledger });
     }
-    printUpgrades(report);
+    if (withUpgrades) printUpgrades(report);
     if (ceilings) printSummary(results, ceilings, report);
     if (report.failed.length > 0) process.exitCode = 1;
     if (ceilings && ceilings.failed.length > 0) {
