@@ -14,6 +14,7 @@ import { findPlan, type Catalog, type CreditsPolicy } from '../billing/catalog.j
 import { admits, crossedThresholds, cycleForEvent, type AlertThreshold } from '../billing/usage.js';
 import { paymentPolicyOf } from '../billing/paymentPolicy.js';
 import { decideUsageCheck, type UsageCheck } from '../billing/usageCheck.js';
+import { StatementPipeline } from './statementPipeline.js';
 import { creditTiers, creditUnitOf, type CreditTiers } from '../billing/creditPricing.js';
 import { CREDIT_DAY_COLUMNS, CreditBalanceRaceError, creditAccountsOf, creditDayOf, drawCredits, NO_CREDIT_DAY, SELECT_ACCOUNTS, SELECT_ACCOUNTS_FOR_UPDATE, writeCountersAndCredits, type CounterCreditDay, type CreditAccountRow, type CreditAccountState, type CreditDayRow, type CreditUse } from './creditLedger.js';
 
@@ -105,46 +106,19 @@ interface RecordOptions {
   lockBalances: boolean;
 }
 
-/**
- * Statements whose answers the code does not need before sending the next, on a connection in
- * node-postgres's pipeline mode (the API's usage pool, store/db.ts) go out together: one round
- * trip instead of one each (a round trip costs this 2-core machine more than the statement, issue
- * 11's notes). The server still runs them one after another, in the order sent, so the locking
- * order below holds. On a connection without pipelining each is sent once the one before has
- * answered (node-postgres is deprecating queueing a query behind another), and none after a
- * failure. Each promise gets a handler at once, so a failure of one sent early is not an
- * unhandled rejection while a later one is awaited.
- */
-class Pipeline {
-  private readonly sent: Array<Promise<unknown>> = [];
-  private last: Promise<unknown> = Promise.resolve();
-  private readonly pipelining: boolean;
-  constructor(client: pg.ClientBase) {
-    this.pipelining = (client as Partial<pg.Client>).pipeline === true;
-  }
-  /** Sends the query `issue` makes (it must issue it before it first yields). */
-  send<T>(issue: () => Promise<T>): Promise<T> {
-    const query = this.pipelining ? issue() : this.last.then(issue);
-    query.catch(() => undefined);
-    this.sent.push(query);
-    this.last = query;
-    return query;
-  }
-  /**
-   * Waits for everything sent; rejects with the failure of the FIRST statement sent that failed.
-   * After it the transaction is aborted and every later statement fails with "current
-   * transaction is aborted", which may settle sooner (the first's error can be mapped through
-   * more promise steps, as CreditBalanceRaceError is), so the first to settle is not the cause.
-   */
-  async all(): Promise<void> {
-    const settled = await Promise.allSettled(this.sent.splice(0));
-    const failed = settled.find((result) => result.status === 'rejected');
-    if (failed) throw failed.reason;
+async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, events: readonly LedgerEvent[], options: RecordOptions): Promise<EventOutcome[]> {
+  const pipeline = new StatementPipeline(client);
+  try {
+    return await recordSteps(client, catalog, events, options, pipeline);
+  } catch (error) {
+    // Whatever failed (a statement, or this code between statements), nothing is sent after it
+    // and the caller's ROLLBACK and release come after every answer.
+    await pipeline.abandon();
+    throw error;
   }
 }
 
-async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, events: readonly LedgerEvent[], options: RecordOptions): Promise<EventOutcome[]> {
-  const pipeline = new Pipeline(client);
+async function recordSteps(client: pg.ClientBase, catalog: Catalog, events: readonly LedgerEvent[], options: RecordOptions, pipeline: StatementPipeline): Promise<EventOutcome[]> {
   pipeline.send(() => client.query('BEGIN'));
   const loaded = pipeline.send(() => loadSubscriptions(client, [...new Set(events.map((e) => e.customerId))]));
   await pipeline.all();
@@ -295,14 +269,19 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
   // Decide each event in arrival order; the first occurrence of a newly inserted key is the new one.
   const refused: LedgerEvent[] = [];
   const refusedKeys = new Map<string, 'usage_limit_reached' | 'insufficient_credits'>();
+  const closedKeys = new Set<string>();
   for (const i of candidates) {
     const event = events[i]!;
     const counter = counters.get(counterKey(event.customerId, event.metric, cycleOf[i]!.start))!;
     const key = eventKey(event.customerId, event.idempotencyKey);
-    if (counter.closed) {
-      // Inserted beside the lock of a counter the renewal had closed: not recorded after all.
+    if (counter.closed || closedKeys.has(key)) {
+      // Inserted beside the lock of a counter the renewal had closed: not recorded after all (and
+      // the same key again in this batch gets the same answer: its row is deleted below).
       outcomes[i] = { status: 'rejected', code: 'period_closed' };
-      if (inserted.delete(key)) refused.push(event);
+      if (inserted.delete(key)) {
+        refused.push(event);
+        closedKeys.add(key);
+      }
       continue;
     }
     const view = { limit: counter.included, policy: counter.policy, cycleStart: counter.cycleStart, cycleEnd: counter.cycleEnd };
@@ -379,8 +358,7 @@ async function recordInTransaction(client: pg.ClientBase, catalog: Catalog, even
       ));
     }
   }
-  pipeline.send(() => client.query('COMMIT'));
-  await pipeline.all();
+  await pipeline.commit(client);
   return outcomes.map((o) => o!);
 }
 

@@ -102,7 +102,11 @@ export class UsageRecorder {
       }
       this.queuedEvents -= size;
       this.inFlight += 1;
-      this.onFlush?.(batch.length, size);
+      try {
+        this.onFlush?.(batch.length, size);
+      } catch {
+        // An observer's failure must not leave the flush unsent.
+      }
       void this.flush(batch).finally(() => {
         this.inFlight -= 1;
         this.pump();

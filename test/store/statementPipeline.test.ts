@@ -1,0 +1,102 @@
+/**
+ * The statement pipeline (store/statementPipeline.ts) on the real PostgreSQL, with and without
+ * node-postgres's pipeline mode: what COMMIT does after a statement the server refused, after one
+ * that never left this process, and that nothing is sent once the transaction is given up.
+ */
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPool } from '../../store/db.js';
+import { StatementPipeline } from '../../store/statementPipeline.js';
+import { createTestDatabase, type TestDatabase } from '../harness/database.js';
+
+let database: TestDatabase;
+const pools: Record<'pipelining' | 'one by one', pg.Pool> = {} as never;
+
+beforeAll(async () => {
+  database = await createTestDatabase({ migrate: false });
+  pools.pipelining = createPool(database.url, { max: 2, pipeline: true });
+  pools['one by one'] = createPool(database.url, { max: 2 });
+  await pools['one by one'].query('CREATE TABLE t (n int PRIMARY KEY CHECK (n > 0))');
+});
+afterAll(async () => {
+  await Promise.all(Object.values(pools).map((pool) => pool.end()));
+  await database?.close();
+});
+
+/** A parameter node-postgres fails to serialize: the statement never reaches the server. */
+const unsendable = { toPostgres: () => { throw new Error('cannot serialize'); } };
+
+async function rows(): Promise<number[]> {
+  return (await pools['one by one'].query<{ n: number }>('SELECT n FROM t ORDER BY n')).rows.map((r) => r.n);
+}
+
+describe.each(['pipelining', 'one by one'] as const)('the statement pipeline, %s', (mode) => {
+  const inTransaction = async (body: (client: pg.PoolClient, pipeline: StatementPipeline) => Promise<void>) => {
+    await pools['one by one'].query('TRUNCATE t');
+    const client = await pools[mode].connect();
+    try {
+      const pipeline = new StatementPipeline(client);
+      expect(client.pipeline).toBe(mode === 'pipelining');
+      await body(client, pipeline);
+    } finally {
+      await client.query('ROLLBACK').catch(() => undefined);
+      client.release();
+    }
+  };
+
+  it('commits what was sent', async () => {
+    await inTransaction(async (client, pipeline) => {
+      pipeline.send(() => client.query('BEGIN'));
+      pipeline.send(() => client.query('INSERT INTO t VALUES (1)'));
+      pipeline.send(() => client.query('INSERT INTO t VALUES (2)'));
+      await pipeline.commit(client);
+    });
+    expect(await rows()).toEqual([1, 2]);
+  });
+
+  it('reports the first statement the server refused, and commits nothing', async () => {
+    await inTransaction(async (client, pipeline) => {
+      pipeline.send(() => client.query('BEGIN'));
+      pipeline.send(() => client.query('INSERT INTO t VALUES (1)'));
+      pipeline.send(() => client.query('INSERT INTO t VALUES (-1)'));
+      pipeline.send(() => client.query('INSERT INTO t VALUES (3)'));
+      await expect(pipeline.commit(client)).rejects.toMatchObject({ code: '23514' });
+    });
+    expect(await rows()).toEqual([]);
+  });
+
+  it('sends no COMMIT after a statement that never left this process', async () => {
+    await inTransaction(async (client, pipeline) => {
+      pipeline.send(() => client.query('BEGIN'));
+      pipeline.send(() => client.query('INSERT INTO t VALUES (1)'));
+      pipeline.send(() => client.query('INSERT INTO t VALUES ($1)', [unsendable]));
+      pipeline.send(() => client.query('INSERT INTO t VALUES (3)'));
+      await expect(pipeline.commit(client)).rejects.toThrow('cannot serialize');
+    });
+    expect(await rows()).toEqual([]);
+  });
+
+  it('sends no COMMIT after a step that threw before its statement', async () => {
+    await inTransaction(async (client, pipeline) => {
+      pipeline.send(() => client.query('BEGIN'));
+      pipeline.send(() => client.query('INSERT INTO t VALUES (1)'));
+      pipeline.send(async () => { throw new Error('a bug before the query'); });
+      await expect(pipeline.commit(client)).rejects.toThrow('a bug before the query');
+    });
+    expect(await rows()).toEqual([]);
+  });
+
+  it('sends nothing once given up, and abandon waits for what was sent', async () => {
+    await inTransaction(async (client, pipeline) => {
+      pipeline.send(() => client.query('BEGIN'));
+      pipeline.send(() => client.query('INSERT INTO t VALUES (1)'));
+      await pipeline.abandon();
+      const late = pipeline.send(() => client.query('INSERT INTO t VALUES (2)'));
+      await expect(late).rejects.toThrow('given up');
+      // The connection is idle: a statement of the caller's runs at once. Pipelining, the INSERT
+      // had gone out with BEGIN; one by one, it was still waiting for BEGIN's answer and never went.
+      expect((await client.query('SELECT count(*)::int AS n FROM t')).rows[0]).toEqual({ n: mode === 'pipelining' ? 1 : 0 });
+    });
+    expect(await rows()).toEqual([]);
+  });
+});
