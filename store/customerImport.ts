@@ -146,17 +146,24 @@ export async function insertImportedCustomers(db: Db, customers: readonly Import
  * meanwhile (usage recorded through the API, say) is kept, and left for a re-run of the import.
  */
 export async function deleteImportedCustomers(db: Db, customerIds: readonly string[]): Promise<Set<string>> {
-  const remove = (ids: string[]) => db.$transaction([
-    db.usageCounter.deleteMany({ where: { customerId: { in: ids } } }),
-    db.subscription.deleteMany({ where: { customerId: { in: ids } } }),
-    db.customer.deleteMany({ where: { id: { in: ids } } }),
-  ]);
+  const remove = (ids: string[]) => db.$transaction(async (tx) => {
+    // The counters first: deleting one waits for a usage transaction holding it, so the events
+    // of every usage write that touched these customers are committed and seen just below.
+    await tx.usageCounter.deleteMany({ where: { customerId: { in: ids } } });
+    // usage_events has no foreign key (migration 20261129090000): usage recorded through the API
+    // meanwhile keeps the customer (and its counters) here instead.
+    if (await tx.usageEvent.findFirst({ where: { customerId: { in: ids } }, select: { customerId: true } })) {
+      throw new Error('usage was recorded for an imported customer meanwhile');
+    }
+    await tx.subscription.deleteMany({ where: { customerId: { in: ids } } });
+    await tx.customer.deleteMany({ where: { id: { in: ids } } });
+  });
   if (customerIds.length === 0) return new Set();
   try {
     await remove([...customerIds]);
     return new Set(customerIds);
   } catch {
-    // A row referencing one of them (foreign keys restrict): remove the others one by one.
+    // A row referencing one of them (foreign keys restrict) or usage recorded: remove the others one by one.
     const removed = new Set<string>();
     for (const id of customerIds) {
       try {
