@@ -222,10 +222,10 @@ interface ConsumptionRow {
  * store/usageLedger.ts) that another transaction changed meanwhile fail the whole transaction with
  * CreditBalanceRaceError, and it runs again with the rows locked.
  *
- * The statement is issued before this function first yields, so a caller may queue COMMIT right
- * after calling it (store/usageLedger.ts, on a pipelining connection): COMMIT still runs after it.
+ * Built and issued synchronously; the promise is node-postgres's own, so a caller may queue COMMIT
+ * right after it (store/usageLedger.ts, on a pipelining connection, store/statementPipeline.ts).
  */
-export async function writeCountersAndCredits(client: pg.ClientBase, unit: string, counters: readonly CounterWrite[], accounts: ReadonlyMap<string, CreditAccountState>, uses: readonly CreditUse[]): Promise<void> {
+export function writeCountersAndCredits(client: pg.ClientBase, unit: string, counters: readonly CounterWrite[], accounts: ReadonlyMap<string, CreditAccountState>, uses: readonly CreditUse[]): Promise<unknown> {
   const changed: CreditAccountState[] = [];
   const crossings: Crossing[] = [];
   for (const account of accounts.values()) {
@@ -266,7 +266,7 @@ export async function writeCountersAndCredits(client: pg.ClientBase, unit: strin
     }
     return { state, reset, touched };
   });
-  if (counters.length === 0 && changed.length === 0 && rows.length === 0 && crossings.length === 0) return;
+  if (counters.length === 0 && changed.length === 0 && rows.length === 0 && crossings.length === 0) return Promise.resolve();
   // The parts with nothing to write are left out (most transactions move no consumption row and
   // cross nothing): each combination is its own prepared statement.
   const values: unknown[] = [];
@@ -342,13 +342,17 @@ export async function writeCountersAndCredits(client: pg.ClientBase, unit: strin
      )`);
   }
   // The statement itself fails (TGC01, migration 20261129100000) when a balance row was not as
-  // read, so a caller may send COMMIT right behind it: the failure aborts the transaction.
+  // read, so a caller may send COMMIT right behind it: the failure aborts the transaction. The
+  // caller turns that failure into CreditBalanceRaceError (creditWriteError).
   const expected = $(changed.length);
-  await client.query({
+  return client.query({
     name: `usage-write-credits${single ? '-one' : ''}${rows.length > 0 ? '-consumption' : ''}${crossings.length > 0 ? '-alerts' : ''}`,
     text: `WITH ${parts.join(', ')}\n     SELECT tollgate_credit_write_check((SELECT count(*) FROM accounts)::int, ${expected}::int) AS written`,
     values,
-  }).catch((error: unknown) => {
-    throw (error as { code?: string }).code === 'TGC01' ? new CreditBalanceRaceError() : error;
   });
+}
+
+/** writeCountersAndCredits's failure as reported: a balance that changed under the read is a CreditBalanceRaceError. */
+export function creditWriteError(error: unknown): unknown {
+  return (error as { code?: string }).code === 'TGC01' ? new CreditBalanceRaceError() : error;
 }

@@ -16,7 +16,7 @@ import { paymentPolicyOf } from '../billing/paymentPolicy.js';
 import { decideUsageCheck, type UsageCheck } from '../billing/usageCheck.js';
 import { StatementPipeline } from './statementPipeline.js';
 import { creditTiers, creditUnitOf, type CreditTiers } from '../billing/creditPricing.js';
-import { CREDIT_DAY_COLUMNS, CreditBalanceRaceError, creditAccountsOf, creditDayOf, drawCredits, NO_CREDIT_DAY, SELECT_ACCOUNTS, SELECT_ACCOUNTS_FOR_UPDATE, writeCountersAndCredits, type CounterCreditDay, type CreditAccountRow, type CreditAccountState, type CreditDayRow, type CreditUse } from './creditLedger.js';
+import { CREDIT_DAY_COLUMNS, CreditBalanceRaceError, creditAccountsOf, creditWriteError, creditDayOf, drawCredits, NO_CREDIT_DAY, SELECT_ACCOUNTS, SELECT_ACCOUNTS_FOR_UPDATE, writeCountersAndCredits, type CounterCreditDay, type CreditAccountRow, type CreditAccountState, type CreditDayRow, type CreditUse } from './creditLedger.js';
 
 export interface LedgerEvent {
   /** Events of one group (one API request) are all recorded or, for an unknown customer, none. */
@@ -321,7 +321,7 @@ async function recordSteps(client: pg.ClientBase, catalog: Catalog, events: read
   const changed = ordered.filter((c) => c.used !== c.before);
   const counterWrites = { customerIds: changed.map((c) => c.customerId), metrics: changed.map((c) => c.metric), cycleStarts: changed.map((c) => new Date(c.cycleStart)), used: changed.map((c) => c.used.toString()) };
   // With credits drawn, one statement writes the counters and the credits together.
-  if (unit && accounts.size > 0) pipeline.send(() => writeCountersAndCredits(client, unit.id, changed, accounts, uses));
+  if (unit && accounts.size > 0) pipeline.send(() => writeCountersAndCredits(client, unit.id, changed, accounts, uses), creditWriteError);
   else if (changed.length === 1) {
     // One counter (a hot customer's usual transaction): plain parameters plan and run faster than a join with unnest.
     pipeline.send(() => client.query({

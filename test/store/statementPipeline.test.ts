@@ -76,11 +76,31 @@ describe.each(['pipelining', 'one by one'] as const)('the statement pipeline, %s
     expect(await rows()).toEqual([]);
   });
 
+  it('sends no COMMIT after a statement node-postgres refused to send (reported on the next tick)', async () => {
+    await inTransaction(async (client, pipeline) => {
+      await client.query({ name: 'pipeline-test', text: 'SELECT 1' });
+      pipeline.send(() => client.query('BEGIN'));
+      pipeline.send(() => client.query('INSERT INTO t VALUES (1)'));
+      pipeline.send(() => client.query({ name: 'pipeline-test', text: 'SELECT 2' }));
+      await expect(pipeline.commit(client)).rejects.toThrow('Prepared statements must be unique');
+    });
+    expect(await rows()).toEqual([]);
+  });
+
+  it('reports a failure the way mapError says', async () => {
+    await inTransaction(async (client, pipeline) => {
+      pipeline.send(() => client.query('BEGIN'));
+      pipeline.send(() => client.query('INSERT INTO t VALUES (0)'), (error) => new Error(`mapped ${(error as { code?: string }).code}`));
+      await expect(pipeline.commit(client)).rejects.toThrow('mapped 23514');
+    });
+    expect(await rows()).toEqual([]);
+  });
+
   it('sends no COMMIT after a step that threw before its statement', async () => {
     await inTransaction(async (client, pipeline) => {
       pipeline.send(() => client.query('BEGIN'));
       pipeline.send(() => client.query('INSERT INTO t VALUES (1)'));
-      pipeline.send(async () => { throw new Error('a bug before the query'); });
+      pipeline.send(() => { throw new Error('a bug before the query'); });
       await expect(pipeline.commit(client)).rejects.toThrow('a bug before the query');
     });
     expect(await rows()).toEqual([]);
