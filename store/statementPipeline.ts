@@ -57,16 +57,12 @@ export class StatementPipeline {
    */
   async commit(client: pg.ClientBase): Promise<void> {
     if (this.pipelining) await new Promise((resolve) => setImmediate(resolve));
-    if (!this.failed) {
-      this.send(() => client.query('COMMIT'));
-    }
-    const results = await this.settled();
-    const commit = results.at(-1);
-    // A transaction the server had aborted answers COMMIT with ROLLBACK: never a commit.
-    if (!this.failed && commit?.status === 'fulfilled' && (commit.value as pg.QueryResult).command !== 'COMMIT') {
-      throw new Error(`internal: COMMIT answered ${(commit.value as pg.QueryResult).command}`);
-    }
-    if (this.failed) throw new Error('internal: a statement failed without an error to report');
+    // After a failure, `all` reports it and no COMMIT goes out.
+    const commit = this.failed ? undefined : this.send(() => client.query('COMMIT'));
+    await this.all();
+    // A transaction the server had aborted answers COMMIT with ROLLBACK: never taken as a commit.
+    const answered = (await commit)?.command;
+    if (commit && answered !== 'COMMIT') throw new Error(`internal: COMMIT answered ${answered}`);
   }
   /**
    * Waits for everything sent; rejects with the failure of the FIRST statement sent that failed.
@@ -75,18 +71,13 @@ export class StatementPipeline {
    * more promise steps, as CreditBalanceRaceError is), so the first to settle is not the cause.
    */
   async all(): Promise<void> {
-    await this.settled();
-  }
-  private async settled(): Promise<Array<PromiseSettledResult<unknown>>> {
     const settled = await Promise.allSettled(this.sent.splice(0));
     const failed = settled.find((result) => result.status === 'rejected');
     if (failed) throw failed.reason;
-    return settled;
   }
   /** After a failure: nothing more is sent, and what was sent has answered (the caller rolls back and releases the connection next). */
   async abandon(): Promise<void> {
     this.abandoned = true;
     await Promise.allSettled(this.sent.splice(0));
-    await this.last.catch(() => undefined);
   }
 }

@@ -14,9 +14,9 @@ import { findPlan, type Catalog, type CreditsPolicy } from '../billing/catalog.j
 import { admits, crossedThresholds, cycleForEvent, type AlertThreshold } from '../billing/usage.js';
 import { paymentPolicyOf } from '../billing/paymentPolicy.js';
 import { decideUsageCheck, type UsageCheck } from '../billing/usageCheck.js';
-import { StatementPipeline } from './statementPipeline.js';
 import { creditTiers, creditUnitOf, type CreditTiers } from '../billing/creditPricing.js';
 import { CREDIT_DAY_COLUMNS, CreditBalanceRaceError, creditAccountsOf, creditWriteError, creditDayOf, drawCredits, NO_CREDIT_DAY, SELECT_ACCOUNTS, SELECT_ACCOUNTS_FOR_UPDATE, writeCountersAndCredits, type CounterCreditDay, type CreditAccountRow, type CreditAccountState, type CreditDayRow, type CreditUse } from './creditLedger.js';
+import { StatementPipeline } from './statementPipeline.js';
 
 export interface LedgerEvent {
   /** Events of one group (one API request) are all recorded or, for an unknown customer, none. */
