@@ -11,14 +11,40 @@ import type pg from 'pg';
  * after a failure. Each promise gets a handler at once, so a failure of one sent early is not an
  * unhandled rejection while a later one is awaited.
  */
+/** The socket under a node-postgres client (not in its types; absent in other drivers or versions). */
+type Corkable = { cork(): void; uncork(): void };
+function socketOf(client: pg.ClientBase): Corkable | undefined {
+  const stream = (client as unknown as { connection?: { stream?: Partial<Corkable> } }).connection?.stream;
+  return typeof stream?.cork === 'function' && typeof stream.uncork === 'function' ? (stream as Corkable) : undefined;
+}
+
 export class StatementPipeline {
   private readonly sent: Array<Promise<unknown>> = [];
+  private readonly socket: Corkable | undefined;
+  private corked = false;
   private last: Promise<unknown> = Promise.resolve();
   private readonly pipelining: boolean;
   private failed = false;
   private abandoned = false;
   constructor(client: pg.ClientBase) {
     this.pipelining = (client as Partial<pg.Client>).pipeline === true;
+    this.socket = this.pipelining ? socketOf(client) : undefined;
+  }
+  /**
+   * node-postgres writes each pipelined statement on its own (a writev each). The socket stays
+   * corked from a round trip's first statement until it is awaited (`all`, `commit`, `abandon`),
+   * so the round trip's statements leave in one write: in a profile of single events on 1,000
+   * customers, writev was a quarter of the API's time with a write per statement.
+   */
+  private cork(): void {
+    if (this.corked || !this.socket) return;
+    this.socket.cork();
+    this.corked = true;
+  }
+  private uncork(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.socket!.uncork();
   }
   /**
    * Sends the query `issue` makes: `issue` issues it before it returns (or throws), so what is
@@ -27,6 +53,7 @@ export class StatementPipeline {
   send<T>(issue: () => Promise<T>, mapError?: (error: unknown) => unknown): Promise<T> {
     const next = (): Promise<T> => {
       if (this.abandoned) return Promise.reject(new Error('internal: a statement after the transaction was given up'));
+      if (this.pipelining) this.cork();
       try {
         return issue();
       } catch (error) {
@@ -71,6 +98,7 @@ export class StatementPipeline {
    * more promise steps, as CreditBalanceRaceError is), so the first to settle is not the cause.
    */
   async all(): Promise<void> {
+    this.uncork();
     const settled = await Promise.allSettled(this.sent.splice(0));
     const failed = settled.find((result) => result.status === 'rejected');
     if (failed) throw failed.reason;
@@ -78,6 +106,7 @@ export class StatementPipeline {
   /** After a failure: nothing more is sent, and what was sent has answered (the caller rolls back and releases the connection next). */
   async abandon(): Promise<void> {
     this.abandoned = true;
+    this.uncork();
     await Promise.allSettled(this.sent.splice(0));
   }
 }

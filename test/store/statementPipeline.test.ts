@@ -105,3 +105,32 @@ describe.each(['pipelining', 'one by one'] as const)('the statement pipeline, %s
     expect(await rows()).toEqual([]);
   });
 });
+
+describe('the statement pipeline, pipelining, on the socket', () => {
+  it("sends a round trip's statements, COMMIT included, in one write", async () => {
+    await pools['one by one'].query('TRUNCATE t');
+    const client = await pools.pipelining.connect();
+    // The socket's writes that reach the OS: one call of _write or _writev each.
+    const socket = (client as unknown as { connection: { stream: { _write: (...a: unknown[]) => unknown; _writev: (...a: unknown[]) => unknown } } }).connection.stream;
+    const original = { write: socket._write, writev: socket._writev };
+    let writes = 0;
+    socket._write = function (...args) { writes += 1; return original.write.apply(this, args); };
+    socket._writev = function (...args) { writes += 1; return original.writev.apply(this, args); };
+    try {
+      const pipeline = new StatementPipeline(client);
+      pipeline.send(() => client.query('BEGIN'));
+      pipeline.send(() => client.query('INSERT INTO t VALUES (1)'));
+      await pipeline.all();
+      expect(writes).toBe(1);
+      pipeline.send(() => client.query('INSERT INTO t VALUES (2)'));
+      pipeline.send(() => client.query('INSERT INTO t VALUES (3)'));
+      await pipeline.commit(client);
+      expect(writes).toBe(2);
+    } finally {
+      socket._write = original.write;
+      socket._writev = original.writev;
+      client.release();
+    }
+    expect(await rows()).toEqual([1, 2, 3]);
+  });
+});
