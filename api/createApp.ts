@@ -1,12 +1,16 @@
 /** The Express application: public health and OpenAPI routes, then everything else behind an API key. */
 import type { Client } from '@temporalio/client';
+import cors from 'cors';
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import type { Catalog } from '../billing/catalog.js';
 import type { PaymentProvider } from '../activities/payments/paymentProvider.js';
 import { loadSellerDetails, type SellerDetails } from '../config/sellerDetails.js';
 import type { Db } from '../store/db.js';
-import { apiKeyCheck, requireApiKey, type ApiKeyCheck } from './auth.js';
+import { AccessCheck, requireAccess } from './access/accessCheck.js';
+import { RateLimits } from './access/rateLimits.js';
+import { CredentialResolver } from './access/credentialResolver.js';
+import { assertEveryRouteHasAccess } from './access/routeAccess.js';
 import { errorHandler, notFound } from './errors.js';
 import { jsonBody } from './http/readJsonBody.js';
 import { rejectWrongMethod, routeTableOf } from './http/routeTable.js';
@@ -14,6 +18,8 @@ import { idempotency } from './idempotency.js';
 import { openApiDocument } from './openapi.js';
 import { returnPageRoutes, returnUrlsOf, type ReturnUrls } from './payments/returnUrls.js';
 import { alertRoutes } from './routes/alertRoutes.js';
+import { apiKeyRoutes } from './routes/apiKeyRoutes.js';
+import { customerSessionRoutes } from './routes/customerSessionRoutes.js';
 import { customerRoutes } from './routes/customerRoutes.js';
 import { customerImportRoutes } from './routes/customerImportRoutes.js';
 import { creditRoutes } from './routes/creditRoutes.js';
@@ -32,7 +38,11 @@ export interface AppDeps {
   operatorKey: string;
   logger: Logger;
   /** Shared with the lean usage handler; built from operatorKey when absent. */
-  checkApiKey?: ApiKeyCheck;
+  access?: { check: AccessCheck; credentials: CredentialResolver };
+  /** Requests a second per caller (api/access/rateLimits.ts); the defaults when absent. */
+  rateLimits?: import('./access/rateLimits.js').RateLimitSettings;
+  /** Browser origins CORS answers (TOLLGATE_CORS_ORIGINS); none when absent. */
+  corsOrigins?: readonly string[];
   now?: () => number;
   /** Which alert webhook URLs PUT …/alert-channels accepts; default https to public addresses only. */
   alertWebhooks?: import('../notifications/destinationGuard.js').WebhookPolicy;
@@ -60,15 +70,38 @@ export function createApp(deps: AppDeps): Express {
     next();
   });
   const document = openApiDocument();
-  app.use(rejectWrongMethod(routeTableOf(document.paths)));
+  assertEveryRouteHasAccess(document.paths);
+  const table = routeTableOf(document.paths);
+  const access = deps.access ?? accessOf(deps, table);
+  // Before the method check: a browser's preflight (OPTIONS) from a configured origin is answered
+  // here (the `cors` package: the preflight and Vary rules are easy to get subtly wrong). Any other
+  // origin, or none, gets no CORS headers and OPTIONS stays a 405, so the browser refuses the call.
+  const origins = new Set(deps.corsOrigins ?? []);
+  const allowCors = cors({
+    origin: true,
+    methods: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'],
+    allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key'],
+    exposedHeaders: ['Retry-After', 'Idempotent-Replayed'],
+    maxAge: 600,
+  });
+  app.use((req, res, next) => {
+    res.vary('Origin');
+    const origin = req.get('origin');
+    if (origin !== undefined && origins.has(origin)) allowCors(req, res, next);
+    else next();
+  });
+  app.use(rejectWrongMethod(table));
   app.use(healthRoutes(deps));
   app.get('/openapi.json', (_req, res) => { res.json(document); });
   // Stripe signs its webhooks instead of sending an API key, and the signature covers the raw body.
   app.use(stripeWebhookRoutes(deps));
   // Where Stripe's pages send the customer's browser back: it has no API key.
   app.use(returnPageRoutes());
-  app.use(requireApiKey(deps.checkApiKey ?? apiKeyCheck(deps.operatorKey)));
+  app.use(requireAccess(access.check));
   app.use(jsonBody({ limitBytes: 1024 * 1024 }));
+  // Their answers hold secrets, which the Idempotency-Key store must never keep: mounted before it.
+  app.use(apiKeyRoutes({ db: deps.db, credentials: access.credentials, now: deps.now }));
+  app.use(customerSessionRoutes({ db: deps.db, credentials: access.credentials, now: deps.now }));
   app.use(idempotency(deps.db, deps.now));
   app.use(customerRoutes({ ...deps, paymentProvider: deps.payments?.name ?? 'none', returnUrls }));
   app.use(customerImportRoutes({ ...deps, paymentProvider: deps.payments?.name ?? 'none', returnUrls }));
@@ -87,4 +120,10 @@ export function createApp(deps: AppDeps): Express {
   app.use(notFound);
   app.use(errorHandler(deps.logger));
   return app;
+}
+
+/** The access check of an app built alone (tests); createServer builds one and shares it with the usage handler. */
+export function accessOf(deps: Pick<AppDeps, 'db' | 'operatorKey' | 'logger' | 'now' | 'rateLimits'>, table = routeTableOf(openApiDocument().paths)) {
+  const credentials = new CredentialResolver({ db: deps.db, operatorKey: deps.operatorKey, logger: deps.logger, now: deps.now });
+  return { check: new AccessCheck(credentials, table, new RateLimits(deps.rateLimits)), credentials };
 }

@@ -7,15 +7,14 @@ import type { Duplex } from 'node:stream';
 import type { Express } from 'express';
 import type { Logger } from 'pino';
 import { createPool } from '../store/db.js';
-import { apiKeyCheck } from './auth.js';
-import { createApp, type AppDeps } from './createApp.js';
+import { accessOf, createApp, type AppDeps } from './createApp.js';
 import { ApiError, errorBody } from './errors.js';
 import { createUsageHandler } from './usage/usageHandler.js';
 import { CounterPublisher } from './usage/counterPublisher.js';
 import { UsageRecorder, type RecorderOptions } from './usage/usageRecorder.js';
 import { UsageView } from './usage/usageView.js';
 
-export interface ServerDeps extends Omit<AppDeps, 'checkApiKey'> {
+export interface ServerDeps extends Omit<AppDeps, 'access'> {
   databaseUrl: string;
   recorder?: RecorderOptions;
   /** The check's in-process view (api/usage/usageView.ts): customers kept at most, and an entry's age limit. */
@@ -33,7 +32,7 @@ export interface TollgateServer {
 }
 
 export function createServer(deps: ServerDeps): TollgateServer {
-  const checkApiKey = apiKeyCheck(deps.operatorKey);
+  const access = accessOf(deps);
   // The hot path uses node-postgres directly (store/usageLedger.ts); Prisma serves the rest. The
   // pool survives PostgreSQL restarts (see createPool); requests meanwhile get 503s.
   const pool = createPool(deps.databaseUrl, { max: 10, logger: deps.logger, name: 'usage', pipeline: true });
@@ -46,8 +45,8 @@ export function createServer(deps: ServerDeps): TollgateServer {
     publisher.publish(values);
   });
   const ready = usageView.start();
-  const usage = createUsageHandler({ recorder, view: usageView, catalog: () => deps.catalog, checkApiKey, logger: deps.logger, now: deps.now });
-  const app = createApp({ ...deps, checkApiKey });
+  const usage = createUsageHandler({ recorder, view: usageView, catalog: () => deps.catalog, access: access.check, logger: deps.logger, now: deps.now });
+  const app = createApp({ ...deps, access });
   const server = http.createServer((req, res) => {
     if (!usage(req, res)) app(req, res);
   });

@@ -15,6 +15,8 @@
 import { createHash } from 'node:crypto';
 import type { RequestHandler, Response } from 'express';
 import type { Db } from '../store/db.js';
+import { principalOf } from './access/accessCheck.js';
+import { describePrincipal, type Principal } from './access/principal.js';
 import { ApiError } from './errors.js';
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -29,11 +31,22 @@ export function operationIdOf(res: Response): string | undefined {
   return typeof id === 'string' ? id : undefined;
 }
 
+/**
+ * Keys are the caller's own: a customer session (or another key) cannot claim, replay or probe a
+ * key the operator sends. The operator key's records keep the bare key, as before keys had owners,
+ * so a retry that straddles an upgrade continues its operation.
+ */
+function recordKey(principal: Principal, key: string): string {
+  // A space cannot be part of a key (KEY_PATTERN), so the owner and the key cannot run together.
+  return principal.kind === 'key' && principal.keyId === undefined ? key : `${describePrincipal(principal)} ${key}`;
+}
+
 export function idempotency(db: Db, now: () => number = Date.now): RequestHandler {
   return async (req, res, next) => {
-    const key = req.get('idempotency-key');
-    if (key === undefined || !WRITE_METHODS.has(req.method)) return next();
-    if (!KEY_PATTERN.test(key)) return next(new ApiError(400, 'invalid_idempotency_key', 'Idempotency-Key must be 1–255 visible ASCII characters.'));
+    const sent = req.get('idempotency-key');
+    if (sent === undefined || !WRITE_METHODS.has(req.method)) return next();
+    if (!KEY_PATTERN.test(sent)) return next(new ApiError(400, 'invalid_idempotency_key', 'Idempotency-Key must be 1–255 visible ASCII characters.'));
+    const key = recordKey(principalOf(res), sent);
     // The body reader (api/http/readJsonBody.ts) bounds nesting, so JSON.stringify cannot overflow.
     const hash = createHash('sha256').update(`${req.method} ${req.originalUrl}\n${JSON.stringify(req.body ?? null)}`).digest('hex');
     let operationId: string;

@@ -31,6 +31,8 @@ async function main() {
     stripeWebhookSecret: settings.PAYMENT_PROVIDER === 'stripe' ? settings.STRIPE_WEBHOOK_SECRET : undefined,
     payments: createPaymentProvider(settings),
     returnUrls: returnUrlsOf(settings),
+    corsOrigins: settings.TOLLGATE_CORS_ORIGINS,
+    rateLimits: { keyPerSecond: settings.RATE_LIMIT_KEY_PER_SECOND, sessionPerSecond: settings.RATE_LIMIT_SESSION_PER_SECOND, usagePerSecond: settings.RATE_LIMIT_USAGE_PER_SECOND },
   });
   await new Promise<void>((resolve) => server.listen(settings.PORT, settings.HOST, resolve));
   logger.info({ url: `http://${settings.HOST}:${settings.PORT}` }, 'Tollgate API listening');

@@ -15,6 +15,9 @@ import { CHECKOUT_WINDOW_MS, UPGRADE_PAYMENT_WINDOW_MS } from '../billing/paymen
 import { MAX_PENDING_PURCHASES } from '../workflows/messages.js';
 import { autoRechargeBody, grantCreditsBody, purchaseCreditsBody } from './credits/creditSchemas.js';
 import { createCustomerBody } from './schemas.js';
+import { createApiKeyBody, createSessionBody, DEFAULT_SESSION_SECONDS } from './access/credentialSchemas.js';
+import { routeAccessOf, type RouteAccess } from './access/routeAccess.js';
+import { SCOPE_MEANINGS, SCOPES } from './access/scopes.js';
 import { importCustomersBody, MAX_IMPORT_CUSTOMERS } from './customers/importSchemas.js';
 import { MAX_BATCH_EVENTS, usageBatchSchema, usageEventSchema } from './usage/usageSchemas.js';
 
@@ -240,7 +243,7 @@ const notRunning = { 404: errorResponse('Unknown customer, or its subscription w
 const customerIdParam = { name: 'customerId', in: 'path', required: true, schema: { type: 'string' } };
 const invoiceNumberParam = { name: 'number', in: 'path', required: true, schema: z.toJSONSchema(invoiceNumberSchema, { io: 'input', target: 'draft-2020-12' }) };
 const invoiceNotFound = errorResponse('Unknown customer, or no invoice with that number for this customer (another customer\'s number included).', ['customer_not_found', 'invoice_not_found']);
-const authErrors = { 401: errorResponse('Missing or invalid API key.', ['unauthorized']) };
+const authErrors = { 401: errorResponse('Missing, unknown, revoked or expired key or session token.', ['unauthorized']) };
 const notFound = errorResponse('Unknown customer.', ['customer_not_found']);
 const creditsNotFound = errorResponse('Unknown customer, or this catalog sells no credits (it has no `credits` section).', ['customer_not_found', 'credits_not_offered']);
 const creditSummaryResponse = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/CreditSummary' } } } });
@@ -307,7 +310,65 @@ function returnPage(summary: string, description: string) {
   };
 }
 
+/** Who may call an operation, as its description says it and `x-tollgate-access` gives it (api/access/routeAccess.ts). */
+function accessText(rule: RouteAccess): string {
+  const keys = ['admin', ...rule.scopes].map((scope) => `\`${scope}\``).join(' or ');
+  return `**Access**: a server key with ${keys}${rule.customer ? ', or a customer session of this customer' : '; not a customer session'}.`;
+}
+
+/**
+ * Every operation that needs a credential gets its access rule: `x-tollgate-access` (scopes, and
+ * whether a customer session may call it), a sentence in its description and the 403 answer.
+ */
+function withAccess<T extends { paths: Record<string, object> }>(document: T): T {
+  for (const [template, item] of Object.entries(document.paths)) {
+    for (const [method, operation] of Object.entries(item as Record<string, { security?: unknown[]; description?: string; responses?: Record<string, unknown> } & Record<string, unknown>>)) {
+      if (typeof operation !== 'object' || (Array.isArray(operation.security) && operation.security.length === 0)) continue;
+      const rule = routeAccessOf(method.toUpperCase(), template);
+      if (!rule) continue;
+      operation['x-tollgate-access'] = { scopes: ['admin', ...rule.scopes], customerSession: rule.customer };
+      operation.description = operation.description ? `${operation.description}\n\n${accessText(rule)}` : accessText(rule);
+      operation.responses = { ...operation.responses, 403: forbidden, 429: rateLimited(template.startsWith('/v1/usage')) };
+    }
+  }
+  return document;
+}
+
+const rateLimited = (usage: boolean) => ({
+  ...errorResponse(`This caller sent more requests this second than its budget (per API process): ${usage ? 'the usage routes\' own budget per key (RATE_LIMIT_USAGE_PER_SECOND, default 50,000)' : 'per server key RATE_LIMIT_KEY_PER_SECOND (default 100), per customer session RATE_LIMIT_SESSION_PER_SECOND (default 20)'}. Nothing was done; retry after \`Retry-After\` seconds.`, ['rate_limited']),
+  headers: { 'Retry-After': { schema: { type: 'integer' }, description: 'Seconds until the budget renews.' } },
+});
+const forbidden = errorResponse('The credential is valid but this route is closed to it: a key without the scope, or a customer session on an operator route or another customer\'s.', ['forbidden']);
+const apiKeySchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', format: 'uuid' },
+    name: { type: 'string', example: 'backend-usage' },
+    scopes: { type: 'array', items: { type: 'string', enum: [...SCOPES] } },
+    prefix: { type: 'string', example: 'tg_sk_Ab3dE9', description: 'The secret\'s first characters, to tell keys apart.' },
+    createdAt: { type: 'string', format: 'date-time' },
+    lastUsedAt: { type: ['string', 'null'], format: 'date-time', description: 'Within about a minute.' },
+    revokedAt: { type: ['string', 'null'], format: 'date-time' },
+  },
+};
+const sessionSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', format: 'uuid' },
+    customerId: { type: 'string' },
+    createdBy: { type: 'string', example: 'key:operator' },
+    createdAt: { type: 'string', format: 'date-time' },
+    expiresAt: { type: 'string', format: 'date-time' },
+    revokedAt: { type: ['string', 'null'], format: 'date-time' },
+  },
+};
+const secretNotStored = { name: 'Idempotency-Key', in: 'header', required: false, description: 'Refused (400 `idempotency_key_not_supported`): the answer holds a secret, which is never stored, so it cannot be replayed.', schema: { type: 'string' } };
+
 export function openApiDocument() {
+  return withAccess(baseDocument());
+}
+
+function baseDocument() {
   return {
     openapi: '3.1.0',
     info: {
@@ -316,7 +377,13 @@ export function openApiDocument() {
       description: 'Subscription billing: customers, plans, renewals, invoices and prepaid credits. Every subscription is a Temporal workflow. Errors are `{ "error": { "code", "message", "details"? } }` with stable codes; any route may answer 500 `internal_error`, any route using the database 503 `database_unavailable` (with `Retry-After`; retry shortly), and 405 `method_not_allowed` (with an `Allow` header) for a method it does not take.\n\n**Input**: bodies are UTF-8 JSON (`Content-Encoding` identity, gzip, deflate or br), at most 32 levels deep; no string or key may contain NUL (\\u0000) or a lone surrogate. A path that is not valid percent-encoded UTF-8 → 400 `invalid_path`; query numbers are plain decimal digits.\n\n**Idempotency-Key**: every write (POST/PUT outside /v1/usage, whose events carry their own keys) accepts an `Idempotency-Key` header (1–255 visible ASCII characters). A repeat within 24 h returns the first answer with `Idempotent-Replayed: true` and changes nothing; the same key with another method, path or body → 422 `idempotency_key_reused`; a repeat while the first is still running → 409 `idempotency_request_in_progress`; a malformed key → 400 `invalid_idempotency_key`. 5xx and 400 answers are not kept.',
     },
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An operator API key (TOLLGATE_OPERATOR_KEY).' } },
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description: `A server key or a customer session token, as \`Authorization: Bearer <secret>\`. Server keys: the operator key (TOLLGATE_OPERATOR_KEY, an \`admin\` key) and keys made with POST /v1/api-keys (\`tg_sk_…\`), each with scopes: ${SCOPES.map((scope) => `\`${scope}\` (${SCOPE_MEANINGS[scope]})`).join('; ')}. A customer session (\`tg_cs_…\`, from POST /v1/customers/{customerId}/sessions) opens that customer's own routes, for a browser; each operation's \`x-tollgate-access\` says who may call it. Missing, unknown, revoked or expired → 401 \`unauthorized\`; valid but not for this route → 403 \`forbidden\`. A revocation takes effect at once in the API process that revoked, within 5 s in others.`,
+        },
+      },
       schemas: {
         Error: {
           type: 'object',
@@ -341,6 +408,10 @@ export function openApiDocument() {
         CreditSummary: creditSummarySchema,
         CreditPurchase: creditPurchaseSchema,
         CreditTransaction: creditTransactionSchema,
+        CreateApiKey: z.toJSONSchema(createApiKeyBody, { io: 'input', target: 'draft-2020-12' }),
+        ApiKey: apiKeySchema,
+        CreateCustomerSession: z.toJSONSchema(createSessionBody, { io: 'input', target: 'draft-2020-12' }),
+        CustomerSession: sessionSchema,
       },
     },
     security: [{ bearer: [] }],
@@ -714,6 +785,70 @@ export function openApiDocument() {
             404: errorResponse('Stripe is not the payment provider here.', ['payments_not_configured']),
             413: errorResponse('Body too large.', ['payload_too_large']),
             503: errorResponse('The event could not be handed to its subscription yet; Stripe redelivers it.', ['temporal_unavailable', 'database_unavailable']),
+          },
+        },
+      },
+      '/v1/api-keys': {
+        get: {
+          summary: 'List server keys',
+          description: 'Every key made with POST /v1/api-keys, revoked ones included, without their secrets. (The operator key from configuration is not listed.)',
+          responses: {
+            200: { description: '`{ data: ApiKey[] }`, oldest first.', content: { 'application/json': { schema: { type: 'object', properties: { data: { type: 'array', items: { $ref: '#/components/schemas/ApiKey' } } } } } } },
+            ...authErrors,
+          },
+        },
+        post: {
+          summary: 'Create a server key',
+          description: 'A named key with scopes. Its secret (`key`, `tg_sk_…`) is in this answer only: Tollgate keeps only its SHA-256. Names are unique for good (a revoked key\'s name is not reused), so a retry after a lost answer gets 409 and the key can be revoked by name from the listing. For the first key without the API, `npm run api-key -- create <name> <scope>…`.',
+          parameters: [secretNotStored],
+          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/CreateApiKey' } } } },
+          responses: {
+            201: { description: 'The key, with its secret in `key`.', content: { 'application/json': { schema: { allOf: [{ $ref: '#/components/schemas/ApiKey' }, { type: 'object', properties: { key: { type: 'string', example: 'tg_sk_…' } } }] } } } },
+            ...badRequest(...BODY_CODES, 'idempotency_key_not_supported'),
+            ...authErrors,
+            409: errorResponse('A key with this name exists.', ['api_key_name_taken']),
+            ...bodyLimits,
+          },
+        },
+      },
+      '/v1/api-keys/{keyId}': {
+        delete: {
+          summary: 'Revoke a server key',
+          description: 'From the next request on it answers 401 (in other API processes within 5 s). Revoking a revoked key answers the first revocation.',
+          parameters: [{ name: 'keyId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }],
+          responses: {
+            200: { description: 'The key, with `revokedAt`.', content: { 'application/json': { schema: { $ref: '#/components/schemas/ApiKey' } } } },
+            ...badRequest(...PATH_CODES),
+            ...authErrors,
+            404: errorResponse('No such key.', ['api_key_not_found']),
+          },
+        },
+      },
+      '/v1/customers/{customerId}/sessions': {
+        post: {
+          summary: 'Create a customer session for a browser',
+          description: `A short-lived token (\`token\`, \`tg_cs_…\`, in this answer only) that opens this customer's own routes and nothing else: hand it to the customer's browser instead of a server key. Lasts \`ttlSeconds\` (60–86,400; default ${DEFAULT_SESSION_SECONDS}). Browsers calling from another origin need it in TOLLGATE_CORS_ORIGINS.`,
+          parameters: [customerIdParam, secretNotStored],
+          requestBody: { required: false, content: { 'application/json': { schema: { $ref: '#/components/schemas/CreateCustomerSession' } } } },
+          responses: {
+            201: { description: 'The session, with its token in `token`.', content: { 'application/json': { schema: { allOf: [{ $ref: '#/components/schemas/CustomerSession' }, { type: 'object', properties: { token: { type: 'string', example: 'tg_cs_…' } } }] } } } },
+            ...badRequest(...BODY_CODES, ...PATH_CODES, 'idempotency_key_not_supported'),
+            ...authErrors,
+            404: notFound,
+            ...bodyLimits,
+          },
+        },
+      },
+      '/v1/customers/{customerId}/sessions/{sessionId}': {
+        delete: {
+          summary: 'Revoke a customer session (log out)',
+          description: 'From the next request on its token answers 401 (in other API processes within 5 s). The session itself may call this: a browser logs out without a server key. Revoking twice answers the first revocation.',
+          parameters: [customerIdParam, { name: 'sessionId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }],
+          responses: {
+            200: { description: 'The session, with `revokedAt`.', content: { 'application/json': { schema: { $ref: '#/components/schemas/CustomerSession' } } } },
+            ...badRequest(...PATH_CODES),
+            ...authErrors,
+            404: errorResponse('No such session for this customer.', ['session_not_found']),
           },
         },
       },

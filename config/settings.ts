@@ -62,6 +62,24 @@ const apiSchema = z.object({
   CHECKOUT_SUCCESS_URL: z.url({ protocol: /^https?$/ }).optional(),
   CHECKOUT_CANCEL_URL: z.url({ protocol: /^https?$/ }).optional(),
   BILLING_PORTAL_RETURN_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /**
+   * Browser origins (comma-separated, e.g. `https://app.example.com`) whose pages may call the API
+   * with a customer session: CORS answers them and no one else. Unset: none.
+   */
+  /** Requests a second per caller and API process (api/access/rateLimits.ts): server keys, customer sessions, and keys on /v1/usage. */
+  RATE_LIMIT_KEY_PER_SECOND: z.coerce.number().int().min(1).max(1_000_000).default(100),
+  RATE_LIMIT_SESSION_PER_SECOND: z.coerce.number().int().min(1).max(1_000_000).default(20),
+  RATE_LIMIT_USAGE_PER_SECOND: z.coerce.number().int().min(1).max(10_000_000).default(50_000),
+  TOLLGATE_CORS_ORIGINS: z.string().default('').transform((value) => value.split(',').map((origin) => origin.trim()).filter(Boolean))
+    // Compared with the browser's Origin header as is: only the form a browser sends is accepted
+    // (lower case, no default port, no path), so a setting cannot silently never match.
+    .pipe(z.array(z.string().refine((origin) => {
+      try {
+        return /^https?:$/.test(new URL(origin).protocol) && new URL(origin).origin === origin;
+      } catch {
+        return false;
+      }
+    }, 'each origin must be written as a browser sends it: scheme://host[:port], lower case, no default port, no path or trailing slash'))),
 }).superRefine(requirePaymentKeys(['STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET']));
 
 export type WorkerSettings = z.output<typeof workerSchema>;

@@ -11,9 +11,19 @@ const OPENAPI_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'pat
 export interface RouteTable {
   /** The methods allowed on a request path (not decoded), or undefined when no route has that path. */
   allowedMethods(pathname: string): readonly string[] | undefined;
+  /** The route a request path falls on: its template (`/v1/customers/{customerId}`) and its parameters, still percent-encoded. */
+  match(pathname: string): RouteMatch | undefined;
+}
+
+export interface RouteMatch {
+  template: string;
+  methods: readonly string[];
+  params: Readonly<Record<string, string>>;
 }
 
 interface Route {
+  template: string;
+  names: readonly string[];
   pattern: RegExp;
   methods: readonly string[];
 }
@@ -22,7 +32,7 @@ interface Route {
 function patternOf(template: string): RegExp {
   const source = template
     .split(/(\{[^}]+\})/)
-    .map((part) => (part.startsWith('{') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+    .map((part) => (part.startsWith('{') ? '([^/]+)' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
     .join('');
   // Like Express's router: case-insensitive, and a trailing slash is ignored.
   return new RegExp(`^${source}/?$`, 'i');
@@ -32,12 +42,19 @@ export function routeTableOf(paths: Readonly<Record<string, object>>): RouteTabl
   const routes: Route[] = Object.entries(paths).map(([template, item]) => {
     const methods = OPENAPI_METHODS.filter((m) => m in item).map((m) => m.toUpperCase());
     if (methods.includes('GET') && !methods.includes('HEAD')) methods.splice(methods.indexOf('GET') + 1, 0, 'HEAD');
-    return { pattern: patternOf(template), methods };
+    const names = [...template.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!);
+    return { template, names, pattern: patternOf(template), methods };
   });
+  const match = (pathname: string): RouteMatch | undefined => {
+    for (const route of routes) {
+      const found = route.pattern.exec(pathname);
+      if (found) return { template: route.template, methods: route.methods, params: Object.fromEntries(route.names.map((name, i) => [name, found[i + 1]!])) };
+    }
+    return undefined;
+  };
   return {
-    allowedMethods(pathname) {
-      return routes.find((route) => route.pattern.test(pathname))?.methods;
-    },
+    allowedMethods: (pathname) => match(pathname)?.methods,
+    match,
   };
 }
 

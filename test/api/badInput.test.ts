@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAY_MS } from '../../billing/period.js';
 import { OPERATOR_KEY, startApiHarness, type ApiHarness } from '../harness/apiHarness.js';
 import { eventually } from '../harness/eventually.js';
+import { snapshotTables } from '../harness/databaseSnapshot.js';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -113,6 +114,8 @@ function validRequests(id: string): Record<string, { body?: Json; query?: Record
     'POST /v1/customers/{customerId}/credits/purchases/{purchaseId}/refund': { body: { reason: 'asked' } },
     'POST /v1/customers/{customerId}/credits/grants': { body: { credits: '1000', type: 'promotional', reason: 'gift' } },
     'PUT /v1/customers/{customerId}/credits/auto-recharge': { body: { enabled: false, packId: 'standard', threshold: '500000', spendingLimit: '50.00' } },
+    'POST /v1/api-keys': { body: { name: 'bad-input-key', scopes: ['read'] } },
+    'POST /v1/customers/{customerId}/sessions': { body: { ttlSeconds: 600 } },
   };
 }
 
@@ -213,6 +216,9 @@ function numberVariants(): Array<[string, Json]> {
  * every bad input there is a 400 `invalid_signature` (test/api/stripePayments.test.ts).
  */
 const OWN_TESTS = new Set(['/v1/stripe/webhooks']);
+/** Their answers hold a secret: they refuse an Idempotency-Key (test/api/accessMatrix.test.ts checks that). */
+const SECRET_ANSWERS = new Set(['POST /v1/api-keys', 'POST /v1/customers/{customerId}/sessions']);
+const SOME_UUID = '00000000-0000-4000-8000-000000000000';
 
 function buildCases(doc: OpenApiDocument, id: string, number: string): Case[] {
   const valid = validRequests(id);
@@ -221,7 +227,7 @@ function buildCases(doc: OpenApiDocument, id: string, number: string): Case[] {
     if (OWN_TESTS.has(template)) continue;
     const methods = DOCUMENT_METHODS.filter((m) => m in item).map((m) => m.toUpperCase());
     const allowed = methods.includes('GET') ? [...methods, 'HEAD'] : methods;
-    const concrete = template.replace('{customerId}', id).replace('{number}', number).replace('{purchaseId}', 'purchase-1');
+    const concrete = template.replace('{customerId}', id).replace('{number}', number).replace('{purchaseId}', 'purchase-1').replace('{keyId}', SOME_UUID).replace('{sessionId}', SOME_UUID);
     for (const method of PROBED_METHODS.filter((m) => !allowed.includes(m))) {
       cases.push({ what: `${method} (not allowed)`, method, path: concrete, status: 405, codes: ['method_not_allowed'], allow: allowed });
     }
@@ -233,7 +239,7 @@ function buildCases(doc: OpenApiDocument, id: string, number: string): Case[] {
       if ((operation.requestBody || queryParams.some((p) => p.required)) && !valid[key]) throw new Error(`Add a valid request for ${key} to validRequests().`);
       const writes = method === 'POST' || method === 'PUT';
       // 400 answers are not kept by the idempotency layer, so a key must leave no trace either.
-      const headers: Record<string, string> = writes && !template.startsWith('/v1/usage') ? { 'idempotency-key': FRESH_KEY } : {};
+      const headers: Record<string, string> = writes && !template.startsWith('/v1/usage') && !SECRET_ANSWERS.has(key) ? { 'idempotency-key': FRESH_KEY } : {};
       const query = (values: Record<string, string>) => {
         const search = new URLSearchParams(values).toString();
         return search ? `?${search}` : '';
@@ -245,7 +251,7 @@ function buildCases(doc: OpenApiDocument, id: string, number: string): Case[] {
 
       if (template.includes('{customerId}')) {
         for (const [what, bad, code] of BAD_PATH_IDS) {
-          cases.push({ what: `customerId ${what}`, method, path: at(template.replace('{customerId}', bad).replace('{number}', number).replace('{purchaseId}', 'purchase-1')), headers: jsonHeaders, body: validBody, status: 400, codes: [code] });
+          cases.push({ what: `customerId ${what}`, method, path: at(template.replace('{customerId}', bad).replace('{number}', number).replace('{purchaseId}', 'purchase-1').replace('{sessionId}', SOME_UUID)), headers: jsonHeaders, body: validBody, status: 400, codes: [code] });
         }
       }
 
@@ -289,21 +295,8 @@ function buildCases(doc: OpenApiDocument, id: string, number: string): Case[] {
   return cases.map((c, i) => (c.headers?.['idempotency-key'] === FRESH_KEY ? { ...c, headers: { ...c.headers, 'idempotency-key': `bad-input-${i}` } } : c));
 }
 
-/** Rows and a digest of every table (names read from information_schema), keyed by table. */
-async function snapshot(): Promise<Record<string, string>> {
-  const tables = await api.database.db.$queryRawUnsafe<Array<{ table_name: string }>>(
-    "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name",
-  );
-  const result: Record<string, string> = {};
-  for (const { table_name: name } of tables) {
-    const quoted = `"${name.replace(/"/g, '""')}"`;
-    const [row] = await api.database.db.$queryRawUnsafe<Array<{ rows: number; digest: string }>>(
-      `SELECT count(*)::int AS rows, md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) AS digest FROM ${quoted} t`,
-    );
-    result[name] = `${row!.rows} rows, ${row!.digest}`;
-  }
-  return result;
-}
+/** Rows and a digest of every table, keyed by table. */
+const snapshot = () => snapshotTables(api.database.db);
 
 beforeAll(async () => {
   api = await startApiHarness();

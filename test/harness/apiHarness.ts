@@ -13,6 +13,7 @@ import { loadCatalog } from '../../config/loadCatalog.js';
 import { NoPaymentProvider } from '../../activities/payments/noPaymentProvider.js';
 import type { PaymentProvider } from '../../activities/payments/paymentProvider.js';
 import { createServer } from '../../api/createServer.js';
+import type { RateLimitSettings } from '../../api/access/rateLimits.js';
 import type { UsageView } from '../../api/usage/usageView.js';
 import { createWorker } from '../../worker/createWorker.js';
 import { registerSearchAttributes } from '../../worker/registerSearchAttributes.js';
@@ -60,7 +61,14 @@ export interface ApiHarnessOptions {
   payments?: PaymentProvider;
   /** Enables POST /v1/stripe/webhooks with this signing secret. */
   stripeWebhookSecret?: string;
+  /** Browser origins CORS answers. */
+  corsOrigins?: string[];
+  /** Requests a second per caller; absent, limits no test reaches (test/api/rateLimits.test.ts sets its own). */
+  rateLimits?: RateLimitSettings;
 }
+
+/** Far above any test's pace: the table-driven tests send hundreds of requests a second with one key. */
+const UNREACHED_RATE_LIMITS: RateLimitSettings = { keyPerSecond: 1_000_000, sessionPerSecond: 1_000_000, usagePerSecond: 1_000_000 };
 
 export async function startApiHarness(options: ApiHarnessOptions = {}): Promise<ApiHarness> {
   quietTemporalLogs();
@@ -91,7 +99,7 @@ export async function startApiHarness(options: ApiHarnessOptions = {}): Promise<
     relay = undefined;
   };
   if (options.withWorker !== false) await startWorker();
-  const { server, close: closeServer, usageView, ready } = createServer({ db: database.db, databaseUrl: database.url, temporal, taskQueue, catalog, operatorKey: OPERATOR_KEY, logger, alertWebhooks, stripeWebhookSecret: options.stripeWebhookSecret, payments: options.payments });
+  const { server, close: closeServer, usageView, ready } = createServer({ db: database.db, databaseUrl: database.url, temporal, taskQueue, catalog, operatorKey: OPERATOR_KEY, logger, alertWebhooks, stripeWebhookSecret: options.stripeWebhookSecret, payments: options.payments, corsOrigins: options.corsOrigins, rateLimits: options.rateLimits ?? UNREACHED_RATE_LIMITS });
   await ready;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -148,12 +148,19 @@ describe('schema.prisma and the SQL agree', () => {
     await db.creditAlert.create({ data: { customerId: 'drift-check', unit: 'tokens', kind: 'low', crossing: 1, balanceNanos: '1', thresholdNanos: null } });
     expect(await db.creditAlert.findMany({ where: { customerId: 'drift-check' } })).toMatchObject([{ kind: 'low', signaledAt: null }]);
 
+    // Access (issue 12): keys and customer sessions against their tables.
+    await db.apiKey.create({ data: { name: 'drift', scopes: ['read', 'usage:write'], secretHash: new Uint8Array(32), prefix: 'tg_sk_drift' } });
+    expect(await db.apiKey.findUniqueOrThrow({ where: { name: 'drift' } })).toMatchObject({ scopes: ['read', 'usage:write'], lastUsedAt: null, revokedAt: null });
+    await expect(db.apiKey.create({ data: { name: 'drift-bad', scopes: ['root'], secretHash: new Uint8Array(32).fill(1), prefix: 'x' } })).rejects.toThrow();
+    await db.customerSession.create({ data: { customerId: 'drift-check', secretHash: new Uint8Array(32), createdBy: 'key:operator', expiresAt: later } });
+    expect(await db.customerSession.findMany({ where: { customerId: 'drift-check' }, include: { customer: true } })).toMatchObject([{ revokedAt: null, customer: { id: 'drift-check' } }]);
+
     // No table in the database that the Prisma schema does not know.
     const tables = await query<{ table_name: string }>(
       "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
     );
     expect(tables.map((t) => t.table_name)).toEqual([
-      '_prisma_migrations', 'alert_channels', 'alert_deliveries', 'credit_accounts', 'credit_alerts', 'credit_consumption', 'credit_purchases', 'credit_refunds', 'credit_transactions', 'customers', 'idempotency_records', 'invoice_lines', 'invoice_number_sequences', 'invoices',
+      '_prisma_migrations', 'alert_channels', 'alert_deliveries', 'api_keys', 'credit_accounts', 'credit_alerts', 'credit_consumption', 'credit_purchases', 'credit_refunds', 'credit_transactions', 'customer_sessions', 'customers', 'idempotency_records', 'invoice_lines', 'invoice_number_sequences', 'invoices',
       'overage_charges', 'payment_events', 'payment_notice_deliveries', 'subscriptions', 'usage_alerts', 'usage_counters', 'usage_events',
     ]);
   });
