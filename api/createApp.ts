@@ -18,6 +18,8 @@ import { idempotency } from './idempotency.js';
 import { openApiDocument } from './openapi.js';
 import { returnPageRoutes, returnUrlsOf, type ReturnUrls } from './payments/returnUrls.js';
 import { alertRoutes } from './routes/alertRoutes.js';
+import { auditLog } from './audit/auditLog.js';
+import { auditLogRoutes } from './routes/auditLogRoutes.js';
 import { apiKeyRoutes } from './routes/apiKeyRoutes.js';
 import { customerSessionRoutes } from './routes/customerSessionRoutes.js';
 import { customerRoutes } from './routes/customerRoutes.js';
@@ -99,6 +101,9 @@ export function createApp(deps: AppDeps): Express {
   app.use(returnPageRoutes());
   app.use(requireAccess(access.check));
   app.use(jsonBody({ limitBytes: 1024 * 1024 }));
+  // Before every route that changes something (the secret-answer ones included).
+  app.use(auditLog({ db: deps.db, table, logger: deps.logger, now: deps.now }));
+  app.use(auditLogRoutes({ db: deps.db }));
   // Their answers hold secrets, which the Idempotency-Key store must never keep: mounted before it.
   app.use(apiKeyRoutes({ db: deps.db, credentials: access.credentials, now: deps.now }));
   app.use(customerSessionRoutes({ db: deps.db, credentials: access.credentials, now: deps.now }));

@@ -3,7 +3,7 @@
  * stable (clients branch on them); messages are for humans. Any error carrying a 4xx status (the
  * router, node, a library) keeps that status and gets a stable code; anything else is a 500.
  */
-import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import type { ZodError } from 'zod';
 import { isDatabaseUnavailable } from '../store/databaseErrors.js';
@@ -103,11 +103,20 @@ export function apiErrorOf(error: unknown, logger: Logger, wording: { unavailabl
   return new ApiError(500, 'internal_error', wording.internal);
 }
 
+const ANSWERED_CODE = 'answeredErrorCode';
+
+/** The code of the error this response answered (the audit log keeps it), or undefined. */
+export function answeredErrorCode(res: Response): string | undefined {
+  const code: unknown = res.locals[ANSWERED_CODE];
+  return typeof code === 'string' ? code : undefined;
+}
+
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (error: unknown, _req, res, next) => {
     if (res.headersSent) return next(error);
     const apiError = apiErrorOf(error, logger, { internal: 'Something went wrong on our side; nothing was changed if the request did not complete.' });
     if (apiError.headers) res.set(apiError.headers);
+    res.locals[ANSWERED_CODE] = apiError.code;
     res.status(apiError.status).json(errorBody(apiError));
   };
 }

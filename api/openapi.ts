@@ -16,6 +16,7 @@ import { MAX_PENDING_PURCHASES } from '../workflows/messages.js';
 import { autoRechargeBody, grantCreditsBody, purchaseCreditsBody } from './credits/creditSchemas.js';
 import { createCustomerBody } from './schemas.js';
 import { createApiKeyBody, createSessionBody, DEFAULT_SESSION_SECONDS } from './access/credentialSchemas.js';
+import { auditLogQuery } from './routes/auditLogRoutes.js';
 import { routeAccessOf, type RouteAccess } from './access/routeAccess.js';
 import { SCOPE_MEANINGS, SCOPES } from './access/scopes.js';
 import { importCustomersBody, MAX_IMPORT_CUSTOMERS } from './customers/importSchemas.js';
@@ -821,6 +822,21 @@ function baseDocument() {
             ...badRequest(...PATH_CODES),
             ...authErrors,
             404: errorResponse('No such key.', ['api_key_not_found']),
+          },
+        },
+      },
+      '/v1/audit-log': {
+        get: {
+          summary: 'The audit log',
+          description: 'Every state-changing request outside /v1/usage (usage events are their own record), newest first: who (`key:<name>` or `session:<id>`), what (method, route, path, customer) and how it ended (`status`, `errorCode`; null while running, or when the API process died before answering). Requests that changed nothing (400, 404, 409, 422, an idempotent replay) leave no entry; a 402 does (its invoice stays open). Bodies are not kept. Page with `before` = the previous page\'s `nextBefore`.',
+          parameters: Object.entries((z.toJSONSchema(auditLogQuery, { io: 'input', target: 'draft-2020-12' }) as { properties: Record<string, object> }).properties).map(([name, schema]) => ({ name, in: 'query', required: false, schema })),
+          responses: {
+            200: {
+              description: '`{ data: AuditEntry[], nextBefore }`.',
+              content: { 'application/json': { schema: { type: 'object', properties: { nextBefore: { type: ['string', 'null'] }, data: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, at: { type: 'string', format: 'date-time' }, actor: { type: 'string', example: 'key:operator' }, method: { type: 'string' }, route: { type: 'string', example: '/v1/customers/{customerId}/subscription/change' }, path: { type: 'string' }, customerId: { type: ['string', 'null'] }, status: { type: ['integer', 'null'] }, errorCode: { type: ['string', 'null'] }, completedAt: { type: ['string', 'null'], format: 'date-time' } } } } } } } },
+            },
+            ...badRequest('validation_failed'),
+            ...authErrors,
           },
         },
       },

@@ -56,6 +56,7 @@ export const ROUTE_ACCESS: Readonly<Record<string, RouteAccess>> = {
   'POST /v1/api-keys': operatorOnly,
   'DELETE /v1/api-keys/{keyId}': operatorOnly,
   'POST /v1/customers/{customerId}/sessions': operatorOnly,
+  'GET /v1/audit-log': { scopes: ['read'], customer: false },
   // A session may end itself (or another of its customer's): logging out needs no server key.
   'DELETE /v1/customers/{customerId}/sessions/{sessionId}': customerWrite,
 };

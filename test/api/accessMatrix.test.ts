@@ -57,6 +57,7 @@ const OPERATOR_ROUTES = new Set([
   'POST /v1/api-keys',
   'DELETE /v1/api-keys/{keyId}',
   'POST /v1/customers/{customerId}/sessions',
+  'GET /v1/audit-log',
 ]);
 const USAGE_WRITE_ROUTES = new Set(['POST /v1/usage/events', 'POST /v1/usage/events/batch', 'GET /v1/usage/check']);
 /** `read` opens every GET under /v1 but the key listing. */

@@ -16,7 +16,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type TollgateServer } from '../../api/createServer.js';
 import { checkUsage } from '../../store/usageLedger.js';
-import { OPERATOR_KEY, startApiHarness, type ApiHarness } from '../harness/apiHarness.js';
+import { OPERATOR_KEY, startApiHarness, UNREACHED_RATE_LIMITS, type ApiHarness } from '../harness/apiHarness.js';
 import { eventually } from '../harness/eventually.js';
 
 let api: ApiHarness;
@@ -26,7 +26,7 @@ let pool: pg.Pool;
 
 beforeAll(async () => {
   api = await startApiHarness();
-  other = createServer({ db: api.database.db, databaseUrl: api.database.url, temporal: api.temporal, taskQueue: api.taskQueue, catalog: api.catalog, operatorKey: OPERATOR_KEY, logger: pino({ level: 'silent' }) });
+  other = createServer({ db: api.database.db, databaseUrl: api.database.url, temporal: api.temporal, taskQueue: api.taskQueue, catalog: api.catalog, operatorKey: OPERATOR_KEY, logger: pino({ level: 'silent' }), rateLimits: UNREACHED_RATE_LIMITS });
   await other.ready;
   await new Promise<void>((resolve) => other.server.listen(0, '127.0.0.1', resolve));
   otherUrl = `http://127.0.0.1:${(other.server.address() as AddressInfo).port}`;
@@ -148,7 +148,7 @@ describe('the usage check view', () => {
   it('USAGE_VIEW_MAX_CUSTOMERS bounds the view (0: every check asks the database) and USAGE_VIEW_MAX_AGE_MS reads an entry again', async () => {
     const ids = [await newCustomer('free'), await newCustomer('free')];
     const serve = async (usageView: { maxCustomers?: number; maxAgeMs?: number }) => {
-      const server = createServer({ db: api.database.db, databaseUrl: api.database.url, temporal: api.temporal, taskQueue: api.taskQueue, catalog: api.catalog, operatorKey: OPERATOR_KEY, logger: pino({ level: 'silent' }), usageView });
+      const server = createServer({ db: api.database.db, databaseUrl: api.database.url, temporal: api.temporal, taskQueue: api.taskQueue, catalog: api.catalog, operatorKey: OPERATOR_KEY, logger: pino({ level: 'silent' }), usageView, rateLimits: UNREACHED_RATE_LIMITS });
       await server.ready;
       return server;
     };

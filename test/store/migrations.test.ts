@@ -155,12 +155,15 @@ describe('schema.prisma and the SQL agree', () => {
     await db.customerSession.create({ data: { customerId: 'drift-check', secretHash: new Uint8Array(32), createdBy: 'key:operator', expiresAt: later } });
     expect(await db.customerSession.findMany({ where: { customerId: 'drift-check' }, include: { customer: true } })).toMatchObject([{ revokedAt: null, customer: { id: 'drift-check' } }]);
 
+    await db.auditEntry.create({ data: { actor: 'key:operator', method: 'POST', route: '/v1/customers', path: '/v1/customers', customerId: 'drift-check' } });
+    expect(await db.auditEntry.findMany({ where: { customerId: 'drift-check' } })).toMatchObject([{ status: null, errorCode: null, completedAt: null }]);
+
     // No table in the database that the Prisma schema does not know.
     const tables = await query<{ table_name: string }>(
       "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
     );
     expect(tables.map((t) => t.table_name)).toEqual([
-      '_prisma_migrations', 'alert_channels', 'alert_deliveries', 'api_keys', 'credit_accounts', 'credit_alerts', 'credit_consumption', 'credit_purchases', 'credit_refunds', 'credit_transactions', 'customer_sessions', 'customers', 'idempotency_records', 'invoice_lines', 'invoice_number_sequences', 'invoices',
+      '_prisma_migrations', 'alert_channels', 'alert_deliveries', 'api_keys', 'audit_log', 'credit_accounts', 'credit_alerts', 'credit_consumption', 'credit_purchases', 'credit_refunds', 'credit_transactions', 'customer_sessions', 'customers', 'idempotency_records', 'invoice_lines', 'invoice_number_sequences', 'invoices',
       'overage_charges', 'payment_events', 'payment_notice_deliveries', 'subscriptions', 'usage_alerts', 'usage_counters', 'usage_events',
     ]);
   });
