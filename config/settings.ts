@@ -70,6 +70,8 @@ const apiSchema = z.object({
   RATE_LIMIT_KEY_PER_SECOND: z.coerce.number().int().min(1).max(1_000_000).default(100),
   RATE_LIMIT_SESSION_PER_SECOND: z.coerce.number().int().min(1).max(1_000_000).default(20),
   RATE_LIMIT_USAGE_PER_SECOND: z.coerce.number().int().min(1).max(10_000_000).default(50_000),
+  /** Lookups of secrets not yet cached (a key's first request, or made-up ones) per client address. */
+  RATE_LIMIT_LOOKUPS_PER_SECOND: z.coerce.number().int().min(1).max(1_000_000).default(50),
   TOLLGATE_CORS_ORIGINS: z.string().default('').transform((value) => value.split(',').map((origin) => origin.trim()).filter(Boolean))
     // Compared with the browser's Origin header as is: only the form a browser sends is accepted
     // (lower case, no default port, no path), so a setting cannot silently never match.

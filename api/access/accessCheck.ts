@@ -51,10 +51,10 @@ export class AccessCheck {
   constructor(private readonly resolver: CredentialResolver, private readonly table: RouteTable, private readonly limits: RateLimits) {}
 
   /** The caller of `method pathname`, once admitted and counted against its rate budget; else rejects with the 401/403/429. */
-  async check(method: string, pathname: string, authorization: string | undefined): Promise<Principal> {
+  async check(method: string, pathname: string, authorization: string | undefined, address: string | undefined): Promise<Principal> {
     const secret = bearerOf(authorization);
     if (!secret) throw unauthorized('Send an API key or a customer session token as `Authorization: Bearer <secret>`.');
-    const resolved = this.resolver.resolve(secret);
+    const resolved = this.resolver.resolve(secret, () => this.limits.admitLookup(address ?? 'unknown'));
     const principal = this.admit(resolved instanceof Promise ? await resolved : resolved, method, pathname);
     await this.limits.admit(principal, pathname.startsWith('/v1/usage/') ? 'usage' : 'other');
     this.resolver.used(principal);
@@ -80,7 +80,7 @@ export class AccessCheck {
 /** Express: admits the request or passes its 401/403/429 on; the caller is then `principalOf(res)`. */
 export function requireAccess(access: AccessCheck): RequestHandler {
   return (req, res, next) => {
-    access.check(req.method, req.path, req.get('authorization')).then((principal) => {
+    access.check(req.method, req.path, req.get('authorization'), req.socket.remoteAddress).then((principal) => {
       res.locals[PRINCIPAL] = principal;
       next();
     }, next);

@@ -66,8 +66,11 @@ export class CredentialResolver {
     this.maxEntries = options.maxEntries ?? 10_000;
   }
 
-  /** Who holds `secret`, or undefined for an unknown, revoked or expired one. Synchronous when cached. */
-  resolve(secret: string): Principal | undefined | Promise<Principal | undefined> {
+  /**
+   * Who holds `secret`, or undefined for an unknown, revoked or expired one. Synchronous when
+   * cached. `beforeLookup` runs before a database lookup this call would start (a rate limit).
+   */
+  resolve(secret: string, beforeLookup?: () => Promise<void>): Principal | undefined | Promise<Principal | undefined> {
     const digest = createHash('sha256').update(secret).digest();
     if (timingSafeEqual(digest, this.operatorDigest)) return { kind: 'key', keyId: undefined, name: OPERATOR_KEY_NAME, scopes: ['admin'] };
     if (!ISSUED_SHAPE.test(secret)) return undefined;
@@ -78,7 +81,7 @@ export class CredentialResolver {
     if ((this.unknown.get(cacheKey) ?? 0) > at) return undefined;
     let lookup = this.pending.get(cacheKey);
     if (!lookup) {
-      lookup = this.lookUp(secret, cacheKey).finally(() => this.pending.delete(cacheKey));
+      lookup = (beforeLookup ? beforeLookup().then(() => this.lookUp(secret, cacheKey)) : this.lookUp(secret, cacheKey)).finally(() => this.pending.delete(cacheKey));
       this.pending.set(cacheKey, lookup);
     }
     return lookup.then((principal) => this.live(principal, this.now()));

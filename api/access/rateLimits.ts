@@ -17,9 +17,15 @@ export interface RateLimitSettings {
   sessionPerSecond: number;
   /** Requests a second a server key may send to /v1/usage routes. */
   usagePerSecond: number;
+  /**
+   * Database lookups of secrets a client address may cause a second (secrets not cached yet:
+   * a key's first request, or made-up ones). Before a credential is known there is no caller to
+   * count against, so a flood of made-up secrets is limited by where it comes from.
+   */
+  lookupsPerSecond?: number;
 }
 
-export const DEFAULT_RATE_LIMITS: RateLimitSettings = { keyPerSecond: 100, sessionPerSecond: 20, usagePerSecond: 50_000 };
+export const DEFAULT_RATE_LIMITS: RateLimitSettings = { keyPerSecond: 100, sessionPerSecond: 20, usagePerSecond: 50_000, lookupsPerSecond: 50 };
 
 export type RouteFamily = 'usage' | 'other';
 
@@ -29,11 +35,24 @@ export class RateLimits {
   private readonly keys: RateLimiterMemory;
   private readonly sessions: RateLimiterMemory;
   private readonly usage: RateLimiterMemory;
+  private readonly lookups: RateLimiterMemory;
 
   constructor(readonly settings: RateLimitSettings = DEFAULT_RATE_LIMITS) {
     this.keys = new RateLimiterMemory({ points: settings.keyPerSecond, duration: 1 });
     this.sessions = new RateLimiterMemory({ points: settings.sessionPerSecond, duration: 1 });
     this.usage = new RateLimiterMemory({ points: settings.usagePerSecond, duration: 1 });
+    this.lookups = new RateLimiterMemory({ points: settings.lookupsPerSecond ?? DEFAULT_RATE_LIMITS.lookupsPerSecond!, duration: 1 });
+  }
+
+  /** Counts a credential lookup against the client address; rejects with the 429 once its budget is spent. */
+  async admitLookup(address: string): Promise<void> {
+    try {
+      await this.lookups.consume(address);
+    } catch (result) {
+      if (!(result instanceof RateLimiterRes)) throw result;
+      const seconds = Math.max(1, Math.ceil(result.msBeforeNext / 1000));
+      throw new ApiError(429, 'rate_limited', `Too many unknown keys or tokens from this address: at most ${this.lookups.points} a second. Retry after ${seconds} s.`, { limitPerSecond: this.lookups.points, retryAfterSeconds: seconds }, { 'retry-after': String(seconds) });
+    }
   }
 
   /** Counts the request against its caller's budget; rejects with the 429 once it is spent. */

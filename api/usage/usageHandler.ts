@@ -190,7 +190,7 @@ export function createUsageHandler(deps: UsageHandlerDeps): (req: IncomingMessag
       // Before auth, as in the Express app: the allowed methods are public (GET /openapi.json).
       const refused = methodNotAllowed(allowedOf.get(url.pathname)!, req.method ?? '');
       if (refused) throw refused;
-      await deps.access.check(req.method ?? '', url.pathname, req.headers.authorization);
+      await deps.access.check(req.method ?? '', url.pathname, req.headers.authorization, req.socket.remoteAddress);
       await route.run(req, res, url);
     };
     run().catch(fail).finally(() => {

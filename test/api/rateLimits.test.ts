@@ -5,11 +5,11 @@
  * spend another's.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startApiHarness, type ApiHarness } from '../harness/apiHarness.js';
+import { OPERATOR_KEY, startApiHarness, type ApiHarness } from '../harness/apiHarness.js';
 
 let api: ApiHarness;
 const customerId = `limits-${Date.now().toString(36)}`;
-const LIMITS = { keyPerSecond: 5, sessionPerSecond: 3, usagePerSecond: 8 };
+const LIMITS = { keyPerSecond: 5, sessionPerSecond: 3, usagePerSecond: 8, lookupsPerSecond: 10 };
 
 beforeAll(async () => {
   api = await startApiHarness({ rateLimits: LIMITS });
@@ -24,13 +24,13 @@ async function freshWindow(): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, 1_100));
 }
 
-async function burst(count: number, send: () => Promise<{ status: number; body: any; retryAfter: string | null }>) {
+async function burst<T>(count: number, send: () => Promise<T>) {
   return Promise.all(Array.from({ length: count }, send));
 }
 
 const get = (path: string, auth: string) => async () => {
   const response = await fetch(`${api.baseUrl}${path}`, { headers: { authorization: `Bearer ${auth}` } });
-  return { status: response.status, body: await response.json(), retryAfter: response.headers.get('retry-after') };
+  return { status: response.status, body: (await response.json()) as { error: { code: string; message: string; details: { retryAfterSeconds: number } } }, retryAfter: response.headers.get('retry-after') };
 };
 
 describe('rate limits', () => {
@@ -72,6 +72,18 @@ describe('rate limits', () => {
     expect(answers.filter((a) => a.status === 429).length).toBeGreaterThanOrEqual(10 - LIMITS.sessionPerSecond * 2);
     expect(answers.find((a) => a.status === 429)!.body.error.message).toContain('session');
     expect((await get(`/v1/customers/${customerId}/invoices`, other)()).status).toBe(200);
+  });
+
+  it('a flood of made-up secrets from one address is refused before it reaches the database', async () => {
+    await freshWindow();
+    const madeUp = () => `tg_sk_${Array.from({ length: 43 }, () => 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'[Math.floor(Math.random() * 64)]).join('')}`;
+    const flood = await Promise.all(Array.from({ length: 40 }, () => get(`/v1/customers/${customerId}/subscription`, madeUp())()));
+    const statuses = flood.map((a) => a.status);
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(40 - LIMITS.lookupsPerSecond * 2);
+    expect(statuses.every((s) => s === 401 || s === 429)).toBe(true);
+    expect(flood.find((a) => a.status === 429)!.body.error.message).toContain('unknown keys or tokens');
+    // The operator key (never looked up) is served meanwhile; a real key's first use waits for the next window.
+    expect((await get(`/v1/customers/${customerId}/subscription`, OPERATOR_KEY)()).status).toBe(200);
   });
 
   it('the usage routes have their own budget', async () => {

@@ -68,7 +68,7 @@ export interface ApiHarnessOptions {
 }
 
 /** Far above any test's pace: the table-driven tests send hundreds of requests a second with one key. */
-export const UNREACHED_RATE_LIMITS: RateLimitSettings = { keyPerSecond: 1_000_000, sessionPerSecond: 1_000_000, usagePerSecond: 1_000_000 };
+export const UNREACHED_RATE_LIMITS: RateLimitSettings = { keyPerSecond: 1_000_000, sessionPerSecond: 1_000_000, usagePerSecond: 1_000_000, lookupsPerSecond: 1_000_000 };
 
 export async function startApiHarness(options: ApiHarnessOptions = {}): Promise<ApiHarness> {
   quietTemporalLogs();
