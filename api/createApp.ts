@@ -20,6 +20,7 @@ import { returnPageRoutes, returnUrlsOf, type ReturnUrls } from './payments/retu
 import { alertRoutes } from './routes/alertRoutes.js';
 import { auditLog } from './audit/auditLog.js';
 import { auditLogRoutes } from './routes/auditLogRoutes.js';
+import { webhookEndpointRoutes, webhookSecretRoutes } from './routes/webhookEndpointRoutes.js';
 import { apiKeyRoutes } from './routes/apiKeyRoutes.js';
 import { customerSessionRoutes } from './routes/customerSessionRoutes.js';
 import { customerRoutes } from './routes/customerRoutes.js';
@@ -107,7 +108,10 @@ export function createApp(deps: AppDeps): Express {
   // Their answers hold secrets, which the Idempotency-Key store must never keep: mounted before it.
   app.use(apiKeyRoutes({ db: deps.db, credentials: access.credentials, now: deps.now }));
   app.use(customerSessionRoutes({ db: deps.db, credentials: access.credentials, now: deps.now }));
+  const webhooks = { db: deps.db, webhooks: deps.alertWebhooks, now: deps.now };
+  app.use(webhookSecretRoutes(webhooks));
   app.use(idempotency(deps.db, deps.now));
+  app.use(webhookEndpointRoutes(webhooks));
   app.use(customerRoutes({ ...deps, paymentProvider: deps.payments?.name ?? 'none', returnUrls }));
   app.use(customerImportRoutes({ ...deps, paymentProvider: deps.payments?.name ?? 'none', returnUrls }));
   app.use(invoiceDocumentRoutes({ db: deps.db, seller: deps.seller ?? loadSellerDetails(process.env) }));

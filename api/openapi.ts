@@ -17,6 +17,9 @@ import { autoRechargeBody, grantCreditsBody, purchaseCreditsBody } from './credi
 import { createCustomerBody } from './schemas.js';
 import { createApiKeyBody, createSessionBody, DEFAULT_SESSION_SECONDS } from './access/credentialSchemas.js';
 import { auditLogQuery } from './routes/auditLogRoutes.js';
+import { createEndpointBody, DEFAULT_PREVIOUS_SECRET_SECONDS, rotateSecretBody } from './webhooks/webhookSchemas.js';
+import { WEBHOOK_EVENT_MEANINGS, WEBHOOK_EVENT_TYPES } from '../notifications/webhookEvents.js';
+import { SIGNATURE_TOLERANCE_SECONDS } from '../notifications/webhookSignature.js';
 import { routeAccessOf, type RouteAccess } from './access/routeAccess.js';
 import { SCOPE_MEANINGS, SCOPES } from './access/scopes.js';
 import { importCustomersBody, MAX_IMPORT_CUSTOMERS } from './customers/importSchemas.js';
@@ -363,6 +366,21 @@ const sessionSchema = {
     revokedAt: { type: ['string', 'null'], format: 'date-time' },
   },
 };
+const endpointSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', format: 'uuid' },
+    url: { type: 'string', format: 'uri' },
+    eventTypes: { type: 'array', items: { type: 'string', enum: [...WEBHOOK_EVENT_TYPES] } },
+    description: { type: ['string', 'null'] },
+    createdAt: { type: 'string', format: 'date-time' },
+    previousSecretExpiresAt: { type: ['string', 'null'], format: 'date-time', description: 'Until then the previous secret signs too (after a rotation).' },
+    disabledAt: { type: ['string', 'null'], format: 'date-time' },
+  },
+};
+const webhookDeliveryDescription = `Each delivery is a POST of the event as JSON: \`{ id, type, customerId, sequence, createdAt, data }\` (\`sequence\` counts 1, 2, 3… per customer in commit order). Headers: \`Tollgate-Signature: t=<unix seconds>,v1=<hex>\` (HMAC-SHA256 with the endpoint's secret over \`<t>.<raw body>\`; during a rotation one \`v1\` per valid secret), \`Tollgate-Event-Id\`, \`Tollgate-Event-Type\`, \`Tollgate-Delivery-Id\`. Verify the signature over the raw body and refuse a \`t\` older than ${SIGNATURE_TOLERANCE_SECONDS} s (the README shows it in three lines). A 2xx within 10 s delivers; anything else is retried with backoff (5 s, doubling, at most an hour apart) for up to three days, then the delivery is \`failed\`. A delivery may arrive more than once (a worker dying after the POST): dedupe by the event id. Events: ${WEBHOOK_EVENT_TYPES.map((type) => `\`${type}\`: ${WEBHOOK_EVENT_MEANINGS[type]}`).join('; ')}.`;
+const endpointIdParam = { name: 'endpointId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
+const endpointNotFound = errorResponse('No such endpoint.', ['webhook_endpoint_not_found']);
 const secretNotStored = { name: 'Idempotency-Key', in: 'header', required: false, description: 'Refused (400 `idempotency_key_not_supported`): the answer holds a secret, which is never stored, so it cannot be replayed.', schema: { type: 'string' } };
 
 export function openApiDocument() {
@@ -413,6 +431,9 @@ function baseDocument() {
         ApiKey: apiKeySchema,
         CreateCustomerSession: z.toJSONSchema(createSessionBody, { io: 'input', target: 'draft-2020-12' }),
         CustomerSession: sessionSchema,
+        CreateWebhookEndpoint: z.toJSONSchema(createEndpointBody, { io: 'input', target: 'draft-2020-12' }),
+        RotateWebhookSecret: z.toJSONSchema(rotateSecretBody, { io: 'input', target: 'draft-2020-12' }),
+        WebhookEndpoint: endpointSchema,
       },
     },
     security: [{ bearer: [] }],
@@ -837,6 +858,72 @@ function baseDocument() {
             },
             ...badRequest('validation_failed'),
             ...authErrors,
+          },
+        },
+      },
+      '/v1/webhook-endpoints': {
+        get: {
+          summary: 'List webhook endpoints',
+          description: 'Every endpoint, deleted ones included, without their secrets.',
+          responses: { 200: { description: '`{ data: WebhookEndpoint[] }`, oldest first.', content: { 'application/json': { schema: { type: 'object', properties: { data: { type: 'array', items: { $ref: '#/components/schemas/WebhookEndpoint' } } } } } } }, ...authErrors },
+        },
+        post: {
+          summary: 'Register a webhook endpoint',
+          description: `Where Tollgate tells the host what happened. The URL follows the alert webhooks' address rules: https to a public address unless ALERT_WEBHOOKS_ALLOW_HTTP / ALERT_WEBHOOKS_ALLOW_PRIVATE_NETWORKS relax them. The signing secret (\`secret\`, \`whsec_…\`) is in this answer only. Events that happen after this are delivered.\n\n${webhookDeliveryDescription}`,
+          parameters: [secretNotStored],
+          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/CreateWebhookEndpoint' } } } },
+          responses: {
+            201: { description: 'The endpoint, with its signing secret in `secret`.', content: { 'application/json': { schema: { allOf: [{ $ref: '#/components/schemas/WebhookEndpoint' }, { type: 'object', properties: { secret: { type: 'string', example: 'whsec_…' } } }] } } } },
+            ...badRequest(...BODY_CODES, 'idempotency_key_not_supported'),
+            ...authErrors,
+            ...bodyLimits,
+          },
+        },
+      },
+      '/v1/webhook-endpoints/{endpointId}': {
+        get: { summary: 'One webhook endpoint', parameters: [endpointIdParam], responses: { 200: { description: 'The endpoint.', content: { 'application/json': { schema: { $ref: '#/components/schemas/WebhookEndpoint' } } } }, ...badRequest(...PATH_CODES), ...authErrors, 404: endpointNotFound } },
+        delete: {
+          summary: 'Delete a webhook endpoint',
+          description: 'Nothing more is delivered to it; deliveries still retrying end as `failed` at their next attempt. Deleting twice answers the first deletion.',
+          parameters: [endpointIdParam],
+          responses: { 200: { description: 'The endpoint, with `disabledAt`.', content: { 'application/json': { schema: { $ref: '#/components/schemas/WebhookEndpoint' } } } }, ...badRequest(...PATH_CODES), ...authErrors, 404: endpointNotFound },
+        },
+      },
+      '/v1/webhook-endpoints/{endpointId}/rotate-secret': {
+        post: {
+          summary: 'Rotate an endpoint\'s signing secret',
+          description: `A new secret (in this answer only) signs from now on; the previous one signs too for \`previousValidSeconds\` (default ${DEFAULT_PREVIOUS_SECRET_SECONDS}, at most 7 days; 0 stops it at once), so the host can switch without losing a delivery.`,
+          parameters: [endpointIdParam, secretNotStored],
+          requestBody: { required: false, content: { 'application/json': { schema: { $ref: '#/components/schemas/RotateWebhookSecret' } } } },
+          responses: {
+            200: { description: 'The endpoint, with the new secret in `secret`.', content: { 'application/json': { schema: { allOf: [{ $ref: '#/components/schemas/WebhookEndpoint' }, { type: 'object', properties: { secret: { type: 'string' } } }] } } } },
+            ...badRequest(...BODY_CODES, ...PATH_CODES, 'idempotency_key_not_supported'),
+            ...authErrors,
+            404: endpointNotFound,
+            409: errorResponse('The endpoint was deleted.', ['webhook_endpoint_deleted']),
+            ...bodyLimits,
+          },
+        },
+      },
+      '/v1/webhook-endpoints/{endpointId}/deliveries': {
+        get: {
+          summary: 'An endpoint\'s delivery log',
+          description: 'Newest first: each delivery (event, round, `pending`/`delivered`/`failed`, attempts) with every attempt (status answered or error, duration).',
+          parameters: [endpointIdParam, { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } }],
+          responses: { 200: { description: '`{ data: [...] }`.' }, ...badRequest(...PATH_CODES, 'validation_failed'), ...authErrors, 404: endpointNotFound },
+        },
+      },
+      '/v1/webhook-endpoints/{endpointId}/deliveries/{deliveryId}/redeliver': {
+        post: {
+          summary: 'Deliver an event again',
+          description: 'A new round of the delivery\'s event to this endpoint, with attempts of its own (retried like the first). Send an Idempotency-Key to make a retry of this request safe.',
+          parameters: [endpointIdParam, { name: 'deliveryId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }],
+          responses: {
+            202: { description: 'The new delivery: `{ id, eventId, round, status }`.' },
+            ...badRequest(...PATH_CODES),
+            ...authErrors,
+            404: errorResponse('No such endpoint, or no such delivery for it.', ['webhook_endpoint_not_found', 'webhook_delivery_not_found']),
+            409: errorResponse('The endpoint was deleted.', ['webhook_endpoint_deleted']),
           },
         },
       },

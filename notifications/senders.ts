@@ -68,6 +68,39 @@ export interface Senders {
   close(): Promise<void>;
 }
 
+export interface WebhookPoster {
+  /**
+   * POSTs to a host's webhook endpoint (issue 12) under the same address rules as alert webhooks;
+   * answers the status. Throws PermanentDeliveryError for a URL or destination the rules refuse,
+   * TransientDeliveryError for a network failure or timeout.
+   */
+  post(url: string, body: string, headers: Readonly<Record<string, string>>): Promise<{ status: number }>;
+  close(): void;
+}
+
+export function createWebhookPoster(options: Pick<SenderOptions, 'webhooks' | 'timeoutMs'>): WebhookPoster {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const policy: WebhookPolicy = { ...DEFAULT_WEBHOOK_POLICY, ...options.webhooks };
+  const agents = destinationAgents(policy);
+  const fetchFn = agentFetch(agents);
+  return {
+    async post(url, body, headers) {
+      const what = 'webhook endpoint';
+      assertWebhookUrl(what, url, policy);
+      try {
+        const response = await fetchFn(url, { method: 'POST', headers: { ...headers, 'content-type': 'application/json', 'user-agent': 'Tollgate-webhooks' }, body, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
+        await response.text();
+        return { status: response.status };
+      } catch (error) {
+        throw networkFailure(what, error, timeoutMs);
+      }
+    },
+    close() {
+      agents.destroy();
+    },
+  };
+}
+
 const DEFAULT_FROM = 'Tollgate <alerts@tollgate.local>';
 const DEFAULT_TELEGRAM_API = 'https://api.telegram.org';
 const DEFAULT_TIMEOUT_MS = 10_000;

@@ -7,6 +7,8 @@
 import type { InvoiceDraft } from '../billing/invoiceDraft.js';
 import { Prisma } from '../generated/prisma/client.js';
 import type { Db } from './db.js';
+import { formatMinor } from '../billing/money.js';
+import { recordWebhookEvent } from './webhookOutbox.js';
 
 export type Tx = Prisma.TransactionClient;
 
@@ -125,6 +127,20 @@ export async function storeInvoice(tx: Tx, draft: InvoiceDraft, paymentProvider:
           periodEnd: new Date(line.periodEnd),
         })),
       },
+    },
+  });
+  // Only when the invoice is new: a retried activity that finds it stored reports nothing again.
+  await recordWebhookEvent(tx, {
+    customerId: draft.customerId,
+    type: 'invoice.created',
+    data: {
+      number: invoice.number,
+      reason: draft.reason,
+      status: invoice.status,
+      currency: draft.currency,
+      total: formatMinor(total, draft.currency),
+      periodStart: new Date(draft.periodStart).toISOString(),
+      periodEnd: new Date(draft.periodEnd).toISOString(),
     },
   });
   return { id: invoice.id, number: invoice.number, status: invoice.status, totalMinor: invoice.totalMinor, created: true };

@@ -9,7 +9,8 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { isDatabaseUnavailable } from '../store/databaseErrors.js';
 import type { Db } from '../store/db.js';
-import { creditBalanceSignal, subscriptionWorkflowId, thresholdCrossedSignal } from '../workflows/messages.js';
+import { creditBalanceSignal, subscriptionWorkflowId, TASK_QUEUE_DEFAULT, thresholdCrossedSignal } from '../workflows/messages.js';
+import { relayWebhooksOnce } from './webhookRelay.js';
 
 interface PendingAlert {
   id: bigint;
@@ -102,7 +103,7 @@ export async function relayCreditAlertsOnce(db: Db, temporal: Client, logger: Lo
  * logged and retried, waiting twice as long after each failure in a row, up to `maxBackoffMs`; the
  * rows stay in the outbox meanwhile, so nothing is lost. An outage is logged once, not every poll.
  */
-export function startAlertRelay(args: { db: Db; temporal: Client; logger: Logger; intervalMs?: number; maxBackoffMs?: number }): { stop(): Promise<void> } {
+export function startAlertRelay(args: { db: Db; temporal: Client; logger: Logger; intervalMs?: number; maxBackoffMs?: number; /** Where webhook deliveries run (worker/webhookRelay.ts relays those too). */ taskQueue?: string }): { stop(): Promise<void> } {
   const interval = args.intervalMs ?? 250;
   const maxBackoff = Math.max(interval, args.maxBackoffMs ?? 5_000);
   let stopped = false;
@@ -114,6 +115,7 @@ export function startAlertRelay(args: { db: Db; temporal: Client; logger: Logger
       try {
         handled = await relayAlertsOnce(args.db, args.temporal, args.logger);
         handled += await relayCreditAlertsOnce(args.db, args.temporal, args.logger);
+        handled += await relayWebhooksOnce(args.db, args.temporal, args.taskQueue ?? TASK_QUEUE_DEFAULT);
         if (failures > 0) args.logger.info({ failures }, 'alert relay recovered');
         failures = 0;
       } catch (error) {

@@ -14,7 +14,8 @@ import { createPaymentNoticeActivities } from '../activities/paymentNoticeActivi
 import { createCreditActivities } from '../activities/creditActivities.js';
 import { createCreditNoticeActivities } from '../activities/creditNoticeActivities.js';
 import { createSubscriptionActivities } from '../activities/subscriptionActivities.js';
-import type { Senders } from '../notifications/senders.js';
+import { createWebhookPoster, type Senders, type WebhookPoster } from '../notifications/senders.js';
+import { createWebhookActivities } from '../activities/webhookActivities.js';
 import { TASK_QUEUE_DEFAULT } from '../workflows/messages.js';
 import { WORKFLOW_BUNDLER_OPTIONS } from './workflowBundle.js';
 
@@ -27,13 +28,15 @@ export interface WorkerDeps {
   db: Db;
   payments: PaymentProvider;
   senders: Senders;
+  /** Posts hosts' webhooks; absent, one under the default address rules (https, public addresses). */
+  webhookPoster?: WebhookPoster;
   catalog: () => Catalog;
   /** Extra options (tests pass a prebuilt bundle to save bundling time). */
   options?: Partial<WorkerOptions>;
 }
 
 /** Every activity the subscription workflow calls (tests replace single ones to hold or slow them). */
-export function workerActivities(deps: Pick<WorkerDeps, 'db' | 'payments' | 'senders' | 'catalog'>) {
+export function workerActivities(deps: Pick<WorkerDeps, 'db' | 'payments' | 'senders' | 'catalog' | 'webhookPoster'>) {
   return {
     ...createSubscriptionActivities({ db: deps.db, payments: deps.payments, catalog: deps.catalog }),
     ...createAlertActivities({ db: deps.db, senders: deps.senders, catalog: deps.catalog }),
@@ -41,6 +44,7 @@ export function workerActivities(deps: Pick<WorkerDeps, 'db' | 'payments' | 'sen
     ...createPaymentNoticeActivities({ db: deps.db, senders: deps.senders, catalog: deps.catalog }),
     ...createCreditActivities({ db: deps.db, payments: deps.payments, catalog: deps.catalog }),
     ...createCreditNoticeActivities({ db: deps.db, senders: deps.senders }),
+    ...createWebhookActivities({ db: deps.db, poster: deps.webhookPoster ?? createWebhookPoster({}) }),
   };
 }
 

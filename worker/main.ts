@@ -12,7 +12,7 @@ import { alertWebhookPolicy, loadWorkerSettings } from '../config/settings.js';
 import { temporalConnectionOptions } from '../config/temporalConnection.js';
 import { createDb } from '../store/db.js';
 import { Client } from '@temporalio/client';
-import { createSenders } from '../notifications/senders.js';
+import { createSenders, createWebhookPoster } from '../notifications/senders.js';
 import { startAlertRelay } from './alertRelay.js';
 import { createWorker } from './createWorker.js';
 import { registerSearchAttributes } from './registerSearchAttributes.js';
@@ -46,6 +46,7 @@ async function main() {
     telegramApiBaseUrl: settings.TELEGRAM_API_BASE_URL,
     webhooks,
   });
+  const webhookPoster = createWebhookPoster({ webhooks });
   const payments = createPaymentProvider(settings);
   if (payments.name === 'none') logger.info('PAYMENT_PROVIDER=none: invoices are issued and left open for collection by other means');
   else logger.info({ provider: payments.name, apiBase: settings.STRIPE_API_BASE, tax: settings.STRIPE_TAX }, 'collecting invoices through the payment provider');
@@ -56,13 +57,16 @@ async function main() {
     db,
     payments,
     senders,
+    // Hosts' webhook endpoints follow the alert webhooks' address rules (the same settings).
+    webhookPoster,
     catalog: () => catalog,
     options: workerTuning(settings),
   });
-  const relay = startAlertRelay({ db, temporal: new Client({ connection, namespace: settings.TEMPORAL_NAMESPACE }), logger });
+  const relay = startAlertRelay({ db, temporal: new Client({ connection, namespace: settings.TEMPORAL_NAMESPACE }), logger, taskQueue: settings.TEMPORAL_TASK_QUEUE });
   logger.info({ taskQueue: settings.TEMPORAL_TASK_QUEUE, namespace: settings.TEMPORAL_NAMESPACE }, 'Tollgate worker running');
   await worker.run();
   await relay.stop();
+  webhookPoster.close();
   await Promise.allSettled([senders.close(), connection.close(), db.$disconnect()]);
   logger.info('worker stopped');
 }

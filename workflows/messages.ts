@@ -11,6 +11,9 @@ import type { ChangeKind } from '../billing/planChange.js';
 export const SUBSCRIPTION_WORKFLOW_TYPE = 'subscriptionWorkflow';
 export const TASK_QUEUE_DEFAULT = 'tollgate-subscriptions';
 
+/** The workflow delivering one webhook delivery (workflows/webhookDeliveryWorkflow.ts): one run per delivery. */
+export const webhookDeliveryWorkflowId = (deliveryId: string) => `webhook-delivery-${deliveryId}`;
+
 /**
  * Patch that moved every write answering an Update to ordinary activities keyed by the Update's id,
  * made renewals reserve credit instead of overwriting it, and bounded a run's history. Runs that

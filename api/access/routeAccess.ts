@@ -57,6 +57,13 @@ export const ROUTE_ACCESS: Readonly<Record<string, RouteAccess>> = {
   'DELETE /v1/api-keys/{keyId}': operatorOnly,
   'POST /v1/customers/{customerId}/sessions': operatorOnly,
   'GET /v1/audit-log': { scopes: ['read'], customer: false },
+  'POST /v1/webhook-endpoints': operatorOnly,
+  'GET /v1/webhook-endpoints': { scopes: ['read'], customer: false },
+  'GET /v1/webhook-endpoints/{endpointId}': { scopes: ['read'], customer: false },
+  'DELETE /v1/webhook-endpoints/{endpointId}': operatorOnly,
+  'POST /v1/webhook-endpoints/{endpointId}/rotate-secret': operatorOnly,
+  'GET /v1/webhook-endpoints/{endpointId}/deliveries': { scopes: ['read'], customer: false },
+  'POST /v1/webhook-endpoints/{endpointId}/deliveries/{deliveryId}/redeliver': operatorOnly,
   // A session may end itself (or another of its customer's): logging out needs no server key.
   'DELETE /v1/customers/{customerId}/sessions/{sessionId}': customerWrite,
 };

@@ -58,6 +58,13 @@ const OPERATOR_ROUTES = new Set([
   'DELETE /v1/api-keys/{keyId}',
   'POST /v1/customers/{customerId}/sessions',
   'GET /v1/audit-log',
+  'POST /v1/webhook-endpoints',
+  'GET /v1/webhook-endpoints',
+  'GET /v1/webhook-endpoints/{endpointId}',
+  'DELETE /v1/webhook-endpoints/{endpointId}',
+  'POST /v1/webhook-endpoints/{endpointId}/rotate-secret',
+  'GET /v1/webhook-endpoints/{endpointId}/deliveries',
+  'POST /v1/webhook-endpoints/{endpointId}/deliveries/{deliveryId}/redeliver',
 ]);
 const USAGE_WRITE_ROUTES = new Set(['POST /v1/usage/events', 'POST /v1/usage/events/batch', 'GET /v1/usage/check']);
 /** `read` opens every GET under /v1 but the key listing. */
@@ -137,7 +144,7 @@ function guardedRoutes(): Array<{ route: string; method: string; path: string }>
       if (!['get', 'put', 'post', 'delete', 'patch'].includes(method)) continue;
       if (Array.isArray(operation.security) && operation.security.length === 0) continue;
       const path = template.replace('{customerId}', customerA).replace('{number}', 'INV-000001').replace('{purchaseId}', 'purchase-1')
-        .replace('{keyId}', randomUUID()).replace('{sessionId}', randomUUID());
+        .replace('{keyId}', randomUUID()).replace('{sessionId}', randomUUID()).replace('{endpointId}', randomUUID()).replace('{deliveryId}', randomUUID());
       routes.push({ route: `${method.toUpperCase()} ${template}`, method: method.toUpperCase(), path });
     }
   }

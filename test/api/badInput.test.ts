@@ -116,6 +116,8 @@ function validRequests(id: string): Record<string, { body?: Json; query?: Record
     'PUT /v1/customers/{customerId}/credits/auto-recharge': { body: { enabled: false, packId: 'standard', threshold: '500000', spendingLimit: '50.00' } },
     'POST /v1/api-keys': { body: { name: 'bad-input-key', scopes: ['read'] } },
     'POST /v1/customers/{customerId}/sessions': { body: { ttlSeconds: 600 } },
+    'POST /v1/webhook-endpoints': { body: { url: 'https://hooks.acme.test/tollgate', eventTypes: ['invoice.created'], description: 'billing events' } },
+    'POST /v1/webhook-endpoints/{endpointId}/rotate-secret': { body: { previousValidSeconds: 60 } },
   };
 }
 
@@ -217,7 +219,7 @@ function numberVariants(): Array<[string, Json]> {
  */
 const OWN_TESTS = new Set(['/v1/stripe/webhooks']);
 /** Their answers hold a secret: they refuse an Idempotency-Key (test/api/accessMatrix.test.ts checks that). */
-const SECRET_ANSWERS = new Set(['POST /v1/api-keys', 'POST /v1/customers/{customerId}/sessions']);
+const SECRET_ANSWERS = new Set(['POST /v1/api-keys', 'POST /v1/customers/{customerId}/sessions', 'POST /v1/webhook-endpoints', 'POST /v1/webhook-endpoints/{endpointId}/rotate-secret']);
 const SOME_UUID = '00000000-0000-4000-8000-000000000000';
 
 function buildCases(doc: OpenApiDocument, id: string, number: string): Case[] {
@@ -227,7 +229,7 @@ function buildCases(doc: OpenApiDocument, id: string, number: string): Case[] {
     if (OWN_TESTS.has(template)) continue;
     const methods = DOCUMENT_METHODS.filter((m) => m in item).map((m) => m.toUpperCase());
     const allowed = methods.includes('GET') ? [...methods, 'HEAD'] : methods;
-    const concrete = template.replace('{customerId}', id).replace('{number}', number).replace('{purchaseId}', 'purchase-1').replace('{keyId}', SOME_UUID).replace('{sessionId}', SOME_UUID);
+    const concrete = template.replace('{customerId}', id).replace('{number}', number).replace('{purchaseId}', 'purchase-1').replace('{keyId}', SOME_UUID).replace('{sessionId}', SOME_UUID).replace('{endpointId}', SOME_UUID).replace('{deliveryId}', SOME_UUID);
     for (const method of PROBED_METHODS.filter((m) => !allowed.includes(m))) {
       cases.push({ what: `${method} (not allowed)`, method, path: concrete, status: 405, codes: ['method_not_allowed'], allow: allowed });
     }

@@ -101,9 +101,16 @@ it('no secret of any kind is in the logs of the API and the worker', async () =>
   expect((await call('POST', `/v1/customers/${customer}/payment-method/checkout`, OPERATOR_KEY, {})).status).toBe(201);
   const webhook = await fetch(`${baseUrl}/v1/stripe/webhooks`, { method: 'POST', headers: { 'content-type': 'application/json', 'stripe-signature': `t=1,v1=${STRIPE_WEBHOOK_SECRET}` }, body: '{}' });
   expect(webhook.status).toBe(400);
+  // A webhook endpoint: its signing secret, and deliveries that fail (no such host) and are retried.
+  const hook = (await call('POST', '/v1/webhook-endpoints', OPERATOR_KEY, { url: 'https://hooks.invalid/tollgate', eventTypes: ['invoice.created'] })).body as { id: string; secret: string };
+  expect(hook.secret).toMatch(/^whsec_/);
+  const rotated = (await call('POST', `/v1/webhook-endpoints/${hook.id}/rotate-secret`, OPERATOR_KEY, {})).body as { secret: string };
+  expect((await call('POST', '/v1/customers', OPERATOR_KEY, { id: `${customer}-paid`, name: 'Paid Co', email: 'billing@paid.test', plan: 'pro' })).status).toBe(201);
+  // One delivery attempt made and failed (and logged by the worker as a failed activity).
+  await eventually(async () => (await database.db.webhookAttempt.count()) > 0 || undefined, 30_000);
   // The logs have the requests (so this looked at real output), and none of the secrets.
   await eventually(() => output.includes('"path":"/v1/customers/') || undefined);
-  for (const [what, secret] of Object.entries({ OPERATOR_KEY, serverKey: key.key, sessionToken: session.token, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, SLACK_URL, TELEGRAM_TOKEN })) {
+  for (const [what, secret] of Object.entries({ OPERATOR_KEY, serverKey: key.key, sessionToken: session.token, STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, SLACK_URL, TELEGRAM_TOKEN, webhookSecret: hook.secret, rotatedWebhookSecret: rotated.secret })) {
     expect(output.includes(secret), `${what} is in the logs`).toBe(false);
   }
 });

@@ -18,7 +18,7 @@ import type { UsageView } from '../../api/usage/usageView.js';
 import { createWorker } from '../../worker/createWorker.js';
 import { registerSearchAttributes } from '../../worker/registerSearchAttributes.js';
 import { startAlertRelay } from '../../worker/alertRelay.js';
-import { createSenders, type SenderOptions } from '../../notifications/senders.js';
+import { createSenders, createWebhookPoster, type SenderOptions } from '../../notifications/senders.js';
 import type { WebhookPolicy } from '../../notifications/destinationGuard.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 
@@ -83,13 +83,14 @@ export async function startApiHarness(options: ApiHarnessOptions = {}): Promise<
   await registerSearchAttributes(nativeConnection, 'default');
   const alertWebhooks = options.alertWebhooks ?? LOOPBACK_WEBHOOKS;
   const senders = createSenders({ webhooks: alertWebhooks, ...options.senders });
+  const webhookPoster = createWebhookPoster({ webhooks: alertWebhooks });
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;
   let relay: { stop(): Promise<void> } | undefined;
   const startWorker = async () => {
-    worker = await createWorker({ connection: nativeConnection, namespace: 'default', taskQueue, db: database.db, payments: options.payments ?? new NoPaymentProvider(), senders, catalog: () => catalog });
+    worker = await createWorker({ connection: nativeConnection, namespace: 'default', taskQueue, db: database.db, payments: options.payments ?? new NoPaymentProvider(), senders, webhookPoster, catalog: () => catalog });
     running = worker.run();
-    relay = startAlertRelay({ db: database.db, temporal, logger, intervalMs: 50 });
+    relay = startAlertRelay({ db: database.db, temporal, logger, intervalMs: 50, taskQueue });
   };
   const stopWorker = async () => {
     await relay?.stop();
@@ -128,6 +129,7 @@ export async function startApiHarness(options: ApiHarnessOptions = {}): Promise<
       await closeServer();
       await stopWorker();
       await senders.close();
+      webhookPoster.close();
       await nativeConnection.close();
       await connection.close();
       await database.close();

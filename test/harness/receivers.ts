@@ -90,7 +90,10 @@ export interface ReceivedRequest {
   path: string;
   /** Parsed JSON, or the raw string when the body is not JSON. */
   body: unknown;
+  /** The body as sent (what a signature covers). */
+  rawBody: string;
   contentType: string | undefined;
+  headers: http.IncomingHttpHeaders;
 }
 
 export interface HttpAttempt extends ReceivedRequest {
@@ -150,7 +153,7 @@ export async function startHttpReceiver(): Promise<HttpReceiver> {
       } catch {
         // not JSON: keep the raw string
       }
-      const request: ReceivedRequest = { method: req.method ?? '', path: req.url ?? '', body, contentType: req.headers['content-type'] };
+      const request: ReceivedRequest = { method: req.method ?? '', path: req.url ?? '', body, rawBody: raw, contentType: req.headers['content-type'], headers: req.headers };
       const attempt: HttpAttempt = { ...request, status: 0 };
       attempts.push(attempt);
 

@@ -158,6 +158,14 @@ describe('schema.prisma and the SQL agree', () => {
     await db.auditEntry.create({ data: { actor: 'key:operator', method: 'POST', route: '/v1/customers', path: '/v1/customers', customerId: 'drift-check' } });
     expect(await db.auditEntry.findMany({ where: { customerId: 'drift-check' } })).toMatchObject([{ status: null, errorCode: null, completedAt: null }]);
 
+    // Outbound webhooks: endpoint, event, delivery, attempt.
+    const endpoint = await db.webhookEndpoint.create({ data: { url: 'https://hooks.example/t', eventTypes: ['invoice.created'], secret: 'whsec_x' } });
+    const event = await db.webhookEvent.create({ data: { customerId: 'drift-check', sequence: 1n, type: 'invoice.created', data: { number: 'INV-DRIFT' } } });
+    await db.webhookSequence.create({ data: { customerId: 'drift-check', last: 1n } });
+    const delivery = await db.webhookDelivery.create({ data: { eventId: event.id, endpointId: endpoint.id } });
+    await db.webhookAttempt.create({ data: { deliveryId: delivery.id, attempt: 1, status: 500, ms: 12 } });
+    expect(await db.webhookDelivery.findUniqueOrThrow({ where: { id: delivery.id }, include: { event: true, endpoint: true, attemptLog: true } })).toMatchObject({ round: 0, status: 'pending', event: { sequence: 1n }, endpoint: { previousSecret: null }, attemptLog: [{ status: 500 }] });
+
     // No table in the database that the Prisma schema does not know.
     const tables = await query<{ table_name: string }>(
       "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
@@ -165,6 +173,7 @@ describe('schema.prisma and the SQL agree', () => {
     expect(tables.map((t) => t.table_name)).toEqual([
       '_prisma_migrations', 'alert_channels', 'alert_deliveries', 'api_keys', 'audit_log', 'credit_accounts', 'credit_alerts', 'credit_consumption', 'credit_purchases', 'credit_refunds', 'credit_transactions', 'customer_sessions', 'customers', 'idempotency_records', 'invoice_lines', 'invoice_number_sequences', 'invoices',
       'overage_charges', 'payment_events', 'payment_notice_deliveries', 'subscriptions', 'usage_alerts', 'usage_counters', 'usage_events',
+      'webhook_attempts', 'webhook_deliveries', 'webhook_endpoints', 'webhook_events', 'webhook_sequences',
     ]);
   });
 });
