@@ -10,7 +10,8 @@
  */
 import { Prisma } from '../generated/prisma/client.js';
 import { subscriptionWorkflowId, type SubscriptionInput } from '../workflows/messages.js';
-import { snapshotOfInput } from './customerStore.js';
+import { customerCreatedData, snapshotOfInput } from './customerStore.js';
+import { forgetWebhookEvents, recordWebhookEventsOfEach } from './webhookOutbox.js';
 import type { Db } from './db.js';
 import { snapshotOfRow, subscriptionColumns, type SubscriptionRecord } from './subscriptionStore.js';
 
@@ -120,6 +121,7 @@ export async function insertImportedCustomers(db: Db, customers: readonly Import
       );
     }
 
+    await recordWebhookEventsOfEach(tx, 'customer.created', fresh.map((c) => ({ customerId: c.customer.id, data: customerCreatedData(c.customer, c.input) })));
     for (const id of insertedIds) outcomes.set(id, { status: 'inserted' });
     const skipped = customers.map((c) => c.customer.id).filter((id) => !insertedIds.has(id));
     if (skipped.length > 0) {
@@ -157,6 +159,7 @@ export async function deleteImportedCustomers(db: Db, customerIds: readonly stri
     }
     await tx.subscription.deleteMany({ where: { customerId: { in: ids } } });
     await tx.customer.deleteMany({ where: { id: { in: ids } } });
+    await forgetWebhookEvents(tx, ids);
   });
   if (customerIds.length === 0) return new Set();
   try {

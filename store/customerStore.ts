@@ -1,12 +1,13 @@
 /**
- * Creating a customer: its row and its subscription read model, in one transaction, before the
- * workflow starts (so reads work at once). It carries the input's version: the row is exactly the
+ * Creating a customer: its row, its subscription read model and its customer.created event for
+ * the host, in one transaction, before the workflow starts (so reads work at once). It carries the input's version: the row is exactly the
  * workflow's first state, and every later state has a higher version.
  */
 import type { SubscriptionInput, SubscriptionSnapshot } from '../workflows/messages.js';
 import { subscriptionWorkflowId } from '../workflows/messages.js';
 import type { Db } from './db.js';
 import { subscriptionColumns } from './subscriptionStore.js';
+import { forgetWebhookEvents, recordWebhookEvent } from './webhookOutbox.js';
 
 export function snapshotOfInput(input: SubscriptionInput): SubscriptionSnapshot {
   return {
@@ -33,20 +34,30 @@ export function snapshotOfInput(input: SubscriptionInput): SubscriptionSnapshot 
 }
 
 export async function insertCustomer(db: Db, customer: { id: string; name: string; email: string; providerCustomerId?: string }, input: SubscriptionInput): Promise<void> {
-  await db.customer.create({
-    data: {
-      ...customer,
-      subscription: {
-        create: { ...subscriptionColumns(snapshotOfInput(input)), workflowId: subscriptionWorkflowId(customer.id) },
+  await db.$transaction(async (tx) => {
+    await tx.customer.create({
+      data: {
+        ...customer,
+        subscription: {
+          create: { ...subscriptionColumns(snapshotOfInput(input)), workflowId: subscriptionWorkflowId(customer.id) },
+        },
       },
-    },
+    });
+    await recordWebhookEvent(tx, { customerId: customer.id, type: 'customer.created', data: customerCreatedData(customer, input) });
   });
+}
+
+/** What customer.created tells the host (the single route and the bulk import alike). */
+export function customerCreatedData(customer: { name: string; email: string }, input: SubscriptionInput): Record<string, unknown> {
+  const snapshot = snapshotOfInput(input);
+  return { name: customer.name, email: customer.email, plan: snapshot.planId, interval: snapshot.interval, seats: snapshot.seats, status: snapshot.status };
 }
 
 /** Undoes insertCustomer when the workflow could not be started. */
 export async function deleteCustomer(db: Db, customerId: string): Promise<void> {
-  await db.$transaction([
-    db.subscription.deleteMany({ where: { customerId } }),
-    db.customer.deleteMany({ where: { id: customerId } }),
-  ]);
+  await db.$transaction(async (tx) => {
+    await tx.subscription.deleteMany({ where: { customerId } });
+    await tx.customer.deleteMany({ where: { id: customerId } });
+    await forgetWebhookEvents(tx, [customerId]);
+  });
 }

@@ -8,6 +8,8 @@ import type { MirroredInvoice } from '../activities/payments/paymentProvider.js'
 import type { Db } from './db.js';
 import type { Tx } from './invoiceStore.js';
 import { grantPurchaseOfInvoice } from './creditStore.js';
+import { formatMinor, formatNanos } from '../billing/money.js';
+import { recordWebhookEvent } from './webhookOutbox.js';
 
 export type { InvoiceStatus } from '../workflows/messages.js';
 
@@ -90,19 +92,48 @@ export async function recordPaid(db: Db, invoiceId: string, args: { reference: s
         ...(args.state ? { providerStatus: args.state.providerStatus, hostedInvoiceUrl: args.state.hostedInvoiceUrl, providerPdfUrl: args.state.pdfUrl } : {}),
       },
     });
-    if (count === 1) await grantPurchaseOfInvoice(tx, invoiceId, args.lowBalanceThresholdNanos);
-    return count === 1;
+    if (count !== 1) return false;
+    const granted = await grantPurchaseOfInvoice(tx, invoiceId, args.lowBalanceThresholdNanos);
+    // Paid once (the update above only matches an open invoice), so reported once.
+    const invoice = await tx.invoice.findUniqueOrThrow({ where: { id: invoiceId }, select: { customerId: true, number: true, currency: true, totalMinor: true, creditPurchase: { select: { unit: true, kind: true } } } });
+    await recordWebhookEvent(tx, {
+      customerId: invoice.customerId,
+      type: 'invoice.paid',
+      data: { number: invoice.number, currency: invoice.currency, total: formatMinor(invoice.totalMinor, invoice.currency), paidAt: args.at.toISOString(), reference: args.reference },
+    });
+    if (granted?.granted && invoice.creditPurchase) {
+      await recordWebhookEvent(tx, {
+        customerId: invoice.customerId,
+        type: 'credits.purchased',
+        data: { unit: invoice.creditPurchase.unit, credits: formatNanos(granted.creditsNanos), balance: formatNanos(granted.balanceNanos), kind: invoice.creditPurchase.kind, invoiceNumber: invoice.number },
+      });
+    }
+    return true;
   });
 }
 
-/** A failed attempt leaves the invoice open with the reason; it changes nothing once it is paid or void. */
-export async function recordFailure(db: Db, invoiceId: string, reason: string, state?: MirroredInvoice): Promise<void> {
-  await db.invoice.updateMany({
-    where: { id: invoiceId, status: 'open' },
-    data: {
-      lastPaymentError: reason.slice(0, 500),
-      ...(state ? { providerStatus: state.providerStatus, hostedInvoiceUrl: state.hostedInvoiceUrl, providerPdfUrl: state.pdfUrl } : {}),
-    },
+/**
+ * A failed attempt leaves the invoice open with the reason; it changes nothing once it is paid or
+ * void. It is reported to the host (invoice.payment_failed) once per `failureKey`: the collection
+ * attempt, or the provider's event, so a retried step does not report it twice.
+ */
+export async function recordFailure(db: Db, invoiceId: string, reason: string, state: MirroredInvoice | undefined, failureKey: string): Promise<void> {
+  await db.$transaction(async (tx) => {
+    const { count } = await tx.invoice.updateMany({
+      where: { id: invoiceId, status: 'open' },
+      data: {
+        lastPaymentError: reason.slice(0, 500),
+        ...(state ? { providerStatus: state.providerStatus, hostedInvoiceUrl: state.hostedInvoiceUrl, providerPdfUrl: state.pdfUrl } : {}),
+      },
+    });
+    if (count !== 1) return;
+    const invoice = await tx.invoice.findUniqueOrThrow({ where: { id: invoiceId }, select: { customerId: true, number: true, currency: true, totalMinor: true, hostedInvoiceUrl: true } });
+    await recordWebhookEvent(tx, {
+      customerId: invoice.customerId,
+      type: 'invoice.payment_failed',
+      data: { number: invoice.number, currency: invoice.currency, total: formatMinor(invoice.totalMinor, invoice.currency), reason: reason.slice(0, 500), payUrl: invoice.hostedInvoiceUrl },
+      dedupeKey: `invoice.payment_failed:${invoiceId}:${failureKey}`,
+    });
   });
 }
 

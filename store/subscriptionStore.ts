@@ -2,6 +2,7 @@
  * The subscription read model. Every write carries the workflow's state version and only lands
  * when it is newer than the row, so a delayed retry can never roll the row back.
  */
+import { recordWebhookEvent } from './webhookOutbox.js';
 import { Prisma } from '../generated/prisma/client.js';
 import type { PaymentStateView, SubscriptionSnapshot, SubscriptionStatus } from '../workflows/messages.js';
 import type { Tx } from './invoiceStore.js';
@@ -33,11 +34,21 @@ function columns(s: SubscriptionSnapshot) {
 
 /** Writes the snapshot if it is newer than the stored row; returns whether it did. */
 export async function saveSubscriptionSnapshot(tx: Tx, snapshot: SubscriptionSnapshot): Promise<boolean> {
+  // What the host hears of (subscription.updated) is read under the row's lock, so two writes of
+  // newer versions each compare with what the other left.
+  const [before] = await tx.$queryRaw<Array<{ plan_id: string; interval: string; seats: number; status: string }>>`
+    SELECT plan_id, interval, seats, status FROM subscriptions WHERE customer_id = ${snapshot.customerId} FOR UPDATE`;
   const { count } = await tx.subscription.updateMany({
     where: { customerId: snapshot.customerId, version: { lt: snapshot.version } },
     data: columns(snapshot),
   });
-  return count > 0;
+  if (count === 0 || !before) return count > 0;
+  const after = { plan: snapshot.planId, interval: snapshot.interval, seats: snapshot.seats, status: snapshot.status };
+  const previous = { plan: before.plan_id, interval: before.interval, seats: before.seats, status: before.status };
+  if (JSON.stringify(after) !== JSON.stringify(previous)) {
+    await recordWebhookEvent(tx, { customerId: snapshot.customerId, type: 'subscription.updated', data: { ...after, previous } });
+  }
+  return true;
 }
 
 export { columns as subscriptionColumns };

@@ -7,10 +7,44 @@
 import type { WebhookEventType } from '../notifications/webhookEvents.js';
 import type { Tx } from './invoiceStore.js';
 
-export async function recordWebhookEvent(tx: Tx, event: { customerId: string; type: WebhookEventType; data: Record<string, unknown> }): Promise<void> {
+export async function recordWebhookEvent(tx: Tx, event: { customerId: string; type: WebhookEventType; data: Record<string, unknown>; /** Written once per key: for facts a retried step could report again. */ dedupeKey?: string }): Promise<void> {
+  // Looked up before a number is taken, so a repeat leaves no gap in the customer's sequence. Two
+  // at once both pass here; the unique key fails the second transaction, which is retried.
+  if (event.dedupeKey && (await tx.webhookEvent.findUnique({ where: { dedupeKey: event.dedupeKey }, select: { id: true } }))) return;
   const [row] = await tx.$queryRaw<Array<{ last: bigint }>>`
     INSERT INTO webhook_sequences (customer_id, last) VALUES (${event.customerId}, 1)
     ON CONFLICT (customer_id) DO UPDATE SET last = webhook_sequences.last + 1
     RETURNING last`;
-  await tx.webhookEvent.create({ data: { customerId: event.customerId, sequence: row!.last, type: event.type, data: event.data as object } });
+  await tx.webhookEvent.create({ data: { customerId: event.customerId, sequence: row!.last, type: event.type, data: event.data as object, dedupeKey: event.dedupeKey ?? null } });
+}
+
+/** The same for many customers' first events at once (a bulk import): one event each. */
+export async function recordWebhookEventsOfEach(tx: Tx, type: WebhookEventType, events: ReadonlyArray<{ customerId: string; data: Record<string, unknown> }>): Promise<void> {
+  if (events.length === 0) return;
+  const numbered = await tx.$queryRawUnsafe<Array<{ customer_id: string; last: bigint }>>(
+    `INSERT INTO webhook_sequences (customer_id, last) SELECT unnest($1::text[]), 1
+     ON CONFLICT (customer_id) DO UPDATE SET last = webhook_sequences.last + 1
+     RETURNING customer_id, last`,
+    events.map((e) => e.customerId),
+  );
+  const sequenceOf = new Map(numbered.map((row) => [row.customer_id, row.last]));
+  await tx.$executeRawUnsafe(
+    `INSERT INTO webhook_events (customer_id, sequence, type, data)
+     SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::jsonb[])`,
+    events.map((e) => e.customerId),
+    events.map((e) => sequenceOf.get(e.customerId)!.toString()),
+    events.map(() => type),
+    events.map((e) => JSON.stringify(e.data)),
+  );
+}
+
+/**
+ * When a customer's creation is undone (its workflow could not be started): its events and its
+ * numbering go too, so the host is told nothing of it (unless a delivery already went out in
+ * between; deleting its row stops any attempt not yet made), and a customer created again with
+ * the id starts at 1.
+ */
+export async function forgetWebhookEvents(tx: Tx, customerIds: readonly string[]): Promise<void> {
+  await tx.webhookEvent.deleteMany({ where: { customerId: { in: [...customerIds] } } });
+  await tx.webhookSequence.deleteMany({ where: { customerId: { in: [...customerIds] } } });
 }

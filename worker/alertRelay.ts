@@ -11,6 +11,8 @@ import { isDatabaseUnavailable } from '../store/databaseErrors.js';
 import type { Db } from '../store/db.js';
 import { creditBalanceSignal, subscriptionWorkflowId, TASK_QUEUE_DEFAULT, thresholdCrossedSignal } from '../workflows/messages.js';
 import { relayWebhooksOnce } from './webhookRelay.js';
+import { recordWebhookEvent } from '../store/webhookOutbox.js';
+import { formatNanos } from '../billing/money.js';
 
 interface PendingAlert {
   id: bigint;
@@ -53,6 +55,14 @@ export async function relayAlertsOnce(db: Db, temporal: Client, logger: Logger, 
       }
     }
     if (done.length > 0) await tx.$executeRaw`UPDATE usage_alerts SET signaled_at = now() WHERE id = ANY(${done}::bigint[])`;
+    // Marked once, so reported to the host once: in the same transaction as the mark.
+    for (const alert of pending.filter((a) => done.includes(a.id))) {
+      await recordWebhookEvent(tx, {
+        customerId: alert.customer_id,
+        type: 'usage.threshold_crossed',
+        data: { metric: alert.metric, threshold: alert.threshold, used: alert.used.toString(), limit: alert.limit.toString(), cycleStart: alert.cycle_start.toISOString(), cycleEnd: alert.cycle_end.toISOString() },
+      });
+    }
     return pending.length;
   }, { timeout: 60_000 });
 }
@@ -94,6 +104,14 @@ export async function relayCreditAlertsOnce(db: Db, temporal: Client, logger: Lo
       }
     }
     if (done.length > 0) await tx.$executeRaw`UPDATE credit_alerts SET signaled_at = now() WHERE id = ANY(${done}::bigint[])`;
+    // A balance under its threshold or run out (not a recharge request, which is Tollgate's own business).
+    for (const alert of pending.filter((a) => done.includes(a.id) && a.kind !== 'recharge')) {
+      await recordWebhookEvent(tx, {
+        customerId: alert.customer_id,
+        type: 'credits.low',
+        data: { unit: alert.unit, balance: formatNanos(BigInt(alert.balance)), threshold: alert.threshold === null ? null : formatNanos(BigInt(alert.threshold)), exhausted: alert.kind === 'exhausted' },
+      });
+    }
     return pending.length;
   }, { timeout: 60_000 });
 }

@@ -158,6 +158,11 @@ describe('collection through Stripe', () => {
     const stored = await api.database.db.invoice.findFirstOrThrow({ where: { customerId: id } });
     expect(proxy.effective('POST', '/v1/invoices')).toBeGreaterThanOrEqual(1);
     expect(requestsFor('/v1/invoices', `tollgate:invoice:${stored.id}:create`).filter((r) => r.executed)).toHaveLength(1);
+    // The host hears of the failure once for that attempt (issue 12: invoice.payment_failed).
+    const failed = await api.database.db.webhookEvent.findMany({ where: { customerId: id, type: 'invoice.payment_failed' } });
+    expect(failed).toHaveLength(1);
+    expect(failed[0]!.data).toMatchObject({ number: invoice.number, reason: expect.stringMatching(/declined/i) });
+    expect(failed[0]!.dedupeKey).toBe(`invoice.payment_failed:${stored.id}:attempt:1`);
   });
 });
 

@@ -28,8 +28,11 @@ CREATE TABLE webhook_events (
   type          text NOT NULL,
   data          jsonb NOT NULL,
   created_at    timestamptz(3) NOT NULL DEFAULT now(),
-  -- Set once its deliveries exist and their workflows are started (worker/webhookRelay.ts).
+  -- Set once its deliveries exist (worker/webhookRelay.ts).
   dispatched_at timestamptz(3),
+  -- Names the fact an event reports where a retried step could report it again (a payment
+  -- failure: its collection attempt, or the provider's event): written once.
+  dedupe_key    text UNIQUE,
   UNIQUE (customer_id, sequence)
 );
 CREATE INDEX webhook_events_undispatched_idx ON webhook_events (created_at) WHERE dispatched_at IS NULL;
