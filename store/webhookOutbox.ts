@@ -5,6 +5,7 @@
  * (worker/webhookRelay.ts) turns them into deliveries.
  */
 import type { WebhookEventType } from '../notifications/webhookEvents.js';
+import type { Db } from './db.js';
 import type { Tx } from './invoiceStore.js';
 
 export async function recordWebhookEvent(tx: Tx, event: { customerId: string; type: WebhookEventType; data: Record<string, unknown>; /** Written once per key: for facts a retried step could report again. */ dedupeKey?: string }): Promise<void> {
@@ -47,4 +48,21 @@ export async function recordWebhookEventsOfEach(tx: Tx, type: WebhookEventType, 
 export async function forgetWebhookEvents(tx: Tx, customerIds: readonly string[]): Promise<void> {
   await tx.webhookEvent.deleteMany({ where: { customerId: { in: [...customerIds] } } });
   await tx.webhookSequence.deleteMany({ where: { customerId: { in: [...customerIds] } } });
+}
+
+/** How long a dispatched event (with its deliveries and their attempts) is kept: the delivery log's reach. */
+export const WEBHOOK_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
+
+/**
+ * Deletes events dispatched before `before` whose deliveries are all over (delivered or failed),
+ * with their deliveries and attempts (cascade), at most `batch` at a time; returns how many.
+ * The numbering (webhook_sequences) stays, so a customer's sequence never restarts.
+ */
+export async function pruneWebhookEvents(db: Db, before: Date, batch = 1_000): Promise<number> {
+  return db.$executeRaw`
+    DELETE FROM webhook_events WHERE id IN (
+      SELECT e.id FROM webhook_events e
+      WHERE e.dispatched_at < ${before}
+        AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id AND d.status = 'pending')
+      LIMIT ${batch})`;
 }

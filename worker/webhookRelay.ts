@@ -11,6 +11,7 @@
  */
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { Db } from '../store/db.js';
+import { pruneWebhookEvents, WEBHOOK_RETENTION_MS } from '../store/webhookOutbox.js';
 import { webhookDeliveryWorkflowId } from '../workflows/messages.js';
 
 async function dispatchEvents(db: Db, batch: number): Promise<number> {
@@ -43,8 +44,19 @@ async function startDeliveries(db: Db, temporal: Client, taskQueue: string, batc
   }, { timeout: 60_000 });
 }
 
-/** Dispatches up to `batch` new events and starts up to `batch` deliveries; returns how many of both. */
+const PRUNE_EVERY_MS = 60_000;
+let prunedAt = 0;
+
+/**
+ * Dispatches up to `batch` new events and starts up to `batch` deliveries; returns how many of
+ * both. About once a minute also deletes what is past the retention (WEBHOOK_RETENTION_MS).
+ */
 export async function relayWebhooksOnce(db: Db, temporal: Client, taskQueue: string, batch = 100): Promise<number> {
   const dispatched = await dispatchEvents(db, batch);
-  return dispatched + await startDeliveries(db, temporal, taskQueue, batch);
+  const started = await startDeliveries(db, temporal, taskQueue, batch);
+  if (Date.now() - prunedAt >= PRUNE_EVERY_MS) {
+    prunedAt = Date.now();
+    await pruneWebhookEvents(db, new Date(Date.now() - WEBHOOK_RETENTION_MS));
+  }
+  return dispatched + started;
 }

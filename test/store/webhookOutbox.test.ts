@@ -4,7 +4,7 @@
  * (and no number used); a dedupe key writes its event once.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { recordWebhookEvent } from '../../store/webhookOutbox.js';
+import { pruneWebhookEvents, recordWebhookEvent } from '../../store/webhookOutbox.js';
 import { createTestDatabase, type TestDatabase } from '../harness/database.js';
 
 let database: TestDatabase;
@@ -42,4 +42,27 @@ it('a dedupe key writes its event once, without using a number again', async () 
   }
   await database.db.$transaction((tx) => recordWebhookEvent(tx, { customerId: 'seq-d', type: 'invoice.payment_failed', data: {}, dedupeKey: 'failure:inv-1:attempt:2' }));
   expect(await sequencesOf('seq-d')).toEqual([1, 2]);
+});
+
+it('prunes dispatched events past the retention whose deliveries are over, and keeps the rest', async () => {
+  const write = (customerId: string) => database.db.$transaction((tx) => recordWebhookEvent(tx, { customerId, type: 'invoice.created', data: {} }));
+  await write('prune-old');
+  await write('prune-pending');
+  await write('prune-new');
+  await write('prune-undispatched');
+  const old = new Date(Date.now() - 40 * 86_400_000);
+  await database.db.webhookEvent.updateMany({ where: { customerId: { in: ['prune-old', 'prune-pending'] } }, data: { dispatchedAt: old } });
+  await database.db.webhookEvent.updateMany({ where: { customerId: 'prune-new' }, data: { dispatchedAt: new Date() } });
+  const endpoint = await database.db.webhookEndpoint.create({ data: { url: 'https://hooks.example/p', eventTypes: ['invoice.created'], secret: 'whsec_p' } });
+  const events = await database.db.webhookEvent.findMany({ where: { customerId: { in: ['prune-old', 'prune-pending'] } } });
+  for (const event of events) {
+    await database.db.webhookDelivery.create({ data: { eventId: event.id, endpointId: endpoint.id, status: event.customerId === 'prune-old' ? 'delivered' : 'pending' } });
+  }
+  await pruneWebhookEvents(database.db, new Date(Date.now() - 30 * 86_400_000));
+  const left = (await database.db.webhookEvent.findMany({ where: { customerId: { startsWith: 'prune-' } } })).map((e) => e.customerId).sort();
+  expect(left).toEqual(['prune-new', 'prune-pending', 'prune-undispatched']);
+  expect(await database.db.webhookDelivery.count({ where: { endpointId: endpoint.id } })).toBe(1);
+  // The numbering stays: the next event of the pruned customer is 2.
+  await write('prune-old');
+  expect(await sequencesOf('prune-old')).toEqual([2]);
 });
