@@ -154,7 +154,7 @@ export function createPaymentActivities(deps: PaymentActivityDeps) {
       // Nothing to charge off-session: mirrored, so the customer can pay on the hosted page.
       const { state } = await mirror(invoice);
       const reason = 'No saved payment method: add a card, or pay the invoice on its page.';
-      await recordFailure(db, invoice.id, reason, state, `attempt:${args.attempt}`);
+      await recordFailure(db, invoice.id, reason, state);
       const hosted = state?.hostedInvoiceUrl ?? (await invoiceWithLines(db, invoice.id))?.hostedInvoiceUrl ?? null;
       return { invoiceId: invoice.id, invoiceNumber: invoice.number, outcome: 'failed', status: 'open', code: 'no_payment_method', reason, hostedInvoiceUrl: hosted };
     }
@@ -180,7 +180,7 @@ export function createPaymentActivities(deps: PaymentActivityDeps) {
         return { ...base, outcome: 'pending', status: 'open' };
       case 'failed':
       case 'requires_action':
-        await recordFailure(db, invoice.id, attempt.reason, attempt.invoice, `attempt:${args.attempt}`);
+        await recordFailure(db, invoice.id, attempt.reason, attempt.invoice);
         log.info('invoice payment failed', { number: invoice.number, attempt: args.attempt, code: attempt.code });
         return { ...base, outcome: attempt.outcome, status: 'open', code: attempt.code, reason: attempt.reason };
     }
@@ -262,7 +262,7 @@ export function createPaymentActivities(deps: PaymentActivityDeps) {
     if (event.kind === 'invoice_paid' || event.kind === 'checkout_completed') await paid(invoice.id, { reference: event.reference ?? null, at: new Date(event.occurredAt) });
     // Stripe's copy was paid (invoice.paid names it): record what Stripe now says of it.
     if (event.kind === 'invoice_paid' && invoice.providerInvoiceId) await db.invoice.update({ where: { id: invoice.id }, data: { providerStatus: 'paid' } });
-    if (event.kind === 'invoice_payment_failed' || event.kind === 'invoice_action_required') await recordFailure(db, invoice.id, event.reason ?? 'The payment failed.', undefined, `event:${event.eventId}`);
+    if (event.kind === 'invoice_payment_failed' || event.kind === 'invoice_action_required') await recordFailure(db, invoice.id, event.reason ?? 'The payment failed.');
     if (event.hostedInvoiceUrl && !invoice.hostedInvoiceUrl) await db.invoice.update({ where: { id: invoice.id }, data: { hostedInvoiceUrl: event.hostedInvoiceUrl } });
     return outcomeOf(await requireInvoice(invoice.id));
   }

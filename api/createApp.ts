@@ -47,6 +47,8 @@ export interface AppDeps {
   /** Browser origins CORS answers (TOLLGATE_CORS_ORIGINS); none when absent. */
   corsOrigins?: readonly string[];
   now?: () => number;
+  /** Which host webhook endpoint URLs POST /v1/webhook-endpoints accepts; default https to public addresses only. */
+  webhookEndpoints?: import('../notifications/destinationGuard.js').WebhookPolicy;
   /** Which alert webhook URLs PUT …/alert-channels accepts; default https to public addresses only. */
   alertWebhooks?: import('../notifications/destinationGuard.js').WebhookPolicy;
   /** Who issues the invoices (printed on invoice PDFs); read from TOLLGATE_SELLER_* when absent. */
@@ -108,7 +110,7 @@ export function createApp(deps: AppDeps): Express {
   // Their answers hold secrets, which the Idempotency-Key store must never keep: mounted before it.
   app.use(apiKeyRoutes({ db: deps.db, credentials: access.credentials, now: deps.now }));
   app.use(customerSessionRoutes({ db: deps.db, credentials: access.credentials, now: deps.now }));
-  const webhooks = { db: deps.db, webhooks: deps.alertWebhooks, now: deps.now };
+  const webhooks = { db: deps.db, webhooks: deps.webhookEndpoints, now: deps.now };
   app.use(webhookSecretRoutes(webhooks));
   app.use(idempotency(deps.db, deps.now));
   app.use(webhookEndpointRoutes(webhooks));

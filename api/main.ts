@@ -3,7 +3,7 @@ import { Client, Connection } from '@temporalio/client';
 import { pino } from 'pino';
 import { createPaymentProvider } from '../activities/payments/createPaymentProvider.js';
 import { loadCatalog } from '../config/loadCatalog.js';
-import { alertWebhookPolicy, loadApiSettings } from '../config/settings.js';
+import { alertWebhookPolicy, loadApiSettings, webhookEndpointPolicy } from '../config/settings.js';
 import { temporalConnectionOptions } from '../config/temporalConnection.js';
 import { createDb } from '../store/db.js';
 import { createServer } from './createServer.js';
@@ -28,6 +28,7 @@ async function main() {
     recorder: { maxConcurrentFlushes: settings.USAGE_FLUSH_CONCURRENCY, maxBatchEvents: settings.USAGE_FLUSH_MAX_EVENTS },
     usageView: { maxCustomers: settings.USAGE_VIEW_MAX_CUSTOMERS, maxAgeMs: settings.USAGE_VIEW_MAX_AGE_MS },
     alertWebhooks: alertWebhookPolicy(settings),
+    webhookEndpoints: webhookEndpointPolicy(settings),
     stripeWebhookSecret: settings.PAYMENT_PROVIDER === 'stripe' ? settings.STRIPE_WEBHOOK_SECRET : undefined,
     payments: createPaymentProvider(settings),
     returnUrls: returnUrlsOf(settings),

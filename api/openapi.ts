@@ -869,7 +869,7 @@ function baseDocument() {
         },
         post: {
           summary: 'Register a webhook endpoint',
-          description: `Where Tollgate tells the host what happened. The URL follows the alert webhooks' address rules: https to a public address unless ALERT_WEBHOOKS_ALLOW_HTTP / ALERT_WEBHOOKS_ALLOW_PRIVATE_NETWORKS relax them. The signing secret (\`secret\`, \`whsec_…\`) is in this answer only. Events that happen after this are delivered.\n\n${webhookDeliveryDescription}`,
+          description: `Where Tollgate tells the host what happened. The URL must be https to a public address unless WEBHOOK_ENDPOINTS_ALLOW_HTTP / WEBHOOK_ENDPOINTS_ALLOW_PRIVATE_NETWORKS relax that (settings apart from the alert webhooks'). The signing secret (\`secret\`, \`whsec_…\`) is in this answer only. Events that happen after this are delivered.\n\n${webhookDeliveryDescription}`,
           parameters: [secretNotStored],
           requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/CreateWebhookEndpoint' } } } },
           responses: {
@@ -900,7 +900,7 @@ function baseDocument() {
             ...badRequest(...BODY_CODES, ...PATH_CODES, 'idempotency_key_not_supported'),
             ...authErrors,
             404: endpointNotFound,
-            409: errorResponse('The endpoint was deleted.', ['webhook_endpoint_deleted']),
+            409: errorResponse('The endpoint was deleted, or its secret was rotated by another request meanwhile (read it and rotate again if needed).', ['webhook_endpoint_deleted', 'webhook_secret_rotated']),
             ...bodyLimits,
           },
         },

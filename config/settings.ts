@@ -26,6 +26,13 @@ const shared = {
    */
   ALERT_WEBHOOKS_ALLOW_HTTP: flag,
   ALERT_WEBHOOKS_ALLOW_PRIVATE_NETWORKS: flag,
+  /**
+   * The host's own webhook endpoints (POST /v1/webhook-endpoints), apart from customers' alert
+   * webhooks: a host's backend often sits on a private network, and allowing that must not let
+   * customer sessions point Slack/Discord URLs at it.
+   */
+  WEBHOOK_ENDPOINTS_ALLOW_HTTP: flag,
+  WEBHOOK_ENDPOINTS_ALLOW_PRIVATE_NETWORKS: flag,
   ...paymentSettingsShape,
 };
 
@@ -88,6 +95,11 @@ export type WorkerSettings = z.output<typeof workerSchema>;
 export type ApiSettings = z.output<typeof apiSchema>;
 
 /** The webhook policy (notifications/destinationGuard.ts) these settings describe. */
+/** The host webhook endpoints' policy (issue 12), apart from the alert webhooks'. */
+export function webhookEndpointPolicy(settings: Pick<WorkerSettings, 'WEBHOOK_ENDPOINTS_ALLOW_HTTP' | 'WEBHOOK_ENDPOINTS_ALLOW_PRIVATE_NETWORKS'>): WebhookPolicy {
+  return { allowHttp: settings.WEBHOOK_ENDPOINTS_ALLOW_HTTP, allowPrivateNetworks: settings.WEBHOOK_ENDPOINTS_ALLOW_PRIVATE_NETWORKS };
+}
+
 export function alertWebhookPolicy(settings: Pick<WorkerSettings, 'ALERT_WEBHOOKS_ALLOW_HTTP' | 'ALERT_WEBHOOKS_ALLOW_PRIVATE_NETWORKS'>): WebhookPolicy {
   return { allowHttp: settings.ALERT_WEBHOOKS_ALLOW_HTTP, allowPrivateNetworks: settings.ALERT_WEBHOOKS_ALLOW_PRIVATE_NETWORKS };
 }

@@ -171,7 +171,7 @@ export async function issueCreditNote(db: Db, args: {
   paymentProvider: string;
 }): Promise<StoredInvoice> {
   const total = args.lines.reduce((sum, line) => sum + line.amountMinor, 0n);
-  const stored = await withIdempotentRetry(db, (tx) => storeInvoice(tx, {
+  const stored = await withIdempotentRetry(db, async (tx) => settle(tx, await storeInvoice(tx, {
     customerId: args.customerId,
     reason: 'refund',
     currency: args.currency,
@@ -188,7 +188,19 @@ export async function issueCreditNote(db: Db, args: {
     })),
     totalMinor: (-total).toString(),
     idempotencyKey: `invoice:${args.customerId}:refund:${args.refundId}`,
-  }, args.paymentProvider));
-  await db.invoice.updateMany({ where: { id: stored.id, status: 'open' }, data: { status: 'paid', paidAt: new Date(args.at), paymentReference: args.reference.slice(0, 500) } });
+  }, args.paymentProvider)));
   return stored;
+
+  /** Settled with its issue, in its transaction; the host hears invoice.created, then invoice.paid, once. */
+  async function settle(tx: Tx, note: StoredInvoice): Promise<StoredInvoice> {
+    const { count } = await tx.invoice.updateMany({ where: { id: note.id, status: 'open' }, data: { status: 'paid', paidAt: new Date(args.at), paymentReference: args.reference.slice(0, 500) } });
+    if (count === 1) {
+      await recordWebhookEvent(tx, {
+        customerId: args.customerId,
+        type: 'invoice.paid',
+        data: { number: note.number, currency: args.currency, total: formatMinor(-total, args.currency), paidAt: new Date(args.at).toISOString(), reference: args.reference.slice(0, 500) },
+      });
+    }
+    return note;
+  }
 }

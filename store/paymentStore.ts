@@ -93,14 +93,17 @@ export async function recordPaid(db: Db, invoiceId: string, args: { reference: s
       },
     });
     if (count !== 1) return false;
-    const granted = await grantPurchaseOfInvoice(tx, invoiceId, args.lowBalanceThresholdNanos);
-    // Paid once (the update above only matches an open invoice), so reported once.
+    // Paid once (the update above only matches an open invoice), so reported once. Reported before
+    // the credits are granted: the customer's event numbering is locked before its credit account,
+    // the order a renewal takes them in (its invoice's event, then the account), so the two never
+    // wait on each other in a cycle.
     const invoice = await tx.invoice.findUniqueOrThrow({ where: { id: invoiceId }, select: { customerId: true, number: true, currency: true, totalMinor: true, creditPurchase: { select: { unit: true, kind: true } } } });
     await recordWebhookEvent(tx, {
       customerId: invoice.customerId,
       type: 'invoice.paid',
       data: { number: invoice.number, currency: invoice.currency, total: formatMinor(invoice.totalMinor, invoice.currency), paidAt: args.at.toISOString(), reference: args.reference },
     });
+    const granted = await grantPurchaseOfInvoice(tx, invoiceId, args.lowBalanceThresholdNanos);
     if (granted?.granted && invoice.creditPurchase) {
       await recordWebhookEvent(tx, {
         customerId: invoice.customerId,
@@ -114,10 +117,11 @@ export async function recordPaid(db: Db, invoiceId: string, args: { reference: s
 
 /**
  * A failed attempt leaves the invoice open with the reason; it changes nothing once it is paid or
- * void. It is reported to the host (invoice.payment_failed) once per `failureKey`: the collection
- * attempt, or the provider's event, so a retried step does not report it twice.
+ * void. It is reported to the host (invoice.payment_failed) once per collection attempt of the
+ * invoice (`collection_attempts`, set before each charge): Tollgate's own charge and the
+ * provider's webhook about that same charge, or a retried step, report it once.
  */
-export async function recordFailure(db: Db, invoiceId: string, reason: string, state: MirroredInvoice | undefined, failureKey: string): Promise<void> {
+export async function recordFailure(db: Db, invoiceId: string, reason: string, state?: MirroredInvoice): Promise<void> {
   await db.$transaction(async (tx) => {
     const { count } = await tx.invoice.updateMany({
       where: { id: invoiceId, status: 'open' },
@@ -127,12 +131,12 @@ export async function recordFailure(db: Db, invoiceId: string, reason: string, s
       },
     });
     if (count !== 1) return;
-    const invoice = await tx.invoice.findUniqueOrThrow({ where: { id: invoiceId }, select: { customerId: true, number: true, currency: true, totalMinor: true, hostedInvoiceUrl: true } });
+    const invoice = await tx.invoice.findUniqueOrThrow({ where: { id: invoiceId }, select: { customerId: true, number: true, currency: true, totalMinor: true, hostedInvoiceUrl: true, collectionAttempts: true } });
     await recordWebhookEvent(tx, {
       customerId: invoice.customerId,
       type: 'invoice.payment_failed',
       data: { number: invoice.number, currency: invoice.currency, total: formatMinor(invoice.totalMinor, invoice.currency), reason: reason.slice(0, 500), payUrl: invoice.hostedInvoiceUrl },
-      dedupeKey: `invoice.payment_failed:${invoiceId}:${failureKey}`,
+      dedupeKey: `invoice.payment_failed:${invoiceId}:${invoice.collectionAttempts}`,
     });
   });
 }

@@ -34,6 +34,14 @@ function columns(s: SubscriptionSnapshot) {
 
 /** Writes the snapshot if it is newer than the stored row; returns whether it did. */
 export async function saveSubscriptionSnapshot(tx: Tx, snapshot: SubscriptionSnapshot): Promise<boolean> {
+  // Lock order (docs/architecture.md, Access): the customer's event numbering before its
+  // subscription row. A renewal's invoice writes its event (numbering) and then this row; a change
+  // without an invoice writes this row and then its event: taking the numbering first here keeps
+  // the two from waiting on each other in a cycle. (DO UPDATE locks the row, creating it if a
+  // customer from before webhooks has none.)
+  await tx.$executeRaw`
+    INSERT INTO webhook_sequences (customer_id, last) VALUES (${snapshot.customerId}, 0)
+    ON CONFLICT (customer_id) DO UPDATE SET last = webhook_sequences.last`;
   // What the host hears of (subscription.updated) is read under the row's lock, so two writes of
   // newer versions each compare with what the other left.
   const [before] = await tx.$queryRaw<Array<{ plan_id: string; interval: string; seats: number; status: string }>>`

@@ -12,11 +12,14 @@ export async function recordWebhookEvent(tx: Tx, event: { customerId: string; ty
   // Looked up before a number is taken, so a repeat leaves no gap in the customer's sequence. Two
   // at once both pass here; the unique key fails the second transaction, which is retried.
   if (event.dedupeKey && (await tx.webhookEvent.findUnique({ where: { dedupeKey: event.dedupeKey }, select: { id: true } }))) return;
-  const [row] = await tx.$queryRaw<Array<{ last: bigint }>>`
-    INSERT INTO webhook_sequences (customer_id, last) VALUES (${event.customerId}, 1)
-    ON CONFLICT (customer_id) DO UPDATE SET last = webhook_sequences.last + 1
-    RETURNING last`;
-  await tx.webhookEvent.create({ data: { customerId: event.customerId, sequence: row!.last, type: event.type, data: event.data as object, dedupeKey: event.dedupeKey ?? null } });
+  // One statement (a renewal writes this while it holds the invoice-number lock: every round trip counts).
+  await tx.$executeRaw`
+    WITH numbered AS (
+      INSERT INTO webhook_sequences (customer_id, last) VALUES (${event.customerId}, 1)
+      ON CONFLICT (customer_id) DO UPDATE SET last = webhook_sequences.last + 1
+      RETURNING last)
+    INSERT INTO webhook_events (customer_id, sequence, type, data, dedupe_key)
+    SELECT ${event.customerId}, last, ${event.type}, ${JSON.stringify(event.data)}::jsonb, ${event.dedupeKey ?? null} FROM numbered`;
 }
 
 /** The same for many customers' first events at once (a bulk import): one event each. */
@@ -42,12 +45,11 @@ export async function recordWebhookEventsOfEach(tx: Tx, type: WebhookEventType, 
 /**
  * When a customer's creation is undone (its workflow could not be started): its events and its
  * numbering go too, so the host is told nothing of it (unless a delivery already went out in
- * between; deleting its row stops any attempt not yet made), and a customer created again with
- * the id starts at 1.
+ * between; deleting its row stops any attempt not yet made). The numbering stays, so a customer
+ * created again with the id goes on from it (a receiver that saw the first never sees an old number).
  */
 export async function forgetWebhookEvents(tx: Tx, customerIds: readonly string[]): Promise<void> {
   await tx.webhookEvent.deleteMany({ where: { customerId: { in: [...customerIds] } } });
-  await tx.webhookSequence.deleteMany({ where: { customerId: { in: [...customerIds] } } });
 }
 
 /** How long a dispatched event (with its deliveries and their attempts) is kept: the delivery log's reach. */

@@ -14,6 +14,8 @@ import { relayWebhooksOnce } from './webhookRelay.js';
 import { recordWebhookEvent } from '../store/webhookOutbox.js';
 import { formatNanos } from '../billing/money.js';
 
+const byCustomer = (a: { customer_id: string }, b: { customer_id: string }) => (a.customer_id < b.customer_id ? -1 : a.customer_id > b.customer_id ? 1 : 0);
+
 interface PendingAlert {
   id: bigint;
   customer_id: string;
@@ -56,7 +58,8 @@ export async function relayAlertsOnce(db: Db, temporal: Client, logger: Logger, 
     }
     if (done.length > 0) await tx.$executeRaw`UPDATE usage_alerts SET signaled_at = now() WHERE id = ANY(${done}::bigint[])`;
     // Marked once, so reported to the host once: in the same transaction as the mark.
-    for (const alert of pending.filter((a) => done.includes(a.id))) {
+    // In customer order: two relays' batches take the customers' numbering locks in one order.
+    for (const alert of pending.filter((a) => done.includes(a.id)).sort(byCustomer)) {
       await recordWebhookEvent(tx, {
         customerId: alert.customer_id,
         type: 'usage.threshold_crossed',
@@ -105,7 +108,7 @@ export async function relayCreditAlertsOnce(db: Db, temporal: Client, logger: Lo
     }
     if (done.length > 0) await tx.$executeRaw`UPDATE credit_alerts SET signaled_at = now() WHERE id = ANY(${done}::bigint[])`;
     // A balance under its threshold or run out (not a recharge request, which is Tollgate's own business).
-    for (const alert of pending.filter((a) => done.includes(a.id) && a.kind !== 'recharge')) {
+    for (const alert of pending.filter((a) => done.includes(a.id) && a.kind !== 'recharge').sort(byCustomer)) {
       await recordWebhookEvent(tx, {
         customerId: alert.customer_id,
         type: 'credits.low',

@@ -8,7 +8,7 @@ import { NativeConnection, Runtime } from '@temporalio/worker';
 import { pino } from 'pino';
 import { createPaymentProvider } from '../activities/payments/createPaymentProvider.js';
 import { loadCatalog } from '../config/loadCatalog.js';
-import { alertWebhookPolicy, loadWorkerSettings } from '../config/settings.js';
+import { alertWebhookPolicy, loadWorkerSettings, webhookEndpointPolicy } from '../config/settings.js';
 import { temporalConnectionOptions } from '../config/temporalConnection.js';
 import { createDb } from '../store/db.js';
 import { Client } from '@temporalio/client';
@@ -46,7 +46,9 @@ async function main() {
     telegramApiBaseUrl: settings.TELEGRAM_API_BASE_URL,
     webhooks,
   });
-  const webhookPoster = createWebhookPoster({ webhooks });
+  const endpointPolicy = webhookEndpointPolicy(settings);
+  if (endpointPolicy.allowHttp || endpointPolicy.allowPrivateNetworks) logger.warn({ webhookEndpoints: endpointPolicy }, 'webhook endpoints may use plain http or reach private networks');
+  const webhookPoster = createWebhookPoster({ webhooks: endpointPolicy });
   const payments = createPaymentProvider(settings);
   if (payments.name === 'none') logger.info('PAYMENT_PROVIDER=none: invoices are issued and left open for collection by other means');
   else logger.info({ provider: payments.name, apiBase: settings.STRIPE_API_BASE, tax: settings.STRIPE_TAX }, 'collecting invoices through the payment provider');
@@ -57,7 +59,7 @@ async function main() {
     db,
     payments,
     senders,
-    // Hosts' webhook endpoints follow the alert webhooks' address rules (the same settings).
+    // Hosts' webhook endpoints have address rules of their own (WEBHOOK_ENDPOINTS_ALLOW_*).
     webhookPoster,
     catalog: () => catalog,
     options: workerTuning(settings),

@@ -70,10 +70,14 @@ export function webhookSecretRoutes(deps: Deps): Router {
     if (endpoint.disabledAt) throw new ApiError(409, 'webhook_endpoint_deleted', 'This endpoint was deleted.');
     const secret = newSigningSecret();
     const keep = body.data.previousValidSeconds ?? DEFAULT_PREVIOUS_SECRET_SECONDS;
-    const rotated = await db.webhookEndpoint.update({
-      where: { id: endpoint.id },
+    // Only over the secret read: of two rotations at once (or a retried one) the second is refused,
+    // so `previous` is always the secret the host last saw, never one it was never shown.
+    const { count } = await db.webhookEndpoint.updateMany({
+      where: { id: endpoint.id, secret: endpoint.secret, disabledAt: null },
       data: { secret, previousSecret: keep > 0 ? endpoint.secret : null, previousExpiresAt: keep > 0 ? new Date(now() + keep * 1000) : null },
     });
+    if (count !== 1) throw new ApiError(409, 'webhook_secret_rotated', 'The secret was rotated (or the endpoint deleted) meanwhile: read the endpoint and rotate again if needed.');
+    const rotated = await db.webhookEndpoint.findUniqueOrThrow({ where: { id: endpoint.id } });
     res.set('cache-control', 'no-store').json({ ...endpointView(rotated), secret });
   });
 

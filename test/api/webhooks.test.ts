@@ -83,7 +83,7 @@ describe('outbound webhooks', () => {
     await eventually(() => forCustomer(customer).length === 1 || undefined);
     expect((await api.request('POST', `/v1/customers/${customer}/subscription/change`, { body: { plan: 'pro' } })).status).toBe(200);
     const requests = await eventually(() => (forCustomer(customer).length === 2 ? forCustomer(customer) : undefined));
-    expect(requests.map((r) => (r.body as { sequence: number }).sequence).sort()).toEqual([2, 3]);
+    expect(requests.map((r) => (r.body as { sequence: number }).sequence).sort((a, b) => a - b)).toEqual([2, 3]);
     const reasons = requests.map((r) => (r.body as { data: { reason: string } }).data.reason);
     expect(new Set(reasons).size).toBe(2);
   });

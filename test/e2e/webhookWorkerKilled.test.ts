@@ -20,8 +20,8 @@ const env = () => ({
   DATABASE_URL: database.url,
   TEMPORAL_ADDRESS: inject('temporalAddress'),
   TEMPORAL_TASK_QUEUE: `webhook-kill-${randomUUID()}`,
-  ALERT_WEBHOOKS_ALLOW_HTTP: 'true',
-  ALERT_WEBHOOKS_ALLOW_PRIVATE_NETWORKS: 'true',
+  WEBHOOK_ENDPOINTS_ALLOW_HTTP: 'true',
+  WEBHOOK_ENDPOINTS_ALLOW_PRIVATE_NETWORKS: 'true',
 });
 
 beforeAll(async () => {

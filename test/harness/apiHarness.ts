@@ -100,7 +100,7 @@ export async function startApiHarness(options: ApiHarnessOptions = {}): Promise<
     relay = undefined;
   };
   if (options.withWorker !== false) await startWorker();
-  const { server, close: closeServer, usageView, ready } = createServer({ db: database.db, databaseUrl: database.url, temporal, taskQueue, catalog, operatorKey: OPERATOR_KEY, logger, alertWebhooks, stripeWebhookSecret: options.stripeWebhookSecret, payments: options.payments, corsOrigins: options.corsOrigins, rateLimits: options.rateLimits ?? UNREACHED_RATE_LIMITS });
+  const { server, close: closeServer, usageView, ready } = createServer({ db: database.db, databaseUrl: database.url, temporal, taskQueue, catalog, operatorKey: OPERATOR_KEY, logger, alertWebhooks, webhookEndpoints: alertWebhooks, stripeWebhookSecret: options.stripeWebhookSecret, payments: options.payments, corsOrigins: options.corsOrigins, rateLimits: options.rateLimits ?? UNREACHED_RATE_LIMITS });
   await ready;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -36,6 +36,8 @@ CREATE TABLE webhook_events (
   UNIQUE (customer_id, sequence)
 );
 CREATE INDEX webhook_events_undispatched_idx ON webhook_events (created_at) WHERE dispatched_at IS NULL;
+-- The retention's delete (store/webhookOutbox.ts pruneWebhookEvents) finds the oldest here.
+CREATE INDEX webhook_events_dispatched_at_idx ON webhook_events (dispatched_at) WHERE dispatched_at IS NOT NULL;
 
 CREATE TABLE webhook_deliveries (
   id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
