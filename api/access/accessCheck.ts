@@ -35,7 +35,7 @@ function decoded(value: string): string {
 const unauthorized = (message: string) => new ApiError(401, 'unauthorized', message, undefined, { 'www-authenticate': 'Bearer' });
 
 /** Why `principal` may not call a route with this rule and path parameters, or undefined when it may. */
-export function refusal(principal: Principal, rule: RouteAccess, params: Readonly<Record<string, string>>): ApiError | undefined {
+function refusal(principal: Principal, rule: RouteAccess, params: Readonly<Record<string, string>>): ApiError | undefined {
   if (principal.kind === 'key') {
     if (principal.scopes.includes('admin') || rule.scopes.some((scope) => principal.scopes.includes(scope))) return undefined;
     const needed = ['admin', ...rule.scopes].map((s) => `\`${s}\``).join(' or ');
