@@ -27,6 +27,7 @@ import { subscriptionWorkflowId } from '../../workflows/messages.js';
 import { ApiError } from '../errors.js';
 import { operationIdOf } from '../idempotency.js';
 import { refusalOf } from './refusalOf.js';
+import { freeStrandedWorkflowTask } from './strandedWorkflowTask.js';
 
 /** Attempts before a request that keeps losing races is answered `subscription_busy`. */
 const MAX_ATTEMPTS = 8;
@@ -36,6 +37,12 @@ const MAX_ATTEMPTS = 8;
  * Idempotency-Key fetches its answer.
  */
 const ANSWER_WAIT_MS = 30_000;
+/**
+ * How long one attempt waits for the workflow to accept or refuse the Update. A live worker does
+ * in milliseconds; longer means no worker is polling, or the workflow task is stranded on a dead
+ * worker's queue, which the next attempt first frees (api/temporal/strandedWorkflowTask.ts).
+ */
+const ACCEPT_WAIT_MS = 10_000;
 
 /** Accept stage: the handle then polls the run that accepted the Update (not whatever run is current). */
 export const ACCEPTED = WorkflowUpdateStage.ACCEPTED;
@@ -114,7 +121,8 @@ export async function executeSubscriptionUpdate<Ret>(args: {
     const again = attempt < MAX_ATTEMPTS;
     const delay = () => new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 50 * 2 ** attempt)));
     try {
-      return await answerOf(await args.start(handle, args.updateId));
+      const accepted = await args.temporal.withDeadline(Date.now() + ACCEPT_WAIT_MS, () => args.start(handle, args.updateId));
+      return await answerOf(accepted);
     } catch (error) {
       if (error instanceof ApiError) throw error;
       const refusal = refusalOf(error);
@@ -137,6 +145,8 @@ export async function executeSubscriptionUpdate<Ret>(args: {
       const transient = classify(error);
       if (!transient) throw error;
       if (transient.retry && again) {
+        // Not accepted in time: if the workflow's task is stranded, free it before trying again.
+        if (transient.answer === 'unavailable') await freeStrandedWorkflowTask(args.temporal, subscriptionWorkflowId(args.customerId)).catch(() => false);
         await delay();
         continue;
       }
