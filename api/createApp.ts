@@ -18,6 +18,7 @@ import { idempotency } from './idempotency.js';
 import { openApiDocument } from './openapi.js';
 import { returnPageRoutes, returnUrlsOf, type ReturnUrls } from './payments/returnUrls.js';
 import { alertRoutes } from './routes/alertRoutes.js';
+import { billingPageRoutes } from './billingPage/billingPageRoutes.js';
 import { auditLog } from './audit/auditLog.js';
 import { auditLogRoutes } from './routes/auditLogRoutes.js';
 import { webhookEndpointRoutes, webhookSecretRoutes } from './routes/webhookEndpointRoutes.js';
@@ -31,6 +32,7 @@ import { invoiceSettlementRoutes } from './routes/invoiceSettlementRoutes.js';
 import { paymentMethodRoutes } from './routes/paymentMethodRoutes.js';
 import { stripeWebhookRoutes } from './routes/stripeWebhookRoutes.js';
 import { planChangeRoutes } from './routes/planChangeRoutes.js';
+import { planCatalogRoutes } from './routes/planCatalogRoutes.js';
 import { healthRoutes } from './routes/healthRoutes.js';
 
 export interface AppDeps {
@@ -102,6 +104,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(stripeWebhookRoutes(deps));
   // Where Stripe's pages send the customer's browser back: it has no API key.
   app.use(returnPageRoutes());
+  // The reference billing page's files: public; the page calls the API with a customer session.
+  app.use(billingPageRoutes());
   app.use(requireAccess(access.check));
   app.use(jsonBody({ limitBytes: 1024 * 1024 }));
   // Before every route that changes something (the secret-answer ones included).
@@ -120,6 +124,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(invoiceSettlementRoutes(deps));
   app.use(alertRoutes(deps));
   app.use(planChangeRoutes(deps));
+  app.use(planCatalogRoutes(deps));
   app.use(creditRoutes({ db: deps.db, temporal: deps.temporal, catalog: deps.catalog, paymentProvider: deps.payments?.name ?? 'none', returnUrls }));
   app.use(paymentMethodRoutes({
     db: deps.db,

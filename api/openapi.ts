@@ -74,6 +74,7 @@ const subscriptionSchema = {
           used: { type: 'integer' }, limit: { type: 'integer' }, percent: { type: 'number' },
           remaining: { type: 'integer' }, overage: { type: 'integer' }, overLimitPolicy: { type: 'string', enum: ['reject', 'bill', 'credits'] },
           blocked: { type: 'boolean', description: 'Not even one more unit would be admitted: `reject` at its limit, or `credits` past it with a balance that cannot pay for one more unit.' },
+          overageCharge: { oneOf: [money, { type: 'null' }], description: 'Policy `bill`: what the units past the limit come to so far, billed on the next cycle\'s invoice (10,000 over at $0.0005 → 5.00); other policies: null.' },
         },
       },
     },
@@ -552,12 +553,20 @@ function baseDocument() {
           },
         },
       },
+      '/v1/customers/{customerId}/plans': {
+        get: {
+          summary: 'The plans this customer may choose from, with prices per interval, limits and seats; the current choice marked',
+          description: 'What a billing page\'s plan picker shows: plans in tier order, each with `prices.monthly` and `prices.yearly` (null when the plan is not offered yearly; derived from `yearlyDiscountPercent` where the catalog sets no yearly price), what each metric includes and what happens past it (`reject`, `bill` at `unitPrice`, or drawn from `credits`), seats, features, and `current: true` on the customer\'s plan. Then GET …/subscription/change-preview says what choosing one would cost.',
+          parameters: [customerIdParam],
+          responses: { 200: { description: '`{ currency, cycleDays, yearlyDiscountPercent, downgradeTiming, fallbackPlan: { id, name }, current: { plan, interval, seats }, metrics, plans }`.' }, ...badRequest(...PATH_CODES), ...authErrors, 404: notFound },
+        },
+      },
       '/v1/customers/{customerId}/subscription/change-preview': {
         get: {
           summary: 'What a change would cost or credit, and whether it is allowed (changes nothing)',
           parameters: [customerIdParam, { name: 'plan', in: 'query', schema: { type: 'string' } }, { name: 'interval', in: 'query', schema: { type: 'string', enum: ['monthly', 'yearly'] } }, { name: 'seats', in: 'query', schema: { type: 'integer', minimum: 1 } }],
           responses: {
-            200: { description: '`{ allowed: true, kind, effective, plan, interval, seats, period, charged, credited, lines }` or `{ allowed: false, refusal: { code, message, details } }` with the same codes as the change.' },
+            200: { description: '`{ allowed: true, kind, effective, plan, interval, seats, period, charged, credited, creditApplied, lines }` (`charged`: what the change would invoice after `creditApplied`, the credit already owed that pays part or all of it, as the change does) or `{ allowed: false, refusal: { code, message, details } }` with the same codes as the change.' },
             ...badRequest(...PATH_CODES),
             ...authErrors,
             404: notFound,
@@ -934,7 +943,7 @@ function baseDocument() {
           parameters: [customerIdParam, secretNotStored],
           requestBody: { required: false, content: { 'application/json': { schema: { $ref: '#/components/schemas/CreateCustomerSession' } } } },
           responses: {
-            201: { description: 'The session, with its token in `token`.', content: { 'application/json': { schema: { allOf: [{ $ref: '#/components/schemas/CustomerSession' }, { type: 'object', properties: { token: { type: 'string', example: 'tg_cs_…' } } }] } } } },
+            201: { description: 'The session, with its token in `token` and the billing page\'s link in `billingPageUrl`.', content: { 'application/json': { schema: { allOf: [{ $ref: '#/components/schemas/CustomerSession' }, { type: 'object', properties: { token: { type: 'string', example: 'tg_cs_…' }, billingPageUrl: { type: 'string', example: '/billing/#customer=acme&token=tg_cs_…', description: 'The reference billing page opened for this session, relative to the API\'s address; the token rides in the fragment, which browsers never send to a server.' } } }] } } } },
             ...badRequest(...BODY_CODES, ...PATH_CODES, 'idempotency_key_not_supported'),
             ...authErrors,
             404: notFound,

@@ -2,6 +2,7 @@
 import { findPlan, priceString, type Catalog, type CreditsPolicy } from '../billing/catalog.js';
 import { creditDraw, creditsMoneyNanos, creditUnitOf, formatCredits, nanosToMinor } from '../billing/creditPricing.js';
 import { moneyView } from '../billing/money.js';
+import { overageCharges } from '../billing/overage.js';
 import { admits, percentUsed } from '../billing/usage.js';
 import type { SubscriptionRecord } from '../store/subscriptionStore.js';
 import type { Invoice, InvoiceLine } from '../generated/prisma/client.js';
@@ -20,12 +21,15 @@ export interface UsageView {
   overage: number;
   overLimitPolicy: string;
   blocked: boolean;
+  /** Billed overage (policy `bill`): what this cycle's units past the limit will cost on the next invoice, so far; else null. */
+  overageCharge: { amount: string; currency: string } | null;
 }
 
 /** The usage card: what a host's billing page shows, with this cycle's usage per metric. */
 export function subscriptionView(catalog: Catalog, s: SubscriptionRecord, usageByMetric: ReadonlyMap<string, bigint>, creditBalanceNanos = 0n) {
   const plan = findPlan(catalog, s.planId);
   const unit = creditUnitOf(catalog);
+  const charges = plan ? overageCharges({ plan, metrics: catalog.metrics, currency: s.currency, usage: usageByMetric }) : [];
   const usage: UsageView[] = catalog.metrics.map((metric) => {
     const limit = BigInt(plan?.limits[metric.id]?.included ?? 0);
     const policy = plan?.limits[metric.id]?.overLimit.policy ?? 'reject';
@@ -44,6 +48,7 @@ export function subscriptionView(catalog: Catalog, s: SubscriptionRecord, usageB
       blocked: plan?.limits[metric.id]?.overLimit.policy === 'credits'
         ? creditDraw({ used, quantity: 1n, included: limit, policy: plan.limits[metric.id]!.overLimit as CreditsPolicy }).creditsNanos > creditBalanceNanos
         : !admits({ used, quantity: 1n, included: limit, policy: policy as 'reject' | 'bill' }),
+      overageCharge: policy === 'bill' ? moneyView(charges.find((c) => c.metric === metric.id)?.amountMinor ?? 0n, s.currency) : null,
     };
   });
   return {

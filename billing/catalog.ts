@@ -232,6 +232,11 @@ export function parseCatalog(input: unknown, source = 'catalog'): Catalog {
       if (p.seats.max !== undefined && p.seats.included > p.seats.max) problems.push(`plans[${i}].seats: included ${p.seats.included} is above max ${p.seats.max}`);
       checkPrice(`plans[${i}].seats.price.monthly`, p.seats.price.monthly);
       checkYearly(`plans[${i}].seats.price`, p.seats.price);
+      // A plan sold yearly must price its seats yearly too, or a yearly subscription's seats could not be priced.
+      const soldYearly = p.price.yearly !== undefined || catalog.yearlyDiscountPercent !== undefined;
+      if (soldYearly && p.seats.price.yearly === undefined && catalog.yearlyDiscountPercent === undefined) {
+        problems.push(`plans[${i}].seats.price.yearly: the plan has a yearly price, so its seats need one too (or set yearlyDiscountPercent)`);
+      }
     }
   });
   if (!catalog.plans.some((p) => p.id === catalog.fallbackPlan)) problems.push(`fallbackPlan: "${catalog.fallbackPlan}" is not a plan id`);

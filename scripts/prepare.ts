@@ -1,12 +1,13 @@
 /**
  * What `npm test`, `npm start` and `npm run bench` need before they run: the generated Prisma
  * client (offline: PRISMA_SCHEMA_ENGINE_BINARY stops the CLI from downloading a schema engine that
- * `generate` does not use), the Temporal binaries and stripe-mock (scripts/tools.ts).
+ * `generate` does not use), the Temporal binaries and stripe-mock, and with `--browser` (npm test)
+ * Chromium (scripts/tools.ts).
  */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, findStripeMock, findTemporalCli, findTemporalTestServer, projectRoot } from './tools.js';
+import { describe, findChromium, findStripeMock, findTemporalCli, findTemporalTestServer, projectRoot } from './tools.js';
 
 export function generatePrismaClient(): void {
   const result = spawnSync(process.execPath, [path.join(projectRoot, 'node_modules', 'prisma', 'build', 'index.js'), 'generate'], {
@@ -29,6 +30,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
       process.stderr.write(`[prepare] Temporal CLI: ${describe(findTemporalCli())}\n`);
       process.stderr.write(`[prepare] Temporal test server: ${describe(findTemporalTestServer())}\n`);
       process.stderr.write(`[prepare] stripe-mock: ${findStripeMock()}\n`);
+      // The browser tests only; `npm start` and the bench never open a browser.
+      if (process.argv.includes('--browser')) process.stderr.write(`[prepare] Chromium: ${findChromium()}\n`);
     }
   } catch (error) {
     process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);

@@ -1,5 +1,5 @@
 /**
- * Finds or installs the Temporal binaries and Stripe's API mock Tollgate needs, so `npm start` and
+ * Finds or installs the Temporal binaries, Stripe's API mock and the Chromium the browser tests need, so `npm start` and
  * `npm test` work on a fresh machine (and, on request only, the full Temporal server: see
  * findTemporalServer). Order for each tool: an explicit environment variable, an
  * existing binary on PATH (not for the test server), a copy already installed under `.tools/`, an
@@ -186,6 +186,42 @@ export function findStripeMock(): string {
     `Install Go 1.22 or newer so Tollgate can run \`go install ${STRIPE_MOCK_GO_MODULE}\` (the official tarball ` +
       'or a distribution package of that version; on Debian 12 `apt-get install golang` gives 1.19, too old), ' +
       'or set STRIPE_MOCK_PATH to a stripe-mock binary.');
+}
+
+/**
+ * Chromium for the browser tests (playwright-core drives it; Playwright's own browser download
+ * needs a host these machines cannot reach). Order: CHROMIUM_PATH, a Chromium or Chrome on PATH,
+ * then, as root on Debian or Ubuntu, the distribution's `chromium` package.
+ */
+export function findChromium(): string {
+  const tried: string[] = [];
+  const fromEnv = process.env.CHROMIUM_PATH;
+  if (fromEnv) {
+    if (isExecutable(fromEnv)) return fromEnv;
+    throw new MissingToolError('Chromium', [`CHROMIUM_PATH=${fromEnv} (not an executable browser)`],
+      'Point CHROMIUM_PATH at a Chromium or Chrome binary, or unset it to let Tollgate find or install one.');
+  }
+  tried.push('CHROMIUM_PATH (unset)');
+  const names = ['chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable'];
+  const onPathNow = () => names.map(onPath).find((candidate) => candidate !== undefined && isExecutable(candidate));
+  const found = onPathNow();
+  if (found) return found;
+  tried.push(`${names.join(', ')} on PATH (not found)`);
+  const aptGet = onPath('apt-get');
+  if (aptGet && process.getuid?.() === 0) {
+    log('installing Chromium from the distribution (apt-get install chromium)');
+    const apt = (args: string[]) => spawnSync(aptGet, args, { stdio: ['ignore', 'inherit', 'inherit'], timeout: 900_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }).status;
+    // A fresh machine's package lists may be empty or stale: refresh them once if the first try fails.
+    const status = apt(['install', '-y', '-qq', 'chromium']) === 0 ? 0 : (apt(['update', '-qq']), apt(['install', '-y', '-qq', 'chromium']));
+    const installed = onPathNow();
+    if (status === 0 && installed) return installed;
+    tried.push(`apt-get install chromium (exit ${status ?? 'timeout'})`);
+  } else {
+    tried.push(aptGet ? 'apt-get install chromium (needs root)' : 'apt-get install chromium (no apt-get)');
+  }
+  throw new MissingToolError('Chromium', tried,
+    'Install it with `sudo apt-get install chromium` (Debian; `chromium-browser` on Ubuntu), or set CHROMIUM_PATH ' +
+      'to a Chromium or Chrome binary. The browser tests (test/browser) need it.');
 }
 
 export const TEMPORAL_SERVER_VERSION = 'v1.32.2';

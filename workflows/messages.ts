@@ -41,6 +41,8 @@ export const CREDITS_PATCH = 'credits';
  * instant multiplies (docs/architecture.md, "Renewal storms", says why it is safe).
  */
 export const LOCAL_RENEWAL_PATCH = 'local-renewal';
+/** Runs from here on index their billing interval (search attribute BillingInterval) too. */
+export const INTERVAL_SEARCH_PATCH = 'interval-search-attribute';
 
 /** Credit purchases that may wait for their payment at once (each holds a Checkout page or an open invoice). */
 export const MAX_PENDING_PURCHASES = 5;

@@ -1,6 +1,7 @@
 /**
  * Search attributes that make every subscription findable in the Temporal UI, e.g.
- * `CustomerId = "acme"` or `PlanId = "pro" AND SubscriptionStatus = "cancel_scheduled"`.
+ * `CustomerId = "acme"` or `PlanId = "pro" AND SubscriptionStatus = "cancel_scheduled"`; the
+ * Temporal UI's list shows them as columns.
  * Defined once here; the workflow upserts them, the worker registers them, the dev server is
  * started with them.
  */
@@ -10,16 +11,22 @@ export const CUSTOMER_ID = defineSearchAttributeKey('CustomerId', SearchAttribut
 export const PLAN_ID = defineSearchAttributeKey('PlanId', SearchAttributeType.KEYWORD);
 export const SUBSCRIPTION_STATUS = defineSearchAttributeKey('SubscriptionStatus', SearchAttributeType.KEYWORD);
 export const PERIOD_END = defineSearchAttributeKey('PeriodEnd', SearchAttributeType.DATETIME);
+export const BILLING_INTERVAL = defineSearchAttributeKey('BillingInterval', SearchAttributeType.KEYWORD);
 
-export const SEARCH_ATTRIBUTES = [CUSTOMER_ID, PLAN_ID, SUBSCRIPTION_STATUS, PERIOD_END] as const;
+export const SEARCH_ATTRIBUTES = [CUSTOMER_ID, PLAN_ID, SUBSCRIPTION_STATUS, PERIOD_END, BILLING_INTERVAL] as const;
 
-/** A run's search attributes, as a start or a continue-as-new sets them (an upsert leaves out CustomerId, which never changes). */
-export function subscriptionSearchAttributes(s: { customerId: string; planId: string; status: string; periodEnd: number }) {
+/**
+ * A run's search attributes, as a start or a continue-as-new sets them (an upsert leaves out
+ * CustomerId, which never changes). `withInterval`: false only in runs begun before
+ * BillingInterval existed (INTERVAL_SEARCH_PATCH), so their replays upsert what they did.
+ */
+export function subscriptionSearchAttributes(s: { customerId: string; planId: string; interval: string; status: string; periodEnd: number }, withInterval = true) {
   return [
     { key: CUSTOMER_ID, value: s.customerId },
     { key: PLAN_ID, value: s.planId },
     { key: SUBSCRIPTION_STATUS, value: s.status },
     { key: PERIOD_END, value: new Date(s.periodEnd) },
+    ...(withInterval ? [{ key: BILLING_INTERVAL, value: s.interval }] : []),
   ];
 }
 

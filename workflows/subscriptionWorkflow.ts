@@ -18,6 +18,7 @@ import {
   proxyActivities,
   proxyLocalActivities,
   setHandler,
+  setCurrentDetails,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -34,6 +35,7 @@ import {
   cancelUpdate,
   creditBalanceSignal,
   CREDITS_PATCH,
+  INTERVAL_SEARCH_PATCH,
   LOCAL_RENEWAL_PATCH,
   refundCreditsUpdate,
   changePlanUpdate,
@@ -63,6 +65,7 @@ import {
   type ThresholdCrossing,
 } from './messages.js';
 import { CUSTOMER_ID, subscriptionSearchAttributes } from './searchAttributes.js';
+import { currentDetailsOf } from './operatorSummary.js';
 import { refusal } from './refusals.js';
 import { SubscriptionEntity } from './subscriptionEntity.js';
 import { CreditsWorkState } from './creditsWork.js';
@@ -153,8 +156,13 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   // Ordinary activities are scheduled by a command of a completed workflow task, so a write exists
   // only for an Update that history accepted, whatever task is dropped or replayed.
   const updateWrites = consistentWrites ? activities : legacyUpdateWrites;
+  // Runs begun before BillingInterval existed keep upserting what they did (stored histories replay it).
+  const indexesInterval = patched(INTERVAL_SEARCH_PATCH);
   const subscription = new SubscriptionEntity(input);
   const credits = new CreditsWorkState(input.credits);
+  // The Temporal UI's detail view: current on every change (workflows/operatorSummary.ts).
+  const describeForOperators = () => setCurrentDetails(currentDetailsOf(subscription.snapshot(), subscription.currentCatalog));
+  describeForOperators();
   const maxUpdatesPerRun = input.maxUpdatesPerRun ?? MAX_UPDATES_PER_RUN;
   let updatesThisRun = 0;
   let updatesInFlight = 0;
@@ -193,7 +201,8 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
 
   const indexForSearch = () => {
     const state = subscription.snapshot();
-    upsertSearchAttributes(subscriptionSearchAttributes(state).filter((pair) => pair.key !== CUSTOMER_ID));
+    upsertSearchAttributes(subscriptionSearchAttributes(state, indexesInterval).filter((pair) => pair.key !== CUSTOMER_ID));
+    describeForOperators();
   };
   // After an update changed state: index it, write the read model, answer with the new state.
   const publish = async () => {
@@ -749,7 +758,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     const args = input.maxUpdatesPerRun === undefined ? next : { ...next, maxUpdatesPerRun: input.maxUpdatesPerRun };
     if (!index) return continueAsNew<typeof subscriptionWorkflow>(args);
     const state = subscription.snapshot();
-    return makeContinueAsNewFunc<typeof subscriptionWorkflow>({ typedSearchAttributes: subscriptionSearchAttributes(state) })(args);
+    return makeContinueAsNewFunc<typeof subscriptionWorkflow>({ typedSearchAttributes: subscriptionSearchAttributes(state, indexesInterval) })(args);
   };
   if (!collectsPayments) {
     const untilCycleEnd = subscription.currentCycleEnd - Date.now();

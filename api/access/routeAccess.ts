@@ -32,6 +32,7 @@ export const ROUTE_ACCESS: Readonly<Record<string, RouteAccess>> = {
   'POST /v1/customers/{customerId}/subscription/reactivate': customerWrite,
   'POST /v1/customers/{customerId}/subscription/change': customerWrite,
   'GET /v1/customers/{customerId}/subscription/change-preview': customerRead,
+  'GET /v1/customers/{customerId}/plans': customerRead,
   'POST /v1/usage/events': usageWrite,
   'POST /v1/usage/events/batch': usageWrite,
   'GET /v1/usage/check': { scopes: ['read', 'usage:write'], customer: false },

@@ -5,6 +5,7 @@
  * Mounted before the Idempotency-Key store, like the key routes: the token is never stored whole.
  */
 import type { CustomerSession } from '../../generated/prisma/client.js';
+import { BILLING_PAGE_PATH } from '../billingPage/billingPageRoutes.js';
 import { Router } from 'express';
 import type { Db } from '../../store/db.js';
 import { principalOf } from '../access/accessCheck.js';
@@ -25,6 +26,15 @@ function sessionView(session: CustomerSession) {
     expiresAt: session.expiresAt.toISOString(),
     revokedAt: session.revokedAt?.toISOString() ?? null,
   };
+}
+
+/**
+ * The reference billing page opened for this session, relative to the API's address. The token
+ * rides in the fragment, which a browser never sends to a server nor puts in a Referer; the page
+ * moves it to its tab's sessionStorage and clears the address bar.
+ */
+export function billingPageUrlOf(customerId: string, token: string): string {
+  return `${BILLING_PAGE_PATH}#customer=${encodeURIComponent(customerId)}&token=${encodeURIComponent(token)}`;
 }
 
 export function customerSessionRoutes(deps: { db: Db; credentials: CredentialResolver; now?: () => number }): Router {
@@ -52,7 +62,7 @@ export function customerSessionRoutes(deps: { db: Db; credentials: CredentialRes
         expiresAt: new Date(at + (body.data.ttlSeconds ?? DEFAULT_SESSION_SECONDS) * 1000),
       },
     });
-    res.status(201).set('cache-control', 'no-store').json({ ...sessionView(session), token });
+    res.status(201).set('cache-control', 'no-store').json({ ...sessionView(session), token, billingPageUrl: billingPageUrlOf(customer.id, token) });
   });
 
   router.delete('/v1/customers/:customerId/sessions/:sessionId', async (req, res) => {

@@ -137,6 +137,11 @@ function preview(
   });
   if (!decision.allowed) return { allowed: false, refusal: { code: decision.code, message: decision.message, details: decision.details ?? null } };
   const net = decision.proration.netMinor;
+  // As the change itself does (SubscriptionEntity.applyChange → applyCredit): credit already owed
+  // pays what this change charges, up to all of it, so `charged` is what the card would pay.
+  const gross = net > 0n ? net : 0n;
+  const owed = BigInt(record.creditOwedMinor);
+  const creditApplied = gross < owed ? gross : owed;
   return {
     allowed: true,
     kind: decision.kind,
@@ -145,8 +150,12 @@ function preview(
     interval: decision.next.interval,
     seats: decision.next.seats,
     period: { start: new Date(decision.proration.period.start).toISOString(), end: new Date(decision.proration.period.end).toISOString() },
-    charged: money(net > 0n ? net : 0n),
+    charged: money(gross - creditApplied),
     credited: money(net < 0n ? -net : 0n),
-    lines: decision.proration.lines.map((line) => ({ kind: line.kind, description: line.description, amount: money(BigInt(line.amountMinor)) })),
+    creditApplied: money(creditApplied),
+    lines: [
+      ...decision.proration.lines.map((line) => ({ kind: line.kind, description: line.description, amount: money(BigInt(line.amountMinor)) })),
+      ...(creditApplied > 0n ? [{ kind: 'credit', description: 'Credit for unused time after a plan change', amount: money(-creditApplied) }] : []),
+    ],
   };
 }

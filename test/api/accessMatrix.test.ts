@@ -27,6 +27,7 @@ const SESSION_ROUTES = new Set([
   'POST /v1/customers/{customerId}/subscription/reactivate',
   'POST /v1/customers/{customerId}/subscription/change',
   'GET /v1/customers/{customerId}/subscription/change-preview',
+  'GET /v1/customers/{customerId}/plans',
   'GET /v1/customers/{customerId}/alert-channels',
   'PUT /v1/customers/{customerId}/alert-channels',
   'GET /v1/customers/{customerId}/alerts',

@@ -332,6 +332,15 @@ describe('parseCatalog rejects bad catalogs, naming the path', () => {
     ['a named unit with a bad id', (c) => { withCredits(c, { unit: { id: 'Tokens', name: 'tokens', value: '0.01' }, packs: [{ id: 'p', name: 'P', credits: '1000', price: '5.00' }] }); }, 'credits.unit'],
     ['an unknown key in credits', (c) => { withCredits(c, { bonus: '10%' }); }, 'credits: Unrecognized key: "bonus"'],
     [
+      'a plan sold yearly whose seats have only a monthly price, with no discount to derive one',
+      (c) => {
+        delete c.yearlyDiscountPercent;
+        c.plans[2]!.price.yearly = '288.00';
+        c.plans[2]!.seats = { included: 1, min: 1, price: { monthly: '5.00' } };
+      },
+      'plans[2].seats.price.yearly: the plan has a yearly price, so its seats need one too',
+    ],
+    [
       'a derived yearly price that is not exact (JPY monthly 1 at 15% off)',
       (c) => {
         c.currency = 'JPY';
