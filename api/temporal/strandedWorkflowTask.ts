@@ -16,17 +16,16 @@
  * again from its history. A healthy task is never touched: only one scheduled longer than
  * STRANDED_AFTER_MS, far past the sticky timeout (10 s) that would have moved it.
  */
-import { temporal } from '@temporalio/proto';
 import type { Client } from '@temporalio/client';
+import proto from '@temporalio/proto';
 
 /** A workflow task scheduled this long ago and not started is stranded (the sticky timeout is 10 s). */
 export const STRANDED_AFTER_MS = 20_000;
 const POLL_WAIT_MS = 5_000;
 const IDENTITY = 'tollgate-api (freeing a stranded workflow task)';
 
-const { PendingWorkflowTaskState } = temporal.api.enums.v1;
-const { TaskQueueKind } = temporal.api.enums.v1;
-const { WorkflowTaskFailedCause } = temporal.api.enums.v1;
+// A CommonJS package: named imports do not resolve under Node's ESM loader (they do under vitest).
+const { PendingWorkflowTaskState, TaskQueueKind, WorkflowTaskFailedCause } = proto.temporal.api.enums.v1;
 
 const millisOf = (time: { seconds?: { toNumber(): number } | number | null; nanos?: number | null } | null | undefined) =>
   time ? Number(time.seconds ?? 0) * 1000 + Math.floor((time.nanos ?? 0) / 1e6) : undefined;
