@@ -125,7 +125,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(alertRoutes(deps));
   app.use(planChangeRoutes(deps));
   app.use(planCatalogRoutes(deps));
-  app.use(creditRoutes({ db: deps.db, temporal: deps.temporal, catalog: deps.catalog, paymentProvider: deps.payments?.name ?? 'none', returnUrls }));
+  app.use(creditRoutes({ db: deps.db, temporal: deps.temporal, catalog: deps.catalog, paymentProvider: deps.payments?.name ?? 'none', returnUrls, logger: deps.logger }));
   app.use(paymentMethodRoutes({
     db: deps.db,
     payments: deps.payments,

@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import { createPaymentProvider } from '../activities/payments/createPaymentProvider.js';
 import { loadCatalog } from '../config/loadCatalog.js';
 import { alertWebhookPolicy, loadApiSettings, webhookEndpointPolicy } from '../config/settings.js';
+import { registerSearchAttributes } from '../config/registerSearchAttributes.js';
 import { temporalConnectionOptions } from '../config/temporalConnection.js';
 import { createDb } from '../store/db.js';
 import { createServer } from './createServer.js';
@@ -17,6 +18,10 @@ async function main() {
   const db = createDb(settings.DATABASE_URL, { logger });
   const connection = await Connection.connect(temporalConnectionOptions(settings));
   const temporal = new Client({ connection, namespace: settings.TEMPORAL_NAMESPACE });
+  // New subscriptions start with every search attribute set: registered here too, so the API may
+  // be deployed before the worker that would otherwise register them.
+  const added = await registerSearchAttributes(connection, settings.TEMPORAL_NAMESPACE);
+  if (added.length > 0) logger.info({ added }, 'registered search attributes');
   const { server, close } = createServer({
     db,
     databaseUrl: settings.DATABASE_URL,

@@ -556,7 +556,7 @@ function baseDocument() {
       '/v1/customers/{customerId}/plans': {
         get: {
           summary: 'The plans this customer may choose from, with prices per interval, limits and seats; the current choice marked',
-          description: 'What a billing page\'s plan picker shows: plans in tier order, each with `prices.monthly` and `prices.yearly` (null when the plan is not offered yearly; derived from `yearlyDiscountPercent` where the catalog sets no yearly price), what each metric includes and what happens past it (`reject`, `bill` at `unitPrice`, or drawn from `credits`), seats, features, and `current: true` on the customer\'s plan. Then GET …/subscription/change-preview says what choosing one would cost.',
+          description: 'What a billing page\'s plan picker shows: plans in tier order, each with `prices.monthly` and `prices.yearly` (null when the plan is not offered yearly; derived from `yearlyDiscountPercent` where the catalog sets no yearly price), what each metric includes and what happens past it (`reject`; `bill` at `unitPrice`, money; or `credits`, drawing `creditsPerUnit` credits per unit or graduated `tiers`), seats, features, and `current: true` on the customer\'s plan. Then GET …/subscription/change-preview says what choosing one would cost.',
           parameters: [customerIdParam],
           responses: { 200: { description: '`{ currency, cycleDays, yearlyDiscountPercent, downgradeTiming, fallbackPlan: { id, name }, current: { plan, interval, seats }, metrics, plans }`.' }, ...badRequest(...PATH_CODES), ...authErrors, 404: notFound },
         },

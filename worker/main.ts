@@ -15,7 +15,7 @@ import { Client } from '@temporalio/client';
 import { createSenders, createWebhookPoster } from '../notifications/senders.js';
 import { startAlertRelay } from './alertRelay.js';
 import { createWorker } from './createWorker.js';
-import { registerSearchAttributes } from './registerSearchAttributes.js';
+import { registerSearchAttributes } from '../config/registerSearchAttributes.js';
 import { temporalLogger } from './temporalLogger.js';
 import { workerTuning } from './workerTuning.js';
 

@@ -5,17 +5,13 @@
  * - the detail view shows the workflow's "current details", set here on every change (kept in the
  *   workflow's memory and served through the SDK's metadata query: no history event, so nothing to
  *   replay or patch);
- * - the start sets a one-line static summary naming the customer, which never changes.
+ * - no static summary: the UI shows it only for the run it was given to, and a continue-as-new
+ *   (every renewal) cannot pass it on (SDK 1.24), so it would vanish after the first cycle.
  */
 import { findPlan, type Catalog } from '../billing/catalog.js';
 import type { SubscriptionSnapshot } from './messages.js';
 
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
-
-/** The start's static summary (the UI's list "Summary"): at most 200 bytes, so the id is cut to fit. */
-export function staticSummaryOf(customerId: string): string {
-  return `Subscription of customer ${customerId.slice(0, 100)}`;
-}
 
 const STATUS_WORDS: Record<SubscriptionSnapshot['status'], string> = {
   active: 'active',

@@ -64,7 +64,7 @@ import {
   type SubscriptionInput,
   type ThresholdCrossing,
 } from './messages.js';
-import { CUSTOMER_ID, subscriptionSearchAttributes } from './searchAttributes.js';
+import { BILLING_INTERVAL, CUSTOMER_ID, subscriptionSearchAttributes } from './searchAttributes.js';
 import { currentDetailsOf } from './operatorSummary.js';
 import { refusal } from './refusals.js';
 import { SubscriptionEntity } from './subscriptionEntity.js';
@@ -160,6 +160,11 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   const indexesInterval = patched(INTERVAL_SEARCH_PATCH);
   const subscription = new SubscriptionEntity(input);
   const credits = new CreditsWorkState(input.credits);
+  // A run continued from one begun before BillingInterval existed starts without it: set it now,
+  // so filters on it find every subscription from its next run on, not only after a change.
+  if (indexesInterval && workflowInfo().typedSearchAttributes.get(BILLING_INTERVAL) === undefined) {
+    upsertSearchAttributes([{ key: BILLING_INTERVAL, value: subscription.snapshot().interval }]);
+  }
   // The Temporal UI's detail view: current on every change (workflows/operatorSummary.ts).
   const describeForOperators = () => setCurrentDetails(currentDetailsOf(subscription.snapshot(), subscription.currentCatalog));
   describeForOperators();

@@ -44,7 +44,8 @@ export function planCatalogView(catalog: Catalog, current: CurrentChoice) {
           overLimit: overLimit.policy === 'bill'
             ? { policy: 'bill' as const, unitPrice: { amount: overLimit.unitPrice, currency: catalog.currency } }
             : overLimit.policy === 'credits'
-              ? { policy: 'credits' as const, unitPrice: overLimit.unitPrice ?? null, tiers: overLimit.tiers ?? null }
+              // Credits, not money: how many credits each unit past the limit draws (or graduated tiers of it).
+              ? { policy: 'credits' as const, creditsPerUnit: overLimit.unitPrice ?? null, tiers: overLimit.tiers ?? null }
               : { policy: 'reject' as const },
         };
       }),

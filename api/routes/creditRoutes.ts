@@ -4,6 +4,7 @@
  * operators' grants, and auto-recharge settings.
  */
 import type { Client } from '@temporalio/client';
+import type { Logger } from 'pino';
 import { Router, type Request } from 'express';
 import type { z } from 'zod';
 import type { Catalog } from '../../billing/catalog.js';
@@ -26,6 +27,7 @@ export interface CreditRoutesDeps {
   catalog: Catalog;
   paymentProvider?: 'none' | 'stripe';
   returnUrls?: ReturnUrls;
+  logger?: Logger;
 }
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'query' | 'path'): T {
@@ -94,6 +96,7 @@ export function creditRoutes(deps: CreditRoutesDeps): Router {
     const { customerId, cycle } = await load(req);
     const checkout = body.checkout ?? (deps.returnUrls ? { successUrl: deps.returnUrls.checkoutSuccess, cancelUrl: deps.returnUrls.checkoutCancel } : undefined);
     const result = await executeSubscriptionUpdate<CreditPurchaseResult>({
+      logger: deps.logger,
       temporal,
       customerId,
       updateId: updateIdFor(res, 'buy-credits'),
@@ -127,6 +130,7 @@ export function creditRoutes(deps: CreditRoutesDeps): Router {
     const { purchaseId } = parse(refundParams, req.params, 'path');
     const { customerId, cycle } = await load(req);
     const result = await executeSubscriptionUpdate<CreditRefundResult>({
+      logger: deps.logger,
       temporal,
       customerId,
       updateId: updateIdFor(res, 'refund-credits'),

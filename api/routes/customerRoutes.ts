@@ -106,6 +106,7 @@ export function customerRoutes(deps: CustomerRoutesDeps): Router {
     let payment: FirstPayment | undefined;
     if (paymentProvider !== 'none' && input.invoiceFirstPeriod && firstPeriodCharges(catalog, input)) {
       payment = await executeSubscriptionUpdate<FirstPayment>({
+        logger,
         temporal,
         customerId: body.id,
         updateId: updateIdFor(res, 'first-payment'),
@@ -135,6 +136,7 @@ export function customerRoutes(deps: CustomerRoutesDeps): Router {
       const exists = await db.customer.findUnique({ where: { id: customerId }, select: { id: true } });
       if (!exists) throw new ApiError(404, 'customer_not_found', `No customer "${customerId}".`);
       const snapshot = await executeSubscriptionUpdate<SubscriptionSnapshot>({
+        logger,
         temporal,
         customerId,
         updateId: updateIdFor(res, name),

@@ -4,6 +4,7 @@
  * ordered with the payments the workflow itself collects, and the provider's copy follows.
  */
 import type { Client } from '@temporalio/client';
+import type { Logger } from 'pino';
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import type { Db } from '../../store/db.js';
@@ -17,6 +18,7 @@ import { invoiceNumberSchema } from './invoiceDocumentRoutes.js';
 export interface InvoiceSettlementDeps {
   db: Db;
   temporal: Client;
+  logger?: Logger;
 }
 
 const settlementParams = z.strictObject({ customerId: customerIdSchema, number: invoiceNumberSchema });
@@ -40,6 +42,7 @@ export function invoiceSettlementRoutes(deps: InvoiceSettlementDeps): Router {
     const exists = await db.customer.findUnique({ where: { id: customerId }, select: { id: true } });
     if (!exists) throw new ApiError(404, 'customer_not_found', `No customer "${customerId}".`);
     const settled = await executeSubscriptionUpdate<SettledInvoice>({
+      logger: deps.logger,
       temporal,
       customerId,
       updateId: updateIdFor(res, name),

@@ -5,6 +5,7 @@
  * (it lives in PostgreSQL, not in the workflow) and sends it with the update.
  */
 import type { Client } from '@temporalio/client';
+import type { Logger } from 'pino';
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { INTERVALS, MAX_SEATS, type Catalog } from '../../billing/catalog.js';
@@ -32,7 +33,7 @@ const previewQuery = z.strictObject({
   seats: decimalInteger(1, MAX_SEATS).optional(),
 });
 
-export function planChangeRoutes(deps: { db: Db; temporal: Client; catalog: Catalog; now?: () => number }): Router {
+export function planChangeRoutes(deps: { db: Db; temporal: Client; catalog: Catalog; now?: () => number; logger?: Logger }): Router {
   const { db, temporal, catalog } = deps;
   const now = deps.now ?? Date.now;
   const router = Router();
@@ -56,6 +57,7 @@ export function planChangeRoutes(deps: { db: Db; temporal: Client; catalog: Cata
     const body = changePlanBody.safeParse(req.body);
     if (!body.success) throw validationError(body.error, 'body');
     const result = await executeSubscriptionUpdate<ChangePlanResult>({
+      logger: deps.logger,
       temporal,
       customerId: customerIdOf(req),
       updateId: updateIdFor(res, 'change'),

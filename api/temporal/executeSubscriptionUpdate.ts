@@ -23,6 +23,7 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Response } from 'express';
+import type { Logger } from 'pino';
 import { subscriptionWorkflowId } from '../../workflows/messages.js';
 import { ApiError } from '../errors.js';
 import { operationIdOf } from '../idempotency.js';
@@ -43,6 +44,11 @@ const ANSWER_WAIT_MS = 30_000;
  * worker's queue, which the next attempt first frees (api/temporal/strandedWorkflowTask.ts).
  */
 const ACCEPT_WAIT_MS = 10_000;
+/**
+ * All attempts together wait at most this long for acceptance; then 503 `temporal_unavailable`
+ * (the same Idempotency-Key continues the same Update). Temporal unreachable answers as soon.
+ */
+const ACCEPT_BUDGET_MS = 25_000;
 
 /** Accept stage: the handle then polls the run that accepted the Update (not whatever run is current). */
 export const ACCEPTED = WorkflowUpdateStage.ACCEPTED;
@@ -113,15 +119,18 @@ export async function executeSubscriptionUpdate<Ret>(args: {
   updateId: string;
   /** One attempt: starts the Update (stage ACCEPTED) and returns its handle; a plan change measures usage again each time. */
   start: (handle: WorkflowHandle, updateId: string) => Promise<WorkflowUpdateHandle<Ret>>;
+  /** Where a freed stranded workflow task is reported (api/temporal/strandedWorkflowTask.ts). */
+  logger?: Logger;
   /** Whether a refusal should be tried again after a short delay, e.g. `stale_usage`. */
   retryRefusal?: (code: string, attempt: number) => boolean;
 }): Promise<Ret> {
   const handle = args.temporal.workflow.getHandle(subscriptionWorkflowId(args.customerId));
+  const acceptBy = Date.now() + ACCEPT_BUDGET_MS;
   for (let attempt = 1; ; attempt++) {
     const again = attempt < MAX_ATTEMPTS;
     const delay = () => new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 50 * 2 ** attempt)));
     try {
-      const accepted = await args.temporal.withDeadline(Date.now() + ACCEPT_WAIT_MS, () => args.start(handle, args.updateId));
+      const accepted = await args.temporal.withDeadline(Math.min(Date.now() + ACCEPT_WAIT_MS, acceptBy), () => args.start(handle, args.updateId));
       return await answerOf(accepted);
     } catch (error) {
       if (error instanceof ApiError) throw error;
@@ -144,9 +153,12 @@ export async function executeSubscriptionUpdate<Ret>(args: {
       }
       const transient = classify(error);
       if (!transient) throw error;
-      if (transient.retry && again) {
+      if (transient.retry && again && (transient.answer === 'busy' || Date.now() < acceptBy)) {
         // Not accepted in time: if the workflow's task is stranded, free it before trying again.
-        if (transient.answer === 'unavailable') await freeStrandedWorkflowTask(args.temporal, subscriptionWorkflowId(args.customerId)).catch(() => false);
+        if (transient.answer === 'unavailable') {
+          await freeStrandedWorkflowTask(args.temporal, subscriptionWorkflowId(args.customerId), { logger: args.logger })
+            .catch((failure: unknown) => args.logger?.warn({ err: failure, customerId: args.customerId }, 'could not check for a stranded workflow task'));
+        }
         await delay();
         continue;
       }

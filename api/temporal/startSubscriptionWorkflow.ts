@@ -3,7 +3,6 @@ import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/com
 import type { Client, WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { subscriptionWorkflow } from '../../workflows/subscriptionWorkflow.js';
 import { SUBSCRIPTION_WORKFLOW_TYPE, subscriptionWorkflowId, type SubscriptionInput } from '../../workflows/messages.js';
-import { staticSummaryOf } from '../../workflows/operatorSummary.js';
 import { subscriptionSearchAttributes } from '../../workflows/searchAttributes.js';
 
 export async function startSubscriptionWorkflow(
@@ -19,8 +18,5 @@ export async function startSubscriptionWorkflow(
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
     workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
     typedSearchAttributes: subscriptionSearchAttributes({ ...input, status: input.cancelAtPeriodEnd ? 'cancel_scheduled' : 'active' }),
-    // The Temporal UI's one-line summary: the customer, which never changes (the rest is kept
-    // current by the workflow: search attributes and its current details).
-    staticSummary: staticSummaryOf(input.customerId),
   });
 }

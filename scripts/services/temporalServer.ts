@@ -12,7 +12,7 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common';
 import pg from 'pg';
-import { registerSearchAttributes } from '../../worker/registerSearchAttributes.js';
+import { registerSearchAttributes } from '../../config/registerSearchAttributes.js';
 import { findTemporalServer } from '../tools.js';
 import net from 'node:net';
 import { waitForPort } from './freePort.js';

@@ -32,7 +32,7 @@ import { startPostgres, type RunningPostgres } from '../../scripts/services/post
 import { createDb, type Db } from '../../store/db.js';
 import { startAlertRelay } from '../../worker/alertRelay.js';
 import { createWorker } from '../../worker/createWorker.js';
-import { registerSearchAttributes } from '../../worker/registerSearchAttributes.js';
+import { registerSearchAttributes } from '../../config/registerSearchAttributes.js';
 import { subscriptionWorkflowId } from '../../workflows/messages.js';
 import { eventually } from '../harness/eventually.js';
 import { UNREACHED_RATE_LIMITS } from '../harness/apiHarness.js';

@@ -16,7 +16,7 @@ import { createServer } from '../../api/createServer.js';
 import type { RateLimitSettings } from '../../api/access/rateLimits.js';
 import type { UsageView } from '../../api/usage/usageView.js';
 import { createWorker } from '../../worker/createWorker.js';
-import { registerSearchAttributes } from '../../worker/registerSearchAttributes.js';
+import { registerSearchAttributes } from '../../config/registerSearchAttributes.js';
 import { startAlertRelay } from '../../worker/alertRelay.js';
 import { createSenders, createWebhookPoster, type SenderOptions } from '../../notifications/senders.js';
 import type { WebhookPolicy } from '../../notifications/destinationGuard.js';

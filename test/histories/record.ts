@@ -37,7 +37,7 @@ import type { RenewalRecord } from '../../activities/subscriptionActivities.js';
 import { startSubscriptionWorkflow } from '../../api/temporal/startSubscriptionWorkflow.js';
 import { insertCustomer } from '../../store/customerStore.js';
 import { newSubscriptionInput } from '../../workflows/subscriptionInput.js';
-import { registerSearchAttributes } from '../../worker/registerSearchAttributes.js';
+import { registerSearchAttributes } from '../../config/registerSearchAttributes.js';
 import { startAlertRelay } from '../../worker/alertRelay.js';
 import { isIdle, runHistories } from '../harness/subscriptionHistory.js';
 

@@ -17,7 +17,7 @@ import { DAY_MS, HOUR_MS } from '../../billing/period.js';
 import { loadCatalog } from '../../config/loadCatalog.js';
 import { grantCredits, saveAutoRecharge } from '../../store/creditStore.js';
 import { insertCustomer } from '../../store/customerStore.js';
-import { registerSearchAttributes } from '../../worker/registerSearchAttributes.js';
+import { registerSearchAttributes } from '../../config/registerSearchAttributes.js';
 import { buyCreditsUpdate, creditBalanceSignal } from '../../workflows/messages.js';
 import { newSubscriptionInput } from '../../workflows/subscriptionInput.js';
 import { createTestDatabase, type TestDatabase } from '../harness/database.js';

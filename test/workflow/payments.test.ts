@@ -14,7 +14,7 @@ import { startSubscriptionWorkflow } from '../../api/temporal/startSubscriptionW
 import { DAY_MS } from '../../billing/period.js';
 import { loadCatalog } from '../../config/loadCatalog.js';
 import { insertCustomer } from '../../store/customerStore.js';
-import { registerSearchAttributes } from '../../worker/registerSearchAttributes.js';
+import { registerSearchAttributes } from '../../config/registerSearchAttributes.js';
 import {
   cancelUpdate,
   changePlanUpdate,

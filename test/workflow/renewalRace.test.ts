@@ -21,7 +21,7 @@ import { snapshotOfRow } from '../../store/subscriptionStore.js';
 import { changePlanUpdate, getStateQuery, type ChangePlanResult, type SubscriptionSnapshot } from '../../workflows/messages.js';
 import { newSubscriptionInput } from '../../workflows/subscriptionInput.js';
 import { createWorker, workerActivities, WORKFLOWS_PATH } from '../../worker/createWorker.js';
-import { registerSearchAttributes } from '../../worker/registerSearchAttributes.js';
+import { registerSearchAttributes } from '../../config/registerSearchAttributes.js';
 import { createTestDatabase, type TestDatabase } from '../harness/database.js';
 import { eventually } from '../harness/eventually.js';
 import { isIdle } from '../harness/subscriptionHistory.js';

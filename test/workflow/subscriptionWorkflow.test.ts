@@ -14,7 +14,7 @@ import { NoPaymentProvider } from '../../activities/payments/noPaymentProvider.j
 import { startSubscriptionWorkflow } from '../../api/temporal/startSubscriptionWorkflow.js';
 import { cancelUpdate, changePlanUpdate, reactivateUpdate } from '../../workflows/messages.js';
 import { newSubscriptionInput } from '../../workflows/subscriptionInput.js';
-import { registerSearchAttributes } from '../../worker/registerSearchAttributes.js';
+import { registerSearchAttributes } from '../../config/registerSearchAttributes.js';
 import { createTestDatabase, type TestDatabase } from '../harness/database.js';
 import { eventually } from '../harness/eventually.js';
 import { serverNow, startTimeSkipping, stateOf, testServerWorker } from '../harness/timeSkipping.js';

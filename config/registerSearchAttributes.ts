@@ -1,6 +1,7 @@
 /**
- * Registers Tollgate's search attributes on the namespace (idempotent). The worker does this at
- * start so a plain Temporal server (compose, production) needs no manual setup step.
+ * Registers Tollgate's search attributes on the namespace (idempotent). The worker and the API do
+ * this at start, so a plain Temporal server (compose, production) needs no manual setup step and
+ * either process may be deployed first.
  */
 import type { Connection } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
