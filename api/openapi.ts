@@ -496,6 +496,13 @@ function baseDocument() {
           },
         },
       },
+      '/v1/customers/{customerId}': {
+        get: {
+          summary: 'The customer: id, name and email (e.g. for a billing page\'s header)',
+          parameters: [customerIdParam],
+          responses: { 200: { description: '`{ id, name, email }`.' }, ...badRequest(...PATH_CODES), ...authErrors, 404: notFound },
+        },
+      },
       '/v1/customers/{customerId}/subscription': {
         get: {
           summary: 'The subscription (usage card)',

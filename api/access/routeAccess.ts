@@ -27,6 +27,7 @@ const usageWrite: RouteAccess = { scopes: ['usage:write'], customer: false };
 export const ROUTE_ACCESS: Readonly<Record<string, RouteAccess>> = {
   'POST /v1/customers': operatorOnly,
   'POST /v1/customers/import': operatorOnly,
+  'GET /v1/customers/{customerId}': customerRead,
   'GET /v1/customers/{customerId}/subscription': customerRead,
   'POST /v1/customers/{customerId}/subscription/cancel': customerWrite,
   'POST /v1/customers/{customerId}/subscription/reactivate': customerWrite,

@@ -123,6 +123,14 @@ export function customerRoutes(deps: CustomerRoutesDeps): Router {
 
   const customerIdOf = (req: Request) => parse(customerParams, req.params, 'path').customerId;
 
+  // Who the customer is, e.g. for a billing page's header: so a person sees whose account a link opened.
+  router.get('/v1/customers/:customerId', async (req, res) => {
+    const customerId = customerIdOf(req);
+    const customer = await db.customer.findUnique({ where: { id: customerId }, select: { id: true, name: true, email: true } });
+    if (!customer) throw new ApiError(404, 'customer_not_found', `No customer "${customerId}".`);
+    res.json(customer);
+  });
+
   router.get('/v1/customers/:customerId/subscription', async (req, res) => {
     const customerId = customerIdOf(req);
     const row = await db.subscription.findUnique({ where: { customerId } });

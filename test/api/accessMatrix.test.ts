@@ -22,6 +22,7 @@ const CORS_ORIGIN = 'https://app.acme.test';
 
 /** What a customer session may call (issue 12, "Customer sessions"), on its own customer's path. */
 const SESSION_ROUTES = new Set([
+  'GET /v1/customers/{customerId}',
   'GET /v1/customers/{customerId}/subscription',
   'POST /v1/customers/{customerId}/subscription/cancel',
   'POST /v1/customers/{customerId}/subscription/reactivate',

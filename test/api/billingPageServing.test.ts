@@ -98,3 +98,12 @@ describe('what the page reads', () => {
   });
 });
 
+
+it('GET /v1/customers/{id}: who the customer is, for the session of that customer only', async () => {
+  const id = `bp-${randomUUID().slice(0, 8)}`;
+  expect((await api.request('POST', '/v1/customers', { body: { id, name: 'Header Co', email: 'header@example.test', plan: 'free' } })).status).toBe(201);
+  const session = await api.request('POST', `/v1/customers/${id}/sessions`, { body: {} });
+  const customer = await api.request('GET', `/v1/customers/${id}`, { auth: session.body.token });
+  expect(customer).toEqual({ status: 200, body: { id, name: 'Header Co', email: 'header@example.test' } });
+  expect((await api.request('GET', '/v1/customers/nobody-here')).status).toBe(404);
+});
