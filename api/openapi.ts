@@ -958,6 +958,19 @@ function baseDocument() {
           },
         },
       },
+      // Before …/sessions/{sessionId}: the route table takes the first template that matches a path.
+      '/v1/customers/{customerId}/sessions/rotate': {
+        post: {
+          summary: 'A session trades itself for a new token (same customer, same expiry); the old token stops working',
+          description: 'Only a customer session may call it, for itself. The billing page does so when it opens, so the token in the link it was opened with (kept in the browser\'s history) is dead from then on. A revoked or expired session gets 401; two rotations at once leave one live token.',
+          parameters: [customerIdParam, secretNotStored],
+          responses: {
+            201: { description: 'The new session, with its token in `token`.', content: { 'application/json': { schema: { allOf: [{ $ref: '#/components/schemas/CustomerSession' }, { type: 'object', properties: { token: { type: 'string', example: 'tg_cs_…' } } }] } } } },
+            ...badRequest(...PATH_CODES, 'idempotency_key_not_supported', 'not_a_session'),
+            ...authErrors,
+          },
+        },
+      },
       '/v1/customers/{customerId}/sessions/{sessionId}': {
         delete: {
           summary: 'Revoke a customer session (log out)',

@@ -58,6 +58,7 @@ export const ROUTE_ACCESS: Readonly<Record<string, RouteAccess>> = {
   'POST /v1/api-keys': operatorOnly,
   'DELETE /v1/api-keys/{keyId}': operatorOnly,
   'POST /v1/customers/{customerId}/sessions': operatorOnly,
+  'POST /v1/customers/{customerId}/sessions/rotate': customerWrite,
   'GET /v1/audit-log': { scopes: ['read'], customer: false },
   'POST /v1/webhook-endpoints': operatorOnly,
   'GET /v1/webhook-endpoints': { scopes: ['read'], customer: false },

@@ -65,6 +65,29 @@ export function customerSessionRoutes(deps: { db: Db; credentials: CredentialRes
     res.status(201).set('cache-control', 'no-store').json({ ...sessionView(session), token, billingPageUrl: billingPageUrlOf(customer.id, token) });
   });
 
+  /**
+   * A session trades itself for a new token of the same customer and expiry, and the old one stops
+   * working. The billing page does this as soon as it opens: the link it was opened with stays in
+   * the browser's history (fragment included), and a token found there must be dead.
+   */
+  router.post('/v1/customers/:customerId/sessions/rotate', async (req, res) => {
+    refuseIdempotencyKey(req);
+    const principal = principalOf(res);
+    if (principal.kind !== 'session') throw new ApiError(400, 'not_a_session', 'Only a customer session can rotate itself; a server key makes new sessions with POST …/sessions.');
+    const token = newSecret(SESSION_TOKEN_PREFIX);
+    const at = new Date(now());
+    const session = await db.$transaction(async (tx) => {
+      // Only a live session rotates, once: two rotations at once leave one new token, not two.
+      const revoked = await tx.customerSession.updateMany({ where: { id: principal.sessionId, revokedAt: null, expiresAt: { gt: at } }, data: { revokedAt: at } });
+      if (revoked.count === 0) throw new ApiError(401, 'unauthorized', 'This session was revoked or has expired.');
+      return tx.customerSession.create({
+        data: { customerId: principal.customerId, secretHash: secretHash(token), createdBy: describePrincipal(principal), createdAt: at, expiresAt: new Date(principal.expiresAt) },
+      });
+    });
+    deps.credentials.forget(principal.sessionId);
+    res.status(201).set('cache-control', 'no-store').json({ ...sessionView(session), token });
+  });
+
   router.delete('/v1/customers/:customerId/sessions/:sessionId', async (req, res) => {
     const params = sessionParams.safeParse(req.params);
     if (!params.success) throw validationError(params.error, 'path');

@@ -107,3 +107,27 @@ it('GET /v1/customers/{id}: who the customer is, for the session of that custome
   expect(customer).toEqual({ status: 200, body: { id, name: 'Header Co', email: 'header@example.test' } });
   expect((await api.request('GET', '/v1/customers/nobody-here')).status).toBe(404);
 });
+
+it('a session rotates itself: a new token with the same expiry, the old one dead at once; two rotations at once leave one', async () => {
+  const id = `bp-${randomUUID().slice(0, 8)}`;
+  expect((await api.request('POST', '/v1/customers', { body: { id, name: 'Rotate Co', email: 'rotate@example.test', plan: 'free' } })).status).toBe(201);
+  const session = await api.request('POST', `/v1/customers/${id}/sessions`, { body: { ttlSeconds: 600 } });
+  const rotated = await api.request('POST', `/v1/customers/${id}/sessions/rotate`, { auth: session.body.token });
+  expect(rotated.status).toBe(201);
+  expect(rotated.body.token).toMatch(/^tg_cs_/);
+  expect(rotated.body.token).not.toBe(session.body.token);
+  expect(rotated.body.expiresAt).toBe(session.body.expiresAt);
+  expect((await api.request('GET', `/v1/customers/${id}`, { auth: rotated.body.token })).status).toBe(200);
+  expect((await api.request('GET', `/v1/customers/${id}`, { auth: session.body.token })).status).toBe(401);
+  expect((await api.request('POST', `/v1/customers/${id}/sessions/rotate`, { auth: session.body.token })).status).toBe(401);
+
+  const twice = await Promise.all([0, 1].map(() => api.request('POST', `/v1/customers/${id}/sessions/rotate`, { auth: rotated.body.token })));
+  expect(twice.map((a) => a.status).sort()).toEqual([201, 401]);
+  const live = await api.database.db.customerSession.count({ where: { customerId: id, revokedAt: null } });
+  expect(live).toBe(1);
+
+  expect((await api.request('POST', `/v1/customers/${id}/sessions/rotate`)).body.error.code).toBe('not_a_session');
+  const fresh = twice.find((a) => a.status === 201)!.body.token as string;
+  expect((await api.request('POST', `/v1/customers/${id}/sessions/rotate`, { auth: fresh, headers: { 'idempotency-key': randomUUID() } })).body.error.code).toBe('idempotency_key_not_supported');
+  expect((await api.request('POST', '/v1/customers/someone-else/sessions/rotate', { auth: fresh })).status).toBe(403);
+});

@@ -287,20 +287,34 @@ describe('the billing page in Chromium', () => {
     }
   });
 
-  it('a revoked session link shows that it expired, and the page holds no token in its address', async () => {
+  it('the link\'s token is traded on opening, so the link in the history is dead; the header names the customer; a revoked session shows that it expired', async () => {
     const id = await customerOn('free');
     const session = await api.request('POST', `/v1/customers/${id}/sessions`, { body: {} });
     context = await browser.newContext();
     const page = await context.newPage();
     problems = watchPageProblems(page, api.baseUrl);
-    await page.goto(`${api.baseUrl}${session.body.billingPageUrl}`);
+    const link = `${api.baseUrl}${session.body.billingPageUrl}`;
+    await page.goto(link);
     await page.getByRole('heading', { level: 2, name: 'Overview' }).waitFor();
+    await page.getByRole('banner').getByText('Page Co').waitFor();
     expect(page.url()).not.toContain(session.body.token);
     // The address with the token was replaced, not pushed: going back leaves the page.
     await page.goBack();
     expect(page.url()).not.toContain(session.body.token);
     await page.goForward();
-    expect((await api.request('DELETE', `/v1/customers/${id}/sessions/${session.body.id}`)).status).toBe(200);
+    await page.getByRole('heading', { level: 2, name: 'Overview' }).waitFor();
+    // The token in the link (and so in the browser's history) no longer works; the page's own does.
+    expect((await api.request('GET', `/v1/customers/${id}`, { auth: session.body.token })).status).toBe(401);
+    const live = await api.database.db.customerSession.findFirstOrThrow({ where: { customerId: id, revokedAt: null } });
+    expect(live.id).not.toBe(session.body.id);
+    expect(live.expiresAt.toISOString()).toBe(session.body.expiresAt);
+    // Opening the link again, as from the history, shows it expired.
+    const second = await context.newPage();
+    await second.goto(link);
+    await second.getByText('This billing link has expired or was revoked. Ask for a new one.').waitFor();
+    await second.close();
+    // Revoking the page's session: the next load says so.
+    expect((await api.request('DELETE', `/v1/customers/${id}/sessions/${live.id}`)).status).toBe(200);
     await eventually(async () => {
       await page.reload();
       return await page.getByText('This billing link has expired or was revoked. Ask for a new one.').count() === 1 || undefined;

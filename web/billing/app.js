@@ -5,7 +5,7 @@ import { render } from 'preact';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { createApi } from './api.js';
 import { html } from './html.js';
-import { takeCheckoutReturn, takeSession } from './session.js';
+import { rotateSession, takeCheckoutReturn, takeSession } from './session.js';
 import { Credits } from './views/credits.js';
 import { Invoices } from './views/invoices.js';
 import { Overview } from './views/overview.js';
@@ -45,7 +45,7 @@ function BillingPage({ session, checkoutReturn }) {
   const api = useMemo(() => createApi(session, { onUnauthorized: () => setExpired(true) }), [session]);
   // `focus` counts the person's own switches: only those move the focus to the new heading.
   const [route, setRoute] = useState(() => ({ section: sectionFromHash(), focus: 0 }));
-  const [shared, setShared] = useState({ card: null, catalog: null });
+  const [shared, setShared] = useState({ card: null, catalog: null, customer: null });
   const [loadError, setLoadError] = useState(null);
   const [status, setStatus] = useState(() => CHECKOUT_MESSAGES[checkoutReturn] ?? '');
   const heading = useRef(null);
@@ -65,8 +65,8 @@ function BillingPage({ session, checkoutReturn }) {
   }, [route]);
 
   const reload = useCallback(async () => {
-    const [card, catalog] = await Promise.all([api.get('subscription'), api.get('plans')]);
-    setShared({ card, catalog });
+    const [card, catalog, customer] = await Promise.all([api.get('subscription'), api.get('plans'), api.customer()]);
+    setShared({ card, catalog, customer });
     setLoadError(null);
     return { card, catalog };
   }, [api]);
@@ -85,7 +85,7 @@ function BillingPage({ session, checkoutReturn }) {
   if (expired) return html`<${Notice} message=${EXPIRED} />`;
 
   const { section } = route;
-  const { card, catalog } = shared;
+  const { card, catalog, customer } = shared;
   // The section's heading appears with its data, so "the page is ready" is one thing to wait for.
   const loading = !(card && catalog) && !loadError;
   let content;
@@ -112,7 +112,7 @@ function BillingPage({ session, checkoutReturn }) {
     <header class="page-header">
       <div class="wrap">
         <h1>Billing</h1>
-        ${card ? html`<p class="plan-name">${card.plan.name} plan</p>` : null}
+        ${card ? html`<p class="plan-name">${customer ? html`<span class="customer">${customer.name}</span> · ` : null}${card.plan.name} plan</p>` : null}
       </div>
     </header>
     <nav class="sections" aria-label="Billing sections">
@@ -131,10 +131,17 @@ function BillingPage({ session, checkoutReturn }) {
 }
 
 function App() {
-  const [session] = useState(takeSession);
+  const [opened] = useState(takeSession);
+  // A link's token is traded for a fresh one before anything else uses it (session.js).
+  const [session, setSession] = useState(() => (opened?.fromLink ? undefined : opened));
+  useEffect(() => {
+    if (opened?.fromLink) rotateSession(opened).then(setSession);
+  }, [opened]);
   // Read once, before anything else rewrites the address.
-  const [checkoutReturn] = useState(() => (session ? takeCheckoutReturn() : null));
-  if (!session) return html`<${Notice} message=${NO_LINK} />`;
+  const [checkoutReturn] = useState(() => (opened ? takeCheckoutReturn() : null));
+  if (!opened) return html`<${Notice} message=${NO_LINK} />`;
+  if (session === undefined) return html`<main class="notice"><h1>Billing</h1><${Loading} /></main>`;
+  if (session === null) return html`<${Notice} message=${EXPIRED} />`;
   return html`<${BillingPage} session=${session} checkoutReturn=${checkoutReturn} />`;
 }
 

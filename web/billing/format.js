@@ -98,6 +98,17 @@ export function formatDate(iso) {
   return new Date(iso).toLocaleDateString('en-US', { year: 'numeric', month: 'long', day: 'numeric', timeZone: 'UTC' });
 }
 
+/**
+ * A moment that matters to the hour (a payment deadline), in the reader's own time zone and named
+ * with it: "December 20, 2026 at 3:45 PM GMT+2".
+ */
+export function formatDateTime(iso) {
+  if (!iso) return '';
+  return new Date(iso).toLocaleString('en-US', {
+    year: 'numeric', month: 'long', day: 'numeric', hour: 'numeric', minute: '2-digit', timeZoneName: 'short',
+  });
+}
+
 export function formatPeriod(period) {
   return `${formatDate(period.start)} – ${formatDate(period.end)}`;
 }

@@ -12,6 +12,11 @@ import { Alert, ErrorAlert, ExternalLink, Loading, Row, TableScroll, useAction, 
 const HISTORY_PAGE = 20;
 const POLL_EVERY_MS = 2000;
 const POLL_FOR_MS = 30000;
+/**
+ * Without the balance from before leaving for Checkout, a purchase in the history dated this
+ * recently counts as the one just paid (it may have landed before the page loaded).
+ */
+const RECENT_PURCHASE_MS = 10 * 60 * 1000;
 
 // A Checkout return is watched once per page load, not again each time the section is shown.
 let checkoutWatched = false;
@@ -21,6 +26,9 @@ function creditsWithValue(credits, value, unit, currency) {
   const shown = formatCredits(credits, unit, currency);
   return isMoneyUnit(unit, currency) ? shown : `${shown} (${formatMoney(value)})`;
 }
+
+/** An entry of the history, told apart from the others of the first page. */
+const entryKey = (entry) => `${entry.at} ${entry.reference ?? ''} ${entry.credits}`;
 
 function checkoutUrls() {
   return {
@@ -270,7 +278,7 @@ function History({ api, history, unit, currency, metricName }) {
     <${ErrorAlert} error=${more.error} />`;
 }
 
-export function Credits({ api, card, catalog, announce, checkoutReturn }) {
+export function Credits({ api, card, catalog, reload, announce, checkoutReturn }) {
   const summary = useLoad(() => api.get('credits'));
   // The history only once credits turn out to be on sale (else both would answer 404).
   const history = useLoad(() => api.get(`credits/transactions?limit=${HISTORY_PAGE}`), { auto: false });
@@ -280,49 +288,86 @@ export function Credits({ api, card, catalog, announce, checkoutReturn }) {
   }, [offered]);
   const currency = catalog.currency;
   const metricName = (id) => card.usage.find((m) => m.metric === id)?.name ?? id;
+  // The usage card (Overview's credit balance, Usage's "cannot pay for more") follows the balance.
+  const reloadCard = () => reload().catch(() => undefined);
 
-  // Back from Checkout: the credits come with the provider's confirmation, moments later. The
-  // balance is fetched again every 2 s (up to 30 s) until it moves.
+  // Back from Checkout: the credits come with the provider's confirmation, moments later. With the
+  // balance from before leaving, it is fetched again every 2 s (up to 30 s) until it rises above
+  // that (usage may have drawn some meanwhile); without it, the history is, until it holds a
+  // purchase that is new: dated in the last few minutes, or not there at the first look.
   const [watch, setWatch] = useState(() => {
     if (checkoutReturn !== 'success' || checkoutWatched) return null;
     checkoutWatched = true;
-    return { before: takeBalanceBeforeCheckout(), until: Date.now() + POLL_FOR_MS, polled: false };
+    const now = Date.now();
+    return { before: takeBalanceBeforeCheckout(), until: now + POLL_FOR_MS, since: now - RECENT_PURCHASE_MS, known: null, polled: false };
   });
+  const notConfirmed = () => {
+    setWatch(null);
+    announce('The payment is not confirmed yet; your credits appear here once it is.');
+  };
+  const pollAgain = (fetchAgain, known) => {
+    const timer = setTimeout(() => {
+      setWatch((current) => (current ? { ...current, known: known ?? current.known, polled: true } : current));
+      fetchAgain();
+    }, POLL_EVERY_MS);
+    return () => clearTimeout(timer);
+  };
+
   useEffect(() => {
-    if (!watch || !summary.data) return undefined;
+    if (!watch || watch.before === null || !summary.data) return undefined;
     const balance = summary.data.balance;
-    if (watch.before === null) {
-      setWatch({ ...watch, before: balance });
-      return undefined;
-    }
-    if (balance !== watch.before) {
+    if (compareDecimal(balance, watch.before) > 0) {
       setWatch(null);
       // The first answers already hold the purchase when it landed before the page loaded.
       if (watch.polled) {
         history.reload();
+        reloadCard();
         announce(`Your credits are added: the balance is now ${formatCredits(balance, summary.data.unit, currency)}.`);
       }
       return undefined;
     }
     if (Date.now() >= watch.until) {
-      setWatch(null);
-      announce('The payment is not confirmed yet; your credits appear here once it is.');
+      notConfirmed();
       return undefined;
     }
-    const timer = setTimeout(() => {
-      setWatch((current) => (current ? { ...current, polled: true } : current));
-      summary.reload();
-    }, POLL_EVERY_MS);
-    return () => clearTimeout(timer);
+    return pollAgain(summary.reload);
   }, [watch, summary.data, summary.error]);
+
+  useEffect(() => {
+    if (!watch || watch.before !== null || !history.data) return undefined;
+    const purchases = history.data.data.filter((entry) => entry.type === 'purchase');
+    const landed = watch.known === null
+      ? purchases.find((entry) => Date.parse(entry.at) >= watch.since)
+      : purchases.find((entry) => !watch.known.includes(entryKey(entry)));
+    if (landed) {
+      setWatch(null);
+      if (watch.polled) {
+        reloadCard();
+        summary.reload().then((now) => announce(now
+          ? `Your credits are added: the balance is now ${formatCredits(now.balance, now.unit, currency)}.`
+          : `Your credits are added: ${formatCredits(landed.credits, summary.data?.unit ?? history.data.unit, currency)}.`));
+      }
+      return undefined;
+    }
+    if (Date.now() >= watch.until) {
+      notConfirmed();
+      return undefined;
+    }
+    return pollAgain(history.reload, watch.known ?? purchases.map(entryKey));
+  }, [watch, history.data, history.error]);
 
   if (summary.error?.code === 'credits_not_offered') return html`<p>Credits are not offered with this plan catalog.</p>`;
   if (!summary.data) return summary.error ? html`<${ErrorAlert} error=${summary.error} />` : html`<${Loading} />`;
 
   const data = summary.data;
-  const changed = (next) => {
+  const paid = (next) => {
     summary.set(next);
     history.reload();
+    reloadCard();
+  };
+  const saved = (next) => {
+    summary.set(next);
+    reloadCard();
   };
   return html`
     <dl class="facts">
@@ -330,9 +375,9 @@ export function Credits({ api, card, catalog, announce, checkoutReturn }) {
       <${Row} term="Used this period">${creditsWithValue(data.consumedThisCycle.credits, data.consumedThisCycle.value, data.unit, currency)}</${Row}>
     </dl>
     ${data.packs.length > 0 || data.customAmount ? html`
-      <${Buy} api=${api} summary=${data} currency=${currency} onPaid=${changed} announce=${announce} />` : null}
+      <${Buy} api=${api} summary=${data} currency=${currency} onPaid=${paid} announce=${announce} />` : null}
     ${data.packs.length > 0 ? html`
       <${AutoRecharge} key=${JSON.stringify([data.autoRecharge.enabled, data.autoRecharge.packId, data.autoRecharge.threshold, data.autoRecharge.spendingLimit])}
-        api=${api} summary=${data} currency=${currency} onSaved=${(next) => summary.set(next)} announce=${announce} />` : null}
+        api=${api} summary=${data} currency=${currency} onSaved=${saved} announce=${announce} />` : null}
     <${History} api=${api} history=${history} unit=${data.unit} currency=${currency} metricName=${metricName} />`;
 }

@@ -1,7 +1,8 @@
 // The subscription at a glance, and what the customer may do to it here: seats, cancelling or
 // reactivating, and the payment method (on the payment provider's own page).
 import { useEffect, useId, useRef, useState } from 'preact/hooks';
-import { capitalize, formatCount, formatCredits, formatDate, formatMoney, formatPeriod, isMoneyUnit, isZero } from '../format.js';
+import { safeUrl } from '../api.js';
+import { capitalize, formatCount, formatCredits, formatDate, formatDateTime, formatMoney, formatPeriod, isMoneyUnit, isZero } from '../format.js';
 import { html } from '../html.js';
 import { ChangePreview } from './changePreview.js';
 import { Alert, ErrorAlert, ExternalLink, Row, useAction } from './parts.js';
@@ -30,7 +31,7 @@ function StatusText({ card, catalog }) {
   } else if (payment) {
     const upgrade = payment.reason === 'upgrade' && payment.upgradeTo ? ` for the change to ${planNameOf(catalog, payment.upgradeTo.plan)}` : '';
     main = html`
-      <p><strong class="flag flag-warning">Awaiting payment</strong>${upgrade}${payment.until ? ` (until ${formatDate(payment.until)})` : ''}</p>
+      <p><strong class="flag flag-warning">Awaiting payment</strong>${upgrade}${payment.until ? ` (until ${formatDateTime(payment.until)})` : ''}</p>
       ${payment.payUrl ? html`<p><${ExternalLink} href=${payment.payUrl}>Pay now</${ExternalLink}></p>` : null}`;
   } else if (card.cancelAtPeriodEnd) {
     main = html`<p>Cancels on ${formatDate(card.currentPeriod.end)}</p>`;
@@ -95,7 +96,8 @@ function Seats({ api, card, catalog, onChanged, onHeld }) {
     setInvalid(null);
     setRequest({ seats: count });
   };
-  const price = seats.price[card.interval] ?? seats.price.monthly;
+  // Null when the plan's seats are not sold for this interval (no yearly seat price).
+  const price = seats.price[card.interval];
   return html`
     <section class="block" aria-labelledby=${headingId}>
       <h3 id=${headingId}>Change seats</h3>
@@ -109,7 +111,9 @@ function Seats({ api, card, catalog, onChanged, onHeld }) {
         <button type="submit" class="button" ref=${button}>Preview seat change</button>
       </form>
       <p class="hint" id=${hintId}>
-        ${formatCount(seats.included)} included with ${plan.name}, then ${formatMoney(price)} per seat/${per(card.interval)};
+        ${formatCount(seats.included)} included with ${plan.name}, ${price
+          ? `then ${formatMoney(price)} per seat/${per(card.interval)}`
+          : `and extra seats are not offered with ${card.interval} billing`};
         from ${formatCount(seats.min)}${seats.max ? ` to ${formatCount(seats.max)}` : ''} seats. Added seats are charged now; removed seats go at the end of the period.
       </p>
       ${invalid ? html`<${Alert}><p>${invalid}</p></${Alert}>` : null}
@@ -226,7 +230,10 @@ function PaymentMethod({ api }) {
   const headingId = useId();
   const open = () => action.run(async () => {
     const { body } = await api.post('billing-portal', { returnUrl: `${location.origin}${location.pathname}#overview` });
-    location.assign(body.url);
+    // Only an http(s) address is followed: a stored value must never become a javascript: URL.
+    const url = safeUrl(body.url);
+    if (!url) throw new Error('The payment provider\'s page could not be opened: its address is not a web link. Please try again later.');
+    location.assign(url);
   });
   const unavailable = action.error?.status === 404;
   return html`

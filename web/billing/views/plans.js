@@ -1,16 +1,40 @@
 // The plans on offer, priced for the interval the customer picks, and the way to change plan:
 // choose → preview (cost, credit, when it applies, or why it is refused) → confirm.
 import { useEffect, useId, useRef, useState } from 'preact/hooks';
-import { countOf, formatCount, formatDate, formatMoney, humanize, plural } from '../format.js';
+import { countOf, formatCount, formatCredits, formatDate, formatMoney, humanize, plural } from '../format.js';
 import { html } from '../html.js';
 import { ChangePreview } from './changePreview.js';
 
 const per = (interval) => (interval === 'yearly' ? 'year' : 'month');
 
-function overLimitText(overLimit, unit) {
+/**
+ * Past the limit: billed at a money price, drawn from credits at `creditsPerUnit` credits per unit
+ * (or graduated `tiers` over the units past the limit), or refused. `creditUnit` is the credits'
+ * unit from the usage card ("USD" for money credits, "tokens"), null when none are sold.
+ */
+function overLimitText(overLimit, unit, creditUnit, currency) {
   if (overLimit.policy === 'bill') return `Then ${formatMoney(overLimit.unitPrice)} per ${plural(unit, 1)}`;
-  if (overLimit.policy === 'credits') return 'Then paid from credits';
+  if (overLimit.policy === 'credits') {
+    const each = (credits) => `${formatCredits(credits, creditUnit, currency)} per ${plural(unit, 1)}`;
+    if (creditUnit && typeof overLimit.creditsPerUnit === 'string') return `Then paid from credits: ${each(overLimit.creditsPerUnit)}`;
+    const tiers = Array.isArray(overLimit.tiers) ? overLimit.tiers : [];
+    const priced = tiers.map((tier) => tier.creditsPerUnit ?? tier.unitPrice);
+    if (creditUnit && tiers.length > 0 && priced.every((credits) => typeof credits === 'string')) {
+      const steps = tiers.map((tier, index) => {
+        if (typeof tier.upTo === 'number') return `${each(priced[index])} ${index === 0 ? 'for the first' : 'up to'} ${formatCount(tier.upTo)} past the limit`;
+        return index === 0 ? each(priced[index]) : `${each(priced[index])} after that`;
+      });
+      return `Then paid from credits: ${steps.join('; ')}`;
+    }
+    return 'Then paid from credits';
+  }
   return 'Refused past the limit';
+}
+
+/** Limits reset every cycle of the catalog: "/ month" for the usual 30 days, else "/ 14 days". */
+function perCycle(cycleDays) {
+  if (cycleDays === undefined || cycleDays === null || cycleDays === 30) return '/ month';
+  return cycleDays === 1 ? '/ day' : `/ ${formatCount(cycleDays)} days`;
 }
 
 // Feature flags are catalog keys ("sso", "data_retention_days"); shown readably, false ones left out.
@@ -21,7 +45,7 @@ function featureText(key, value) {
   return `${name}: ${typeof value === 'string' ? humanize(value) : formatCount(value)}`;
 }
 
-function PlanCard({ plan, catalog, interval, onChoose, buttonRef }) {
+function PlanCard({ plan, catalog, creditUnit, interval, onChoose, buttonRef }) {
   const headingId = useId();
   const price = plan.prices[interval];
   const isCurrent = plan.current && catalog.current.interval === interval;
@@ -42,8 +66,8 @@ function PlanCard({ plan, catalog, interval, onChoose, buttonRef }) {
           const metric = metricOf(limit.metric);
           return html`
             <li key=${limit.metric}>
-              <span>${several ? `${metric.name}: ` : ''}${countOf(limit.included, metric.unit)} / month</span>
-              <span class="then">${overLimitText(limit.overLimit, metric.unit)}</span>
+              <span>${several ? `${metric.name}: ` : ''}${countOf(limit.included, metric.unit)} ${perCycle(catalog.cycleDays)}</span>
+              <span class="then">${overLimitText(limit.overLimit, metric.unit, creditUnit, catalog.currency)}</span>
             </li>`;
         })}
         ${plan.seats ? html`
@@ -115,7 +139,7 @@ export function Plans({ api, card, catalog, reload, setCard, announce, focusHead
         onBack=${back} onChanged=${changed} onHeld=${() => reload().catch(() => undefined)} />` : null}
     <div class="plan-grid">
       ${catalog.plans.map((plan) => html`
-        <${PlanCard} key=${plan.id} plan=${plan} catalog=${catalog} interval=${interval} onChoose=${choose}
+        <${PlanCard} key=${plan.id} plan=${plan} catalog=${catalog} creditUnit=${card.credits?.unit ?? null} interval=${interval} onChoose=${choose}
           buttonRef=${(element) => { buttons.current[plan.id] = element; }} />`)}
     </div>`;
 }
