@@ -72,6 +72,8 @@ export function customerSessionRoutes(deps: { db: Db; credentials: CredentialRes
    */
   router.post('/v1/customers/:customerId/sessions/rotate', async (req, res) => {
     refuseIdempotencyKey(req);
+    const params = customerParams.safeParse(req.params);
+    if (!params.success) throw validationError(params.error, 'path');
     const principal = principalOf(res);
     if (principal.kind !== 'session') throw new ApiError(400, 'not_a_session', 'Only a customer session can rotate itself; a server key makes new sessions with POST …/sessions.');
     const token = newSecret(SESSION_TOKEN_PREFIX);

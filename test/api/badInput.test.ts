@@ -219,7 +219,7 @@ function numberVariants(): Array<[string, Json]> {
  */
 const OWN_TESTS = new Set(['/v1/stripe/webhooks']);
 /** Their answers hold a secret: they refuse an Idempotency-Key (test/api/accessMatrix.test.ts checks that). */
-const SECRET_ANSWERS = new Set(['POST /v1/api-keys', 'POST /v1/customers/{customerId}/sessions', 'POST /v1/webhook-endpoints', 'POST /v1/webhook-endpoints/{endpointId}/rotate-secret']);
+const SECRET_ANSWERS = new Set(['POST /v1/api-keys', 'POST /v1/customers/{customerId}/sessions', 'POST /v1/customers/{customerId}/sessions/rotate', 'POST /v1/webhook-endpoints', 'POST /v1/webhook-endpoints/{endpointId}/rotate-secret']);
 const SOME_UUID = '00000000-0000-4000-8000-000000000000';
 
 function buildCases(doc: OpenApiDocument, id: string, number: string): Case[] {
