@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Router } from 'express';
-import { Prisma, type WebhookDelivery, type WebhookEndpoint } from '../../generated/prisma/client.js';
+import type { WebhookEndpoint } from '../../generated/prisma/client.js';
 import { DEFAULT_WEBHOOK_POLICY, webhookUrlProblem, type WebhookPolicy } from '../../notifications/destinationGuard.js';
 import type { Db } from '../../store/db.js';
 import { ApiError, validationError } from '../errors.js';
@@ -144,17 +144,15 @@ export function webhookEndpointRoutes(deps: Deps): Router {
     const original = await db.webhookDelivery.findFirst({ where: { id: params.data.deliveryId, endpointId: endpoint.id } });
     if (!original) throw new ApiError(404, 'webhook_delivery_not_found', `No delivery "${params.data.deliveryId}" for this endpoint.`);
     // The next round of the same event to the same endpoint: a delivery of its own, with its own
-    // attempts. Two requests at once may pick the same round: the second takes the next one.
-    let delivery: WebhookDelivery | undefined;
-    for (let tries = 0; !delivery; tries += 1) {
-      const last = await db.webhookDelivery.aggregate({ where: { eventId: original.eventId, endpointId: endpoint.id }, _max: { round: true } });
-      try {
-        // The worker's relay starts its workflow (worker/webhookRelay.ts), within a moment.
-        delivery = await db.webhookDelivery.create({ data: { eventId: original.eventId, endpointId: endpoint.id, round: (last._max.round ?? 0) + 1 } });
-      } catch (error) {
-        if (!(error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') || tries >= 5) throw error;
-      }
-    }
+    // attempts. Requests at once for the same event and endpoint wait in turn on the event's
+    // first delivery row, so each takes the next round (before, a burst of them ran out of retries
+    // on the unique round and answered 500).
+    const delivery = await db.$transaction(async (tx) => {
+      await tx.$queryRaw`SELECT id FROM webhook_deliveries WHERE event_id = ${original.eventId}::uuid AND endpoint_id = ${endpoint.id}::uuid ORDER BY round LIMIT 1 FOR UPDATE`;
+      const last = await tx.webhookDelivery.aggregate({ where: { eventId: original.eventId, endpointId: endpoint.id }, _max: { round: true } });
+      // The worker's relay starts its workflow (worker/webhookRelay.ts), within a moment.
+      return tx.webhookDelivery.create({ data: { eventId: original.eventId, endpointId: endpoint.id, round: (last._max.round ?? 0) + 1 } });
+    });
     res.status(202).json({ id: delivery.id, eventId: delivery.eventId, round: delivery.round, status: delivery.status });
   });
 
