@@ -4,7 +4,7 @@
  * includes per metric and what happens past that, its seats, and which one the customer is on.
  * Money is an exact decimal string with its currency, as everywhere in the API.
  */
-import { offersYearly, planPriceNanos, seatPriceNanos, type Catalog, type Interval, type Plan } from '../../billing/catalog.js';
+import { findPlan, offersYearly, planPriceNanos, seatPriceNanos, type Catalog, type Interval, type Plan } from '../../billing/catalog.js';
 import { formatNanos } from '../../billing/money.js';
 
 export interface CurrentChoice {
@@ -26,7 +26,7 @@ export function planCatalogView(catalog: Catalog, current: CurrentChoice) {
     yearlyDiscountPercent: catalog.yearlyDiscountPercent ?? null,
     downgradeTiming: catalog.downgradeTiming,
     /** Where a cancelled subscription goes at its period end. */
-    fallbackPlan: { id: catalog.fallbackPlan, name: catalog.plans.find((p) => p.id === catalog.fallbackPlan)?.name ?? catalog.fallbackPlan },
+    fallbackPlan: { id: catalog.fallbackPlan, name: findPlan(catalog, catalog.fallbackPlan)?.name ?? catalog.fallbackPlan },
     current: { plan: current.planId, interval: current.interval, seats: current.seats },
     metrics: catalog.metrics.map((m) => ({ id: m.id, name: m.name, unit: m.unit })),
     plans: [...catalog.plans].sort((a, b) => a.tier - b.tier).map((plan) => ({

@@ -10,6 +10,7 @@ import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { INTERVALS, MAX_SEATS, type Catalog } from '../../billing/catalog.js';
 import { moneyView } from '../../billing/money.js';
+import { applyCredit, planChangeInvoice } from '../../billing/invoiceDraft.js';
 import { evaluatePlanChange, planChangeStateOf } from '../../billing/planChange.js';
 import type { Db } from '../../store/db.js';
 import { snapshotOfRow, type SubscriptionRecord } from '../../store/subscriptionStore.js';
@@ -139,11 +140,13 @@ function preview(
   });
   if (!decision.allowed) return { allowed: false, refusal: { code: decision.code, message: decision.message, details: decision.details ?? null } };
   const net = decision.proration.netMinor;
-  // As the change itself does (SubscriptionEntity.applyChange → applyCredit): credit already owed
-  // pays what this change charges, up to all of it, so `charged` is what the card would pay.
-  const gross = net > 0n ? net : 0n;
+  // Priced by the very functions the change uses (SubscriptionEntity.applyChange): its invoice,
+  // then the credit already owed paying part or all of it, so `charged` is what the card would pay.
+  const invoice = planChangeInvoice({ customerId: record.customerId, currency: catalog.currency, lines: decision.proration.lines, changeVersion: 0, now, periodEnd: record.periodEnd });
   const owed = BigInt(record.creditOwedMinor);
-  const creditApplied = gross < owed ? gross : owed;
+  const credited = invoice ? applyCredit(invoice, owed) : undefined;
+  const creditApplied = credited ? owed - credited.remainingMinor : 0n;
+  const creditLine = credited?.draft.lines.find((line) => line.kind === 'credit');
   return {
     allowed: true,
     kind: decision.kind,
@@ -152,12 +155,12 @@ function preview(
     interval: decision.next.interval,
     seats: decision.next.seats,
     period: { start: new Date(decision.proration.period.start).toISOString(), end: new Date(decision.proration.period.end).toISOString() },
-    charged: money(gross - creditApplied),
+    charged: money(credited ? BigInt(credited.draft.totalMinor) : 0n),
     credited: money(net < 0n ? -net : 0n),
     creditApplied: money(creditApplied),
     lines: [
       ...decision.proration.lines.map((line) => ({ kind: line.kind, description: line.description, amount: money(BigInt(line.amountMinor)) })),
-      ...(creditApplied > 0n ? [{ kind: 'credit', description: 'Credit for unused time after a plan change', amount: money(-creditApplied) }] : []),
+      ...(creditLine ? [{ kind: creditLine.kind, description: creditLine.description, amount: money(BigInt(creditLine.amountMinor)) }] : []),
     ],
   };
 }

@@ -50,6 +50,22 @@ describe('downgrade: the PRODUCT.md worked example (Pro → Basic with 5,000 use
     expect(after).toMatchObject({ plan: { id: 'basic' }, creditOwed: { amount: '10.67' }, downgradesThisCycle: 1 });
     expect(after.usage[0]).toMatchObject({ used: 5000, limit: 30000 });
   });
+
+  it('the credit owed then pays an upgrade: the preview shows what it applies and charges exactly what the change does', async () => {
+    const id = await customer('pro', 14 * DAY_MS, 5_000);
+    expect((await change(id, { plan: 'basic' })).body.change.credited).toMatchObject({ amount: '10.67' });
+    // Back to Pro: 16 of 30 days at $20 more = $10.67, all paid by the $10.67 owed.
+    const preview = await api.request('GET', `/v1/customers/${id}/subscription/change-preview?plan=pro`);
+    expect(preview.body).toMatchObject({ allowed: true, kind: 'upgrade', charged: { amount: '0.00' }, creditApplied: { amount: '10.67' } });
+    expect(preview.body.lines.at(-1)).toMatchObject({ kind: 'credit', amount: { amount: '-10.67' } });
+    // To Enterprise: $37.33 for the rest of the period, less the $10.67 owed.
+    const enterprise = await api.request('GET', `/v1/customers/${id}/subscription/change-preview?plan=enterprise`);
+    expect(enterprise.body).toMatchObject({ allowed: true, charged: { amount: '37.33' }, creditApplied: { amount: '10.67' } });
+    const res = await change(id, { plan: 'enterprise' });
+    expect(res.status).toBe(200);
+    expect(res.body.change).toMatchObject({ charged: enterprise.body.charged, creditApplied: enterprise.body.creditApplied });
+    expect((await card(id)).creditOwed).toMatchObject({ amount: '0.00' });
+  });
 });
 
 describe('the rules around downgrades', () => {

@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { createRequire } from 'node:module';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -15,27 +16,15 @@ import { DAY_MS } from '../../billing/period.js';
 import { loadCatalog } from '../../config/loadCatalog.js';
 import { startApiHarness, type ApiHarness } from '../harness/apiHarness.js';
 import { launchChromium, saveScreenshot, watchPageProblems } from '../harness/browser.js';
+import { projectRoot } from '../../scripts/tools.js';
 import { eventually } from '../harness/eventually.js';
 import { startStripeFaultProxy, type StripeFaultProxy } from '../harness/stripeFaultProxy.js';
 import { startStripeMock, type RunningStripeMock } from '../harness/stripeMock.js';
 import { PAY_PATH, paidInvoice, sendWebhook, signedEvent, withSavedCard } from '../harness/stripeScenarios.js';
 
 const WEBHOOK_SECRET = 'whsec_test_tollgate_billing_page';
-/** The default catalog (PRODUCT.md) selling money credits in the preset amounts PRODUCT.md names, and any amount from $10 to $10,000. */
-const catalog = {
-  ...loadCatalog(),
-  credits: {
-    unit: 'money' as const,
-    packs: [
-      { id: 'credits-50', name: '$50 credit', price: '50.00' },
-      { id: 'credits-100', name: '$100 credit', price: '100.00' },
-      { id: 'credits-500', name: '$500 credit', price: '500.00' },
-      { id: 'credits-5000', name: '$5,000 credit', price: '5000.00' },
-    ],
-    customAmount: { min: '10.00', max: '10000.00' },
-    autoRecharge: { defaultSpendingLimit: '50.00', retryHours: [1, 6, 24] },
-  },
-};
+/** The default catalog (PRODUCT.md) selling the money credits of the example catalog: $50, $100, $500, $5,000 packs or any amount from $10 to $10,000. */
+const catalog = { ...loadCatalog(), credits: loadCatalog(path.join(projectRoot, 'config', 'examples', 'usage-metrics.json')).credits };
 
 let mock: RunningStripeMock | undefined;
 let proxy: StripeFaultProxy;
@@ -219,7 +208,7 @@ describe('the billing page in Chromium', () => {
     await show(page, 'Credits');
     const balance = page.locator('dt', { hasText: 'Balance' }).locator('xpath=following-sibling::dd[1]');
     await balance.getByText(/\$0\.00/).waitFor();
-    await page.getByRole('button', { name: 'Buy $100 credit' }).click();
+    await page.getByRole('button', { name: 'Buy $100' }).click();
     await page.waitForURL('https://checkout.stripe.com/**');
     await page.getByRole('link', { name: 'Pay' }).click();
     await page.waitForURL(`${api.baseUrl}/billing/**`);
