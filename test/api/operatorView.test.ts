@@ -24,6 +24,17 @@ async function currentDetails(customerId: string): Promise<string> {
   return metadata.currentDetails ?? '';
 }
 
+/**
+ * A filter on the renewal's second. Equality on a Datetime attribute misses values whose
+ * milliseconds end in zero on the dev server's SQLite visibility (it stores them trimmed), so
+ * operators filter PeriodEnd by range, as the README shows.
+ */
+function periodEndWithin(iso: string): string {
+  const second = Math.floor(Date.parse(iso) / 1000) * 1000;
+  const at = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
+  return `PeriodEnd >= "${at(second)}" AND PeriodEnd < "${at(second + 1000)}"`;
+}
+
 async function listed(query: string): Promise<string[]> {
   const ids: string[] = [];
   for await (const wf of api.temporal.workflow.list({ query })) ids.push(wf.workflowId);
@@ -53,7 +64,7 @@ it('columns and details follow a change of plan and interval, then a cancellatio
   await eventually(async () => (await listed(`CustomerId = "${id}" AND SubscriptionStatus = "cancel_scheduled"`)).length === 1 || undefined);
   // The list's date column: PeriodEnd, the renewal (or end) date, filterable too.
   const byDate = await eventually(async () => {
-    const found = await listed(`CustomerId = "${id}" AND PeriodEnd = "${changed.body.subscription.currentPeriod.end}"`);
+    const found = await listed(`CustomerId = "${id}" AND ${periodEndWithin(changed.body.subscription.currentPeriod.end)}`);
     return found.length > 0 ? found : undefined;
   });
   expect(byDate).toEqual([subscriptionWorkflowId(id)]);
@@ -61,7 +72,8 @@ it('columns and details follow a change of plan and interval, then a cancellatio
 
 it('after a renewal (a new run) the columns and details are still there', async () => {
   const id = `ops-${randomUUID().slice(0, 8)}`;
-  const periodStart = new Date(Date.now() - 30 * 86_400_000 + 2_000).toISOString();
+  // On a whole second: the renewal date's milliseconds are all zeros, the case equality misses.
+  const periodStart = new Date(Math.ceil((Date.now() - 30 * 86_400_000 + 2_000) / 1000) * 1000).toISOString();
   const created = await api.request('POST', '/v1/customers', { body: { id, name: 'Ops Co', email: 'ops@example.test', plan: 'pro', periodStart } });
   expect(created.status).toBe(201);
   const firstEnd = created.body.subscription.currentPeriod.end as string;
@@ -72,6 +84,6 @@ it('after a renewal (a new run) the columns and details are still there', async 
   const nextEnd = (renewed.currentPeriod.end as string).slice(0, 10);
   await eventually(async () => (await currentDetails(id)).includes(`renews ${nextEnd}`) || undefined, 20_000, 200);
   // The new run is listed with its own renewal date; the first run, closed, keeps its own.
-  await eventually(async () => (await listed(`CustomerId = "${id}" AND ExecutionStatus = "Running" AND PlanId = "pro" AND BillingInterval = "monthly" AND PeriodEnd = "${renewed.currentPeriod.end}"`)).length === 1 || undefined, 20_000, 200);
+  await eventually(async () => (await listed(`CustomerId = "${id}" AND ExecutionStatus = "Running" AND PlanId = "pro" AND BillingInterval = "monthly" AND ${periodEndWithin(renewed.currentPeriod.end)}`)).length === 1 || undefined, 20_000, 200);
   expect(await currentDetails(id)).toContain('**Cycle** 2:');
 });
