@@ -34,6 +34,8 @@ import { stripeWebhookRoutes } from './routes/stripeWebhookRoutes.js';
 import { planChangeRoutes } from './routes/planChangeRoutes.js';
 import { planCatalogRoutes } from './routes/planCatalogRoutes.js';
 import { healthRoutes } from './routes/healthRoutes.js';
+import { testClockRoutes } from './routes/testClockRoutes.js';
+import { CustomerTime } from './testClocks/customerTime.js';
 
 export interface AppDeps {
   db: Db;
@@ -61,6 +63,10 @@ export interface AppDeps {
   payments?: PaymentProvider;
   /** Where those pages send the customer back by default; absent, this API's own pages on 127.0.0.1:3000. */
   returnUrls?: ReturnUrls;
+  /** TOLLGATE_TEST_CLOCKS: the test clock routes, and customers on test clocks (issue 14). */
+  testClocks?: boolean;
+  /** The instant each customer is judged at (shared with the usage handler); built here when absent. */
+  time?: CustomerTime;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -80,6 +86,7 @@ export function createApp(deps: AppDeps): Express {
   assertEveryRouteHasAccess(document.paths);
   const table = routeTableOf(document.paths);
   const access = deps.access ?? accessOf(deps, table);
+  const time = deps.time ?? new CustomerTime(deps.db, deps.testClocks ?? false, deps.now);
   // Before the method check: a browser's preflight (OPTIONS) from a configured origin is answered
   // here (the `cors` package: the preflight and Vary rules are easy to get subtly wrong). Any other
   // origin, or none, gets no CORS headers and OPTIONS stays a 405, so the browser refuses the call.
@@ -118,12 +125,13 @@ export function createApp(deps: AppDeps): Express {
   app.use(webhookSecretRoutes(webhooks));
   app.use(idempotency(deps.db, deps.now));
   app.use(webhookEndpointRoutes(webhooks));
+  app.use(testClockRoutes({ db: deps.db, temporal: deps.temporal, logger: deps.logger, testClocks: deps.testClocks ?? false, now: deps.now }));
   app.use(customerRoutes({ ...deps, paymentProvider: deps.payments?.name ?? 'none', returnUrls }));
   app.use(customerImportRoutes({ ...deps, paymentProvider: deps.payments?.name ?? 'none', returnUrls }));
   app.use(invoiceDocumentRoutes({ db: deps.db, seller: deps.seller ?? loadSellerDetails(process.env) }));
   app.use(invoiceSettlementRoutes(deps));
   app.use(alertRoutes(deps));
-  app.use(planChangeRoutes(deps));
+  app.use(planChangeRoutes({ ...deps, time }));
   app.use(planCatalogRoutes(deps));
   app.use(creditRoutes({ db: deps.db, temporal: deps.temporal, catalog: deps.catalog, paymentProvider: deps.payments?.name ?? 'none', returnUrls, logger: deps.logger }));
   app.use(paymentMethodRoutes({

@@ -13,6 +13,7 @@ import { createUsageHandler } from './usage/usageHandler.js';
 import { CounterPublisher } from './usage/counterPublisher.js';
 import { UsageRecorder, type RecorderOptions } from './usage/usageRecorder.js';
 import { UsageView } from './usage/usageView.js';
+import { CustomerTime } from './testClocks/customerTime.js';
 
 export interface ServerDeps extends Omit<AppDeps, 'access'> {
   databaseUrl: string;
@@ -44,9 +45,15 @@ export function createServer(deps: ServerDeps): TollgateServer {
     usageView.applyCounters(values);
     publisher.publish(values);
   });
-  const ready = usageView.start();
-  const usage = createUsageHandler({ recorder, view: usageView, catalog: () => deps.catalog, access: access.check, logger: deps.logger, now: deps.now });
-  const app = createApp({ ...deps, access });
+  const time = new CustomerTime(deps.db, deps.testClocks ?? false, deps.now);
+  // Unsure whether some customer is on a test clock: read clocks, rather than judge one at real time.
+  const timeReady = time.init().catch((error: unknown) => {
+    deps.logger.error({ err: error }, 'could not tell whether customers run on test clocks; reading clocks on every request');
+    time.readClocksAlways();
+  });
+  const ready = Promise.all([usageView.start(), timeReady]).then(() => undefined);
+  const usage = createUsageHandler({ recorder, view: usageView, catalog: () => deps.catalog, access: access.check, logger: deps.logger, now: deps.now, time });
+  const app = createApp({ ...deps, access, time });
   const server = http.createServer((req, res) => {
     if (!usage(req, res)) app(req, res);
   });

@@ -38,6 +38,7 @@ async function main() {
     payments: createPaymentProvider(settings),
     returnUrls: returnUrlsOf(settings),
     corsOrigins: settings.TOLLGATE_CORS_ORIGINS,
+    testClocks: settings.TOLLGATE_TEST_CLOCKS,
     rateLimits: { keyPerSecond: settings.RATE_LIMIT_KEY_PER_SECOND, sessionPerSecond: settings.RATE_LIMIT_SESSION_PER_SECOND, usagePerSecond: settings.RATE_LIMIT_USAGE_PER_SECOND, lookupsPerSecond: settings.RATE_LIMIT_LOOKUPS_PER_SECOND },
   });
   await new Promise<void>((resolve) => server.listen(settings.PORT, settings.HOST, resolve));

@@ -15,6 +15,7 @@ import { CHECKOUT_WINDOW_MS, UPGRADE_PAYMENT_WINDOW_MS } from '../billing/paymen
 import { MAX_PENDING_PURCHASES } from '../workflows/messages.js';
 import { autoRechargeBody, grantCreditsBody, purchaseCreditsBody } from './credits/creditSchemas.js';
 import { createCustomerBody } from './schemas.js';
+import { advanceTestClockBody, createTestClockBody, MAX_ADVANCE_MS } from './testClocks/testClockSchemas.js';
 import { createApiKeyBody, createSessionBody, DEFAULT_SESSION_SECONDS } from './access/credentialSchemas.js';
 import { auditLogQuery } from './routes/auditLogRoutes.js';
 import { createEndpointBody, DEFAULT_PREVIOUS_SECRET_SECONDS, rotateSecretBody } from './webhooks/webhookSchemas.js';
@@ -382,6 +383,9 @@ const endpointSchema = {
 const webhookDeliveryDescription = `Each delivery is a POST of the event as JSON: \`{ id, type, customerId, sequence, createdAt, data }\` (\`sequence\` counts 1, 2, 3… over all of a customer's events in commit order: an endpoint taking only some types sees gaps). Headers: \`Tollgate-Signature: t=<unix seconds>,v1=<hex>\` (HMAC-SHA256 with the endpoint's secret over \`<t>.<raw body>\`; during a rotation one \`v1\` per valid secret), \`Tollgate-Event-Id\`, \`Tollgate-Event-Type\`, \`Tollgate-Delivery-Id\`. Verify the signature over the raw body and refuse a \`t\` older than ${SIGNATURE_TOLERANCE_SECONDS} s (the README shows it in three lines). A 2xx within 10 s delivers; anything else is retried with backoff (5 s, doubling, at most an hour apart) for up to three days, then the delivery is \`failed\`. A delivery may arrive more than once (a worker dying after the POST): dedupe by the event id. Events: ${WEBHOOK_EVENT_TYPES.map((type) => `\`${type}\`: ${WEBHOOK_EVENT_MEANINGS[type]}`).join('; ')}.`;
 const endpointIdParam = { name: 'endpointId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
 const endpointNotFound = errorResponse('No such endpoint.', ['webhook_endpoint_not_found']);
+const clockIdParam = { name: 'clockId', in: 'path', required: true, schema: { type: 'string', pattern: '^clock_[0-9a-f]{32}$' } };
+const clockNotFound = errorResponse('No such test clock (or deleted), or test clocks are off.', ['test_clock_not_found', 'test_clocks_disabled']);
+const CLOCK = { $ref: '#/components/schemas/TestClock' };
 const secretNotStored = { name: 'Idempotency-Key', in: 'header', required: false, description: 'Refused (400 `idempotency_key_not_supported`): the answer holds a secret, which is never stored, so it cannot be replayed.', schema: { type: 'string' } };
 
 export function openApiDocument() {
@@ -411,6 +415,12 @@ function baseDocument() {
           properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' }, details: {} } } },
         },
         CreateCustomer: z.toJSONSchema(createCustomerBody, { io: 'input', target: 'draft-2020-12' }),
+        CreateTestClock: z.toJSONSchema(createTestClockBody, { io: 'input', target: 'draft-2020-12' }),
+        AdvanceTestClock: z.toJSONSchema(advanceTestClockBody, { io: 'input', target: 'draft-2020-12' }),
+        TestClock: { type: 'object', properties: {
+          id: { type: 'string', example: 'clock_4f1c…' }, name: { type: ['string', 'null'] }, frozenTime: { type: 'string', format: 'date-time' },
+          status: { type: 'string', enum: ['ready', 'advancing'] }, customers: { type: 'array', items: { type: 'string' } }, createdAt: { type: 'string', format: 'date-time' },
+        } },
         ImportCustomers: z.toJSONSchema(importCustomersBody, { io: 'input', target: 'draft-2020-12' }),
         UsageEvent: z.toJSONSchema(usageEventSchema, { io: 'input', target: 'draft-2020-12' }),
         UsageBatch: z.toJSONSchema(usageBatchSchema, { io: 'input', target: 'draft-2020-12' }),
@@ -463,7 +473,8 @@ function baseDocument() {
             } } } } },
             ...badRequest(...BODY_CODES),
             ...authErrors,
-            409: errorResponse('Already exists (or the Stripe customer given belongs to another customer).', ['customer_exists', 'stripe_customer_taken']),
+            404: errorResponse('`testClock` names no test clock, or test clocks are off.', ['test_clock_not_found', 'test_clocks_disabled']),
+            409: errorResponse('Already exists (or the Stripe customer given belongs to another customer); the test clock is advancing or already has 10 customers.', ['customer_exists', 'stripe_customer_taken', 'test_clock_advancing', 'test_clock_full']),
             ...bodyLimits,
             422: errorResponse('Not possible with this catalog.', ['unknown_plan', 'interval_not_offered', 'invalid_seats', 'invalid_period_start']),
             503: errorResponse('Temporal unreachable; nothing was created (`change_in_progress`: created, but its first payment was not settled within 30 s; repeat with the same Idempotency-Key for the answer).', ['temporal_unavailable', 'change_in_progress']),
@@ -577,6 +588,7 @@ function baseDocument() {
             ...badRequest(...PATH_CODES),
             ...authErrors,
             404: notFound,
+            409: errorResponse('The customer\'s test clock is advancing: previewed once it has caught up.', ['test_clock_advancing']),
           },
         },
       },
@@ -591,7 +603,7 @@ function baseDocument() {
             ...authErrors,
             404: notFound,
             402: errorResponse('`insufficient_credits`: past a `credits` limit, the credit balance cannot pay for the whole event (buy credits or turn auto-recharge on); nothing recorded, nothing drawn; `details` is the refused result (`status: refused`, `used`, `limit`). `payment_past_due`: the subscription is past due and the catalog refuses usage meanwhile (payments.dunning.usageWhilePastDue = refuse); nothing recorded.', ['insufficient_credits', 'payment_past_due']),
-            409: errorResponse('The event belongs to a closed (already invoiced) cycle.', ['period_closed']),
+            409: errorResponse('The event belongs to a closed (already invoiced) cycle; the customer\'s test clock is advancing (send it once caught up); the customer ended with its deleted test clock.', ['period_closed', 'test_clock_advancing', 'subscription_not_running']),
             ...bodyLimits,
             422: errorResponse('Not possible with this catalog.', ['unknown_metric', 'invalid_timestamp']),
             429: errorResponse('The plan limit is reached; `details` holds used and limit.', ['usage_limit_reached']),
@@ -610,6 +622,7 @@ function baseDocument() {
             ...authErrors,
             404: notFound,
             ...bodyLimits,
+            409: errorResponse('A customer\'s test clock is advancing, or the customer ended with its deleted test clock; nothing was recorded.', ['test_clock_advancing', 'subscription_not_running']),
             413: errorResponse('Too many events, or too large a body (as sent or once its Content-Encoding is undone).', ['batch_too_large', 'payload_too_large']),
             422: errorResponse('Not possible with this catalog.', ['unknown_metric', 'invalid_timestamp']),
           },
@@ -636,6 +649,7 @@ function baseDocument() {
             400: errorResponse('Malformed query.', ['validation_failed']),
             ...authErrors,
             404: notFound,
+            409: errorResponse('The customer\'s test clock is advancing.', ['test_clock_advancing']),
             422: errorResponse('Unknown metric.', ['unknown_metric']),
           },
         },
@@ -823,6 +837,67 @@ function baseDocument() {
             404: errorResponse('Stripe is not the payment provider here.', ['payments_not_configured']),
             413: errorResponse('Body too large.', ['payload_too_large']),
             503: errorResponse('The event could not be handed to its subscription yet; Stripe redelivers it.', ['temporal_unavailable', 'database_unavailable']),
+          },
+        },
+      },
+      '/v1/test-clocks': {
+        get: {
+          summary: 'List test clocks',
+          description: 'Every test clock that is not deleted, oldest first. Test clocks are on only with TOLLGATE_TEST_CLOCKS=true (never with live payment keys); off, every test clock route answers 404 `test_clocks_disabled`.',
+          responses: {
+            200: { description: '`{ testClocks: TestClock[] }`.', content: { 'application/json': { schema: { type: 'object', properties: { testClocks: { type: 'array', items: CLOCK } } } } } },
+            ...authErrors,
+            404: errorResponse('Test clocks are off.', ['test_clocks_disabled']),
+          },
+        },
+        post: {
+          summary: 'Create a test clock',
+          description: 'A clock of its own, frozen at `frozenTime` until advanced. Customers are put on it at creation (POST /v1/customers with `testClock`, at most 10 per clock); their subscriptions start at its instant, their usage is placed on it, and their usage card, invoices and change preview read it. Subscriptions on real time are not affected.',
+          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/CreateTestClock' } } } },
+          responses: {
+            201: { description: 'The clock, `ready`.', content: { 'application/json': { schema: CLOCK } } },
+            ...badRequest(...BODY_CODES),
+            ...authErrors,
+            404: errorResponse('Test clocks are off.', ['test_clocks_disabled']),
+            ...bodyLimits,
+          },
+        },
+      },
+      '/v1/test-clocks/{clockId}': {
+        get: {
+          summary: 'One test clock',
+          description: 'While an advance runs (`status: advancing`), each GET checks on its customers (and signals any that missed it) and answers `ready` once all have caught up.',
+          parameters: [clockIdParam],
+          responses: { 200: { description: 'The clock.', content: { 'application/json': { schema: CLOCK } } }, ...badRequest(...PATH_CODES), ...authErrors, 404: clockNotFound },
+        },
+        delete: {
+          summary: 'Delete a test clock, ending its customers',
+          description: 'Its customers\' subscriptions end (their workflows are terminated; their records stay readable, and their write routes answer 404 `subscription_not_running`). Repeating the call answers the same.',
+          parameters: [clockIdParam],
+          responses: {
+            200: { description: '`{ id, deleted: true, customersEnded }`.', content: { 'application/json': { schema: { type: 'object', properties: { id: { type: 'string' }, deleted: { type: 'boolean' }, customersEnded: { type: 'array', items: { type: 'string' } } } } } } },
+            ...badRequest(...PATH_CODES),
+            ...authErrors,
+            404: clockNotFound,
+            503: errorResponse('Temporal unreachable; the clock is deleted, repeat the call to end its customers.', ['temporal_unavailable']),
+          },
+        },
+      },
+      '/v1/test-clocks/{clockId}/advance': {
+        post: {
+          summary: 'Advance a test clock',
+          description: `Moves the clock to \`frozenTime\` (later than its instant, by at most ${MAX_ADVANCE_MS / 86_400_000} days). Everything that falls due on the way happens in order, as if the time had passed: renewals with their invoices and overage, alerts of usage recorded before, scheduled downgrades and cancellations, dunning retries, auto-recharges. Answers 200 (\`ready\`) once every customer on it has caught up (it waits up to 20 s), else 202 (\`advancing\`, with \`Location\`): GET the clock until it is \`ready\`. Meanwhile its customers\' usage and changes answer 409 \`test_clock_advancing\`.`,
+          parameters: [clockIdParam],
+          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/AdvanceTestClock' } } } },
+          responses: {
+            200: { description: 'Caught up: `ready`.', content: { 'application/json': { schema: CLOCK } } },
+            202: { description: 'Still catching up: `advancing`; poll the clock.', content: { 'application/json': { schema: CLOCK } } },
+            ...badRequest(...PATH_CODES, ...BODY_CODES),
+            ...authErrors,
+            404: clockNotFound,
+            409: errorResponse('An advance is still running.', ['test_clock_advancing']),
+            ...bodyLimits,
+            422: errorResponse('Not later than the clock\'s instant, or too far at once.', ['invalid_advance']),
           },
         },
       },

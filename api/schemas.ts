@@ -53,6 +53,8 @@ export const customerIdSchema = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/, 'must be 1–100 letters, digits, "_", "-" or ".", starting with a letter or digit');
 
+export const testClockIdSchema = z.string().regex(/^clock_[0-9a-f]{32}$/, 'must be a test clock id (clock_…)');
+
 export const createCustomerBody = z.strictObject({
   id: customerIdSchema.describe('Your id for the customer (organization, team or account); the subscription workflow is `subscription-<id>`.'),
   name: safeText().trim().min(1).max(200),
@@ -70,6 +72,8 @@ export const createCustomerBody = z.strictObject({
     successUrl: returnUrlSchema({ sessionTemplate: true }).describe('Where Checkout sends the customer after paying; may contain {CHECKOUT_SESSION_ID}.'),
     cancelUrl: returnUrlSchema({ sessionTemplate: false }).describe('Where Checkout sends the customer who leaves without paying.'),
   }).optional().describe('With Stripe: where the first invoice\'s Checkout page returns (default: settings CHECKOUT_SUCCESS_URL / CHECKOUT_CANCEL_URL).'),
+  testClock: testClockIdSchema.optional()
+    .describe('Test clocks on (TOLLGATE_TEST_CLOCKS): run the customer on this test clock; its subscription starts at the clock\'s instant (periodStart, if given, is judged against it).'),
 });
 export type CreateCustomerBody = z.infer<typeof createCustomerBody>;
 

@@ -38,6 +38,8 @@ export interface InvoiceDraft {
   totalMinor: string;
   /** Business identity of the invoice: the same renewal always yields the same key (never a run id). */
   idempotencyKey: string;
+  /** When it was issued on the subscription's test clock (epoch ms); absent on real time: when it is stored. */
+  issuedAt?: number;
 }
 
 export function invoiceIdempotencyKey(customerId: string, reason: InvoiceReason, periodStart: number): string {

@@ -79,6 +79,11 @@ const apiSchema = z.object({
   RATE_LIMIT_USAGE_PER_SECOND: z.coerce.number().int().min(1).max(10_000_000).default(50_000),
   /** Lookups of secrets not yet cached (a key's first request, or made-up ones) per client address. */
   RATE_LIMIT_LOOKUPS_PER_SECOND: z.coerce.number().int().min(1).max(1_000_000).default(50),
+  /**
+   * "true" opens the test clock routes (issue 14): customers on a clock of their own, advanced
+   * through the API. Off by default, and refused with live Stripe keys.
+   */
+  TOLLGATE_TEST_CLOCKS: flag,
   TOLLGATE_CORS_ORIGINS: z.string().default('').transform((value) => value.split(',').map((origin) => origin.trim()).filter(Boolean))
     // Compared with the browser's Origin header as is: only the form a browser sends is accepted
     // (lower case, no default port, no path), so a setting cannot silently never match.
@@ -89,7 +94,12 @@ const apiSchema = z.object({
         return false;
       }
     }, 'each origin must be written as a browser sends it: scheme://host[:port], lower case, no default port, no path or trailing slash'))),
-}).superRefine(requirePaymentKeys(['STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET']));
+}).superRefine(requirePaymentKeys(['STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET'])).superRefine((settings, context) => {
+  // A test clock runs months of renewals in seconds: never where they would charge real cards.
+  if (settings.TOLLGATE_TEST_CLOCKS && settings.PAYMENT_PROVIDER === 'stripe' && /^(sk|rk)_live_/.test(settings.STRIPE_SECRET_KEY ?? '')) {
+    context.addIssue({ code: 'custom', path: ['TOLLGATE_TEST_CLOCKS'], message: 'test clocks are refused with live Stripe keys (STRIPE_SECRET_KEY is sk_live_…/rk_live_…): use test-mode keys, or turn test clocks off' });
+  }
+});
 
 export type WorkerSettings = z.output<typeof workerSchema>;
 export type ApiSettings = z.output<typeof apiSchema>;

@@ -8,6 +8,7 @@ import { subscriptionWorkflowId } from '../workflows/messages.js';
 import type { Db } from './db.js';
 import { subscriptionColumns } from './subscriptionStore.js';
 import { forgetWebhookEvents, recordWebhookEvent } from './webhookOutbox.js';
+import { lockClockForJoining, TestClockError } from './testClockStore.js';
 
 export function snapshotOfInput(input: SubscriptionInput): SubscriptionSnapshot {
   return {
@@ -35,9 +36,15 @@ export function snapshotOfInput(input: SubscriptionInput): SubscriptionSnapshot 
 
 export async function insertCustomer(db: Db, customer: { id: string; name: string; email: string; providerCustomerId?: string }, input: SubscriptionInput): Promise<void> {
   await db.$transaction(async (tx) => {
+    if (input.testClock) {
+      // The clock stays at the instant the subscription starts at until this commits; an advance waits.
+      const clock = await lockClockForJoining(tx, input.testClock.id);
+      if (clock.frozenTime !== input.testClock.now) throw new TestClockError('test_clock_advancing', `Test clock "${input.testClock.id}" moved while the customer was being added; try again.`);
+    }
     await tx.customer.create({
       data: {
         ...customer,
+        ...(input.testClock ? { testClockId: input.testClock.id } : {}),
         subscription: {
           create: { ...subscriptionColumns(snapshotOfInput(input)), workflowId: subscriptionWorkflowId(customer.id) },
         },

@@ -115,6 +115,7 @@ export async function storeInvoice(tx: Tx, draft: InvoiceDraft, paymentProvider:
       totalMinor: total,
       paymentProvider,
       idempotencyKey: draft.idempotencyKey,
+      ...(draft.issuedAt !== undefined ? { issuedAt: new Date(draft.issuedAt) } : {}),
       lines: {
         create: draft.lines.map((line, position) => ({
           position,

@@ -68,6 +68,19 @@ export const PAYMENT_EVENTS_KEPT = 128;
 /** Attempts of one alert delivery before it is reported failed (about a day with the workflow's backoff). */
 export const ALERT_DELIVERY_MAX_ATTEMPTS = 20;
 
+/** A test clock as one subscription sees it (epoch ms): where it stands and where it is advancing to. */
+export interface TestClockPosition {
+  id: string;
+  now: number;
+  target: number;
+}
+
+/** A test clock's advance, sent to each of its subscriptions: step through everything due up to `to`. */
+export interface AdvanceTestClock {
+  clockId: string;
+  to: number;
+}
+
 export function subscriptionWorkflowId(customerId: string): string {
   return `subscription-${customerId}`;
 }
@@ -120,6 +133,8 @@ export interface SubscriptionInput {
   paymentProvider?: 'none' | 'stripe';
   /** Where Checkout sends the customer back (first invoice of a new subscription). */
   checkoutUrls?: { successUrl: string; cancelUrl: string };
+  /** A subscription on a test clock: the clock's instant and the target it advances to (absent: real time). */
+  testClock?: TestClockPosition;
   /** Set on a new subscription's first run only. */
   newSubscription?: boolean;
   /** The payment the subscription waits for: first invoice (Checkout), a held upgrade, dunning. */
@@ -494,3 +509,7 @@ export const refundCreditsUpdate = defineUpdate<CreditRefundResult, [CreditRefun
 export const creditBalanceSignal = defineSignal<[CreditBalanceCrossing]>('creditBalance.v1');
 /** Fire-and-forget: usage crossed 80% or 100% of a limit; the workflow sends the alerts. */
 export const thresholdCrossedSignal = defineSignal<[ThresholdCrossing]>('thresholdCrossed.v1');
+
+export const advanceTestClockSignal = defineSignal<[AdvanceTestClock]>('advanceTestClock.v1');
+/** Where a subscription's test clock stands, and whether it has caught up with its target (undefined on real time). */
+export const testClockQuery = defineQuery<(TestClockPosition & { caughtUp: boolean }) | undefined>('testClock.v1');

@@ -40,6 +40,8 @@ export const REFUSAL_CODES = [
   'purchase_not_found',
   'purchase_not_paid',
   'nothing_to_refund',
+  /** The customer's test clock is advancing: requests wait until it has caught up (issue 14). */
+  'test_clock_advancing',
   ...PLAN_CHANGE_REFUSALS,
 ] as const;
 export type RefusalCode = (typeof REFUSAL_CODES)[number];

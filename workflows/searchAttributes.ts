@@ -12,16 +12,19 @@ export const PLAN_ID = defineSearchAttributeKey('PlanId', SearchAttributeType.KE
 export const SUBSCRIPTION_STATUS = defineSearchAttributeKey('SubscriptionStatus', SearchAttributeType.KEYWORD);
 export const PERIOD_END = defineSearchAttributeKey('PeriodEnd', SearchAttributeType.DATETIME);
 export const BILLING_INTERVAL = defineSearchAttributeKey('BillingInterval', SearchAttributeType.KEYWORD);
+/** Set only on subscriptions on a test clock (issue 14): `TestClock IS NOT NULL` lists them. */
+export const TEST_CLOCK = defineSearchAttributeKey('TestClock', SearchAttributeType.KEYWORD);
 
-export const SEARCH_ATTRIBUTES = [CUSTOMER_ID, PLAN_ID, SUBSCRIPTION_STATUS, PERIOD_END, BILLING_INTERVAL] as const;
+export const SEARCH_ATTRIBUTES = [CUSTOMER_ID, PLAN_ID, SUBSCRIPTION_STATUS, PERIOD_END, BILLING_INTERVAL, TEST_CLOCK] as const;
 
 /**
  * A run's search attributes, as a start or a continue-as-new sets them (an upsert leaves out
  * CustomerId, which never changes). `withInterval`: false only in runs begun before
  * BillingInterval existed (INTERVAL_SEARCH_PATCH), so their replays upsert what they did.
  */
-export function subscriptionSearchAttributes(s: { customerId: string; planId: string; interval: string; status: string; periodEnd: number }, withInterval = true) {
+export function subscriptionSearchAttributes(s: { customerId: string; planId: string; interval: string; status: string; periodEnd: number; testClockId?: string | undefined }, withInterval = true) {
   return [
+    ...(s.testClockId !== undefined ? [{ key: TEST_CLOCK, value: s.testClockId }] : []),
     { key: CUSTOMER_ID, value: s.customerId },
     { key: PLAN_ID, value: s.planId },
     { key: SUBSCRIPTION_STATUS, value: s.status },

@@ -1,7 +1,7 @@
 /** The first run's input for a new or imported subscription (pure; used by the API and tests). */
 import { requirePlan, type Catalog, type Interval } from '../billing/catalog.js';
 import { currentSpans } from '../billing/period.js';
-import type { SubscriptionInput } from './messages.js';
+import type { SubscriptionInput, TestClockPosition } from './messages.js';
 
 export function newSubscriptionInput(args: {
   catalog: Catalog;
@@ -16,6 +16,8 @@ export function newSubscriptionInput(args: {
   paymentProvider?: 'none' | 'stripe';
   /** Where a first-invoice Checkout page returns the customer. */
   checkoutUrls?: { successUrl: string; cancelUrl: string };
+  /** The test clock it runs on (`now` is then the clock's instant). */
+  testClock?: TestClockPosition;
 }): SubscriptionInput {
   requirePlan(args.catalog, args.planId);
   const periodStart = args.importedPeriodStart ?? args.now;
@@ -39,5 +41,6 @@ export function newSubscriptionInput(args: {
     newSubscription: true,
     ...(args.paymentProvider ? { paymentProvider: args.paymentProvider } : {}),
     ...(args.checkoutUrls ? { checkoutUrls: args.checkoutUrls } : {}),
+    ...(args.testClock ? { testClock: args.testClock } : {}),
   };
 }

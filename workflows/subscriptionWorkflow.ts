@@ -36,6 +36,8 @@ import {
   creditBalanceSignal,
   CREDITS_PATCH,
   INTERVAL_SEARCH_PATCH,
+  advanceTestClockSignal,
+  testClockQuery,
   LOCAL_RENEWAL_PATCH,
   refundCreditsUpdate,
   changePlanUpdate,
@@ -64,7 +66,8 @@ import {
   type SubscriptionInput,
   type ThresholdCrossing,
 } from './messages.js';
-import { BILLING_INTERVAL, CUSTOMER_ID, subscriptionSearchAttributes } from './searchAttributes.js';
+import { BILLING_INTERVAL, CUSTOMER_ID, TEST_CLOCK, subscriptionSearchAttributes } from './searchAttributes.js';
+import { WorkflowClock } from './workflowClock.js';
 import { currentDetailsOf } from './operatorSummary.js';
 import { refusal } from './refusals.js';
 import { SubscriptionEntity } from './subscriptionEntity.js';
@@ -72,7 +75,7 @@ import { CreditsWorkState } from './creditsWork.js';
 import { CHECKOUT_GRACE_MS, CHECKOUT_WINDOW_MS, UPGRADE_PAYMENT_WINDOW_MS } from '../billing/paymentPolicy.js';
 import { rechargeRetryAt } from '../billing/autoRecharge.js';
 import { creditUnitOf, formatCredits } from '../billing/creditPricing.js';
-import { creditPurchaseInvoice } from '../billing/invoiceDraft.js';
+import { creditPurchaseInvoice, type InvoiceDraft } from '../billing/invoiceDraft.js';
 import { formatMinor } from '../billing/money.js';
 
 // Database writes are short; a dead worker's attempt is retried after startToClose. Retries never
@@ -160,6 +163,15 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   const indexesInterval = patched(INTERVAL_SEARCH_PATCH);
   const subscription = new SubscriptionEntity(input);
   const credits = new CreditsWorkState(input.credits);
+  // The time the rules read: the workflow's clock, or the subscription's test clock (issue 14).
+  // Only runs that collect payments (every run begun since) can be on one.
+  const clock = new WorkflowClock(collectsPayments ? input.testClock : undefined);
+  const now = () => clock.now();
+  /** An invoice issued on a test clock carries the clock's date (on real time the database's is the same instant). */
+  const stamped = <T extends InvoiceDraft | undefined>(draft: T): T => (draft && clock.testClockId !== undefined ? { ...draft, issuedAt: now() } : draft);
+  if (clock.testClockId !== undefined && workflowInfo().typedSearchAttributes.get(TEST_CLOCK) === undefined) {
+    upsertSearchAttributes([{ key: TEST_CLOCK, value: clock.testClockId }]);
+  }
   // A run continued from one begun before BillingInterval existed starts without it: set it now,
   // so filters on it find every subscription from its next run on, not only after a change.
   if (indexesInterval && workflowInfo().typedSearchAttributes.get(BILLING_INTERVAL) === undefined) {
@@ -182,7 +194,8 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   // renewal, written by a local activity in that task, must not be repeated over a changed state
   // when the task is dropped and run again. Validators do not run on replay, so this is replay-safe.
   const admit = () => {
-    if (handingOver || closingCycle || Date.now() >= subscription.currentCycleEnd) throw refusal('subscription_busy', 'The subscription is moving to its next run; try again in a moment.');
+    if (handingOver || closingCycle || now() >= subscription.currentCycleEnd) throw refusal('subscription_busy', 'The subscription is moving to its next run; try again in a moment.');
+    if (clock.advancing()) throw refusal('test_clock_advancing', 'The customer\'s test clock is advancing; try again once it has caught up.');
   };
   /** This Update's id when it was answered before (a retry, possibly in a later run): its answer. */
   const earlierAnswer = (name: string) => {
@@ -197,6 +210,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     updatesInFlight += 1;
     try {
       const result = await work();
+      // Kept for a day of real time, as the API keeps an Idempotency-Key (a test clock's days pass in seconds).
       subscription.rememberAnswer(currentUpdateInfo()!.id, name, Date.now(), result);
       return result;
     } finally {
@@ -240,7 +254,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   /** An invoice was paid (webhook, operator, a retry): whatever waited for it goes ahead. */
   const invoicePaid = async (invoiceId: string) => {
     credits.purchaseSettled(invoiceId);
-    if (credits.recharge?.invoiceId === invoiceId && credits.rechargeFinished(true, Date.now())) paymentWakeup = true;
+    if (credits.recharge?.invoiceId === invoiceId && credits.rechargeFinished(true, now())) paymentWakeup = true;
     if (subscription.checkoutPaid(invoiceId) || subscription.applyHeldChange(invoiceId) || subscription.dunningSettled(invoiceId)) await publish();
   };
   /** An invoice was voided by an operator: nothing waits for it any more. */
@@ -249,7 +263,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     const recharge = credits.recharge;
     if (recharge?.invoiceId === invoiceId) {
       // Voided by an operator: this recharge is over, and so are its failures.
-      if (credits.rechargeFinished(false, Date.now())) paymentWakeup = true;
+      if (credits.rechargeFinished(false, now())) paymentWakeup = true;
       if (recharge.failures > 0) await creditSteps.recordRechargeFailures({ customerId: subscription.customerId, unit: recharge.unit, failures: 0 }).catch(() => undefined);
     }
     if (subscription.checkoutLapsed(invoiceId) || subscription.releaseHeldChange(invoiceId) || subscription.dunningSettled(invoiceId)) await publish();
@@ -286,7 +300,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
    * run, which repeats it under the same refund id (the step resumes, never refunds twice).
    */
   const refundCreditOnFallback = (when: 'now' | 'next_run' = 'now') => {
-    const refund = subscription.pendingRefund ?? subscription.takeCreditForRefund(Date.now());
+    const refund = subscription.pendingRefund ?? subscription.takeCreditForRefund(now());
     if (!refund || when === 'next_run' || !collectsPayments) return;
     void (async () => {
       if (handingOver) return;
@@ -313,7 +327,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   /** A failed renewal (or first) payment: past due, the customer told. */
   const startDunning = async (invoice: { id: string; number: string; totalMinor: string }, outcome: CollectionOutcome | undefined, tell: 'now' | 'next_run') => {
     if (subscription.pastDue) return;
-    subscription.startDunning(invoice, { at: Date.now(), reason: outcome?.reason ?? 'The payment provider refused the payment.', payUrl: outcome?.hostedInvoiceUrl ?? null }, subscription.paymentPolicy);
+    subscription.startDunning(invoice, { at: now(), reason: outcome?.reason ?? 'The payment provider refused the payment.', payUrl: outcome?.hostedInvoiceUrl ?? null }, subscription.paymentPolicy);
     tellCustomer(dunningNotice(subscription.pastDue!, null), tell);
     await publish();
   };
@@ -330,7 +344,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
         await publish();
         refundCreditOnFallback();
       }
-    } else subscription.recheckCheckoutAt(incomplete.invoiceId, Date.now() + RECHECK_MS);
+    } else subscription.recheckCheckoutAt(incomplete.invoiceId, now() + RECHECK_MS);
   };
   /** A held change's time is up: its invoice voided (paid wins a race) and the hold released. Undecided: asked again later. */
   const expireHeldChange = async (held: HeldUpgrade) => {
@@ -338,18 +352,18 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     if (status === 'paid') await invoicePaid(held.invoiceId);
     else if (status === 'void' || status === 'uncollectible') {
       if (subscription.releaseHeldChange(held.invoiceId)) await publish();
-    } else subscription.recheckHeldAt(held.invoiceId, Date.now() + RECHECK_MS);
+    } else subscription.recheckHeldAt(held.invoiceId, now() + RECHECK_MS);
   };
 
   /** Payment work that is due: a lapsed Checkout page, a held change that expired or has a new card to try, a dunning retry. */
   const runDueSubscriptionPaymentWork = async () => {
     const incomplete = subscription.incomplete;
-    if (incomplete && (checkoutLapseReported || Date.now() >= incomplete.expiresAt + CHECKOUT_GRACE_MS)) {
+    if (incomplete && (checkoutLapseReported || now() >= incomplete.expiresAt + CHECKOUT_GRACE_MS)) {
       checkoutLapseReported = false;
       await settleLapsedCheckout(incomplete);
     }
     const held = subscription.heldUpgrade;
-    if (held?.invoiceId && Date.now() >= held.expiresAt) {
+    if (held?.invoiceId && now() >= held.expiresAt) {
       await expireHeldChange(held);
     } else if (held?.invoiceId && retryHeldChange) {
       retryHeldChange = false;
@@ -361,7 +375,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
       }
     }
     const pastDue = subscription.pastDue;
-    if (pastDue && pastDue.nextRetryAt !== null && Date.now() >= pastDue.nextRetryAt) {
+    if (pastDue && pastDue.nextRetryAt !== null && now() >= pastDue.nextRetryAt) {
       // A retry the customer's new card asked for, before its time: a failure does not count against the schedule.
       const early = newCardRetry;
       newCardRetry = false;
@@ -386,7 +400,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
       if (verdict === 'final') {
         const status = await paymentSteps.closeInvoice({ invoiceId: pastDue.invoiceId, status: policy.finalAction === 'fallback_plan' ? 'void' : 'uncollectible', reason: 'dunning_final' }).catch(() => undefined);
         if (status === 'paid') subscription.dunningSettled(pastDue.invoiceId);
-        else if (status === undefined) subscription.recheckDunningAt(pastDue.invoiceId, Date.now() + RECHECK_MS);
+        else if (status === undefined) subscription.recheckDunningAt(pastDue.invoiceId, now() + RECHECK_MS);
         else if (subscription.finishDunning(pastDue.invoiceId, policy.finalAction)) {
           tellCustomer(dunningNotice(failed, policy.finalAction));
           refundCreditOnFallback();
@@ -424,17 +438,17 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   });
   /** Ends the recharge `rechargeId` unless a webhook ended it meanwhile (and a follow-up may have begun). */
   const finishRecharge = (rechargeId: string, paid: boolean) => {
-    if (credits.recharge?.rechargeId === rechargeId) credits.rechargeFinished(paid, Date.now());
+    if (credits.recharge?.rechargeId === rechargeId) credits.rechargeFinished(paid, now());
   };
 
   /** The recharge under way, one step: decide it (an invoice for whole packs), then charge it. */
   const runRecharge = async () => {
     const r = credits.recharge;
-    if (!r || Date.now() < r.nextAttemptAt) return;
+    if (!r || now() < r.nextAttemptAt) return;
     const cycleStart = subscription.snapshot().cycleStart;
     if (r.invoiceId === null) {
-      const decision = await creditSteps.prepareRecharge({ customerId: subscription.customerId, rechargeId: r.rechargeId, cycleStart, at: Date.now() }).catch(() => undefined);
-      if (!decision) return credits.retryRechargeAt(Date.now() + RECHECK_MS);
+      const decision = await creditSteps.prepareRecharge({ customerId: subscription.customerId, rechargeId: r.rechargeId, cycleStart, at: now() }).catch(() => undefined);
+      if (!decision) return credits.retryRechargeAt(now() + RECHECK_MS);
       if (decision.status !== 'invoiced') {
         if (decision.status === 'limit_reached') {
           tellCredits({
@@ -464,8 +478,8 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
       if (r.failures > 0) await creditSteps.recordRechargeFailures({ customerId: subscription.customerId, unit: r.unit, failures: 0 }).catch(() => undefined);
       return;
     }
-    if (!outcome || outcome.outcome === 'pending') return credits.retryRechargeAt(Date.now() + RECHECK_MS);
-    const { failures, nextRetryAt } = credits.rechargeFailed(Date.now(), { reason: outcome.reason ?? 'The payment failed.', payUrl: outcome.hostedInvoiceUrl ?? null }, (first, n) => rechargeRetryAt(subscription.currentCatalog, first, n));
+    if (!outcome || outcome.outcome === 'pending') return credits.retryRechargeAt(now() + RECHECK_MS);
+    const { failures, nextRetryAt } = credits.rechargeFailed(now(), { reason: outcome.reason ?? 'The payment failed.', payUrl: outcome.hostedInvoiceUrl ?? null }, (first, n) => rechargeRetryAt(subscription.currentCatalog, first, n));
     const failed = { ...r };
     await creditSteps.recordRechargeFailures({ customerId: subscription.customerId, unit: r.unit, failures }).catch(() => undefined);
     const balance = await creditSteps.creditBalanceOf({ customerId: subscription.customerId, unit: r.unit }).catch(() => '0');
@@ -475,22 +489,22 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     }
     // The last retry failed: no more charges on this card until the customer turns it back on.
     const status = await paymentSteps.closeInvoice({ invoiceId, status: 'void', reason: `recharge_failed:${r.rechargeId}` }).catch(() => undefined);
-    if (status === undefined) return credits.retryRechargeAt(Date.now() + RECHECK_MS);
+    if (status === undefined) return credits.retryRechargeAt(now() + RECHECK_MS);
     if (status === 'paid') return finishRecharge(r.rechargeId, true);
     const turnedOff = await creditSteps.turnOffAutoRecharge({ customerId: subscription.customerId, unit: r.unit, reason: `The last ${failures} recharge payments failed: ${outcome.reason ?? 'the payment failed'}` }).then(() => true, () => false);
     // The database away for minutes: the invoice is void already; turning it off is tried again in an hour.
-    if (!turnedOff) return credits.retryRechargeAt(Date.now() + RECHECK_MS);
+    if (!turnedOff) return credits.retryRechargeAt(now() + RECHECK_MS);
     tellCredits(rechargeNotice(failed, 'recharge_off', balance, null));
     finishRecharge(r.rechargeId, false);
   };
 
   /** Credits work that is due: purchases whose payment lapsed (voided), the recharge step. */
   const runDueCreditsWork = async () => {
-    for (const purchase of credits.duePurchases(Date.now())) {
+    for (const purchase of credits.duePurchases(now())) {
       const settled = purchase.checkoutSessionId
         ? await paymentSteps.resolveCheckout({ invoiceId: purchase.invoiceId, checkoutSessionId: purchase.checkoutSessionId }).catch(() => undefined)
         : await paymentSteps.closeInvoice({ invoiceId: purchase.invoiceId, status: 'void', reason: `purchase_lapsed:${purchase.purchaseId}` }).catch(() => undefined);
-      if (settled === undefined || settled === 'open') credits.recheckPurchase(purchase.invoiceId, Date.now() + RECHECK_MS);
+      if (settled === undefined || settled === 'open') credits.recheckPurchase(purchase.invoiceId, now() + RECHECK_MS);
       else credits.purchaseSettled(purchase.invoiceId);
     }
     await runRecharge();
@@ -531,12 +545,12 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   /** A purchase, priced: its invoice issued and collected (the credits come with the payment, in the database). */
   const buyCredits = async (purchaseId: string, priced: ReturnType<CreditsWorkState['pricePurchase']>, unitId: string, request: CreditPurchaseRequest): Promise<CreditPurchaseResult> => {
     const catalog = subscription.currentCatalog;
-    const at = Date.now();
+    const at = now();
     updatesThisRun += 1;
     const invoice = creditPurchaseInvoice({ customerId: subscription.customerId, currency: catalog.currency, purchaseId, reason: 'credit_purchase', description: priced.description, packs: 1, amountMinor: priced.amountMinor, at });
     const receipt = await creditSteps.createCreditPurchase({
       purchaseId, customerId: subscription.customerId, unit: unitId, packId: priced.packId, packs: 1,
-      creditsNanos: priced.creditsNanos.toString(), invoice, cycleStart: subscription.snapshot().cycleStart,
+      creditsNanos: priced.creditsNanos.toString(), invoice: stamped(invoice), cycleStart: subscription.snapshot().cycleStart,
     });
     const base: CreditPurchaseResult = {
       purchaseId, invoiceNumber: receipt.number, status: 'awaiting_payment', creditsNanos: priced.creditsNanos.toString(), amountMinor: priced.amountMinor.toString(),
@@ -587,12 +601,16 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
       });
     }
     // The recharge step decides whether auto-recharge is on; it runs in the main loop (payment runs only).
-    if (collectsPayments && credits.startRecharge(subscription.customerId, crossing, Date.now())) paymentWakeup = true;
+    if (collectsPayments && credits.startRecharge(subscription.customerId, crossing, now())) paymentWakeup = true;
   });
   // Credit notices the previous run handed over.
   for (const notice of credits.pendingNotices) tellCredits(notice);
 
   setHandler(getStateQuery, () => subscription.snapshot());
+  setHandler(advanceTestClockSignal, ({ clockId, to }) => {
+    if (clockId === clock.testClockId) clock.advanceTo(to);
+  });
+  setHandler(testClockQuery, () => clock.position(updatesInFlight > 0 || paymentWorkInFlight > 0 || handingOver || closingCycle || paymentWakeup));
   setHandler(cancelUpdate, () => answer(cancelUpdate.name, async () => {
     subscription.cancel();
     return publish();
@@ -609,12 +627,12 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     const changeId = consistentWrites ? currentUpdateInfo()?.id : undefined;
     const holds = collectsPayments && subscription.upgradesWaitForPayment && changeId !== undefined;
     const { decision, invoice, creditAppliedMinor, held } = holds
-      ? subscription.holdChange(request, Date.now(), changeId)
-      : { ...subscription.applyChange(request, Date.now(), changeId), held: false };
+      ? subscription.holdChange(request, now(), changeId)
+      : { ...subscription.applyChange(request, now(), changeId), held: false };
     updatesThisRun += 1;
     indexForSearch();
     const state = subscription.snapshot();
-    const { invoice: receipt } = await updateWrites.recordPlanChange({ subscription: state, invoice });
+    const { invoice: receipt } = await updateWrites.recordPlanChange({ subscription: state, invoice: stamped(invoice) });
     const answerWith = (subscriptionState: typeof state, extra: Partial<ChangePlanResult>): ChangePlanResult => ({
       subscription: subscriptionState,
       kind: decision.kind,
@@ -647,7 +665,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     subscription.heldChangeAwaits(receipt.id, payment?.hostedInvoiceUrl ?? null);
     const expiresAt = subscription.heldUpgrade?.expiresAt;
     return answerWith(await publish(), { ...(payment ? { payment } : {}), applied: false, ...(expiresAt !== undefined ? { expiresAt } : {}) });
-  }), { validator: (request) => { if (earlierAnswer(changePlanUpdate.name)) return; admit(); subscription.validateChange(request, Date.now()); } });
+  }), { validator: (request) => { if (earlierAnswer(changePlanUpdate.name)) return; admit(); subscription.validateChange(request, now()); } });
 
   setHandler(settleInvoiceUpdate, (request) => answer(settleInvoiceUpdate.name, async (): Promise<SettledInvoice> => {
     updatesThisRun += 1;
@@ -670,11 +688,11 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     if (outcome?.status === 'paid') await invoicePaid(outcome.invoiceId);
     if (event.kind === 'payment_method_updated') {
       // A new card: what waits for a payment is tried again at once.
-      if (subscription.retryDunningNow(Date.now())) newCardRetry = paymentWakeup = true;
+      if (subscription.retryDunningNow(now())) newCardRetry = paymentWakeup = true;
       if (subscription.heldUpgrade?.invoiceId) retryHeldChange = paymentWakeup = true;
-      if (credits.retryRechargeNow(Date.now())) paymentWakeup = true;
+      if (credits.retryRechargeNow(now())) paymentWakeup = true;
     }
-    if (event.kind === 'checkout_expired' && event.invoiceId !== undefined && credits.expirePurchaseNow(event.invoiceId, Date.now())) paymentWakeup = true;
+    if (event.kind === 'checkout_expired' && event.invoiceId !== undefined && credits.expirePurchaseNow(event.invoiceId, now())) paymentWakeup = true;
     if (event.kind === 'checkout_expired' && event.invoiceId !== undefined && subscription.incomplete?.invoiceId === event.invoiceId) checkoutLapseReported = paymentWakeup = true;
   };
   setHandler(paymentEventSignal, async (event) => {
@@ -730,10 +748,10 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     if (collectsPayments) await paymentSteps.ensureProviderCustomer(subscription.customerId).catch(() => null);
     const invoice = subscription.firstPeriodInvoice();
     if (invoice) {
-      const receipt = await activities.issueInvoice(invoice);
+      const receipt = await activities.issueInvoice(stamped(invoice));
       firstInvoiceNumber = receipt.number;
       // The page lapses by the workflow's clock (the one its deadline is kept by).
-      const checkout = input.checkoutUrls ? { ...input.checkoutUrls, expiresAt: Date.now() + CHECKOUT_WINDOW_MS } : undefined;
+      const checkout = input.checkoutUrls ? { ...input.checkoutUrls, expiresAt: now() + CHECKOUT_WINDOW_MS } : undefined;
       firstOutcome = await collect(receipt, checkout);
       if (firstOutcome?.outcome === 'checkout_required' && firstOutcome.checkout && checkout) {
         subscription.awaitCheckout(receipt, { ...firstOutcome.checkout, expiresAt: checkout.expiresAt });
@@ -759,11 +777,11 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     handingOver = true;
     await condition(() => updatesInFlight === 0 && paymentWorkInFlight === 0);
     const carried = credits.carry();
-    const next = { ...subscription.nextRunInput(catalog, paymentProvider), ...(carried ? { credits: carried } : {}) };
+    const next = { ...subscription.nextRunInput(catalog, paymentProvider), ...(carried ? { credits: carried } : {}), ...clock.carry() };
     const args = input.maxUpdatesPerRun === undefined ? next : { ...next, maxUpdatesPerRun: input.maxUpdatesPerRun };
     if (!index) return continueAsNew<typeof subscriptionWorkflow>(args);
     const state = subscription.snapshot();
-    return makeContinueAsNewFunc<typeof subscriptionWorkflow>({ typedSearchAttributes: subscriptionSearchAttributes(state, indexesInterval) })(args);
+    return makeContinueAsNewFunc<typeof subscriptionWorkflow>({ typedSearchAttributes: subscriptionSearchAttributes({ ...state, testClockId: clock.testClockId }, indexesInterval) })(args);
   };
   if (!collectsPayments) {
     const untilCycleEnd = subscription.currentCycleEnd - Date.now();
@@ -773,13 +791,13 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     // lapsing, a dunning retry) and for payment news from the handlers (a new card).
     for (;;) {
       const deadline = nextPaymentDeadline();
-      const wait = Math.min(subscription.currentCycleEnd, deadline ?? Number.POSITIVE_INFINITY) - Date.now();
       // A handler that sets a new deadline (an upgrade held for its payment) wakes the loop to sleep until it instead.
-      if (wait > 0) await condition(() => historyIsLong() || paymentWakeup || nextPaymentDeadline() !== deadline, wait);
+      // On a test clock, the clock steps to this deadline once an advance reaches it (workflows/workflowClock.ts).
+      await clock.waitUntil(Math.min(subscription.currentCycleEnd, deadline ?? Number.POSITIVE_INFINITY), () => historyIsLong() || paymentWakeup || nextPaymentDeadline() !== deadline);
       if (historyIsLong()) await handOver(undefined);
       paymentWakeup = false;
       await runDuePaymentWork();
-      if (Date.now() >= subscription.currentCycleEnd) break;
+      if (now() >= subscription.currentCycleEnd) break;
     }
     // The cycle is over: until it is renewed, changes wait (they would be priced for the old period).
     closingCycle = true;
@@ -811,7 +829,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     const renewalWrites = localRenewal ? localRenewalWrites : activities;
     const { catalog, creditOwedMinor, invoice: renewalInvoice, paymentProvider } = await renewalWrites.recordRenewal({
       subscription: { ...subscription.snapshot(), creditOwedMinor: reserved.toString() },
-      feeInvoice: renewal.invoice,
+      feeInvoice: stamped(renewal.invoice),
       closedCycle: renewal.closedCycle,
     });
     const changedMeanwhile = subscription.snapshot().version !== versionAtRenewal;
@@ -819,7 +837,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     const outcome = await collect(renewalInvoice);
     if (renewalInvoice && (outcome?.outcome === 'failed' || outcome?.outcome === 'requires_action')) await startDunning(renewalInvoice, outcome, 'next_run');
     // A cancellation took effect (the fallback plan): the credit left is refunded by the next run.
-    if (collectsPayments && subscription.takeCreditForRefund(Date.now())) await activities.saveSubscription(subscription.snapshot());
+    if (collectsPayments && subscription.takeCreditForRefund(now())) await activities.saveSubscription(subscription.snapshot());
     await handOver(catalog, collectsPayments ? paymentProvider : undefined, localRenewal);
   }
 

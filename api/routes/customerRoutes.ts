@@ -24,6 +24,8 @@ import { startSubscriptionWorkflow } from '../temporal/startSubscriptionWorkflow
 import { firstPaymentView, invoiceView, subscriptionView } from '../views.js';
 import { creditBalanceNanos } from '../../store/creditStore.js';
 import type { ReturnUrls } from '../payments/returnUrls.js';
+import { findTestClock, TestClockError } from '../../store/testClockStore.js';
+import { testClocksDisabled } from './testClockRoutes.js';
 
 export interface CustomerRoutesDeps {
   db: Db;
@@ -36,6 +38,8 @@ export interface CustomerRoutesDeps {
   paymentProvider?: 'none' | 'stripe';
   /** Default Checkout return pages (the request may name its own). */
   returnUrls?: ReturnUrls;
+  /** TOLLGATE_TEST_CLOCKS: whether a customer may be put on a test clock. */
+  testClocks?: boolean;
 }
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'query' | 'path'): T {
@@ -61,9 +65,21 @@ export function customerRoutes(deps: CustomerRoutesDeps): Router {
   const router = Router();
   const card = async (record: SubscriptionRecord) => subscriptionView(catalog, record, await usageOfCycle(db, record.customerId, record.cycleStart), await creditBalanceNanos(db, catalog, record.customerId));
 
+  /** The test clock a new customer joins: it must exist and be at rest (the insert checks again, under its lock). */
+  const clockToJoin = async (clockId: string) => {
+    if (!deps.testClocks) throw testClocksDisabled();
+    const clock = await findTestClock(db, clockId);
+    if (!clock || clock.status === 'deleted') throw new ApiError(404, 'test_clock_not_found', `No test clock "${clockId}".`);
+    if (clock.status === 'advancing') throw new ApiError(409, 'test_clock_advancing', `Test clock "${clockId}" is advancing; add the customer once it has caught up.`);
+    return clock;
+  };
+
   router.post('/v1/customers', async (req, res) => {
     const body = parse(createCustomerBody, req.body, 'body');
-    const check = checkAgainstCatalog(catalog, body, now());
+    // On a test clock, the subscription starts at the clock's instant (issue 14).
+    const clock = body.testClock === undefined ? undefined : await clockToJoin(body.testClock);
+    const startAt = clock?.frozenTime ?? now();
+    const check = checkAgainstCatalog(catalog, body, startAt);
     if (!check.ok) throw new ApiError(422, check.code, check.message);
     const { seats, importedPeriodStart } = check;
     const paymentProvider = deps.paymentProvider ?? 'none';
@@ -72,12 +88,14 @@ export function customerRoutes(deps: CustomerRoutesDeps): Router {
       cancelUrl: body.checkout?.cancelUrl ?? deps.returnUrls?.checkoutCancel,
     };
     const input = newSubscriptionInput({
-      catalog, customerId: body.id, planId: body.plan, interval: body.interval, seats, importedPeriodStart, now: now(), paymentProvider,
+      catalog, customerId: body.id, planId: body.plan, interval: body.interval, seats, importedPeriodStart, now: startAt, paymentProvider,
+      ...(clock ? { testClock: { id: clock.id, now: clock.frozenTime, target: clock.frozenTime } } : {}),
       ...(checkoutUrls?.successUrl && checkoutUrls.cancelUrl ? { checkoutUrls: { successUrl: checkoutUrls.successUrl, cancelUrl: checkoutUrls.cancelUrl } } : {}),
     });
     try {
       await insertCustomer(db, { id: body.id, name: body.name, email: body.email, ...(body.stripeCustomerId ? { providerCustomerId: body.stripeCustomerId } : {}) }, input);
     } catch (error) {
+      if (error instanceof TestClockError) throw new ApiError(error.code === 'test_clock_not_found' ? 404 : 409, error.code, error.message);
       if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') {
         const target = JSON.stringify(error.meta ?? {});
         if (target.includes('provider_customer_id')) throw new ApiError(409, 'stripe_customer_taken', `Stripe customer ${body.stripeCustomerId} already belongs to another customer.`);

@@ -21,6 +21,7 @@ import { customerParams, decimalInteger, safeText } from '../schemas.js';
 import { ACCEPTED, executeSubscriptionUpdate, updateIdFor } from '../temporal/executeSubscriptionUpdate.js';
 import { subscriptionView } from '../views.js';
 import { creditBalanceNanos } from '../../store/creditStore.js';
+import type { CustomerTime } from '../testClocks/customerTime.js';
 
 export const changePlanBody = z.strictObject({
   plan: safeText().min(1).max(100).optional(),
@@ -34,7 +35,7 @@ const previewQuery = z.strictObject({
   seats: decimalInteger(1, MAX_SEATS).optional(),
 });
 
-export function planChangeRoutes(deps: { db: Db; temporal: Client; catalog: Catalog; now?: () => number; logger?: Logger }): Router {
+export function planChangeRoutes(deps: { db: Db; temporal: Client; catalog: Catalog; now?: () => number; logger?: Logger; /** A customer on a test clock is previewed at its clock's instant. */ time?: CustomerTime }): Router {
   const { db, temporal, catalog } = deps;
   const now = deps.now ?? Date.now;
   const router = Router();
@@ -117,7 +118,8 @@ export function planChangeRoutes(deps: { db: Db; temporal: Client; catalog: Cata
     const query = previewQuery.safeParse(req.query);
     if (!query.success) throw validationError(query.error, 'query');
     const { record, usage } = await load(req);
-    res.json(preview(catalog, record, usage, query.data, now(), money));
+    const instant = deps.time ? await deps.time.nowFor(record.customerId) : now();
+    res.json(preview(catalog, record, usage, query.data, instant, money));
   });
 
   return router;

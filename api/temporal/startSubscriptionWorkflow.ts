@@ -17,6 +17,6 @@ export async function startSubscriptionWorkflow(
     // One subscription per customer, ever: a second start for the same id is refused.
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
     workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-    typedSearchAttributes: subscriptionSearchAttributes({ ...input, status: input.cancelAtPeriodEnd ? 'cancel_scheduled' : 'active' }),
+    typedSearchAttributes: subscriptionSearchAttributes({ ...input, status: input.cancelAtPeriodEnd ? 'cancel_scheduled' : 'active', testClockId: input.testClock?.id }),
   });
 }

@@ -24,6 +24,7 @@ import { methodNotAllowed, routeTableOf } from '../http/routeTable.js';
 import { openApiDocument } from '../openapi.js';
 import type { UsageRecorder, UsageEventInput } from './usageRecorder.js';
 import type { UsageView } from './usageView.js';
+import type { CustomerTime } from '../testClocks/customerTime.js';
 import { MAX_BATCH_EVENTS, MAX_FUTURE_SKEW_MS, usageBatchSchema, usageCheckQuery, usageEventSchema, type UsageEventBody } from './usageSchemas.js';
 
 const MAX_BODY_BYTES = 2 * 1024 * 1024;
@@ -36,6 +37,8 @@ export interface UsageHandlerDeps {
   access: AccessCheck;
   logger: Logger;
   now?: () => number;
+  /** Customers on test clocks are judged at their clock's instant (absent: everyone on real time). */
+  time?: CustomerTime;
 }
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
@@ -69,17 +72,25 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'query')
 export function createUsageHandler(deps: UsageHandlerDeps): (req: IncomingMessage, res: ServerResponse) => boolean {
   const now = deps.now ?? Date.now;
 
-  /** Checks what zod cannot: known metrics and plausible timestamps. Throws for the whole request. */
-  const toInputs = (events: UsageEventBody[]): UsageEventInput[] => {
+  /**
+   * Checks what zod cannot: known metrics and plausible timestamps. Throws for the whole request.
+   * An event of a customer on a test clock is placed on the clock's time line (issue 14).
+   */
+  const toInputs = async (events: UsageEventBody[]): Promise<UsageEventInput[]> => {
     const metrics = new Set(deps.catalog().metrics.map((m) => m.id));
     const at = now();
+    const clocks = deps.time ? await deps.time.clocksOf(events.map((e) => e.customerId)) : undefined;
     return events.map((event, index) => {
       const where = events.length > 1 ? `events[${index}]: ` : '';
       if (!metrics.has(event.metric)) {
         throw new ApiError(422, 'unknown_metric', `${where}there is no metric "${event.metric}". Metrics: ${[...metrics].join(', ')}.`, { index });
       }
-      const occurredAt = event.timestamp === undefined ? at : Date.parse(event.timestamp);
-      if (occurredAt > at + MAX_FUTURE_SKEW_MS) throw new ApiError(422, 'invalid_timestamp', `${where}the timestamp is in the future.`, { index });
+      const clock = clocks?.get(event.customerId);
+      if (clock?.status === 'advancing') throw new ApiError(409, 'test_clock_advancing', `${where}the test clock of customer "${event.customerId}" is advancing; send usage once it has caught up. Nothing was recorded.`, { index });
+      if (clock?.status === 'deleted') throw new ApiError(409, 'subscription_not_running', `${where}customer "${event.customerId}" ended with its test clock. Nothing was recorded.`, { index });
+      const occurredAt = event.timestamp === undefined ? clock?.frozenTime ?? at : Date.parse(event.timestamp);
+      if (clock && occurredAt > clock.frozenTime) throw new ApiError(422, 'invalid_timestamp', `${where}the timestamp is after the instant of the customer's test clock (${new Date(clock.frozenTime).toISOString()}).`, { index });
+      if (occurredAt > at + MAX_FUTURE_SKEW_MS && !clock) throw new ApiError(422, 'invalid_timestamp', `${where}the timestamp is in the future.`, { index });
       return { customerId: event.customerId, metric: event.metric, quantity: BigInt(event.quantity), idempotencyKey: event.idempotencyKey, occurredAt };
     });
   };
@@ -105,7 +116,7 @@ export function createUsageHandler(deps: UsageHandlerDeps): (req: IncomingMessag
 
   const single = async (req: IncomingMessage, res: ServerResponse) => {
     const body = parse(usageEventSchema, await readJson(req), 'body');
-    const [input] = toInputs([body]);
+    const [input] = await toInputs([body]);
     const [outcome] = await deps.recorder.record([input!]);
     if (outcome!.status === 'rejected' && outcome!.code === 'customer_not_found') throw new ApiError(404, 'customer_not_found', `No customer "${body.customerId}".`);
     if (outcome!.status === 'rejected' && outcome!.code === 'plan_unavailable') {
@@ -130,7 +141,7 @@ export function createUsageHandler(deps: UsageHandlerDeps): (req: IncomingMessag
     const count = Array.isArray((raw as { events?: unknown })?.events) ? (raw as { events: unknown[] }).events.length : 0;
     if (count > MAX_BATCH_EVENTS) throw new ApiError(413, 'batch_too_large', `A batch holds at most ${MAX_BATCH_EVENTS} events; this one has ${count}. Split it.`);
     const body = parse(usageBatchSchema, raw, 'body');
-    const inputs = toInputs(body.events);
+    const inputs = await toInputs(body.events);
     const outcomes = await deps.recorder.record(inputs);
     const missing = outcomes.find((o) => o.status === 'rejected' && o.code === 'customer_not_found');
     if (missing) {
@@ -145,7 +156,8 @@ export function createUsageHandler(deps: UsageHandlerDeps): (req: IncomingMessag
   const check = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
     const query = parse(usageCheckQuery, Object.fromEntries(url.searchParams), 'query');
     if (!deps.catalog().metrics.some((m) => m.id === query.metric)) throw new ApiError(422, 'unknown_metric', `There is no metric "${query.metric}".`);
-    const answer = await deps.view.check(deps.catalog(), { customerId: query.customerId, metric: query.metric, quantity: BigInt(query.quantity), now: now() });
+    const instant = deps.time ? await deps.time.nowFor(query.customerId) : now();
+    const answer = await deps.view.check(deps.catalog(), { customerId: query.customerId, metric: query.metric, quantity: BigInt(query.quantity), now: instant });
     if (!answer) throw new ApiError(404, 'customer_not_found', `No customer "${query.customerId}".`);
     const used = Number(answer.used);
     const limit = Number(answer.limit);

@@ -68,6 +68,11 @@ const OPERATOR_ROUTES = new Set([
   'POST /v1/webhook-endpoints/{endpointId}/rotate-secret',
   'GET /v1/webhook-endpoints/{endpointId}/deliveries',
   'POST /v1/webhook-endpoints/{endpointId}/deliveries/{deliveryId}/redeliver',
+  'GET /v1/test-clocks',
+  'POST /v1/test-clocks',
+  'GET /v1/test-clocks/{clockId}',
+  'DELETE /v1/test-clocks/{clockId}',
+  'POST /v1/test-clocks/{clockId}/advance',
 ]);
 const USAGE_WRITE_ROUTES = new Set(['POST /v1/usage/events', 'POST /v1/usage/events/batch', 'GET /v1/usage/check']);
 /** `read` opens every GET under /v1 but the key listing. */
@@ -147,7 +152,8 @@ function guardedRoutes(): Array<{ route: string; method: string; path: string }>
       if (!['get', 'put', 'post', 'delete', 'patch'].includes(method)) continue;
       if (Array.isArray(operation.security) && operation.security.length === 0) continue;
       const path = template.replace('{customerId}', customerA).replace('{number}', 'INV-000001').replace('{purchaseId}', 'purchase-1')
-        .replace('{keyId}', randomUUID()).replace('{sessionId}', randomUUID()).replace('{endpointId}', randomUUID()).replace('{deliveryId}', randomUUID());
+        .replace('{keyId}', randomUUID()).replace('{sessionId}', randomUUID()).replace('{endpointId}', randomUUID()).replace('{deliveryId}', randomUUID())
+        .replace('{clockId}', `clock_${'0'.repeat(32)}`);
       routes.push({ route: `${method.toUpperCase()} ${template}`, method: method.toUpperCase(), path });
     }
   }

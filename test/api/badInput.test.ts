@@ -118,6 +118,8 @@ function validRequests(id: string): Record<string, { body?: Json; query?: Record
     'POST /v1/customers/{customerId}/sessions': { body: { ttlSeconds: 600 } },
     'POST /v1/webhook-endpoints': { body: { url: 'https://hooks.acme.test/tollgate', eventTypes: ['invoice.created'], description: 'billing events' } },
     'POST /v1/webhook-endpoints/{endpointId}/rotate-secret': { body: { previousValidSeconds: 60 } },
+    'POST /v1/test-clocks': { body: { frozenTime: '2027-01-01T00:00:00.000Z', name: 'bad input clock' } },
+    'POST /v1/test-clocks/{clockId}/advance': { body: { frozenTime: '2027-01-02T00:00:00.000Z' } },
   };
 }
 
@@ -221,6 +223,7 @@ const OWN_TESTS = new Set(['/v1/stripe/webhooks']);
 /** Their answers hold a secret: they refuse an Idempotency-Key (test/api/accessMatrix.test.ts checks that). */
 const SECRET_ANSWERS = new Set(['POST /v1/api-keys', 'POST /v1/customers/{customerId}/sessions', 'POST /v1/customers/{customerId}/sessions/rotate', 'POST /v1/webhook-endpoints', 'POST /v1/webhook-endpoints/{endpointId}/rotate-secret']);
 const SOME_UUID = '00000000-0000-4000-8000-000000000000';
+const SOME_CLOCK = `clock_${'0'.repeat(32)}`;
 
 function buildCases(doc: OpenApiDocument, id: string, number: string): Case[] {
   const valid = validRequests(id);
@@ -229,7 +232,7 @@ function buildCases(doc: OpenApiDocument, id: string, number: string): Case[] {
     if (OWN_TESTS.has(template)) continue;
     const methods = DOCUMENT_METHODS.filter((m) => m in item).map((m) => m.toUpperCase());
     const allowed = methods.includes('GET') ? [...methods, 'HEAD'] : methods;
-    const concrete = template.replace('{customerId}', id).replace('{number}', number).replace('{purchaseId}', 'purchase-1').replace('{keyId}', SOME_UUID).replace('{sessionId}', SOME_UUID).replace('{endpointId}', SOME_UUID).replace('{deliveryId}', SOME_UUID);
+    const concrete = template.replace('{customerId}', id).replace('{number}', number).replace('{purchaseId}', 'purchase-1').replace('{keyId}', SOME_UUID).replace('{sessionId}', SOME_UUID).replace('{endpointId}', SOME_UUID).replace('{deliveryId}', SOME_UUID).replace('{clockId}', SOME_CLOCK);
     for (const method of PROBED_METHODS.filter((m) => !allowed.includes(m))) {
       cases.push({ what: `${method} (not allowed)`, method, path: concrete, status: 405, codes: ['method_not_allowed'], allow: allowed });
     }

@@ -65,6 +65,8 @@ export interface ApiHarnessOptions {
   corsOrigins?: string[];
   /** Requests a second per caller; absent, limits no test reaches (test/api/rateLimits.test.ts sets its own). */
   rateLimits?: RateLimitSettings;
+  /** TOLLGATE_TEST_CLOCKS (default on in tests: the test clock routes are in the access matrix). */
+  testClocks?: boolean;
 }
 
 /** Far above any test's pace: the table-driven tests send hundreds of requests a second with one key. */
@@ -100,7 +102,7 @@ export async function startApiHarness(options: ApiHarnessOptions = {}): Promise<
     relay = undefined;
   };
   if (options.withWorker !== false) await startWorker();
-  const { server, close: closeServer, usageView, ready } = createServer({ db: database.db, databaseUrl: database.url, temporal, taskQueue, catalog, operatorKey: OPERATOR_KEY, logger, alertWebhooks, webhookEndpoints: alertWebhooks, stripeWebhookSecret: options.stripeWebhookSecret, payments: options.payments, corsOrigins: options.corsOrigins, rateLimits: options.rateLimits ?? UNREACHED_RATE_LIMITS });
+  const { server, close: closeServer, usageView, ready } = createServer({ db: database.db, databaseUrl: database.url, temporal, taskQueue, catalog, operatorKey: OPERATOR_KEY, logger, alertWebhooks, webhookEndpoints: alertWebhooks, stripeWebhookSecret: options.stripeWebhookSecret, payments: options.payments, corsOrigins: options.corsOrigins, rateLimits: options.rateLimits ?? UNREACHED_RATE_LIMITS, testClocks: options.testClocks ?? true });
   await ready;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

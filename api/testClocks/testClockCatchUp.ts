@@ -1,0 +1,83 @@
+/**
+ * Bringing a test clock's customers to its instant (issue 14). The clock row says where the clock
+ * is (store/testClockStore.ts); each subscription workflow steps its own copy of the clock from
+ * deadline to deadline up to that instant (workflows/workflowClock.ts). An advance is over when
+ * every one of them reports it has caught up: at the instant, resting, with nothing in flight.
+ *
+ * Idempotent and resumable: a workflow behind the clock's instant is signalled again (the signal
+ * only ever raises its target), so an API that died mid-advance, a signal that was lost, or a
+ * workflow started just before the advance is caught up by the next GET of the clock.
+ */
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Logger } from 'pino';
+import type { Db } from '../../store/db.js';
+import { finishAdvance, type TestClockRecord } from '../../store/testClockStore.js';
+import { advanceTestClockSignal, subscriptionWorkflowId, testClockQuery } from '../../workflows/messages.js';
+
+export interface CatchUpDeps {
+  db: Db;
+  temporal: Client;
+  logger: Logger;
+}
+
+/** How long one question to a workflow may take before it counts as not caught up (its worker may be down). */
+const ASK_TIMEOUT_MS = 5_000;
+const POLL_MS = 150;
+
+type Progress = 'caught_up' | 'behind';
+
+/**
+ * Crossings recorded before the advance and not yet signalled to the workflow: the workflow must
+ * hear them in the cycle they belong to, so it is not moved on before the relay has sent them.
+ */
+async function crossingsPending(db: Db, customerIds: string[]): Promise<boolean> {
+  const rows = await db.$queryRaw<{ pending: boolean }[]>`
+    SELECT EXISTS (SELECT 1 FROM usage_alerts WHERE signaled_at IS NULL AND customer_id = ANY(${customerIds}::text[]))
+        OR EXISTS (SELECT 1 FROM credit_alerts WHERE signaled_at IS NULL AND customer_id = ANY(${customerIds}::text[])) AS pending`;
+  return rows[0]?.pending === true;
+}
+
+async function progressOf(deps: CatchUpDeps, clock: TestClockRecord, customerId: string): Promise<Progress> {
+  const handle = deps.temporal.workflow.getHandle(subscriptionWorkflowId(customerId));
+  try {
+    const position = await deps.temporal.withDeadline(Date.now() + ASK_TIMEOUT_MS, () => handle.query(testClockQuery));
+    // A subscription that is not on this clock (cannot happen through the API) has nothing to catch up.
+    if (!position || position.id !== clock.id) return 'caught_up';
+    if (position.target < clock.frozenTime) {
+      await deps.temporal.withDeadline(Date.now() + ASK_TIMEOUT_MS, () => handle.signal(advanceTestClockSignal, { clockId: clock.id, to: clock.frozenTime }));
+      return 'behind';
+    }
+    return position.caughtUp && position.now >= clock.frozenTime ? 'caught_up' : 'behind';
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) {
+      // Ended (its clock deleted): nothing to wait for. Not started yet (the customer joined just
+      // before the advance began): it will be, and is signalled then. Never started (the customer
+      // was removed again): nothing to wait for.
+      const status = await handle.describe().then((d) => d.status.name, () => undefined);
+      if (status !== undefined) return status === 'RUNNING' ? 'behind' : 'caught_up';
+      return (await deps.db.customer.count({ where: { id: customerId } })) > 0 ? 'behind' : 'caught_up';
+    }
+    deps.logger.warn({ err: error, customerId, clockId: clock.id }, 'test clock: could not ask a subscription how far it is');
+    return 'behind';
+  }
+}
+
+/**
+ * Waits up to `waitMs` for the clock's customers to catch up with its instant; true (and the
+ * clock marked ready) when they all did.
+ */
+export async function catchUp(deps: CatchUpDeps, clock: TestClockRecord, waitMs: number): Promise<boolean> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const pending = clock.customers.length > 0 && await crossingsPending(deps.db, clock.customers);
+    if (!pending) {
+      const progress = await Promise.all(clock.customers.map((customerId) => progressOf(deps, clock, customerId)));
+      if (progress.every((p) => p === 'caught_up')) {
+        await finishAdvance(deps.db, clock.id, clock.frozenTime);
+        return true;
+      }
+    }
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
