@@ -616,9 +616,15 @@ export class SubscriptionEntity {
    * Whether a threshold crossing still needs alerting: not seen before (the relay may signal twice)
    * and not older than the previous cycle. The latest 64 crossings are remembered across runs.
    */
-  acceptCrossing(crossing: ThresholdCrossing): boolean {
+  /**
+   * Whether a crossing still needs its alerts. Crossings older than the previous cycle are dropped
+   * (a relay backlog must not alert about cycles long gone), except on a test clock (`anyCycle`),
+   * where usage recorded as an advance began can reach the subscription cycles later: there it
+   * alerts late rather than never.
+   */
+  acceptCrossing(crossing: ThresholdCrossing, anyCycle = false): boolean {
     const previousCycleStart = this.cycleStart - (this.cycleEnd - this.cycleStart);
-    if (crossing.cycleStart < previousCycleStart) return false;
+    if (crossing.cycleStart < previousCycleStart && !anyCycle) return false;
     const key = `${crossing.metric}:${crossing.cycleStart}:${crossing.threshold}:${crossing.limit}`;
     if (this.alertsHandled.includes(key)) return false;
     this.alertsHandled = [...this.alertsHandled, key].slice(-64);

@@ -22,6 +22,8 @@ const customerRead: RouteAccess = { scopes: ['read'], customer: true };
 const customerWrite: RouteAccess = { scopes: [], customer: true };
 const operatorOnly: RouteAccess = { scopes: [], customer: false };
 const usageWrite: RouteAccess = { scopes: ['usage:write'], customer: false };
+/** Read by server keys, never by a customer session (test clocks: an operator's tool). */
+const operatorRead: RouteAccess = { scopes: ['read'], customer: false };
 
 /** `METHOD /template` → who may call it. HEAD follows GET. */
 export const ROUTE_ACCESS: Readonly<Record<string, RouteAccess>> = {
@@ -54,9 +56,9 @@ export const ROUTE_ACCESS: Readonly<Record<string, RouteAccess>> = {
   'POST /v1/customers/{customerId}/invoices/{number}/void': operatorOnly,
   'POST /v1/customers/{customerId}/payment-method/checkout': customerWrite,
   'POST /v1/customers/{customerId}/billing-portal': customerWrite,
-  'GET /v1/test-clocks': operatorOnly,
+  'GET /v1/test-clocks': operatorRead,
   'POST /v1/test-clocks': operatorOnly,
-  'GET /v1/test-clocks/{clockId}': operatorOnly,
+  'GET /v1/test-clocks/{clockId}': operatorRead,
   'DELETE /v1/test-clocks/{clockId}': operatorOnly,
   'POST /v1/test-clocks/{clockId}/advance': operatorOnly,
   'GET /v1/api-keys': operatorOnly,

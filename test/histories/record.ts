@@ -95,7 +95,7 @@ async function main() {
       });
       const running = worker.run();
       stops.push(async () => { worker.shutdown(); await running; });
-      const { server, close } = createServer({ db, databaseUrl, temporal: client, taskQueue, catalog, operatorKey: KEY, logger, alertWebhooks: webhooks, stripeWebhookSecret: STRIPE_WEBHOOK_SECRET, payments });
+      const { server, close } = createServer({ db, databaseUrl, temporal: client, taskQueue, catalog, operatorKey: KEY, logger, alertWebhooks: webhooks, stripeWebhookSecret: STRIPE_WEBHOOK_SECRET, payments, testClocks: true });
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       stops.push(close);
       const port = (server.address() as { port: number }).port;
@@ -412,6 +412,18 @@ async function main() {
         await sleep(2_000);
         await wave();
         await waitForRuns(id, 2);
+        return id;
+      },
+      // Issue 14: a customer on a test clock, advanced through an upgrade and two renewals.
+      'test-clock': async () => {
+        const clock = (await must(api('POST', '/v1/test-clocks', { frozenTime: '2027-01-01T00:00:00Z', name: 'histories' }))).body as { id: string };
+        const id = await customer(api, 'h-clock', 'pro', undefined, { testClock: clock.id });
+        await must(api('POST', '/v1/usage/events', { customerId: id, metric: 'api_calls', quantity: 250_000, idempotencyKey: 'clock-1' }));
+        await must(api('POST', `/v1/test-clocks/${clock.id}/advance`, { frozenTime: '2027-01-11T00:00:00Z' }));
+        await must(api('POST', `/v1/customers/${id}/subscription/change`, { plan: 'enterprise' }));
+        await must(api('POST', '/v1/usage/events', { customerId: id, metric: 'api_calls', quantity: 1_000_000, idempotencyKey: 'clock-2' }));
+        await must(api('POST', `/v1/test-clocks/${clock.id}/advance`, { frozenTime: '2027-03-05T00:00:00Z' }));
+        await waitForRuns(id, 3);
         return id;
       },
     };

@@ -166,13 +166,19 @@ describe('schema.prisma and the SQL agree', () => {
     await db.webhookAttempt.create({ data: { deliveryId: delivery.id, attempt: 1, status: 500, ms: 12 } });
     expect(await db.webhookDelivery.findUniqueOrThrow({ where: { id: delivery.id }, include: { event: true, endpoint: true, attemptLog: true } })).toMatchObject({ round: 0, status: 'pending', event: { sequence: 1n }, endpoint: { previousSecret: null }, attemptLog: [{ status: 500 }] });
 
+    // Test clocks (issue 14): a clock, and a customer on it.
+    await db.testClock.create({ data: { id: 'clock_drift', name: 'drift', frozenTime: now } });
+    await db.customer.update({ where: { id: 'drift-check' }, data: { testClockId: 'clock_drift' } });
+    expect(await db.testClock.findUniqueOrThrow({ where: { id: 'clock_drift' }, include: { customers: true } })).toMatchObject({ status: 'ready', deletedAt: null, customers: [{ id: 'drift-check' }] });
+    await expect(db.testClock.update({ where: { id: 'clock_drift' }, data: { status: 'stopped' } })).rejects.toThrow();
+
     // No table in the database that the Prisma schema does not know.
     const tables = await query<{ table_name: string }>(
       "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
     );
     expect(tables.map((t) => t.table_name)).toEqual([
       '_prisma_migrations', 'alert_channels', 'alert_deliveries', 'api_keys', 'audit_log', 'credit_accounts', 'credit_alerts', 'credit_consumption', 'credit_purchases', 'credit_refunds', 'credit_transactions', 'customer_sessions', 'customers', 'idempotency_records', 'invoice_lines', 'invoice_number_sequences', 'invoices',
-      'overage_charges', 'payment_events', 'payment_notice_deliveries', 'subscriptions', 'usage_alerts', 'usage_counters', 'usage_events',
+      'overage_charges', 'payment_events', 'payment_notice_deliveries', 'subscriptions', 'test_clocks', 'usage_alerts', 'usage_counters', 'usage_events',
       'webhook_attempts', 'webhook_deliveries', 'webhook_endpoints', 'webhook_events', 'webhook_sequences',
     ]);
   });
