@@ -142,7 +142,7 @@ export function createCreditActivities(deps: CreditActivityDeps) {
      * invoice for whole packs (billing/autoRecharge.ts). A repeat of the same recharge id returns
      * the invoice it issued the first time.
      */
-    async prepareRecharge(args: { customerId: string; rechargeId: string; cycleStart: number; at: number }): Promise<RechargePreparation> {
+    async prepareRecharge(args: { customerId: string; rechargeId: string; cycleStart: number; at: number; /** On a test clock: the clock's instant, the invoice's date. */ issuedAt?: number }): Promise<RechargePreparation> {
       const catalog = deps.catalog();
       const unit = creditUnitOf(catalog);
       if (!unit || !catalog.credits) return { status: 'off' };
@@ -172,7 +172,7 @@ export function createCreditActivities(deps: CreditActivityDeps) {
           return { status: 'limit_reached', balanceNanos: account.balanceNanos.toString(), spentMinor: spent.toString(), limitMinor: limit.toString(), amountMinor: packPriceMinor(pack, catalog.currency).toString() };
         }
         const priced = pricePurchase(catalog, { packId: pack.id }, decision.packs);
-        const invoice = creditPurchaseInvoice({
+        const drafted = creditPurchaseInvoice({
           customerId: args.customerId,
           currency: catalog.currency,
           purchaseId: args.rechargeId,
@@ -182,6 +182,7 @@ export function createCreditActivities(deps: CreditActivityDeps) {
           amountMinor: decision.amountMinor,
           at: args.at,
         });
+        const invoice = args.issuedAt === undefined ? drafted : { ...drafted, issuedAt: args.issuedAt };
         const stored = await store(tx, { purchaseId: args.rechargeId, customerId: args.customerId, unit: unit.id, packId: pack.id, packs: decision.packs, creditsNanos: decision.creditsNanos.toString(), invoice, cycleStart: args.cycleStart }, 'recharge');
         return { status: 'invoiced', invoiceId: stored.id, invoiceNumber: stored.number, amountMinor: decision.amountMinor.toString(), creditsNanos: decision.creditsNanos.toString(), balanceNanos: account.balanceNanos.toString() };
       });

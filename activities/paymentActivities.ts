@@ -62,6 +62,15 @@ export async function keepAlive<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * When the provider's Checkout page lapses: the workflow's own deadline, kept within what Stripe
+ * accepts (30 minutes to 24 hours from now, by the real clock). A subscription on a test clock
+ * keeps its deadline on its clock; the page itself lives on real time.
+ */
+export function providerCheckoutExpiry(deadline: number, realNow: number): number {
+  return Math.min(Math.max(deadline, realNow + 31 * 60_000), realNow + 23.5 * 3_600_000);
+}
+
 export function createPaymentActivities(deps: PaymentActivityDeps) {
   const { db, payments } = deps;
   const now = deps.now ?? (() => new Date());
@@ -139,7 +148,7 @@ export function createPaymentActivities(deps: PaymentActivityDeps) {
           invoice: { invoiceId: invoice.id, number: invoice.number, totalMinor: invoice.totalMinor },
           successUrl: args.checkout.successUrl,
           cancelUrl: args.checkout.cancelUrl,
-          expiresAt: args.checkout.expiresAt,
+          expiresAt: providerCheckoutExpiry(args.checkout.expiresAt, Date.now()),
           idempotencyKey: paymentKeys.invoice(invoice.id, 'checkout'),
         }).catch(nonRetryable);
         return {

@@ -164,6 +164,24 @@ export function createSubscriptionActivities(deps: SubscriptionActivityDeps) {
     async saveSubscription(snapshot: SubscriptionSnapshot): Promise<void> {
       await db.$transaction((tx) => saveSubscriptionSnapshot(tx, snapshot));
     },
+
+    /**
+     * On a test clock: returns once the customer's outbox crossings (usage thresholds, credit
+     * balance, a renewal's recharge request) have been signalled to the workflow, so it hears each
+     * at the instant it belongs to before its clock steps on. Its signals then precede this
+     * activity's completion in history. Retried (with the workflow's backoff) while the relay is behind.
+     */
+    async awaitCrossingsRelayed(customerId: string): Promise<void> {
+      const deadline = Date.now() + 8_000;
+      for (;;) {
+        const rows = await db.$queryRaw<{ pending: boolean }[]>`
+          SELECT EXISTS (SELECT 1 FROM usage_alerts WHERE customer_id = ${customerId} AND signaled_at IS NULL)
+              OR EXISTS (SELECT 1 FROM credit_alerts WHERE customer_id = ${customerId} AND signaled_at IS NULL) AS pending`;
+        if (rows[0]?.pending !== true) return;
+        if (Date.now() > deadline) throw new Error(`customer ${customerId}: crossings not yet relayed to its workflow`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    },
   };
 }
 

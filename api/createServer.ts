@@ -14,6 +14,7 @@ import { CounterPublisher } from './usage/counterPublisher.js';
 import { UsageRecorder, type RecorderOptions } from './usage/usageRecorder.js';
 import { UsageView } from './usage/usageView.js';
 import { CustomerTime } from './testClocks/customerTime.js';
+import { startTestClockFinisher } from './testClocks/testClockCatchUp.js';
 
 export interface ServerDeps extends Omit<AppDeps, 'access'> {
   databaseUrl: string;
@@ -54,6 +55,7 @@ export function createServer(deps: ServerDeps): TollgateServer {
   const ready = Promise.all([usageView.start(), timeReady]).then(() => undefined);
   const usage = createUsageHandler({ recorder, view: usageView, catalog: () => deps.catalog, access: access.check, logger: deps.logger, now: deps.now, time });
   const app = createApp({ ...deps, access, time });
+  const finisher = deps.testClocks ? startTestClockFinisher({ db: deps.db, temporal: deps.temporal, logger: deps.logger }) : undefined;
   const server = http.createServer((req, res) => {
     if (!usage(req, res)) app(req, res);
   });
@@ -65,6 +67,7 @@ export function createServer(deps: ServerDeps): TollgateServer {
     usageView,
     ready,
     async close() {
+      await finisher?.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.all([usageView.close(), publisher.close()]);
       await pool.end();

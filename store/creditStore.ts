@@ -238,18 +238,20 @@ export async function requestRechargeAtRenewal(tx: Tx, args: { customerId: strin
   const threshold = account.threshold_nanos === null ? args.defaultThresholdNanos : BigInt(account.threshold_nanos);
   if (threshold === undefined || BigInt(account.balance_nanos) >= threshold) return;
   const asked = await tx.$queryRaw<Array<{ id: bigint }>>`
-    SELECT id FROM credit_alerts WHERE customer_id = ${args.customerId} AND unit = ${args.unit} AND kind = 'recharge' AND created_at >= ${new Date(args.cycleStart)} LIMIT 1`;
+    SELECT id FROM credit_alerts WHERE customer_id = ${args.customerId} AND unit = ${args.unit} AND kind = 'recharge'
+      AND (cycle_start = ${new Date(args.cycleStart)} OR (cycle_start IS NULL AND created_at >= ${new Date(args.cycleStart)})) LIMIT 1`;
   if (asked.length > 0) return;
-  await insertCrossing(tx, { customerId: args.customerId, unit: args.unit, kind: 'recharge', balanceNanos: BigInt(account.balance_nanos), thresholdNanos: threshold });
+  await insertCrossing(tx, { customerId: args.customerId, unit: args.unit, kind: 'recharge', balanceNanos: BigInt(account.balance_nanos), thresholdNanos: threshold, cycleStart: args.cycleStart });
 }
 
 /** One outbox row under a new crossing number (the account row is locked by the caller). */
-async function insertCrossing(tx: Tx, args: { customerId: string; unit: string; kind: 'low' | 'recharge'; balanceNanos: bigint; thresholdNanos: bigint | undefined }): Promise<void> {
+async function insertCrossing(tx: Tx, args: { customerId: string; unit: string; kind: 'low' | 'recharge'; balanceNanos: bigint; thresholdNanos: bigint | undefined; cycleStart?: number }): Promise<void> {
   const rows = await tx.$queryRaw<Array<{ crossings: number }>>`
     UPDATE credit_accounts SET crossings = crossings + 1 WHERE customer_id = ${args.customerId} AND unit = ${args.unit} RETURNING crossings`;
   await tx.$executeRaw`
-    INSERT INTO credit_alerts (customer_id, unit, kind, crossing, balance_nanos, threshold_nanos)
-    VALUES (${args.customerId}, ${args.unit}, ${args.kind}, ${rows[0]!.crossings}, ${args.balanceNanos.toString()}::numeric, ${args.thresholdNanos?.toString() ?? null}::numeric)`;
+    INSERT INTO credit_alerts (customer_id, unit, kind, crossing, balance_nanos, threshold_nanos, cycle_start)
+    VALUES (${args.customerId}, ${args.unit}, ${args.kind}, ${rows[0]!.crossings}, ${args.balanceNanos.toString()}::numeric, ${args.thresholdNanos?.toString() ?? null}::numeric,
+      ${args.cycleStart === undefined ? null : new Date(args.cycleStart)}::timestamptz)`;
 }
 
 /** Counts a failed recharge (shown by the API), or clears the count after a success. */

@@ -13,8 +13,8 @@ import { recordWebhookEvent } from './webhookOutbox.js';
 
 export type { InvoiceStatus } from '../workflows/messages.js';
 
-export async function providerCustomerIdOf(db: Db, customerId: string): Promise<{ name: string; email: string; providerCustomerId: string | null } | null> {
-  return db.customer.findUnique({ where: { id: customerId }, select: { name: true, email: true, providerCustomerId: true } });
+export async function providerCustomerIdOf(db: Db, customerId: string): Promise<{ name: string; email: string; providerCustomerId: string | null; testClockId: string | null } | null> {
+  return db.customer.findUnique({ where: { id: customerId }, select: { name: true, email: true, providerCustomerId: true, testClockId: true } });
 }
 
 /** Keeps the first provider customer recorded: a second (racing) creation never replaces it. */

@@ -107,16 +107,17 @@ export interface CustomerClock {
 
 /** Whether any customer runs on a test clock (the API then reads clocks even with new ones turned off). */
 export async function anyCustomerOnATestClock(db: Db): Promise<boolean> {
-  const rows = await db.$queryRaw<{ found: boolean }[]>`SELECT EXISTS (SELECT 1 FROM customers WHERE test_clock_id IS NOT NULL) AS found`;
+  const rows = await db.$queryRaw<{ found: boolean }[]>`
+    SELECT EXISTS (SELECT 1 FROM customers c JOIN test_clocks t ON t.id = c.test_clock_id WHERE t.status <> 'deleted') AS found`;
   return rows[0]?.found === true;
 }
 
-/** The clocks of those of `customerIds` that run on one (one round trip; absent: real time). */
-export async function clocksOfCustomers(db: Db, customerIds: readonly string[]): Promise<Map<string, CustomerClock>> {
+/** Each existing one of `customerIds` with its clock, or null on real time (one round trip; unknown ids are absent). */
+export async function clocksOfCustomers(db: Db, customerIds: readonly string[]): Promise<Map<string, CustomerClock | null>> {
   if (customerIds.length === 0) return new Map();
-  const rows = await db.$queryRaw<{ customer_id: string; clock_id: string; frozen_time: Date; status: string }[]>`
+  const rows = await db.$queryRaw<{ customer_id: string; clock_id: string | null; frozen_time: Date | null; status: string | null }[]>`
     SELECT c.id AS customer_id, t.id AS clock_id, t.frozen_time, t.status
-    FROM customers c JOIN test_clocks t ON t.id = c.test_clock_id
+    FROM customers c LEFT JOIN test_clocks t ON t.id = c.test_clock_id
     WHERE c.id = ANY(${[...new Set(customerIds)]}::text[])`;
-  return new Map(rows.map((r) => [r.customer_id, { clockId: r.clock_id, frozenTime: r.frozen_time.getTime(), status: r.status as TestClockStatus }]));
+  return new Map(rows.map((r) => [r.customer_id, r.clock_id === null || r.frozen_time === null ? null : { clockId: r.clock_id, frozenTime: r.frozen_time.getTime(), status: r.status as TestClockStatus }]));
 }

@@ -44,6 +44,12 @@ export const LOCAL_RENEWAL_PATCH = 'local-renewal';
 /** Runs from here on index their billing interval (search attribute BillingInterval) too. */
 export const INTERVAL_SEARCH_PATCH = 'interval-search-attribute';
 
+/**
+ * Marks a run that keeps a test clock (issue 14). Only runs on a clock record it; on real time the
+ * workflow issues the same commands as before clocks existed.
+ */
+export const TEST_CLOCK_PATCH = 'test-clock';
+
 /** Credit purchases that may wait for their payment at once (each holds a Checkout page or an open invoice). */
 export const MAX_PENDING_PURCHASES = 5;
 

@@ -36,6 +36,7 @@ import {
   creditBalanceSignal,
   CREDITS_PATCH,
   INTERVAL_SEARCH_PATCH,
+  TEST_CLOCK_PATCH,
   advanceTestClockSignal,
   testClockQuery,
   LOCAL_RENEWAL_PATCH,
@@ -165,7 +166,9 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   const credits = new CreditsWorkState(input.credits);
   // The time the rules read: the workflow's clock, or the subscription's test clock (issue 14).
   // Only runs that collect payments (every run begun since) can be on one.
-  const clock = new WorkflowClock(collectsPayments ? input.testClock : undefined);
+  // Decided by a patch marker, and only for a run on a clock (runs on real time record nothing new):
+  // a clock run an older worker began, before clocks existed, keeps the real time it ran on.
+  const clock = new WorkflowClock(collectsPayments && input.testClock !== undefined && patched(TEST_CLOCK_PATCH) ? input.testClock : undefined);
   const now = () => clock.now();
   /** An invoice issued on a test clock carries the clock's date (on real time the database's is the same instant). */
   const stamped = <T extends InvoiceDraft | undefined>(draft: T): T => (draft && clock.testClockId !== undefined ? { ...draft, issuedAt: now() } : draft);
@@ -185,6 +188,8 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   let updatesInFlight = 0;
   // Payment events being applied: the handover waits for them too (short database writes).
   let paymentWorkInFlight = 0;
+  // Refunds under way, detached: a test clock has not caught up while one runs (they are not waited for otherwise).
+  let refundsInFlight = 0;
   // Set once this run is about to continue-as-new: it waits for the Updates it accepted, and new
   // ones must go to the next run, or a steady stream of them would keep this one open for ever.
   let handingOver = false;
@@ -304,9 +309,14 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     if (!refund || when === 'next_run' || !collectsPayments) return;
     void (async () => {
       if (handingOver) return;
-      const result = await paymentSteps.refundCredit({ customerId: subscription.customerId, refundId: refund.refundId, amountMinor: refund.amountMinor, at: refund.at }).catch(() => undefined);
-      if (!result || handingOver) return;
-      if (subscription.refundSettled(refund.refundId, BigInt(result.unrefundedMinor))) await publish();
+      refundsInFlight += 1;
+      try {
+        const result = await paymentSteps.refundCredit({ customerId: subscription.customerId, refundId: refund.refundId, amountMinor: refund.amountMinor, at: refund.at }).catch(() => undefined);
+        if (!result || handingOver) return;
+        if (subscription.refundSettled(refund.refundId, BigInt(result.unrefundedMinor))) await publish();
+      } finally {
+        refundsInFlight -= 1;
+      }
     })();
   };
 
@@ -333,7 +343,9 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   };
 
   /** How long to wait before trying again to close what could not be closed (the provider refused or was down). */
-  const RECHECK_MS = 60 * 60 * 1000;
+  // On a test clock, a day: an advance of years past a provider that keeps refusing steps through
+  // a thousand rechecks, not tens of thousands (each a provider call).
+  const RECHECK_MS = clock.testClockId === undefined ? 60 * 60 * 1000 : 24 * 60 * 60 * 1000;
 
   /** A Checkout page lapsed (or its expiry event came): paid after all, or the fallback plan. Undecided: asked again later. */
   const settleLapsedCheckout = async (incomplete: NonNullable<SubscriptionEntity['incomplete']>) => {
@@ -447,7 +459,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     if (!r || now() < r.nextAttemptAt) return;
     const cycleStart = subscription.snapshot().cycleStart;
     if (r.invoiceId === null) {
-      const decision = await creditSteps.prepareRecharge({ customerId: subscription.customerId, rechargeId: r.rechargeId, cycleStart, at: now() }).catch(() => undefined);
+      const decision = await creditSteps.prepareRecharge({ customerId: subscription.customerId, rechargeId: r.rechargeId, cycleStart, at: now(), ...(clock.testClockId !== undefined ? { issuedAt: now() } : {}) }).catch(() => undefined);
       if (!decision) return credits.retryRechargeAt(now() + RECHECK_MS);
       if (decision.status !== 'invoiced') {
         if (decision.status === 'limit_reached') {
@@ -610,7 +622,7 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   setHandler(advanceTestClockSignal, ({ clockId, to }) => {
     if (clockId === clock.testClockId) clock.advanceTo(to);
   });
-  setHandler(testClockQuery, () => clock.position(updatesInFlight > 0 || paymentWorkInFlight > 0 || handingOver || closingCycle || paymentWakeup));
+  setHandler(testClockQuery, () => clock.position(updatesInFlight > 0 || paymentWorkInFlight > 0 || refundsInFlight > 0 || handingOver || closingCycle || paymentWakeup));
   setHandler(cancelUpdate, () => answer(cancelUpdate.name, async () => {
     subscription.cancel();
     return publish();
@@ -792,8 +804,16 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     for (;;) {
       const deadline = nextPaymentDeadline();
       // A handler that sets a new deadline (an upgrade held for its payment) wakes the loop to sleep until it instead.
-      // On a test clock, the clock steps to this deadline once an advance reaches it (workflows/workflowClock.ts).
-      await clock.waitUntil(Math.min(subscription.currentCycleEnd, deadline ?? Number.POSITIVE_INFINITY), () => historyIsLong() || paymentWakeup || nextPaymentDeadline() !== deadline);
+      const until = Math.min(subscription.currentCycleEnd, deadline ?? Number.POSITIVE_INFINITY);
+      const wake = () => historyIsLong() || paymentWakeup || nextPaymentDeadline() !== deadline;
+      if (clock.testClockId === undefined) {
+        // Real time: exactly the code from before test clocks (no extra await), so recorded runs replay as they ran.
+        const wait = until - Date.now();
+        if (wait > 0) await condition(wake, wait);
+      } else {
+        // On a test clock, the clock steps to this deadline once an advance reaches it (workflows/workflowClock.ts).
+        await clock.waitUntil(until, wake);
+      }
       if (historyIsLong()) await handOver(undefined);
       paymentWakeup = false;
       await runDuePaymentWork();
@@ -838,6 +858,9 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
     if (renewalInvoice && (outcome?.outcome === 'failed' || outcome?.outcome === 'requires_action')) await startDunning(renewalInvoice, outcome, 'next_run');
     // A cancellation took effect (the fallback plan): the credit left is refunded by the next run.
     if (collectsPayments && subscription.takeCreditForRefund(now())) await activities.saveSubscription(subscription.snapshot());
+    // On a test clock, what the renewal put in the outbox (a recharge request) is heard at this
+    // instant, before the clock steps on in the next run (its signal is handled, then handed over).
+    if (clock.testClockId !== undefined) await activities.awaitCrossingsRelayed(subscription.customerId);
     await handOver(catalog, collectsPayments ? paymentProvider : undefined, localRenewal);
   }
 

@@ -7,9 +7,10 @@
  * time, until no deadline is left before the target, and the clock rests there. The rules are the
  * same code either way: only where `now()` comes from and how a deadline is waited for differ.
  *
- * On real time both are exactly what the workflow did before clocks existed (`Date.now()`, and a
- * `condition` with a timeout only when the wait is positive), so runs recorded before replay as
- * they ran.
+ * On real time `now()` is `Date.now()` and the workflow waits with its own inline `condition`, as
+ * before clocks existed, so runs recorded before replay as they ran. A run on a clock records the
+ * `test-clock` patch marker (TEST_CLOCK_PATCH), so one an older worker began on real time replays
+ * on real time.
  */
 import { condition } from '@temporalio/workflow';
 import type { TestClockPosition } from './messages.js';
@@ -46,14 +47,11 @@ export class WorkflowClock {
   /**
    * Waits until `wake()` holds or the instant `at` has come. On a test clock the instant comes when
    * the target reaches it: the clock then stands at `at` exactly (never past a deadline unseen).
+   * On real time the workflow waits inline instead (an extra await would reorder its commands).
    */
   async waitUntil(at: number, wake: () => boolean): Promise<void> {
     const test = this.test;
-    if (!test) {
-      const wait = at - Date.now();
-      if (wait > 0) await condition(wake, wait);
-      return;
-    }
+    if (!test) throw new Error('waitUntil is for a test clock; on real time the workflow waits with condition() itself');
     for (;;) {
       if (wake()) return;
       if (test.target >= at) {

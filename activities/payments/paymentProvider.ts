@@ -88,6 +88,8 @@ export interface CheckoutSession {
 
 export interface PaymentProvider {
   readonly name: PaymentProviderName;
+  /** Moves real money (Stripe live keys): customers on test clocks are refused (activities/payments/providerCustomer.ts). */
+  readonly live?: boolean;
   /** The provider's customer for a Tollgate customer, created once (keyed by the customer id). */
   createCustomer(customer: ProviderCustomerInput): Promise<string>;
   /** Creates the provider's invoice (keyed by the Tollgate invoice id); its id. */

@@ -10,12 +10,17 @@
  */
 import type { Db } from '../../store/db.js';
 import { providerCustomerIdOf, saveProviderCustomerId } from '../../store/paymentStore.js';
-import type { PaymentProvider } from './paymentProvider.js';
+import { PaymentConfigurationError, type PaymentProvider } from './paymentProvider.js';
 
 /** The provider's customer id, creating it if needed; null when Tollgate has no such customer. */
 export async function ensureProviderCustomer(db: Db, payments: PaymentProvider, customerId: string): Promise<string | null> {
   const customer = await providerCustomerIdOf(db, customerId);
   if (!customer) return null;
+  // Every charge, Checkout page and refund of a customer starts here: a test clock runs months of
+  // renewals in seconds, never against live keys (whatever the API's own settings say).
+  if (customer.testClockId !== null && payments.live === true) {
+    throw new PaymentConfigurationError(`customer ${customerId} runs on test clock ${customer.testClockId}: it is never charged with live payment keys (use test-mode keys)`);
+  }
   if (customer.providerCustomerId) return customer.providerCustomerId;
   const created = await payments.createCustomer({ customerId, name: customer.name, email: customer.email });
   return saveProviderCustomerId(db, customerId, created);

@@ -62,10 +62,12 @@ function classify(error: unknown, what: string): never {
 
 export class StripePaymentProvider implements PaymentProvider {
   readonly name = 'stripe' as const;
+  readonly live: boolean;
   private readonly stripe: Stripe;
 
   constructor(private readonly options: StripeProviderOptions, client?: Stripe) {
     this.stripe = client ?? createStripeClient(options);
+    this.live = /^(sk|rk)_live_/.test(options.secretKey);
   }
 
   async createCustomer(customer: ProviderCustomerInput): Promise<string> {

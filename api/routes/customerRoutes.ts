@@ -119,6 +119,12 @@ export function customerRoutes(deps: CustomerRoutesDeps): Router {
         throw new ApiError(503, 'temporal_unavailable', 'The subscription could not be started; nothing was created. Try again shortly.');
       }
     }
+    // Its clock deleted while it joined (the deletion may have missed a workflow not started yet):
+    // the customer ends with the clock.
+    if (clock && (await findTestClock(db, clock.id))?.status === 'deleted') {
+      await temporal.workflow.getHandle(subscriptionWorkflowId(body.id)).terminate(`test clock ${clock.id} deleted`).catch(() => undefined);
+      throw new ApiError(404, 'test_clock_not_found', `Test clock "${clock.id}" was deleted as the customer joined it; the customer's subscription has ended with it.`);
+    }
     // With a provider, a new paid subscription's first invoice is collected before the answer:
     // paid, or a Checkout page to pay it on (the subscription is `incomplete` until then).
     let payment: FirstPayment | undefined;

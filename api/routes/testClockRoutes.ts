@@ -99,31 +99,38 @@ export function testClockRoutes(deps: TestClockRoutesDeps): Router {
       throw new ApiError(422, 'invalid_advance', `One advance moves a test clock at most ${MAX_ADVANCE_MS / 86_400_000} days; advance in steps.`);
     }
     const advancing = await beginAdvance(db, clock.id, to);
-    // Another advance (or a deletion) took the clock between the read and the update.
-    if (!advancing) throw new ApiError(409, 'test_clock_advancing', `Test clock "${clock.id}" changed meanwhile (another advance?); GET it and try again.`);
+    if (!advancing) {
+      // Another advance, or a deletion, took the clock between the read and the update.
+      if ((await findTestClock(db, clock.id))?.status === 'deleted') throw new ApiError(404, 'test_clock_not_found', `No test clock "${clock.id}".`);
+      throw new ApiError(409, 'test_clock_advancing', `Test clock "${clock.id}" began another advance meanwhile; GET it until it is ready.`);
+    }
     deps.logger.info({ clockId: clock.id, from: new Date(clock.frozenTime).toISOString(), to: body.frozenTime, customers: advancing.customers.length }, 'test clock advancing');
     const done = await current(advancing, waitMs);
+    if (done.status === 'deleted') throw new ApiError(404, 'test_clock_not_found', `Test clock "${clock.id}" was deleted during the advance.`);
     res.status(done.status === 'ready' ? 200 : 202).location(`/v1/test-clocks/${clock.id}`).json(testClockView(done));
   });
 
-  // Marked deleted first (no customer joins, no advance begins), then its customers' subscriptions
-  // end. Repeating the call finishes what a failed one left (a deleted clock answers it again).
+  // Marked deleted first: from then on no customer joins and no advance begins. Its customers are
+  // read after that, so one that joined just before is among them; one whose workflow is not
+  // started yet is ended by its own creation, which checks the clock again once it has started it.
+  // Repeating the call finishes what a failed one left (a deleted clock answers it again).
   router.delete('/v1/test-clocks/:clockId', async (req, res) => {
     const { clockId } = parse(testClockParams, req.params, 'path');
-    const clock = await findTestClock(db, clockId);
-    if (!clock) throw new ApiError(404, 'test_clock_not_found', `No test clock "${clockId}".`);
-    await markTestClockDeleted(db, clock.id, new Date(now()));
-    // Its customers end with it: their subscriptions stop here (the records stay, for reading).
+    if (!(await findTestClock(db, clockId))) throw new ApiError(404, 'test_clock_not_found', `No test clock "${clockId}".`);
+    await markTestClockDeleted(db, clockId, new Date(now()));
+    const clock = (await findTestClock(db, clockId))!;
     const ended: string[] = [];
     for (const customerId of clock.customers) {
       try {
-        await deps.temporal.workflow.getHandle(subscriptionWorkflowId(customerId)).terminate(`test clock ${clock.id} deleted`);
-        ended.push(customerId);
+        await deps.temporal.withDeadline(Date.now() + 10_000, () => deps.temporal.workflow.getHandle(subscriptionWorkflowId(customerId)).terminate(`test clock ${clock.id} deleted`));
       } catch (error) {
-        // Not running (never started, or ended before): ended all the same.
-        if (!(error instanceof WorkflowNotFoundError)) throw error;
-        ended.push(customerId);
+        // Not running (not started yet, or ended before): ended all the same.
+        if (!(error instanceof WorkflowNotFoundError)) {
+          deps.logger.error({ err: error, clockId, customerId }, 'test clock deleted: could not end a customer');
+          throw new ApiError(503, 'temporal_unavailable', `Test clock "${clockId}" is deleted, but customer "${customerId}" could not be ended yet; repeat the call.`);
+        }
       }
+      ended.push(customerId);
     }
     deps.logger.info({ clockId: clock.id, customers: ended.length }, 'test clock deleted');
     res.json({ id: clock.id, deleted: true, customersEnded: ended });

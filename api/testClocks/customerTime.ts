@@ -12,10 +12,15 @@ import { anyCustomerOnATestClock, clocksOfCustomers, type CustomerClock } from '
 import { ApiError } from '../errors.js';
 
 export const advancingError = (customerId: string) =>
-  new ApiError(409, 'test_clock_advancing', `The test clock of customer "${customerId}" is advancing; try again once it has caught up (GET /v1/test-clocks/{clockId}).`);
+  new ApiError(409, 'test_clock_advancing', `The test clock of customer "${customerId}" is advancing; try again once it has caught up (in a few seconds per month advanced).`);
+
+const REMEMBER_REAL_TIME_MS = 60_000;
+const MAX_REMEMBERED = 200_000;
 
 export class CustomerTime {
   private readClocks: boolean;
+  /** Customers known to be on real time, until when (epoch ms). */
+  private readonly onRealTime = new Map<string, number>();
 
   constructor(private readonly db: Db, readonly clocksEnabled: boolean, private readonly realNow: () => number = Date.now) {
     this.readClocks = clocksEnabled;
@@ -36,7 +41,26 @@ export class CustomerTime {
 
   /** The clocks of those customers that run on one (empty when none can). */
   async clocksOf(customerIds: readonly string[]): Promise<Map<string, CustomerClock>> {
-    return this.readClocks ? clocksOfCustomers(this.db, customerIds) : new Map();
+    const clocks = new Map<string, CustomerClock>();
+    if (!this.readClocks) return clocks;
+    const at = this.realNow();
+    const unknown = customerIds.filter((id) => (this.onRealTime.get(id) ?? 0) <= at);
+    if (unknown.length === 0) return clocks;
+    for (const [id, clock] of await clocksOfCustomers(this.db, unknown)) {
+      if (clock) clocks.set(id, clock);
+      else this.rememberRealTime(id, at);
+    }
+    return clocks;
+  }
+
+  /**
+   * A customer's clock is fixed when it is created, so one on real time stays there: remembered
+   * for a minute (the id could be removed and made again on a clock), so the usage hot path of
+   * real-time customers costs no round trip for clocks.
+   */
+  private rememberRealTime(customerId: string, at: number): void {
+    if (this.onRealTime.size >= MAX_REMEMBERED) this.onRealTime.clear();
+    this.onRealTime.set(customerId, at + REMEMBER_REAL_TIME_MS);
   }
 
   /**

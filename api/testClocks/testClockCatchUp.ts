@@ -11,7 +11,7 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Db } from '../../store/db.js';
-import { finishAdvance, type TestClockRecord } from '../../store/testClockStore.js';
+import { findTestClock, finishAdvance, type TestClockRecord } from '../../store/testClockStore.js';
 import { advanceTestClockSignal, subscriptionWorkflowId, testClockQuery } from '../../workflows/messages.js';
 
 export interface CatchUpDeps {
@@ -37,26 +37,35 @@ async function crossingsPending(db: Db, customerIds: string[]): Promise<boolean>
   return rows[0]?.pending === true;
 }
 
+/** A customer row whose workflow never started (its API died between the two) stops counting after this. */
+const NEVER_STARTED_AFTER_MS = 60_000;
+
 async function progressOf(deps: CatchUpDeps, clock: TestClockRecord, customerId: string): Promise<Progress> {
   const handle = deps.temporal.workflow.getHandle(subscriptionWorkflowId(customerId));
+  const ask = <T>(call: () => Promise<T>) => deps.temporal.withDeadline(Date.now() + ASK_TIMEOUT_MS, call);
   try {
-    const position = await deps.temporal.withDeadline(Date.now() + ASK_TIMEOUT_MS, () => handle.query(testClockQuery));
+    // Ended (its clock deleted, or terminated by an operator mid-advance): nothing to wait for. A
+    // query would still answer, from its history, where it stopped.
+    const status = await ask(() => handle.describe()).then((d) => d.status.name, (error: unknown) => {
+      if (error instanceof WorkflowNotFoundError) return undefined;
+      throw error;
+    });
+    if (status === undefined) {
+      // Not started yet (the customer joined just before the advance began): it will be, and is
+      // signalled then. A row whose workflow never started, or no row, has nothing to catch up.
+      const customer = await deps.db.customer.findUnique({ where: { id: customerId }, select: { createdAt: true } });
+      return customer && Date.now() - customer.createdAt.getTime() < NEVER_STARTED_AFTER_MS ? 'behind' : 'caught_up';
+    }
+    if (status !== 'RUNNING') return 'caught_up';
+    const position = await ask(() => handle.query(testClockQuery));
     // A subscription that is not on this clock (cannot happen through the API) has nothing to catch up.
     if (!position || position.id !== clock.id) return 'caught_up';
     if (position.target < clock.frozenTime) {
-      await deps.temporal.withDeadline(Date.now() + ASK_TIMEOUT_MS, () => handle.signal(advanceTestClockSignal, { clockId: clock.id, to: clock.frozenTime }));
+      await ask(() => handle.signal(advanceTestClockSignal, { clockId: clock.id, to: clock.frozenTime }));
       return 'behind';
     }
     return position.caughtUp && position.now >= clock.frozenTime ? 'caught_up' : 'behind';
   } catch (error) {
-    if (error instanceof WorkflowNotFoundError) {
-      // Ended (its clock deleted): nothing to wait for. Not started yet (the customer joined just
-      // before the advance began): it will be, and is signalled then. Never started (the customer
-      // was removed again): nothing to wait for.
-      const status = await handle.describe().then((d) => d.status.name, () => undefined);
-      if (status !== undefined) return status === 'RUNNING' ? 'behind' : 'caught_up';
-      return (await deps.db.customer.count({ where: { id: customerId } })) > 0 ? 'behind' : 'caught_up';
-    }
     deps.logger.warn({ err: error, customerId, clockId: clock.id }, 'test clock: could not ask a subscription how far it is');
     return 'behind';
   }
@@ -80,4 +89,27 @@ export async function catchUp(deps: CatchUpDeps, clock: TestClockRecord, waitMs:
     if (Date.now() >= deadline) return false;
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
+}
+
+/**
+ * Finishes advances nobody is waiting for (the caller went away after a 202, or the API that
+ * began one died): every few seconds, each clock still advancing is checked once. Idempotent, so
+ * several API processes may each run one.
+ */
+export function startTestClockFinisher(deps: CatchUpDeps, everyMs = 2_000): { stop(): Promise<void> } {
+  let round: Promise<void> | undefined;
+  const timer = setInterval(() => {
+    if (round) return;
+    round = (async () => {
+      const advancing = await deps.db.testClock.findMany({ where: { status: 'advancing' }, select: { id: true } });
+      for (const { id } of advancing) {
+        const clock = await findTestClock(deps.db, id);
+        if (clock?.status === 'advancing') await catchUp(deps, clock, 0);
+      }
+    })().catch((error: unknown) => deps.logger.warn({ err: error }, 'test clock finisher: a round failed; trying again'))
+      .finally(() => { round = undefined; });
+  }, everyMs);
+  timer.unref();
+  // A round under way finishes before the connections it uses are closed.
+  return { stop: async () => { clearInterval(timer); await round; } };
 }

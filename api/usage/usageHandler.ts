@@ -87,7 +87,7 @@ export function createUsageHandler(deps: UsageHandlerDeps): (req: IncomingMessag
       }
       const clock = clocks?.get(event.customerId);
       if (clock?.status === 'advancing') throw new ApiError(409, 'test_clock_advancing', `${where}the test clock of customer "${event.customerId}" is advancing; send usage once it has caught up. Nothing was recorded.`, { index });
-      if (clock?.status === 'deleted') throw new ApiError(409, 'subscription_not_running', `${where}customer "${event.customerId}" ended with its test clock. Nothing was recorded.`, { index });
+      if (clock?.status === 'deleted') throw new ApiError(404, 'subscription_not_running', `${where}customer "${event.customerId}" ended with its test clock. Nothing was recorded.`, { index });
       const occurredAt = event.timestamp === undefined ? clock?.frozenTime ?? at : Date.parse(event.timestamp);
       if (clock && occurredAt > clock.frozenTime) throw new ApiError(422, 'invalid_timestamp', `${where}the timestamp is after the instant of the customer's test clock (${new Date(clock.frozenTime).toISOString()}).`, { index });
       if (occurredAt > at + MAX_FUTURE_SKEW_MS && !clock) throw new ApiError(422, 'invalid_timestamp', `${where}the timestamp is in the future.`, { index });

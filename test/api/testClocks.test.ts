@@ -358,6 +358,12 @@ describe('test clocks on the default catalog', () => {
     expect(created.body.error.code).toBe('test_clock_not_found');
     expect((await api.request('GET', `/v1/customers/${orphan}`)).status).toBe(404);
 
+    // Clocks live between 2000 and 2100 (JSON, Stripe and Temporal's Datetime all take those years).
+    for (const frozenTime of ['1969-12-31T00:00:00Z', '2100-01-02T00:00:00Z', '+010000-01-01T00:00:00Z']) {
+      const res = await api.request('POST', '/v1/test-clocks', { body: { frozenTime } });
+      expect({ frozenTime, status: res.status, code: res.body?.error?.code }).toEqual({ frozenTime, status: 400, code: 'validation_failed' });
+    }
+
     const after = await getClock(api, clock.id);
     expect(after.status).toBe(200);
     expect(after.body).toMatchObject({ id: clock.id, status: 'ready', customers: [id] });
@@ -386,7 +392,11 @@ describe('test clocks on the default catalog', () => {
     expect(usage.status).toBe(409);
     expect(usage.body.error.code).toBe('test_clock_advancing');
 
-    await settledAdvance(api, clock.id, target, await first);
+    // Nobody asks (no GET): the API's own finisher marks the clock ready once every customer caught up.
+    const answered = await first;
+    expect([200, 202]).toContain(answered.status);
+    await eventually(async () => (await api.database.db.testClock.findUniqueOrThrow({ where: { id: clock.id } })).status === 'ready' || undefined, 120_000, 250);
+    await settledAdvance(api, clock.id, target, answered);
     // Day 730 is 10 days into the 25th period (T0+720d … T0+750d); the refused second advance left no trace.
     expect((await card(api, id)).currentPeriod).toEqual({ start: at(720), end: at(750) });
     const invoices = await invoicesOf(api, id);
@@ -413,6 +423,18 @@ describe('test clocks on the default catalog', () => {
     const refused = await change(api, id, { plan: 'pro' });
     expect(refused.status).toBe(404);
     expect(refused.body.error.code).toBe('subscription_not_running');
+    // Its usage is refused as the change is; a deleted clock takes no new customer and no advance;
+    // deleting it again answers the same.
+    const usage = await api.request('POST', '/v1/usage/events', { body: usageEvent(id, 'after-delete', 1) });
+    expect({ status: usage.status, code: usage.body.error?.code }).toEqual({ status: 404, code: 'subscription_not_running' });
+    const late = `tc-${randomUUID().slice(0, 8)}`;
+    const joined = await api.request('POST', '/v1/customers', { body: { id: late, name: nameOf(late), email: `${late}@clock.test`, plan: 'basic', testClock: clock.id } });
+    expect({ status: joined.status, code: joined.body.error?.code }).toEqual({ status: 404, code: 'test_clock_not_found' });
+    expect((await api.request('POST', `/v1/test-clocks/${clock.id}/advance`, { body: { frozenTime: at(40) } })).status).toBe(404);
+    expect((await getClock(api, clock.id)).status).toBe(404);
+    const again = await api.request('DELETE', `/v1/test-clocks/${clock.id}`);
+    expect(again.status).toBe(200);
+    expect(again.body.customersEnded).toEqual([id]);
   });
 });
 

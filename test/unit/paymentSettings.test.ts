@@ -37,6 +37,16 @@ describe('payment settings', () => {
     expect(loadApiSettings({ ...base, ...stripe }).PAYMENT_PROVIDER).toBe('stripe');
   });
 
+  it('test clocks: off by default; on with test keys or no provider; refused with live keys', () => {
+    expect(loadApiSettings(base).TOLLGATE_TEST_CLOCKS).toBe(false);
+    expect(loadApiSettings({ ...base, TOLLGATE_TEST_CLOCKS: 'true' }).TOLLGATE_TEST_CLOCKS).toBe(true);
+    expect(loadApiSettings({ ...base, ...stripe, TOLLGATE_TEST_CLOCKS: 'true' }).TOLLGATE_TEST_CLOCKS).toBe(true);
+    for (const key of ['sk_live_abc123', 'rk_live_abc123']) {
+      expect(refusal(() => loadApiSettings({ ...base, ...stripe, STRIPE_SECRET_KEY: key, TOLLGATE_TEST_CLOCKS: 'true' }))).toMatch(/TOLLGATE_TEST_CLOCKS: test clocks are refused with live Stripe keys/);
+    }
+    expect(loadApiSettings({ ...base, ...stripe, STRIPE_SECRET_KEY: 'sk_live_abc123' }).TOLLGATE_TEST_CLOCKS).toBe(false);
+  });
+
   it('refuses malformed keys, providers and URLs', () => {
     expect(refusal(() => loadWorkerSettings({ ...base, ...stripe, STRIPE_SECRET_KEY: 'pk_test_publishable' }))).toMatch(/STRIPE_SECRET_KEY: must be a Stripe secret key/);
     expect(refusal(() => loadApiSettings({ ...base, ...stripe, STRIPE_WEBHOOK_SECRET: 'secret' }))).toMatch(/STRIPE_WEBHOOK_SECRET/);
