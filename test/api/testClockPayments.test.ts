@@ -211,7 +211,8 @@ describe('dunning on a test clock (default catalog: retries 1, 3 and 7 days afte
     const voided = await theInvoice(api, id, 'renewal');
     expect(voided).toMatchObject({ status: 'void', payment: { attempts: 4 } });
     expect(voided.payment.voidedAt).not.toBeNull();
-    expect(proxy.requests.filter((r) => r.path === `/v1/invoices/${voided.payment.provider!.invoiceId}/void`).length).toBeGreaterThanOrEqual(1);
+    expect(proxy.countByKey(`tollgate:invoice:${renewal.id}:void`)).toBeGreaterThanOrEqual(1);
+    expect(proxy.requests.some((r) => r.idempotencyKey === `tollgate:invoice:${renewal.id}:void` && r.path === `/v1/invoices/${voided.payment.provider!.invoiceId}/void` && r.status === 200)).toBe(true);
     // The host heard of each failed attempt once (invoice.payment_failed, keyed by the attempt).
     const failed = await api.database.db.webhookEvent.findMany({ where: { customerId: id, type: 'invoice.payment_failed' } });
     expect(failed.map((e) => e.dedupeKey).sort()).toEqual([1, 2, 3, 4].map((n) => `invoice.payment_failed:${renewal.id}:${n}`));
