@@ -69,13 +69,14 @@ export async function listTestClocks(db: Db): Promise<TestClockRecord[]> {
  * put until the transaction ends. Refused while it advances, when deleted or full.
  */
 export async function lockClockForJoining(tx: Tx, id: string): Promise<{ frozenTime: number }> {
-  const rows = await tx.$queryRaw<{ frozen_time: Date; status: string; customers: bigint }[]>`
-    SELECT t.frozen_time, t.status, (SELECT count(*) FROM customers c WHERE c.test_clock_id = t.id) AS customers
-    FROM test_clocks t WHERE t.id = ${id} FOR UPDATE`;
+  const rows = await tx.$queryRaw<{ frozen_time: Date; status: string }[]>`SELECT frozen_time, status FROM test_clocks WHERE id = ${id} FOR UPDATE`;
   const row = rows[0];
   if (!row || row.status === 'deleted') throw notFound(id);
   if (row.status === 'advancing') throw new TestClockError('test_clock_advancing', `Test clock "${id}" is advancing; add the customer once it has caught up.`);
-  if (Number(row.customers) >= MAX_CUSTOMERS_PER_CLOCK) throw new TestClockError('test_clock_full', `Test clock "${id}" already has ${MAX_CUSTOMERS_PER_CLOCK} customers, the most one clock takes.`);
+  // Counted in a statement of its own, after the lock is held: a subquery of the locking statement
+  // would read the snapshot taken before it waited, missing customers that joined meanwhile.
+  const counted = await tx.$queryRaw<{ customers: bigint }[]>`SELECT count(*) AS customers FROM customers WHERE test_clock_id = ${id}`;
+  if (Number(counted[0]?.customers ?? 0) >= MAX_CUSTOMERS_PER_CLOCK) throw new TestClockError('test_clock_full', `Test clock "${id}" already has ${MAX_CUSTOMERS_PER_CLOCK} customers, the most one clock takes.`);
   return { frozenTime: row.frozen_time.getTime() };
 }
 

@@ -408,6 +408,28 @@ describe('test clocks on the default catalog', () => {
     expect(after.body).toMatchObject({ used: 1 });
   }, 120_000);
 
+  it('bursts: twelve customers joining one clock at once get ten places; five advances at once, one runs; all end caught up together', async () => {
+    const clock = await createClock(api);
+    const ids = Array.from({ length: 12 }, () => `tc-${randomUUID().slice(0, 8)}`);
+    const joins = await Promise.all(ids.map((id) => api.request('POST', '/v1/customers', { body: { id, name: nameOf(id), email: `${id}@clock.test`, plan: 'basic', testClock: clock.id } })));
+    const joined = ids.filter((_, i) => joins[i]!.status === 201);
+    expect(joined).toHaveLength(10);
+    for (const refused of joins.filter((j) => j.status !== 201)) expect({ status: refused.status, code: refused.body.error.code }).toEqual({ status: 409, code: 'test_clock_full' });
+    for (const [i, id] of ids.entries()) if (joins[i]!.status !== 201) expect((await api.request('GET', `/v1/customers/${id}`)).status).toBe(404);
+
+    const advances = await Promise.all([31, 32, 33, 34, 35].map((day) => api.request('POST', `/v1/test-clocks/${clock.id}/advance`, { body: { frozenTime: at(day) } })));
+    const ran = advances.filter((a) => a.status === 200 || a.status === 202);
+    expect(ran).toHaveLength(1);
+    for (const other of advances.filter((a) => a.status !== 200 && a.status !== 202)) expect({ status: other.status, code: other.body.error.code }).toEqual({ status: 409, code: 'test_clock_advancing' });
+    const target = ran[0]!.body.frozenTime as string;
+    await settledAdvance(api, clock.id, target, ran[0]!);
+    // Every customer renewed once, at day 30, and stands in its second period.
+    for (const id of joined) {
+      expect((await card(api, id)).currentPeriod).toEqual({ start: at(30), end: at(60) });
+      expect((await invoicesOf(api, id)).map((i) => i.reason)).toEqual(['subscription_create', 'renewal']);
+    }
+  }, 120_000);
+
   it('deleting a clock ends its customers: their workflows are terminated and changes answer subscription_not_running', async () => {
     const clock = await createClock(api);
     const id = await clockCustomer(api, clock.id, 'basic');
