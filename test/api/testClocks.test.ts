@@ -430,6 +430,26 @@ describe('test clocks on the default catalog', () => {
     }
   }, 120_000);
 
+  it('a worker stopped in the middle of an advance: the next one carries on, and every renewal is invoiced once', async () => {
+    const clock = await createClock(api);
+    const id = await clockCustomer(api, clock.id, 'basic');
+    const target = at(365);
+    const first = api.request('POST', `/v1/test-clocks/${clock.id}/advance`, { body: { frozenTime: target } });
+    // Some renewals in, the worker goes away; the advance waits, then the next worker takes over.
+    await eventually(async () => (await invoicesOf(api, id)).length >= 4 || undefined, 60_000, 100);
+    await api.stopWorker();
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await api.startWorker();
+    await settledAdvance(api, clock.id, target, await first);
+    const invoices = await invoicesOf(api, id);
+    // The first period's invoice and twelve renewals (days 30 … 360), each period once, back to back.
+    expect(invoices.map((i) => [i.reason, i.period.start])).toEqual([
+      ['subscription_create', at(0)],
+      ...Array.from({ length: 12 }, (_, n) => ['renewal', at(30 * (n + 1))]),
+    ]);
+    expect((await card(api, id)).currentPeriod).toEqual({ start: at(360), end: at(390) });
+  }, 180_000);
+
   it('deleting a clock ends its customers: their workflows are terminated and changes answer subscription_not_running', async () => {
     const clock = await createClock(api);
     const id = await clockCustomer(api, clock.id, 'basic');
