@@ -17,6 +17,7 @@ import { saveSubscriptionSnapshot } from '../store/subscriptionStore.js';
 import { creditUnitOf } from '../billing/creditPricing.js';
 import { catalogThresholdNanos } from '../store/creditLedger.js';
 import { requestRechargeAtRenewal } from '../store/creditStore.js';
+import { crossingsUnrelayed } from '../store/testClockStore.js';
 
 export interface SubscriptionActivityDeps {
   db: Db;
@@ -174,10 +175,7 @@ export function createSubscriptionActivities(deps: SubscriptionActivityDeps) {
     async awaitCrossingsRelayed(customerId: string): Promise<void> {
       const deadline = Date.now() + 8_000;
       for (;;) {
-        const rows = await db.$queryRaw<{ pending: boolean }[]>`
-          SELECT EXISTS (SELECT 1 FROM usage_alerts WHERE customer_id = ${customerId} AND signaled_at IS NULL)
-              OR EXISTS (SELECT 1 FROM credit_alerts WHERE customer_id = ${customerId} AND signaled_at IS NULL) AS pending`;
-        if (rows[0]?.pending !== true) return;
+        if (!(await crossingsUnrelayed(db, [customerId]))) return;
         if (Date.now() > deadline) throw new Error(`customer ${customerId}: crossings not yet relayed to its workflow`);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }

@@ -47,10 +47,8 @@ export function createServer(deps: ServerDeps): TollgateServer {
     publisher.publish(values);
   });
   const time = new CustomerTime(deps.db, deps.testClocks ?? false, deps.now);
-  // Unsure whether some customer is on a test clock: read clocks, rather than judge one at real time.
   const timeReady = time.init().catch((error: unknown) => {
     deps.logger.error({ err: error }, 'could not tell whether customers run on test clocks; reading clocks on every request');
-    time.readClocksAlways();
   });
   const ready = Promise.all([usageView.start(), timeReady]).then(() => undefined);
   const usage = createUsageHandler({ recorder, view: usageView, catalog: () => deps.catalog, access: access.check, logger: deps.logger, now: deps.now, time });

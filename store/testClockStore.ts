@@ -106,6 +106,18 @@ export interface CustomerClock {
   status: TestClockStatus;
 }
 
+/**
+ * Whether outbox crossings of these customers (usage thresholds, credit balance, a renewal's
+ * recharge request) still wait for the relay to signal them to their workflows.
+ */
+export async function crossingsUnrelayed(db: Db, customerIds: readonly string[]): Promise<boolean> {
+  const ids = [...customerIds];
+  const rows = await db.$queryRaw<{ pending: boolean }[]>`
+    SELECT EXISTS (SELECT 1 FROM usage_alerts WHERE signaled_at IS NULL AND customer_id = ANY(${ids}::text[]))
+        OR EXISTS (SELECT 1 FROM credit_alerts WHERE signaled_at IS NULL AND customer_id = ANY(${ids}::text[])) AS pending`;
+  return rows[0]?.pending === true;
+}
+
 /** Whether any customer runs on a test clock (the API then reads clocks even with new ones turned off). */
 export async function anyCustomerOnATestClock(db: Db): Promise<boolean> {
   const rows = await db.$queryRaw<{ found: boolean }[]>`

@@ -65,7 +65,10 @@ export function customerRoutes(deps: CustomerRoutesDeps): Router {
   const router = Router();
   const card = async (record: SubscriptionRecord) => subscriptionView(catalog, record, await usageOfCycle(db, record.customerId, record.cycleStart), await creditBalanceNanos(db, catalog, record.customerId));
 
-  /** The test clock a new customer joins: it must exist and be at rest (the insert checks again, under its lock). */
+  /**
+   * The test clock a new customer joins, for its instant: it must exist and be at rest before the
+   * request is judged at that instant (the insert checks again, under the clock's lock).
+   */
   const clockToJoin = async (clockId: string) => {
     if (!deps.testClocks) throw testClocksDisabled();
     const clock = await findTestClock(db, clockId);

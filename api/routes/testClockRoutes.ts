@@ -22,14 +22,15 @@ export interface TestClockRoutesDeps {
   logger: Logger;
   /** TOLLGATE_TEST_CLOCKS: off, every route answers 404 test_clocks_disabled. */
   testClocks: boolean;
-  /** How long an advance waits for its customers before answering 202 (default 20 s). */
-  advanceWaitMs?: number;
   now?: () => number;
 }
 
+/** How long an advance waits for its customers before answering 202 (GET then polls). */
+const ADVANCE_WAIT_MS = 20_000;
+
 export const testClocksDisabled = () => new ApiError(404, 'test_clocks_disabled', 'Test clocks are off on this server; TOLLGATE_TEST_CLOCKS=true turns them on (never with live payment keys).');
 
-export function testClockView(clock: TestClockRecord) {
+function testClockView(clock: TestClockRecord) {
   return {
     id: clock.id,
     name: clock.name,
@@ -50,7 +51,6 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, where: 'body' | 'path'):
 export function testClockRoutes(deps: TestClockRoutesDeps): Router {
   const { db } = deps;
   const now = deps.now ?? Date.now;
-  const waitMs = deps.advanceWaitMs ?? 20_000;
   const router = Router();
 
   router.use('/v1/test-clocks', (_req, _res, next) => {
@@ -105,7 +105,7 @@ export function testClockRoutes(deps: TestClockRoutesDeps): Router {
       throw new ApiError(409, 'test_clock_advancing', `Test clock "${clock.id}" began another advance meanwhile; GET it until it is ready.`);
     }
     deps.logger.info({ clockId: clock.id, from: new Date(clock.frozenTime).toISOString(), to: body.frozenTime, customers: advancing.customers.length }, 'test clock advancing');
-    const done = await current(advancing, waitMs);
+    const done = await current(advancing, ADVANCE_WAIT_MS);
     if (done.status === 'deleted') throw new ApiError(404, 'test_clock_not_found', `Test clock "${clock.id}" was deleted during the advance.`);
     res.status(done.status === 'ready' ? 200 : 202).location(`/v1/test-clocks/${clock.id}`).json(testClockView(done));
   });

@@ -22,21 +22,22 @@ export class CustomerTime {
   /** Customers known to be on real time, until when (epoch ms). */
   private readonly onRealTime = new Map<string, number>();
 
-  constructor(private readonly db: Db, readonly clocksEnabled: boolean, private readonly realNow: () => number = Date.now) {
+  constructor(private readonly db: Db, clocksEnabled: boolean, private readonly realNow: () => number = Date.now) {
     this.readClocks = clocksEnabled;
   }
 
-  /** Reads clocks from now on when some customer is on one (called at start-up). */
+  /**
+   * Reads clocks from now on when some customer is on one (called at start-up). When that cannot be
+   * told, it reads them on every request rather than judge a clock customer at real time.
+   */
   async init(): Promise<void> {
-    if (!this.readClocks) this.readClocks = await anyCustomerOnATestClock(this.db);
-  }
-
-  readClocksAlways(): void {
-    this.readClocks = true;
-  }
-
-  now(): number {
-    return this.realNow();
+    if (this.readClocks) return;
+    try {
+      this.readClocks = await anyCustomerOnATestClock(this.db);
+    } catch (error) {
+      this.readClocks = true;
+      throw error;
+    }
   }
 
   /** The clocks of those customers that run on one (empty when none can). */

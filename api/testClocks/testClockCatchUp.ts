@@ -11,7 +11,7 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Db } from '../../store/db.js';
-import { findTestClock, finishAdvance, type TestClockRecord } from '../../store/testClockStore.js';
+import { crossingsUnrelayed, findTestClock, finishAdvance, type TestClockRecord } from '../../store/testClockStore.js';
 import { advanceTestClockSignal, subscriptionWorkflowId, testClockQuery } from '../../workflows/messages.js';
 
 export interface CatchUpDeps {
@@ -25,17 +25,6 @@ const ASK_TIMEOUT_MS = 5_000;
 const POLL_MS = 150;
 
 type Progress = 'caught_up' | 'behind';
-
-/**
- * Crossings recorded before the advance and not yet signalled to the workflow: the workflow must
- * hear them in the cycle they belong to, so it is not moved on before the relay has sent them.
- */
-async function crossingsPending(db: Db, customerIds: string[]): Promise<boolean> {
-  const rows = await db.$queryRaw<{ pending: boolean }[]>`
-    SELECT EXISTS (SELECT 1 FROM usage_alerts WHERE signaled_at IS NULL AND customer_id = ANY(${customerIds}::text[]))
-        OR EXISTS (SELECT 1 FROM credit_alerts WHERE signaled_at IS NULL AND customer_id = ANY(${customerIds}::text[])) AS pending`;
-  return rows[0]?.pending === true;
-}
 
 /** A customer row whose workflow never started (its API died between the two) stops counting after this. */
 const NEVER_STARTED_AFTER_MS = 60_000;
@@ -78,7 +67,8 @@ async function progressOf(deps: CatchUpDeps, clock: TestClockRecord, customerId:
 export async function catchUp(deps: CatchUpDeps, clock: TestClockRecord, waitMs: number): Promise<boolean> {
   const deadline = Date.now() + waitMs;
   for (;;) {
-    const pending = clock.customers.length > 0 && await crossingsPending(deps.db, clock.customers);
+    // Crossings recorded before the advance reach each workflow before it moves on, in their own cycle.
+    const pending = clock.customers.length > 0 && await crossingsUnrelayed(deps.db, clock.customers);
     if (!pending) {
       const progress = await Promise.all(clock.customers.map((customerId) => progressOf(deps, clock, customerId)));
       if (progress.every((p) => p === 'caught_up')) {
