@@ -23,10 +23,11 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { StripePaymentProvider } from '../../activities/payments/stripePaymentProvider.js';
-import { DAY_MS, HOUR_MS } from '../../billing/period.js';
+import { HOUR_MS } from '../../billing/period.js';
 import { loadCatalog } from '../../config/loadCatalog.js';
 import { startApiHarness, type ApiHarness } from '../harness/apiHarness.js';
 import { eventually } from '../harness/eventually.js';
+import { advance, at, createClock } from '../harness/testClocks.js';
 import { startHttpReceiver, type HttpReceiver } from '../harness/receivers.js';
 import { startStripeFaultProxy, type StripeFaultProxy } from '../harness/stripeFaultProxy.js';
 import { startStripeMock, type RunningStripeMock } from '../harness/stripeMock.js';
@@ -35,19 +36,8 @@ import { PAY_PATH, paidInvoice, withSavedCard } from '../harness/stripeScenarios
 const SEATS_EUR = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../config/examples/seats-eur.json');
 const WEBHOOK_SECRET = 'whsec_test_tollgate_clock_payments';
 
-/** Every clock starts here: a whole second, ahead of real time, so nothing real-time can be mistaken for it. */
-const T0 = Date.parse('2027-01-01T00:00:00.000Z');
-/** The instant `days` after T0, as the API writes it. */
-const at = (days: number) => new Date(T0 + days * DAY_MS).toISOString();
 /** An hour before an instant: still before a deadline due at it. */
 const hourBefore = (iso: string) => new Date(Date.parse(iso) - HOUR_MS).toISOString();
-
-interface Clock {
-  id: string;
-  frozenTime: string;
-  status: 'ready' | 'advancing';
-  customers: string[];
-}
 
 interface InvoiceJson {
   id: string;
@@ -78,39 +68,6 @@ const stripeHarness = (catalog?: ReturnType<typeof loadCatalog>) => startApiHarn
   payments: new StripePaymentProvider({ secretKey: 'sk_test_tollgate', apiBase: proxy.url, automaticTax: false }),
   stripeWebhookSecret: WEBHOOK_SECRET,
 });
-
-async function createClock(h: ApiHarness): Promise<Clock> {
-  const res = await h.request('POST', '/v1/test-clocks', { body: { frozenTime: at(0), name: `payments ${randomUUID().slice(0, 8)}` } });
-  expect(res.status).toBe(201);
-  expect(res.body).toMatchObject({ status: 'ready', customers: [] });
-  return res.body as Clock;
-}
-
-/**
- * Advances a clock and waits until every customer on it has caught up: the answer is 200 when
- * they did within the request, else 202 and GET answers "advancing" until they have.
- */
-async function advance(h: ApiHarness, clockId: string, to: string): Promise<Clock> {
-  const res = await h.request('POST', `/v1/test-clocks/${encodeURIComponent(clockId)}/advance`, { body: { frozenTime: to } });
-  return settledAdvance(h, clockId, to, res);
-}
-
-async function settledAdvance(h: ApiHarness, clockId: string, to: string, res: { status: number; body: any }): Promise<Clock> {
-  if (res.status !== 200 && res.status !== 202) throw new Error(`advance to ${to} answered ${res.status}: ${JSON.stringify(res.body)}`);
-  let clock = res.body as Clock;
-  if (res.status === 200) {
-    expect(clock.status).toBe('ready');
-  } else {
-    expect(clock.status).toBe('advancing');
-    clock = await eventually(async () => {
-      const polled = await h.request('GET', `/v1/test-clocks/${encodeURIComponent(clockId)}`);
-      expect(polled.status).toBe(200);
-      return polled.body.status === 'ready' ? (polled.body as Clock) : undefined;
-    }, 120_000, 250);
-  }
-  expect(Date.parse(clock.frozenTime)).toBe(Date.parse(to));
-  return clock;
-}
 
 /** A customer on the clock whose first invoice the saved card paid (the card then answers as the test's faults say). */
 async function paidClockCustomer(h: ApiHarness, clockId: string, plan: string): Promise<string> {

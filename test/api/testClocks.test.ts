@@ -11,30 +11,17 @@
 import { randomUUID } from 'node:crypto';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DAY_MS } from '../../billing/period.js';
 import { loadCatalog } from '../../config/loadCatalog.js';
 import { subscriptionWorkflowId } from '../../workflows/messages.js';
 import { startApiHarness, type ApiHarness } from '../harness/apiHarness.js';
 import { eventually } from '../harness/eventually.js';
+import { advance, at, createClock, getClock, settledAdvance, type Clock } from '../harness/testClocks.js';
 import { startHttpReceiver, startSmtpReceiver, type HttpReceiver, type SmtpReceiver } from '../harness/receivers.js';
 
 /** The contract's search attribute, named here as an operator would type it (not the worker's constant). */
 const TEST_CLOCK = defineSearchAttributeKey('TestClock', SearchAttributeType.KEYWORD);
 
-/** Every clock starts here: a whole second, ahead of real time, so nothing real-time can be mistaken for it. */
-const T0 = Date.parse('2027-01-01T00:00:00.000Z');
-/** The instant `days` after T0, as the API writes it. */
-const at = (days: number) => new Date(T0 + days * DAY_MS).toISOString();
 const dayOf = (days: number) => at(days).slice(0, 10);
-
-interface Clock {
-  id: string;
-  name: string | null;
-  frozenTime: string;
-  status: 'ready' | 'advancing';
-  customers: string[];
-  createdAt: string;
-}
 
 interface InvoiceLineJson {
   kind: string;
@@ -56,43 +43,6 @@ interface InvoiceJson {
   tax: { amount: string; currency: string };
   total: { amount: string; currency: string };
   lines: InvoiceLineJson[];
-}
-
-async function createClock(h: ApiHarness, frozenTime = at(0)): Promise<Clock> {
-  const name = `clock ${randomUUID().slice(0, 8)}`;
-  const res = await h.request('POST', '/v1/test-clocks', { body: { frozenTime, name } });
-  expect(res.status).toBe(201);
-  expect(res.body).toMatchObject({ id: expect.stringMatching(/^clock_/), name, status: 'ready', customers: [] });
-  expect(Date.parse(res.body.frozenTime)).toBe(Date.parse(frozenTime));
-  return res.body as Clock;
-}
-
-const getClock = (h: ApiHarness, clockId: string) => h.request('GET', `/v1/test-clocks/${encodeURIComponent(clockId)}`);
-
-/**
- * Advances a clock and waits until every customer on it has caught up: the answer is 200 when
- * they did within the request, else 202 and GET answers "advancing" until they have.
- */
-async function advance(h: ApiHarness, clockId: string, to: string): Promise<Clock> {
-  const res = await h.request('POST', `/v1/test-clocks/${encodeURIComponent(clockId)}/advance`, { body: { frozenTime: to } });
-  return settledAdvance(h, clockId, to, res);
-}
-
-async function settledAdvance(h: ApiHarness, clockId: string, to: string, res: { status: number; body: any }): Promise<Clock> {
-  if (res.status !== 200 && res.status !== 202) throw new Error(`advance to ${to} answered ${res.status}: ${JSON.stringify(res.body)}`);
-  let clock = res.body as Clock;
-  if (res.status === 200) {
-    expect(clock.status).toBe('ready');
-  } else {
-    expect(clock.status).toBe('advancing');
-    clock = await eventually(async () => {
-      const polled = await getClock(h, clockId);
-      expect(polled.status).toBe(200);
-      return polled.body.status === 'ready' ? (polled.body as Clock) : undefined;
-    }, 120_000, 250);
-  }
-  expect(Date.parse(clock.frozenTime)).toBe(Date.parse(to));
-  return clock;
 }
 
 const nameOf = (customerId: string) => `Clock Co ${customerId}`;
@@ -408,6 +358,35 @@ describe('test clocks on the default catalog', () => {
     expect(after.body).toMatchObject({ used: 1 });
   }, 120_000);
 
+  it('judges a clock customer at its clock, even one in the past: usage timestamps, the usage check and the change preview', async () => {
+    // A clock years behind real time: judged at real time, this period would be long over.
+    const start = Date.parse('2020-03-01T00:00:00.000Z');
+    const on = (days: number) => new Date(start + days * 86_400_000).toISOString();
+    const clock = await createClock(api, on(0));
+    const id = await clockCustomer(api, clock.id, 'pro');
+    await advance(api, clock.id, on(10));
+
+    // Without a timestamp, at the clock's instant; with one, anywhere on its time line up to it.
+    const now = await api.request('POST', '/v1/usage/events', { body: usageEvent(id, 'clock-now', 100) });
+    expect(now.status).toBe(200);
+    expect(now.body).toMatchObject({ used: 100, cycleEnd: on(30) });
+    const earlier = await api.request('POST', '/v1/usage/events', { body: { ...usageEvent(id, 'clock-day-5', 50), timestamp: on(5) } });
+    expect(earlier.status).toBe(200);
+    expect(earlier.body).toMatchObject({ used: 150, cycleEnd: on(30) });
+    const ahead = await api.request('POST', '/v1/usage/events', { body: { ...usageEvent(id, 'clock-day-11', 1), timestamp: on(11) } });
+    expect({ status: ahead.status, code: ahead.body.error?.code }).toEqual({ status: 422, code: 'invalid_timestamp' });
+
+    // The check counts this cycle's usage (at real time the cycle would be over and count none).
+    const check = await api.request('GET', `/v1/usage/check?customerId=${id}&metric=api_calls&quantity=1`);
+    expect(check.status).toBe(200);
+    expect(check.body).toMatchObject({ allowed: true, used: 150, limit: 300_000 });
+
+    // 10 of 30 days in: Pro → Enterprise charges the difference for the 20 days left, $70 × 20/30.
+    const preview = await api.request('GET', `/v1/customers/${id}/subscription/change-preview?plan=enterprise`);
+    expect(preview.status).toBe(200);
+    expect(preview.body).toMatchObject({ allowed: true, kind: 'upgrade', effective: 'immediate', charged: { amount: '46.67', currency: 'USD' } });
+  });
+
   it('bursts: twelve customers joining one clock at once get ten places; five advances at once, one runs; all end caught up together', async () => {
     const clock = await createClock(api);
     const ids = Array.from({ length: 12 }, () => `tc-${randomUUID().slice(0, 8)}`);
@@ -517,5 +496,30 @@ describe('test clocks on a catalog whose downgrades wait for the period end', ()
       ['renewal', at(30), at(60), at(30), '10.00'],
     ]);
     expect(invoices[1]!.lines.map((l) => [l.kind, l.description, l.amount.amount])).toEqual([['plan', 'Basic plan (monthly)', '10.00']]);
+  });
+});
+
+describe('test clocks turned off (TOLLGATE_TEST_CLOCKS unset)', () => {
+  let api: ApiHarness;
+  beforeAll(async () => {
+    api = await startApiHarness({ testClocks: false });
+  });
+  afterAll(async () => {
+    await api?.close();
+  });
+
+  it('every test clock route, and a customer put on a clock, answer 404 test_clocks_disabled; nothing is made', async () => {
+    const clockId = `clock_${'0'.repeat(32)}`;
+    const answers = [
+      await api.request('GET', '/v1/test-clocks'),
+      await api.request('POST', '/v1/test-clocks', { body: { frozenTime: at(0) } }),
+      await getClock(api, clockId),
+      await api.request('POST', `/v1/test-clocks/${clockId}/advance`, { body: { frozenTime: at(1) } }),
+      await api.request('DELETE', `/v1/test-clocks/${clockId}`),
+      await api.request('POST', '/v1/customers', { body: { id: 'off-clock', name: 'Off', email: 'off@clock.test', plan: 'basic', testClock: clockId } }),
+    ];
+    expect(answers.map((a) => [a.status, a.body.error?.code])).toEqual(Array.from({ length: 6 }, () => [404, 'test_clocks_disabled']));
+    expect(await api.database.db.testClock.count()).toBe(0);
+    expect(await api.database.db.customer.count({ where: { id: 'off-clock' } })).toBe(0);
   });
 });
