@@ -4,8 +4,7 @@
  */
 import { log } from '@temporalio/activity';
 import type { Catalog } from '../billing/catalog.js';
-import { findPlan, offersYearly, type Plan } from '../billing/catalog.js';
-import { cycleMs } from '../billing/period.js';
+import type { Plan } from '../billing/catalog.js';
 import { addLines, applyCredit, type InvoiceDraft } from '../billing/invoiceDraft.js';
 import { overageCharges, overageLines, type Metric } from '../billing/overage.js';
 import { closeCycle, recordOverage } from '../store/cycleClose.js';
@@ -14,6 +13,9 @@ import type { Db } from '../store/db.js';
 import { storeInvoice, withIdempotentRetry, type StoredInvoice } from '../store/invoiceStore.js';
 import type { PaymentProvider } from './payments/paymentProvider.js';
 import { saveSubscriptionSnapshot } from '../store/subscriptionStore.js';
+import { rememberCatalog } from '../store/catalogStore.js';
+import { catalogVersionOf } from '../billing/catalogVersion.js';
+import { catalogFitProblems } from '../billing/catalogFit.js';
 import { creditUnitOf } from '../billing/creditPricing.js';
 import { catalogThresholdNanos } from '../store/creditLedger.js';
 import { requestRechargeAtRenewal } from '../store/creditStore.js';
@@ -65,17 +67,13 @@ export function createSubscriptionActivities(deps: SubscriptionActivityDeps) {
    */
   function catalogFor(subscription: SubscriptionSnapshot, cycleLengthMs: number): Catalog | undefined {
     const catalog = deps.catalog();
-    const priced = (planId: string, interval: 'monthly' | 'yearly') => {
-      const plan = findPlan(catalog, planId);
-      return plan !== undefined && (interval === 'monthly' || offersYearly(catalog, plan));
-    };
-    const fits = catalog.currency === subscription.currency
-      && cycleMs(catalog.cycleDays) === cycleLengthMs
-      && priced(subscription.planId, subscription.interval)
-      && priced(subscription.pendingPlanId ?? subscription.planId, subscription.pendingInterval ?? subscription.interval)
-      && findPlan(catalog, catalog.fallbackPlan) !== undefined;
-    if (!fits) log.warn('the configured catalog does not fit this subscription (plan, interval, currency or cycle length); it keeps its own copy', { customerId: subscription.customerId });
-    return fits ? catalog : undefined;
+    const terms = (planId: string, interval: 'monthly' | 'yearly') => ({ planId, interval, currency: subscription.currency, cycleLengthMs });
+    const problems = catalogFitProblems(catalog, [
+      terms(subscription.planId, subscription.interval),
+      terms(subscription.pendingPlanId ?? subscription.planId, subscription.pendingInterval ?? subscription.interval),
+    ]);
+    if (problems.length > 0) log.warn('the configured catalog does not fit this subscription; it keeps its own copy', { customerId: subscription.customerId, problems });
+    return problems.length === 0 ? catalog : undefined;
   }
 
   return {
@@ -100,6 +98,8 @@ export function createSubscriptionActivities(deps: SubscriptionActivityDeps) {
       paymentProvider: 'none' | 'stripe';
     }> {
       const { subscription, closedCycle } = args;
+      const nextCatalog = catalogFor(subscription, closedCycle.end - closedCycle.start);
+      const nextVersion = nextCatalog ? catalogVersionOf(nextCatalog) : subscription.catalogVersion;
       const result = await withIdempotentRetry(db, async (tx) => {
         const usage = await closeCycle(tx, {
           customerId: subscription.customerId,
@@ -132,7 +132,9 @@ export function createSubscriptionActivities(deps: SubscriptionActivityDeps) {
           charges,
           invoiceId: stored?.id,
         });
-        await saveSubscriptionSnapshot(tx, { ...subscription, creditOwedMinor: creditOwedMinor.toString() });
+        // The read model names the catalog the next run decides with, so previews use it from now on.
+        if (nextCatalog && nextVersion !== subscription.catalogVersion) await rememberCatalog(tx, nextCatalog);
+        await saveSubscriptionSnapshot(tx, { ...subscription, creditOwedMinor: creditOwedMinor.toString(), ...(nextVersion !== undefined ? { catalogVersion: nextVersion } : {}) });
         // A new cycle, a fresh spending limit: a balance left under its threshold (the last
         // recharge hit the limit, failed or was voided) is recharged again.
         const unit = creditUnitOf(deps.catalog());
@@ -145,7 +147,7 @@ export function createSubscriptionActivities(deps: SubscriptionActivityDeps) {
         invoice: result.stored && result.draft ? receipt(result.stored, result.draft) : undefined,
         overage: result.charges.map((c) => ({ metric: c.metric, overage: c.overage.toString(), amountMinor: c.amountMinor.toString() })),
         creditOwedMinor: result.creditOwedMinor.toString(),
-        catalog: catalogFor(subscription, closedCycle.end - closedCycle.start),
+        catalog: nextCatalog,
         paymentProvider: payments.name,
       };
     },

@@ -1,7 +1,7 @@
 /** The Express application: public health and OpenAPI routes, then everything else behind an API key. */
 import type { Client } from '@temporalio/client';
 import cors from 'cors';
-import express, { type Express } from 'express';
+import express, { Router, type Express } from 'express';
 import type { Logger } from 'pino';
 import type { Catalog } from '../billing/catalog.js';
 import type { PaymentProvider } from '../activities/payments/paymentProvider.js';
@@ -36,6 +36,7 @@ import { planCatalogRoutes } from './routes/planCatalogRoutes.js';
 import { healthRoutes } from './routes/healthRoutes.js';
 import { testClockRoutes } from './routes/testClockRoutes.js';
 import { CustomerTime } from './testClocks/customerTime.js';
+import { LiveCatalog } from './catalog/liveCatalog.js';
 
 export interface AppDeps {
   db: Db;
@@ -67,6 +68,8 @@ export interface AppDeps {
   testClocks?: boolean;
   /** The instant each customer is judged at (shared with the usage handler); built here when absent. */
   time?: CustomerTime;
+  /** The catalog as reloaded (SIGHUP) and the catalogs subscriptions hold; built from `catalog` when absent. */
+  catalogs?: LiveCatalog;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -126,14 +129,25 @@ export function createApp(deps: AppDeps): Express {
   app.use(idempotency(deps.db, deps.now));
   app.use(webhookEndpointRoutes(webhooks));
   app.use(testClockRoutes({ db: deps.db, temporal: deps.temporal, logger: deps.logger, testClocks: deps.testClocks ?? false, now: deps.now }));
-  app.use(customerRoutes({ ...deps, paymentProvider: deps.payments?.name ?? 'none', returnUrls }));
-  app.use(customerImportRoutes({ ...deps, paymentProvider: deps.payments?.name ?? 'none', returnUrls }));
+  // The routes that read the catalog are built for one catalog and built again when a reload
+  // replaces it: a request is served by one catalog from start to end.
+  const catalogs = deps.catalogs ?? new LiveCatalog(deps.db, deps.catalog);
+  const routesFor = (catalog: Catalog) => {
+    const router = Router();
+    const withCatalog = { ...deps, catalog };
+    router.use(customerRoutes({ ...withCatalog, paymentProvider: deps.payments?.name ?? 'none', returnUrls }));
+    router.use(customerImportRoutes({ ...withCatalog, paymentProvider: deps.payments?.name ?? 'none', returnUrls }));
+    router.use(alertRoutes(withCatalog));
+    router.use(planChangeRoutes({ ...withCatalog, time, catalogs }));
+    router.use(planCatalogRoutes(withCatalog));
+    router.use(creditRoutes({ db: deps.db, temporal: deps.temporal, catalog, paymentProvider: deps.payments?.name ?? 'none', returnUrls, logger: deps.logger }));
+    return router;
+  };
+  let catalogRoutes = routesFor(catalogs.current());
+  catalogs.onChange((catalog) => { catalogRoutes = routesFor(catalog); });
+  app.use((req, res, next) => catalogRoutes(req, res, next));
   app.use(invoiceDocumentRoutes({ db: deps.db, seller: deps.seller ?? loadSellerDetails(process.env) }));
   app.use(invoiceSettlementRoutes(deps));
-  app.use(alertRoutes(deps));
-  app.use(planChangeRoutes({ ...deps, time }));
-  app.use(planCatalogRoutes(deps));
-  app.use(creditRoutes({ db: deps.db, temporal: deps.temporal, catalog: deps.catalog, paymentProvider: deps.payments?.name ?? 'none', returnUrls, logger: deps.logger }));
   app.use(paymentMethodRoutes({
     db: deps.db,
     payments: deps.payments,

@@ -15,6 +15,7 @@ import { UsageRecorder, type RecorderOptions } from './usage/usageRecorder.js';
 import { UsageView } from './usage/usageView.js';
 import { CustomerTime } from './testClocks/customerTime.js';
 import { startTestClockFinisher } from './testClocks/testClockCatchUp.js';
+import { LiveCatalog } from './catalog/liveCatalog.js';
 
 export interface ServerDeps extends Omit<AppDeps, 'access'> {
   databaseUrl: string;
@@ -30,6 +31,8 @@ export interface TollgateServer {
   usageView: UsageView;
   /** Resolves once the usage view listens (or failed to for the first time; it keeps trying). */
   ready: Promise<void>;
+  /** The catalog as served; `reloadCatalog` (api/catalog/catalogReload.ts) replaces it. */
+  catalogs: LiveCatalog;
   close(): Promise<void>;
 }
 
@@ -42,7 +45,8 @@ export function createServer(deps: ServerDeps): TollgateServer {
   // before their requests are answered) and by the other processes' (sent after their commits).
   const usageView = new UsageView({ databaseUrl: deps.databaseUrl, pool, logger: deps.logger, ...deps.usageView });
   const publisher = new CounterPublisher(deps.databaseUrl, deps.logger);
-  const recorder = new UsageRecorder(pool, () => deps.catalog, deps.recorder, (values) => {
+  const catalogs = deps.catalogs ?? new LiveCatalog(deps.db, deps.catalog);
+  const recorder = new UsageRecorder(pool, () => catalogs.current(), deps.recorder, (values) => {
     usageView.applyCounters(values);
     publisher.publish(values);
   });
@@ -50,9 +54,13 @@ export function createServer(deps: ServerDeps): TollgateServer {
   const timeReady = time.init().catch((error: unknown) => {
     deps.logger.error({ err: error }, 'could not tell whether customers run on test clocks; reading clocks on every request');
   });
-  const ready = Promise.all([usageView.start(), timeReady]).then(() => undefined);
-  const usage = createUsageHandler({ recorder, view: usageView, catalog: () => deps.catalog, access: access.check, logger: deps.logger, now: deps.now, time });
-  const app = createApp({ ...deps, access, time });
+  // Stored by version before anything is served, so previews can name it (retried with each new customer).
+  const catalogStored = catalogs.ensureStored().catch((error: unknown) => {
+    deps.logger.error({ err: error }, 'could not store the catalog by version; trying again with the next customer created');
+  });
+  const ready = Promise.all([usageView.start(), timeReady, catalogStored]).then(() => undefined);
+  const usage = createUsageHandler({ recorder, view: usageView, catalog: () => catalogs.current(), access: access.check, logger: deps.logger, now: deps.now, time });
+  const app = createApp({ ...deps, access, time, catalogs });
   const finisher = deps.testClocks ? startTestClockFinisher({ db: deps.db, temporal: deps.temporal, logger: deps.logger }) : undefined;
   const server = http.createServer((req, res) => {
     if (!usage(req, res)) app(req, res);
@@ -64,6 +72,7 @@ export function createServer(deps: ServerDeps): TollgateServer {
     app,
     usageView,
     ready,
+    catalogs,
     async close() {
       await finisher?.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -9,6 +9,10 @@ import { temporalConnectionOptions } from '../config/temporalConnection.js';
 import { createDb } from '../store/db.js';
 import { createServer } from './createServer.js';
 import { returnUrlsOf } from './payments/returnUrls.js';
+import { LiveCatalog } from './catalog/liveCatalog.js';
+import { reloadCatalog } from './catalog/catalogReload.js';
+import { catalogFitProblems } from '../billing/catalogFit.js';
+import { termsInUse } from '../store/catalogStore.js';
 
 async function main() {
   const settings = loadApiSettings();
@@ -22,12 +26,23 @@ async function main() {
   // be deployed before the worker that would otherwise register them.
   const added = await registerSearchAttributes(connection, settings.TEMPORAL_NAMESPACE);
   if (added.length > 0) logger.info({ added }, 'registered search attributes');
+  const catalogs = new LiveCatalog(db, catalog);
+  // What the worker does per subscription at its renewal, said once here for all of them: a
+  // subscription on a plan this catalog no longer prices keeps its own copy (its workflow's).
+  const unfit = catalogFitProblems(catalog, await termsInUse(db).catch(() => []));
+  if (unfit.length > 0) logger.warn({ problems: unfit }, 'the catalog does not price everything subscriptions use; those keep their own copy until it does');
+  // SIGHUP reloads the catalog file, as the worker does; one that no longer prices a plan in use is refused.
+  process.on('SIGHUP', () => {
+    reloadCatalog({ live: catalogs, db, load: () => loadCatalog(settings.TOLLGATE_CATALOG), logger })
+      .catch((error: unknown) => logger.error({ err: error }, 'catalog reload failed; keeping the current one'));
+  });
   const { server, close } = createServer({
     db,
     databaseUrl: settings.DATABASE_URL,
     temporal,
     taskQueue: settings.TEMPORAL_TASK_QUEUE,
     catalog,
+    catalogs,
     operatorKey: settings.TOLLGATE_OPERATOR_KEY,
     logger,
     recorder: { maxConcurrentFlushes: settings.USAGE_FLUSH_CONCURRENCY, maxBatchEvents: settings.USAGE_FLUSH_MAX_EVENTS },

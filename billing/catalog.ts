@@ -5,6 +5,7 @@
  * in workflow inputs and be priced with billing/money.ts.
  */
 import { z } from 'zod';
+import { changeRuleProblems } from './changeRules.js';
 import { DECIMAL_PATTERN, formatNanos, isCurrency, minorDigits, parseNanos } from './money.js';
 
 const id = z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, 'must be lowercase letters, digits, "_" or "-", starting with a letter');
@@ -128,13 +129,49 @@ const credits = z.strictObject({
   }).default({ defaultSpendingLimit: '50.00', retryHours: [1, 6, 24] }),
 }).optional();
 
+/** Which way a change moves the plan's tier or the seat count. */
+const direction = z.enum(['up', 'down', 'same']);
+const planIds = z.union([id, z.array(id).min(1).max(50)]);
+
+/**
+ * One plan-change rule (billing/changeRules.ts): when every condition given matches the change,
+ * it applies at once, at the period end, or is refused with `reason` shown to the customer. The
+ * catalog's rules are tried in order, then the built-in ones; the first that matches decides.
+ */
+const changeRule = z.strictObject({
+  when: z.strictObject({
+    /** The plan the subscription is on (an id, or any of several). */
+    fromPlan: planIds.optional(),
+    /** The plan asked for (the same plan when only the interval or seats change). */
+    toPlan: planIds.optional(),
+    /** `up`: a higher tier (an upgrade); `down`: a lower one (a downgrade); `same`: the same plan or tier. */
+    tier: direction.optional(),
+    fromInterval: z.enum(['monthly', 'yearly']).optional(),
+    toInterval: z.enum(['monthly', 'yearly']).optional(),
+    /** Seats added (`up`), removed (`down`) or kept (`same`). */
+    seats: direction.optional(),
+  }).default({}),
+  apply: z.enum(['immediate', 'period_end', 'refused']),
+  /** Shown to the customer when the rule refuses the change. */
+  reason: z.string().trim().min(1).max(500).optional(),
+});
+
 const catalogSchema = z.strictObject({
   currency: z.string().refine(isCurrency, 'must be a supported ISO 4217 currency code such as "USD" or "EUR"'),
   cycleDays: positiveInt.max(366).default(30),
   /** Yearly price = 12 × monthly × (100 − this) / 100 for plans without an explicit yearly price. */
   yearlyDiscountPercent: z.number().int().min(0).max(100).optional(),
-  /** When a downgrade takes effect: at once (unused remainder credited) or at the period end. */
+  /**
+   * When a downgrade takes effect when no change rule says otherwise: at once (unused remainder
+   * credited) or at the period end. Kept for catalogs written before `changeRules`; a rule
+   * `{ "when": { "tier": "down" }, "apply": "period_end" }` says the same.
+   */
   downgradeTiming: z.enum(['immediate', 'period_end']).default('immediate'),
+  /**
+   * Plan-change policy as ordered rules (billing/changeRules.ts). Optional, not defaulted: a
+   * catalog stored in a running subscription's input before rules existed reads the same.
+   */
+  changeRules: z.array(changeRule).max(100).optional(),
   /** How many downgrades a customer may make in one usage cycle (PRODUCT.md: one). */
   downgradesPerCycle: z.number().int().min(0).default(1),
   /**
@@ -158,6 +195,8 @@ export type OverLimitPolicy = MetricLimit['overLimit'];
 export type CreditsPolicy = Extract<OverLimitPolicy, { policy: 'credits' }>;
 export type CreditSettings = NonNullable<Catalog['credits']>;
 export type CreditPack = CreditSettings['packs'][number];
+export type ChangeRule = z.output<typeof changeRule>;
+export type ChangeDirection = z.output<typeof direction>;
 export type Interval = 'monthly' | 'yearly';
 export const INTERVALS = ['monthly', 'yearly'] as const;
 
@@ -243,6 +282,7 @@ export function parseCatalog(input: unknown, source = 'catalog'): Catalog {
   const retryDays = catalog.payments?.dunning?.retryDays ?? [];
   if (retryDays.some((day, i) => i > 0 && day <= retryDays[i - 1]!)) problems.push('payments.dunning.retryDays: each retry must come later than the one before');
   if (catalog.credits) checkCredits(catalog.credits, digits, catalog.currency, problems);
+  problems.push(...changeRuleProblems(catalog));
   if (problems.length > 0) throw new CatalogError(problems, source);
   return catalog;
 }

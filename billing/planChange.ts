@@ -1,10 +1,11 @@
 /**
  * Whether a plan change is allowed and what it does: one pure function shared by the workflow's
- * update validator and handler, and the API's preview. The policy is data from the catalog
- * (tiers order plans, `downgradeTiming`, `downgradesPerCycle`, `downgradeAllowanceFactor`), not
- * branches per plan.
+ * update validator and handler, and the API's preview. The policy is data from the catalog: tiers
+ * order plans, the change rules (billing/changeRules.ts) say when a change applies or why it is
+ * refused, `downgradesPerCycle` and `downgradeAllowanceFactor` bound downgrades.
  */
 import { clampSeats, findPlan, offersYearly, seatProblem, type Catalog, type Interval } from './catalog.js';
+import { changeFactsOf, changeTimingOf } from './changeRules.js';
 import { downgradeAllowance, usageFitsDowngrade } from './downgradeAllowance.js';
 import { cycleMs } from './period.js';
 import { prorate, type PricedSubscription, type Proration } from './proration.js';
@@ -31,6 +32,7 @@ export const PLAN_CHANGE_REFUSALS = [
   'interval_not_offered',
   'invalid_seats',
   'no_change',
+  'change_not_allowed',
   'downgrade_limit_reached',
   'usage_exceeds_downgrade_allowance',
 ] as const;
@@ -46,6 +48,8 @@ export type PlanChangeDecision =
       kind: ChangeKind;
       /** `period_end`: nothing changes now; the change is applied at the next renewal. */
       effective: 'immediate' | 'period_end';
+      /** The catalog change rule that decided the timing (its index), or null for a built-in rule. */
+      rule: number | null;
       next: PricedSubscription;
       proration: Proration;
     };
@@ -94,7 +98,7 @@ export function evaluatePlanChange(args: {
   const next: PricedSubscription = { planId: target.id, interval, seats };
   if (!planChanges && interval === state.interval && seats === state.seats) {
     if (state.hasScheduledChange) {
-      return { allowed: true, kind: 'scheduled_change_cancelled', effective: 'immediate', next, proration: { period: state.period, lines: [], netMinor: 0n } };
+      return { allowed: true, kind: 'scheduled_change_cancelled', effective: 'immediate', rule: null, next, proration: { period: state.period, lines: [], netMinor: 0n } };
     }
     return refuse('no_change', 'The subscription already has this plan, interval and seat count.');
   }
@@ -102,27 +106,33 @@ export function evaluatePlanChange(args: {
   const kind: ChangeKind = target.tier > current.tier ? 'upgrade' : target.tier < current.tier ? 'downgrade'
     : interval !== state.interval ? 'interval_change' : seats > state.seats ? 'seats_added' : 'seats_removed';
 
+  const timing = changeTimingOf(catalog, changeFactsOf({ plan: current, interval: state.interval, seats: state.seats }, { plan: target, interval, seats }));
+  if (timing.apply === 'refused') return refuse('change_not_allowed', timing.reason ?? 'The plan catalog does not allow this change.', { rule: timing.rule });
+
   if (kind === 'downgrade') {
     if (state.downgradesThisCycle >= catalog.downgradesPerCycle) {
       return refuse('downgrade_limit_reached', `The subscription was already downgraded in this cycle; try again after the renewal on ${new Date(state.cycle.end).toISOString().slice(0, 10)}.`,
         { retryAfter: new Date(state.cycle.end).toISOString() });
     }
-    const elapsedMs = now - state.cycle.start;
-    const length = cycleMs(catalog.cycleDays);
-    for (const metric of catalog.metrics) {
-      const targetLimit = BigInt(target.limits[metric.id]?.included ?? 0);
-      const used = args.usage.get(metric.id) ?? 0n;
-      if (!usageFitsDowngrade({ used, targetLimit, elapsedMs, cycleMs: length, factor: catalog.downgradeAllowanceFactor })) {
-        const allowance = downgradeAllowance({ targetLimit, elapsedMs, cycleMs: length, factor: catalog.downgradeAllowanceFactor });
-        return refuse('usage_exceeds_downgrade_allowance',
-          `${metric.name} used so far (${used.toLocaleString('en-US')}) is more than the ${target.name} plan allows at this point of the cycle (${allowance.toLocaleString('en-US')} of ${targetLimit.toLocaleString('en-US')}).`,
-          { metric: metric.id, used: Number(used), allowance: Number(allowance), targetLimit: Number(targetLimit), daysElapsed: Math.round((elapsedMs / 86_400_000) * 1000) / 1000 });
+    // Only a downgrade applied at once gives credit for the rest of the period and lowers the
+    // limit now, so only it must fit the usage so far; one at the period end lowers it at renewal.
+    if (timing.apply === 'immediate') {
+      const elapsedMs = now - state.cycle.start;
+      const length = cycleMs(catalog.cycleDays);
+      for (const metric of catalog.metrics) {
+        const targetLimit = BigInt(target.limits[metric.id]?.included ?? 0);
+        const used = args.usage.get(metric.id) ?? 0n;
+        if (!usageFitsDowngrade({ used, targetLimit, elapsedMs, cycleMs: length, factor: catalog.downgradeAllowanceFactor })) {
+          const allowance = downgradeAllowance({ targetLimit, elapsedMs, cycleMs: length, factor: catalog.downgradeAllowanceFactor });
+          return refuse('usage_exceeds_downgrade_allowance',
+            `${metric.name} used so far (${used.toLocaleString('en-US')}) is more than the ${target.name} plan allows at this point of the cycle (${allowance.toLocaleString('en-US')} of ${targetLimit.toLocaleString('en-US')}).`,
+            { metric: metric.id, used: Number(used), allowance: Number(allowance), targetLimit: Number(targetLimit), daysElapsed: Math.round((elapsedMs / 86_400_000) * 1000) / 1000 });
+        }
       }
     }
   }
 
-  const deferred = (kind === 'downgrade' && catalog.downgradeTiming === 'period_end') || kind === 'seats_removed';
-  if (deferred) return { allowed: true, kind, effective: 'period_end', next, proration: { period: state.period, lines: [], netMinor: 0n } };
+  if (timing.apply === 'period_end') return { allowed: true, kind, effective: 'period_end', rule: timing.rule, next, proration: { period: state.period, lines: [], netMinor: 0n } };
   const proration = prorate({ catalog, from: state, to: next, period: state.period, cycleStart: state.cycle.start, now });
-  return { allowed: true, kind, effective: 'immediate', next, proration };
+  return { allowed: true, kind, effective: 'immediate', rule: timing.rule, next, proration };
 }

@@ -140,7 +140,8 @@ async function main() {
     let databaseUrl = process.env.DATABASE_URL;
     if (!databaseUrl) {
       const pgPort = await portOr(Number(process.env.TOLLGATE_PG_PORT ?? 54329));
-      postgres = await startPostgres({ dataDir: path.join(dataDir, 'pg', 'data'), port: pgPort, persistent: true });
+      // The data folder is Tollgate's: as root, PostgreSQL's user may be let into it (never into the folders above it).
+      postgres = await startPostgres({ dataDir: path.join(dataDir, 'pg', 'data'), ownedDir: dataDir, port: pgPort, persistent: true });
       await postgres.createDatabase('tollgate');
       databaseUrl = postgres.url('tollgate');
     }

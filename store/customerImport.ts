@@ -9,6 +9,7 @@
  * same id never fails the whole batch, and re-running an import changes nothing it already wrote.
  */
 import { Prisma } from '../generated/prisma/client.js';
+import { rememberCatalog } from './catalogStore.js';
 import { subscriptionWorkflowId, type SubscriptionInput } from '../workflows/messages.js';
 import { customerCreatedData, snapshotOfInput } from './customerStore.js';
 import { forgetWebhookEvents, recordWebhookEventsOfEach } from './webhookOutbox.js';
@@ -56,6 +57,7 @@ const SUBSCRIPTION_SQL: { readonly [K in keyof SubscriptionColumns]-?: readonly 
   pendingInterval: ['pending_interval', 'text'],
   paymentState: ['payment_state', 'jsonb'],
   version: ['version', 'int'],
+  catalogVersion: ['catalog_version', 'text'],
 };
 const SUBSCRIPTION_FIELDS = Object.keys(SUBSCRIPTION_SQL) as Array<keyof SubscriptionColumns>;
 
@@ -95,6 +97,8 @@ export async function insertImportedCustomers(db: Db, customers: readonly Import
     const fresh = customers.filter((c) => insertedIds.has(c.customer.id));
 
     if (fresh.length > 0) {
+      // Their workflows start on this catalog (one per batch): stored so previews can use it.
+      for (const catalog of new Set(fresh.map((c) => c.input.catalog))) await rememberCatalog(tx, catalog);
       const rows = fresh.map((c) => subscriptionRowOf(c.input));
       const columns = ['customer_id', 'workflow_id', ...SUBSCRIPTION_FIELDS.map((field) => SUBSCRIPTION_SQL[field][0])];
       const types = ['text', 'text', ...SUBSCRIPTION_FIELDS.map((field) => SUBSCRIPTION_SQL[field][1])];

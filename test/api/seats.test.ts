@@ -122,7 +122,7 @@ describe('seats', () => {
     expect((await card(id)).seats).toBe(10);
   });
 
-  it('with downgradeTiming period_end, a downgrade keeps the plan until the period ends, then applies and is invoiced', async () => {
+  it('with downgrades at the period end (the seats-eur catalog\'s rules), a downgrade keeps the plan until the period ends, then applies and is invoiced', async () => {
     const id = await customer('business', 10, 30 * DAY_MS - 6_000);
     const res = await change(id, { plan: 'team' });
     expect(res.status).toBe(200);

@@ -462,7 +462,7 @@ describe('test clocks on the default catalog', () => {
 describe('test clocks on a catalog whose downgrades wait for the period end', () => {
   let api: ApiHarness;
   beforeAll(async () => {
-    api = await startApiHarness({ catalog: { ...loadCatalog(), downgradeTiming: 'period_end' as const } });
+    api = await startApiHarness({ catalog: { ...loadCatalog(), changeRules: [{ when: { tier: 'down' as const }, apply: 'period_end' as const }] } });
   });
   afterAll(async () => {
     await api?.close();

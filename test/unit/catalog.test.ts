@@ -216,7 +216,11 @@ describe('the seats-eur example catalog', () => {
 
   it('has Free, Personal, Team, Business, Enterprise in EUR, downgrading at the period end', () => {
     expect(catalog.currency).toBe('EUR');
-    expect(catalog.downgradeTiming).toBe('period_end');
+    expect(catalog.changeRules).toEqual([
+      { when: { tier: 'down' }, apply: 'period_end' },
+      { when: { seats: 'down' }, apply: 'period_end' },
+      { when: { fromInterval: 'yearly', toInterval: 'monthly' }, apply: 'period_end' },
+    ]);
     expect(catalog.plans.map((p) => p.name)).toEqual(['Free', 'Personal', 'Team', 'Business', 'Enterprise']);
     expect(catalog.metrics.map((m) => m.id)).toEqual(['sessions', 'events', 'enrichment_tokens', 'storage_gb']);
   });

@@ -1,3 +1,4 @@
+import { catalogVersionOf } from '../../billing/catalogVersion.js';
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import path from 'node:path';
@@ -115,6 +116,7 @@ describe('SubscriptionEntity: state', () => {
       pendingSeats: null,
       pendingInterval: null,
       payment: null,
+      catalogVersion: catalogVersionOf(catalog),
     });
   });
 
@@ -489,6 +491,7 @@ describe('SubscriptionEntity: plan changes (immediate)', () => {
         allowed: true,
         kind: 'upgrade',
         effective: 'immediate',
+        rule: null,
         next: { planId: 'pro', interval: 'monthly', seats: 1 },
         proration: { period: { start: T0, end: T0 + CYCLE }, lines: [line], netMinor: 1333n },
       },
@@ -627,6 +630,7 @@ describe('SubscriptionEntity: downgrades and credit owed', () => {
       allowed: true,
       kind: 'downgrade',
       effective: 'immediate',
+      rule: 1,
       next: { planId: 'basic', interval: 'monthly', seats: 1 },
       proration: {
         period: { start: T0, end: T0 + CYCLE },
@@ -751,6 +755,7 @@ describe('SubscriptionEntity: plan changes on the EUR seat catalog (period-end d
       allowed: true,
       kind: 'downgrade',
       effective: 'period_end',
+      rule: 0,
       next: { planId: 'team', interval: 'monthly', seats: 12 },
       proration: { period: { start: T0, end: T0 + CYCLE }, lines: [], netMinor: 0n },
     });
@@ -797,6 +802,7 @@ describe('SubscriptionEntity: plan changes on the EUR seat catalog (period-end d
       allowed: true,
       kind: 'seats_removed',
       effective: 'period_end',
+      rule: 1,
       next: { planId: 'team', interval: 'yearly', seats: 4 },
       proration: { period: { start: T0, end: T0 + YEAR }, lines: [], netMinor: 0n },
     });

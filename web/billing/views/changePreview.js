@@ -66,10 +66,14 @@ export function ChangePreview({ api, card, catalog, request, title, planName, on
   const confirm = () => change.run(async () => {
     let answer;
     try {
-      ({ body: answer } = await api.post('subscription/change', request));
+      // The change is decided with the catalog the preview was: if the subscription's changed
+      // since (a renewal adopted an edited catalog), it is refused and the preview shown again.
+      const version = preview.data?.catalogVersion;
+      ({ body: answer } = await api.post('subscription/change', version ? { ...request, catalogVersion: version } : request));
     } catch (error) {
       // A held upgrade changed the subscription's state (awaiting payment): show it everywhere.
       if (error.status === 402) await onHeld?.();
+      if (error.code === 'catalog_changed') await preview.reload();
       throw error;
     }
     await onChanged(answer);

@@ -1,0 +1,62 @@
+/**
+ * The API's catalog, replaceable while it runs: SIGHUP reloads the file (api/main.ts), as the
+ * worker does, and requests read the current one each time. A catalog is stored by version
+ * (store/catalogStore.ts) before it becomes current, so every subscription created with it can
+ * have its changes previewed with it later.
+ */
+import type { Catalog } from '../../billing/catalog.js';
+import { catalogVersionOf } from '../../billing/catalogVersion.js';
+import { CatalogVersions, rememberCatalog } from '../../store/catalogStore.js';
+import type { Db } from '../../store/db.js';
+
+export class LiveCatalog {
+  private catalog: Catalog;
+  private stored: Promise<void> | undefined;
+  private readonly listeners: Array<(catalog: Catalog) => void> = [];
+  readonly versions: CatalogVersions;
+
+  constructor(private readonly db: Db, initial: Catalog) {
+    this.catalog = initial;
+    this.versions = new CatalogVersions(db);
+    this.versions.keep(initial);
+  }
+
+  current(): Catalog {
+    return this.catalog;
+  }
+
+  get version(): string {
+    return catalogVersionOf(this.catalog);
+  }
+
+  /** Stores the current catalog once (tried again after a failure). */
+  ensureStored(): Promise<void> {
+    const catalog = this.catalog;
+    this.stored ??= rememberCatalog(this.db, catalog).then(() => undefined, (error: unknown) => {
+      if (this.catalog === catalog) this.stored = undefined;
+      throw error;
+    });
+    return this.stored;
+  }
+
+  /** Makes `next` current once it is stored. */
+  async replace(next: Catalog): Promise<void> {
+    await rememberCatalog(this.db, next);
+    this.versions.keep(next);
+    this.catalog = next;
+    this.stored = Promise.resolve();
+    for (const listener of this.listeners) listener(next);
+  }
+
+  /** Called with each catalog that becomes current. */
+  onChange(listener: (catalog: Catalog) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** The catalog a subscription's workflow decides with, by the version its read model names; undefined when unknown. */
+  async forVersion(version: string | undefined): Promise<Catalog | undefined> {
+    if (version === undefined) return undefined;
+    if (version === this.version) return this.catalog;
+    return this.versions.find(version);
+  }
+}
