@@ -9,6 +9,7 @@ import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporal
 import { pino } from 'pino';
 import { inject } from 'vitest';
 import type { Catalog } from '../../billing/catalog.js';
+import { reloadCatalog, type CatalogReload } from '../../api/catalog/catalogReload.js';
 import { loadCatalog } from '../../config/loadCatalog.js';
 import { NoPaymentProvider } from '../../activities/payments/noPaymentProvider.js';
 import type { PaymentProvider } from '../../activities/payments/paymentProvider.js';
@@ -37,6 +38,11 @@ export interface ApiHarness {
   startWorker(): Promise<void>;
   /** Stops them, as a crashed worker process would leave things: nothing relays or runs. */
   stopWorker(): Promise<void>;
+  /**
+   * A catalog file edited and both processes sent SIGHUP: the worker takes it (its renewals hand it
+   * to the subscriptions it fits), the API takes it unless it no longer prices what is in use.
+   */
+  reloadCatalog(next: Catalog): Promise<CatalogReload>;
   close(): Promise<void>;
 }
 
@@ -76,6 +82,7 @@ export async function startApiHarness(options: ApiHarnessOptions = {}): Promise<
   quietTemporalLogs();
   const address = inject('temporalAddress');
   const catalog = options.catalog ?? loadCatalog();
+  let workerCatalog = catalog;
   const taskQueue = `api-${randomUUID()}`;
   const database = await createTestDatabase();
   const connection = await Connection.connect({ address });
@@ -90,7 +97,7 @@ export async function startApiHarness(options: ApiHarnessOptions = {}): Promise<
   let running: Promise<void> | undefined;
   let relay: { stop(): Promise<void> } | undefined;
   const startWorker = async () => {
-    worker = await createWorker({ connection: nativeConnection, namespace: 'default', taskQueue, db: database.db, payments: options.payments ?? new NoPaymentProvider(), senders, webhookPoster, catalog: () => catalog });
+    worker = await createWorker({ connection: nativeConnection, namespace: 'default', taskQueue, db: database.db, payments: options.payments ?? new NoPaymentProvider(), senders, webhookPoster, catalog: () => workerCatalog });
     running = worker.run();
     relay = startAlertRelay({ db: database.db, temporal, logger, intervalMs: 50, taskQueue });
   };
@@ -102,7 +109,7 @@ export async function startApiHarness(options: ApiHarnessOptions = {}): Promise<
     relay = undefined;
   };
   if (options.withWorker !== false) await startWorker();
-  const { server, close: closeServer, usageView, ready } = createServer({ db: database.db, databaseUrl: database.url, temporal, taskQueue, catalog, operatorKey: OPERATOR_KEY, logger, alertWebhooks, webhookEndpoints: alertWebhooks, stripeWebhookSecret: options.stripeWebhookSecret, payments: options.payments, corsOrigins: options.corsOrigins, rateLimits: options.rateLimits ?? UNREACHED_RATE_LIMITS, testClocks: options.testClocks ?? true });
+  const { server, close: closeServer, usageView, ready, catalogs } = createServer({ db: database.db, databaseUrl: database.url, temporal, taskQueue, catalog, operatorKey: OPERATOR_KEY, logger, alertWebhooks, webhookEndpoints: alertWebhooks, stripeWebhookSecret: options.stripeWebhookSecret, payments: options.payments, corsOrigins: options.corsOrigins, rateLimits: options.rateLimits ?? UNREACHED_RATE_LIMITS, testClocks: options.testClocks ?? true });
   await ready;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -116,6 +123,10 @@ export async function startApiHarness(options: ApiHarnessOptions = {}): Promise<
     usageView,
     startWorker,
     stopWorker,
+    async reloadCatalog(next) {
+      workerCatalog = next;
+      return reloadCatalog({ live: catalogs, db: database.db, load: () => next, logger });
+    },
     async request(method, path, opts = {}) {
       const headers: Record<string, string> = { ...opts.headers };
       if (opts.auth !== null) headers.authorization = `Bearer ${opts.auth ?? OPERATOR_KEY}`;
