@@ -414,6 +414,20 @@ async function main() {
         await waitForRuns(id, 2);
         return id;
       },
+      // Issue 15: the seats-eur change rules. A period-end downgrade previewed and sent with the
+      // catalog version, withdrawn (the cycle's downgrade given back), scheduled again, then a
+      // change previewed under another version refused, and the renewal applying the downgrade.
+      'change-rules': async () => {
+        const id = await customer(seatApi, 'h-rules', 'business', 5_000);
+        const change = `/v1/customers/${id}/subscription/change`;
+        const preview = (await must(seatApi('GET', `/v1/customers/${id}/subscription/change-preview?plan=team`))).body as { catalogVersion: string };
+        await must(seatApi('POST', change, { plan: 'team', catalogVersion: preview.catalogVersion }));
+        await must(seatApi('POST', change, { plan: 'business', seats: 10 }));
+        await must(seatApi('POST', change, { plan: 'team' }));
+        await must(seatApi('POST', change, { seats: 12, catalogVersion: '0000000000000000' }), [409]);
+        await waitForRuns(id, 2);
+        return id;
+      },
       // Issue 14: a customer on a test clock, advanced through an upgrade and two renewals.
       'test-clock': async () => {
         const clock = (await must(api('POST', '/v1/test-clocks', { frozenTime: '2027-01-01T00:00:00Z', name: 'histories' }))).body as { id: string };
