@@ -262,17 +262,22 @@ export class SubscriptionEntity {
     if (decision.kind === 'downgrade') this.downgradesThisCycle += 1;
     if (decision.effective === 'period_end') {
       if (decision.next.planId !== this.planId) {
+        // A plan scheduled before is replaced: if it was a downgrade of this cycle, its count goes back first.
+        if (this.changeRules) this.forgetScheduledPlan();
         this.pendingPlanId = decision.next.planId;
         if (decision.kind === 'downgrade') this.scheduledDowngradeCycle = this.cycleNumber;
+      } else if (this.changeRules && request.planId !== undefined) {
+        // The request names the plan the subscription is on: that is the plan it ends up on.
+        this.forgetScheduledPlan();
       }
-      if (decision.next.interval !== this.interval) this.pendingInterval = decision.next.interval;
+      if (decision.next.interval !== this.interval || (this.changeRules && request.interval !== undefined)) this.pendingInterval = decision.next.interval;
       // A seat removal already scheduled survives a later period-end plan change (clamped to the new plan).
       const target = requirePlan(this.catalog, decision.next.planId);
       this.pendingSeats = request.seats === undefined && this.pendingSeats !== undefined ? clampSeats(target, this.pendingSeats) : decision.next.seats;
       this.dropNoOpPending();
       return { decision, creditAppliedMinor: 0n };
     }
-    this.switchTo(decision.next, decision.proration.period);
+    this.switchTo(decision.next, decision.proration.period, this.changeRules ? request : {});
     const net = decision.proration.netMinor;
     if (net < 0n) this.creditOwedMinor += -net;
     let invoice = planChangeInvoice({ customerId: this.customerId, currency: this.catalog.currency, lines: decision.proration.lines, changeVersion: this.version, changeId, now, periodEnd: this.periodEnd });
@@ -286,14 +291,20 @@ export class SubscriptionEntity {
     return { decision, invoice, creditAppliedMinor };
   }
 
-  /** An immediate change: replaces only the scheduled parts it changes itself. */
-  private switchTo(next: { planId: string; interval: Interval; seats: number }, period: { start: number; end: number }): void {
+  /**
+   * An immediate change: replaces the scheduled parts it changes itself, and those the request
+   * names (`named`): asking for a plan, interval or seat count means ending up on it, not on what
+   * was scheduled before.
+   */
+  private switchTo(next: { planId: string; interval: Interval; seats: number }, period: { start: number; end: number }, named: { planId?: string; interval?: Interval; seats?: number } = {}): void {
     if (next.planId !== this.planId) {
       this.forgetScheduledPlan();
       this.pendingInterval = undefined;
+    } else if (named.planId !== undefined) {
+      this.forgetScheduledPlan();
     }
-    if (next.interval !== this.interval) this.pendingInterval = undefined;
-    if (next.seats !== this.seats) this.pendingSeats = undefined;
+    if (next.interval !== this.interval || named.interval !== undefined) this.pendingInterval = undefined;
+    if (next.seats !== this.seats || named.seats !== undefined) this.pendingSeats = undefined;
     this.planId = next.planId;
     this.interval = next.interval;
     this.seats = next.seats;

@@ -748,6 +748,20 @@ describe('SubscriptionEntity: plan change refusals', () => {
 });
 
 describe('SubscriptionEntity: plan changes on the EUR seat catalog (period-end downgrades)', () => {
+  it('a later change naming the current plan ends on that plan: the scheduled downgrade is dropped and the cycle\'s downgrade given back', () => {
+    const s = new SubscriptionEntity(input({ catalog: seatsCatalog, planId: 'business', interval: 'yearly', seats: 12 }), { changeRules: true });
+    s.applyChange(change(s, { planId: 'team' }), T0 + DAY_MS);
+    expect(s.snapshot()).toMatchObject({ pendingPlanId: 'team', downgradesThisCycle: 1 });
+    // Business monthly from the year's end, as the answer says: not Team monthly.
+    const { decision } = s.applyChange(change(s, { planId: 'business', interval: 'monthly' }), T0 + 2 * DAY_MS);
+    expect(decision).toMatchObject({ kind: 'interval_change', effective: 'period_end', next: { planId: 'business', interval: 'monthly', seats: 12 } });
+    expect(s.snapshot()).toMatchObject({ planId: 'business', pendingPlanId: null, pendingInterval: 'monthly', downgradesThisCycle: 0 });
+    // An immediate change naming the current plan drops the scheduled plan too.
+    s.applyChange(change(s, { planId: 'team' }), T0 + 3 * DAY_MS);
+    s.applyChange(change(s, { planId: 'business', seats: 14 }), T0 + 4 * DAY_MS);
+    expect(s.snapshot()).toMatchObject({ planId: 'business', seats: 14, pendingPlanId: null, downgradesThisCycle: 0 });
+  });
+
   it('a downgrade is deferred: pendingPlanId is set, nothing is charged, and the period renewal applies it', () => {
     const s = entity({ catalog: seatsCatalog, planId: 'business', seats: 12 });
     const { decision, invoice } = s.applyChange(change(s, { planId: 'team', usage: { sessions: '1000' } }), T0 + 5 * DAY_MS);
