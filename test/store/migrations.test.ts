@@ -172,12 +172,18 @@ describe('schema.prisma and the SQL agree', () => {
     expect(await db.testClock.findUniqueOrThrow({ where: { id: 'clock_drift' }, include: { customers: true } })).toMatchObject({ status: 'ready', deletedAt: null, customers: [{ id: 'drift-check' }] });
     await expect(db.testClock.update({ where: { id: 'clock_drift' }, data: { status: 'stopped' } })).rejects.toThrow();
 
+    // Catalogs by version (issue 15), and the version a subscription's workflow holds.
+    await db.catalogVersion.create({ data: { version: '0123456789abcdef', catalog: { currency: 'USD' } } });
+    expect(await db.catalogVersion.findUniqueOrThrow({ where: { version: '0123456789abcdef' } })).toMatchObject({ catalog: { currency: 'USD' } });
+    await db.subscription.update({ where: { customerId: 'drift-check' }, data: { catalogVersion: '0123456789abcdef' } });
+    expect(await db.subscription.findUniqueOrThrow({ where: { customerId: 'drift-check' } })).toMatchObject({ catalogVersion: '0123456789abcdef' });
+
     // No table in the database that the Prisma schema does not know.
     const tables = await query<{ table_name: string }>(
       "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
     );
     expect(tables.map((t) => t.table_name)).toEqual([
-      '_prisma_migrations', 'alert_channels', 'alert_deliveries', 'api_keys', 'audit_log', 'credit_accounts', 'credit_alerts', 'credit_consumption', 'credit_purchases', 'credit_refunds', 'credit_transactions', 'customer_sessions', 'customers', 'idempotency_records', 'invoice_lines', 'invoice_number_sequences', 'invoices',
+      '_prisma_migrations', 'alert_channels', 'alert_deliveries', 'api_keys', 'audit_log', 'catalog_versions', 'credit_accounts', 'credit_alerts', 'credit_consumption', 'credit_purchases', 'credit_refunds', 'credit_transactions', 'customer_sessions', 'customers', 'idempotency_records', 'invoice_lines', 'invoice_number_sequences', 'invoices',
       'overage_charges', 'payment_events', 'payment_notice_deliveries', 'subscriptions', 'test_clocks', 'usage_alerts', 'usage_counters', 'usage_events',
       'webhook_attempts', 'webhook_deliveries', 'webhook_endpoints', 'webhook_events', 'webhook_sequences',
     ]);
