@@ -132,9 +132,14 @@ export function createSubscriptionActivities(deps: SubscriptionActivityDeps) {
           charges,
           invoiceId: stored?.id,
         });
-        // The read model names the catalog the next run decides with, so previews use it from now on.
-        if (nextCatalog && nextVersion !== subscription.catalogVersion) await rememberCatalog(tx, nextCatalog);
         await saveSubscriptionSnapshot(tx, { ...subscription, creditOwedMinor: creditOwedMinor.toString(), ...(nextVersion !== undefined ? { catalogVersion: nextVersion } : {}) });
+        // The read model names the catalog the next run decides with, so previews use it from now
+        // on. Written whatever the row's version: this attempt's answer is what the workflow takes,
+        // even when an earlier attempt (another worker, another catalog file) committed the rest.
+        if (nextCatalog && nextVersion !== subscription.catalogVersion) {
+          await rememberCatalog(tx, nextCatalog);
+          await tx.subscription.updateMany({ where: { customerId: subscription.customerId }, data: { catalogVersion: nextVersion } });
+        }
         // A new cycle, a fresh spending limit: a balance left under its threshold (the last
         // recharge hit the limit, failed or was voided) is recharged again.
         const unit = creditUnitOf(deps.catalog());

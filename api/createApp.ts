@@ -135,11 +135,11 @@ export function createApp(deps: AppDeps): Express {
   const routesFor = (catalog: Catalog) => {
     const router = Router();
     const withCatalog = { ...deps, catalog };
-    router.use(customerRoutes({ ...withCatalog, paymentProvider: deps.payments?.name ?? 'none', returnUrls }));
-    router.use(customerImportRoutes({ ...withCatalog, paymentProvider: deps.payments?.name ?? 'none', returnUrls }));
+    router.use(customerRoutes({ ...withCatalog, paymentProvider: deps.payments?.name ?? 'none', returnUrls, catalogs }));
+    router.use(customerImportRoutes({ ...withCatalog, paymentProvider: deps.payments?.name ?? 'none', returnUrls, catalogs }));
     router.use(alertRoutes(withCatalog));
     router.use(planChangeRoutes({ ...withCatalog, time, catalogs }));
-    router.use(planCatalogRoutes(withCatalog));
+    router.use(planCatalogRoutes({ ...withCatalog, catalogs }));
     router.use(creditRoutes({ db: deps.db, temporal: deps.temporal, catalog, paymentProvider: deps.payments?.name ?? 'none', returnUrls, logger: deps.logger }));
     return router;
   };

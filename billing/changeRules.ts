@@ -86,6 +86,8 @@ export function changeRuleProblems(catalog: Catalog): string[] {
   const problems: string[] = [];
   const planIds = new Set(catalog.plans.map((p) => p.id));
   const rules = catalog.changeRules ?? [];
+  // As billing/catalog.ts offersYearly (not imported: that module imports this one).
+  const sellsYearly = catalog.yearlyDiscountPercent !== undefined || catalog.plans.some((p) => p.price.yearly !== undefined);
   rules.forEach((rule, i) => {
     const where = `changeRules[${i}]`;
     for (const side of ['fromPlan', 'toPlan'] as const) {
@@ -96,6 +98,8 @@ export function changeRuleProblems(catalog: Catalog): string[] {
     }
     if (rule.apply === 'refused' && rule.reason === undefined) problems.push(`${where}.reason: a rule that refuses a change needs a reason to show the customer`);
     if (rule.apply !== 'refused' && rule.reason !== undefined) problems.push(`${where}.reason: only a rule that refuses a change has a reason (this one applies it ${rule.apply === 'immediate' ? 'at once' : 'at the period end'})`);
+    const namesYearly = rule.when.fromInterval === 'yearly' || rule.when.toInterval === 'yearly';
+    if (namesYearly && !sellsYearly) problems.push(`${where}.when: names the yearly interval, but no plan of this catalog is sold yearly (give a yearly price or yearlyDiscountPercent)`);
     const catchAll = rules.findIndex((earlier, j) => j < i && matchesEverything(earlier.when));
     if (catchAll >= 0) problems.push(`${where}: never applies: changeRules[${catchAll}] before it matches every change (the first rule that matches decides)`);
   });

@@ -103,10 +103,11 @@ export function evaluatePlanChange(args: {
     return refuse('no_change', 'The subscription already has this plan, interval and seat count.');
   }
 
-  const kind: ChangeKind = target.tier > current.tier ? 'upgrade' : target.tier < current.tier ? 'downgrade'
-    : interval !== state.interval ? 'interval_change' : seats > state.seats ? 'seats_added' : 'seats_removed';
+  const facts = changeFactsOf({ plan: current, interval: state.interval, seats: state.seats }, { plan: target, interval, seats });
+  const kind: ChangeKind = facts.tier === 'up' ? 'upgrade' : facts.tier === 'down' ? 'downgrade'
+    : facts.fromInterval !== facts.toInterval ? 'interval_change' : facts.seats === 'up' ? 'seats_added' : 'seats_removed';
 
-  const timing = changeTimingOf(catalog, changeFactsOf({ plan: current, interval: state.interval, seats: state.seats }, { plan: target, interval, seats }));
+  const timing = changeTimingOf(catalog, facts);
   if (timing.apply === 'refused') return refuse('change_not_allowed', timing.reason ?? 'The plan catalog does not allow this change.', { rule: timing.rule });
 
   if (kind === 'downgrade') {

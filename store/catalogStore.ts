@@ -54,14 +54,23 @@ export class CatalogVersions {
   }
 }
 
-/** Every plan and interval some subscription is on or scheduled for, with its currency and cycle length. */
+/**
+ * Every plan and interval some live subscription is on or scheduled for, with its currency and
+ * cycle length. Customers of a deleted test clock are over (their workflows were terminated).
+ */
 export async function termsInUse(db: Db): Promise<TermsInUse[]> {
   const rows = await db.$queryRaw<Array<{ plan_id: string; interval: string; currency: string; cycle_ms: number }>>`
-    SELECT DISTINCT t.plan_id, t.interval, t.currency, t.cycle_ms FROM (
-      SELECT plan_id, interval, currency, (EXTRACT(EPOCH FROM cycle_end - cycle_start) * 1000)::float8 AS cycle_ms FROM subscriptions
+    WITH live AS (
+      SELECT s.* FROM subscriptions s
+        JOIN customers c ON c.id = s.customer_id
+        LEFT JOIN test_clocks t ON t.id = c.test_clock_id
+       WHERE t.status IS DISTINCT FROM 'deleted'
+    )
+    SELECT DISTINCT u.plan_id, u.interval, u.currency, u.cycle_ms FROM (
+      SELECT plan_id, interval, currency, (EXTRACT(EPOCH FROM cycle_end - cycle_start) * 1000)::float8 AS cycle_ms FROM live
       UNION ALL
       SELECT coalesce(pending_plan_id, plan_id), coalesce(pending_interval, interval), currency, (EXTRACT(EPOCH FROM cycle_end - cycle_start) * 1000)::float8
-        FROM subscriptions WHERE pending_plan_id IS NOT NULL OR pending_interval IS NOT NULL
-    ) t`;
+        FROM live WHERE pending_plan_id IS NOT NULL OR pending_interval IS NOT NULL
+    ) u`;
   return rows.map((row) => ({ planId: row.plan_id, interval: row.interval === 'yearly' ? 'yearly' : 'monthly', currency: row.currency, cycleLengthMs: Math.round(row.cycle_ms) }));
 }

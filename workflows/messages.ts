@@ -508,6 +508,8 @@ export interface SettledInvoice {
 }
 
 export const getStateQuery = defineQuery<SubscriptionSnapshot>('getState.v1');
+/** The catalog the subscription decides changes with (its own copy; the next run's once a renewal handed one over). */
+export const catalogQuery = defineQuery<Catalog>('catalog.v1');
 /** Schedule cancellation at the period end. Refused: see refusals.ts. */
 export const cancelUpdate = defineUpdate<SubscriptionSnapshot, []>('cancel.v1');
 /** Undo a scheduled cancellation within the period. */

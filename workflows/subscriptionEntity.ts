@@ -47,6 +47,8 @@ export class SubscriptionEntity {
   private pendingSeats: number | undefined;
   private pendingInterval: Interval | undefined;
   private scheduledDowngradeCycle: number | undefined;
+  /** Set once the renewal has handed the next run another catalog: it is what the read model names, and changes wait for that run. */
+  private nextCatalog: Catalog | undefined;
   /** PLAN_CHANGE_RULES_PATCH: catalog versions are checked and a withdrawn downgrade is given back. */
   private readonly changeRules: boolean;
   private answeredUpdates: AnsweredUpdate[];
@@ -122,7 +124,7 @@ export class SubscriptionEntity {
       pendingSeats: this.pendingSeats ?? null,
       pendingInterval: this.pendingInterval ?? null,
       payment: this.paymentView(),
-      catalogVersion: catalogVersionOf(this.catalog),
+      catalogVersion: catalogVersionOf(this.nextCatalog ?? this.catalog),
     };
   }
 
@@ -209,7 +211,23 @@ export class SubscriptionEntity {
     });
   }
 
+  /**
+   * The renewal handed the next run `catalog`. From here the read model names it (what the next
+   * run decides with), so this run, which still holds the old one, takes no more changes: they
+   * would be decided with another catalog than the one they were previewed with.
+   */
+  handOverCatalog(catalog: Catalog | undefined): void {
+    if (!this.changeRules || !catalog || catalogVersionOf(catalog) === catalogVersionOf(this.catalog)) return;
+    this.nextCatalog = catalog;
+  }
+
+  /** The catalog a change is previewed with: the next run's once the renewal handed one over. */
+  get decidingCatalog(): Catalog {
+    return this.nextCatalog ?? this.catalog;
+  }
+
   validateChange(request: ChangePlanRequest, now: number): void {
+    if (this.nextCatalog) throw refusal('subscription_busy', 'The subscription is moving to its next run (with an edited catalog); try again in a moment.');
     this.refuseWhileAwaitingPayment();
     const decision = this.decide(request, now);
     if (!decision.allowed) throw refusal(decision.code, decision.message, decision.details);

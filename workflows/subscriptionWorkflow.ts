@@ -49,6 +49,7 @@ import {
   NEVER_LAPSES,
   PAYMENTS_PATCH,
   getStateQuery,
+  catalogQuery,
   paymentEventSignal,
   reactivateUpdate,
   settleInvoiceUpdate,
@@ -622,6 +623,8 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
   for (const notice of credits.pendingNotices) tellCredits(notice);
 
   setHandler(getStateQuery, () => subscription.snapshot());
+  // For the API's preview when no process stored this run's copy (a run begun before catalog versions).
+  setHandler(catalogQuery, () => subscription.decidingCatalog);
   setHandler(advanceTestClockSignal, ({ clockId, to }) => {
     if (clockId === clock.testClockId) clock.advanceTo(to);
   });
@@ -855,6 +858,8 @@ export async function subscriptionWorkflow(input: SubscriptionInput): Promise<vo
       feeInvoice: stamped(renewal.invoice),
       closedCycle: renewal.closedCycle,
     });
+    // The read model now names the catalog the next run starts on; changes wait for that run.
+    subscription.handOverCatalog(catalog);
     const changedMeanwhile = subscription.snapshot().version !== versionAtRenewal;
     if (subscription.returnUnspentCredit(BigInt(creditOwedMinor), changedMeanwhile)) await activities.saveSubscription(subscription.snapshot());
     const outcome = await collect(renewalInvoice);

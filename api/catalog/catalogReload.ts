@@ -13,7 +13,12 @@ import type { LiveCatalog } from './liveCatalog.js';
 
 export type CatalogReload = { reloaded: true; version: string; previous: string } | { reloaded: false; problems: string[] };
 
-export async function reloadCatalog(args: { live: LiveCatalog; db: Db; load: () => Catalog; logger?: Logger }): Promise<CatalogReload> {
+export function reloadCatalog(args: { live: LiveCatalog; db: Db; load: () => Catalog; logger?: Logger }): Promise<CatalogReload> {
+  // One at a time, and the file read inside: the reload that runs last read the file last.
+  return args.live.serially(() => reloadNow(args));
+}
+
+async function reloadNow(args: { live: LiveCatalog; db: Db; load: () => Catalog; logger?: Logger }): Promise<CatalogReload> {
   const { live, logger } = args;
   const previous = live.version;
   let next: Catalog;

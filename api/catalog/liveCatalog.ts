@@ -13,6 +13,7 @@ export class LiveCatalog {
   private catalog: Catalog;
   private stored: Promise<void> | undefined;
   private readonly listeners: Array<(catalog: Catalog) => void> = [];
+  private reloading: Promise<unknown> = Promise.resolve();
   readonly versions: CatalogVersions;
 
   constructor(private readonly db: Db, initial: Catalog) {
@@ -46,6 +47,13 @@ export class LiveCatalog {
     this.catalog = next;
     this.stored = Promise.resolve();
     for (const listener of this.listeners) listener(next);
+  }
+
+  /** Runs reloads one after the other, so two quick SIGHUPs end with the file the last one read. */
+  serially<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.reloading.then(work, work);
+    this.reloading = run.catch(() => undefined);
+    return run;
   }
 
   /** Called with each catalog that becomes current. */

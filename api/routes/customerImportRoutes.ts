@@ -171,7 +171,11 @@ export function customerImportRoutes(deps: CustomerImportRoutesDeps): Router {
         starts.push({ index, input: row.input, fresh: true });
       } else if (outcome?.status === 'existing' && outcome.subscription?.planId === customer.plan) {
         results[index] = { id: customer.id, status: 'exists', subscription: subscriptionSummary(outcome.subscription) };
-        if (isThisImport(outcome.subscription, customer, row.input)) starts.push({ index, input: inputOfStoredRow(row.input, outcome.subscription), fresh: false });
+        if (isThisImport(outcome.subscription, customer, row.input)) {
+          // Started on the catalog its row was written with (the first import's), even if the API's was reloaded since.
+          const own = await deps.catalogs.forVersion(outcome.subscription.catalogVersion);
+          starts.push({ index, input: { ...inputOfStoredRow(row.input, outcome.subscription), ...(own ? { catalog: own } : {}) }, fresh: false });
+        }
       } else if (outcome?.status === 'provider_customer_taken') {
         failed(index, 'stripe_customer_taken', `Stripe customer ${customer.stripeCustomerId} already belongs to another customer.`);
       } else {

@@ -8,6 +8,7 @@ import { Router, type Request } from 'express';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { Catalog } from '../../billing/catalog.js';
+import type { LiveCatalog } from '../catalog/liveCatalog.js';
 import { Prisma } from '../../generated/prisma/client.js';
 import type { Db } from '../../store/db.js';
 import { deleteCustomer, insertCustomer } from '../../store/customerStore.js';
@@ -32,6 +33,8 @@ export interface CustomerRoutesDeps {
   temporal: Client;
   taskQueue: string;
   catalog: Catalog;
+  /** The catalogs subscriptions hold, by version (the usage card shows a plan as its subscription's catalog prices it). */
+  catalogs: LiveCatalog;
   logger: Logger;
   now?: () => number;
   /** The payment provider this API runs with: with one, a new paid subscription's answer says how its first invoice is paid. */
@@ -63,7 +66,8 @@ export function customerRoutes(deps: CustomerRoutesDeps): Router {
   const { db, temporal, catalog, logger } = deps;
   const now = deps.now ?? Date.now;
   const router = Router();
-  const card = async (record: SubscriptionRecord) => subscriptionView(catalog, record, await usageOfCycle(db, record.customerId, record.cycleStart), await creditBalanceNanos(db, catalog, record.customerId));
+  // The plan as the subscription's own catalog prices it (an edited catalog reaches it at a renewal).
+  const card = async (record: SubscriptionRecord) => subscriptionView((await deps.catalogs.forVersion(record.catalogVersion)) ?? catalog, record, await usageOfCycle(db, record.customerId, record.cycleStart), await creditBalanceNanos(db, catalog, record.customerId));
 
   /**
    * The test clock a new customer joins, for its instant: it must exist and be at rest before the

@@ -14,6 +14,7 @@ import { applyCredit, planChangeInvoice } from '../../billing/invoiceDraft.js';
 import { evaluatePlanChange, planChangeStateOf } from '../../billing/planChange.js';
 import { CATALOG_VERSION_PATTERN } from '../../billing/catalogVersion.js';
 import type { LiveCatalog } from '../catalog/liveCatalog.js';
+import { subscriptionCatalogOf } from '../catalog/subscriptionCatalog.js';
 import type { Db } from '../../store/db.js';
 import { snapshotOfRow, type SubscriptionRecord } from '../../store/subscriptionStore.js';
 import { usageOfCycle } from '../../store/usageReads.js';
@@ -115,8 +116,9 @@ export function planChangeRoutes(deps: {
     }
     // Runs from before the consistent-writes patch report only the net; their invoice took no credit into account in the answer.
     const charged = result.chargedMinor !== undefined ? BigInt(result.chargedMinor) : net > 0n ? net : 0n;
+    const own = await deps.catalogs.forVersion(result.subscription.catalogVersion);
     res.json({
-      subscription: subscriptionView(catalog, result.subscription, await usageOfCycle(db, result.subscription.customerId, result.subscription.cycleStart), await creditBalanceNanos(db, catalog, result.subscription.customerId)),
+      subscription: subscriptionView(own ?? catalog, result.subscription, await usageOfCycle(db, result.subscription.customerId, result.subscription.cycleStart), await creditBalanceNanos(db, catalog, result.subscription.customerId)),
       change: {
         kind: result.kind,
         effective: result.effective,
@@ -140,12 +142,13 @@ export function planChangeRoutes(deps: {
     const { record, usage } = await load(req);
     const instant = deps.time ? await deps.time.nowFor(record.customerId) : now();
     // Decided with the catalog the subscription's workflow holds (it adopts an edited one only at a
-    // renewal), so the change decides the same; its version goes back with the change. A copy no
-    // process stored (a run begun before versions) is previewed with the current catalog, unversioned.
-    const own = await deps.catalogs.forVersion(record.catalogVersion);
-    const decidedWith = own ?? deps.catalogs.current();
+    // renewal), so the change decides the same; its version goes back with the change. Only when
+    // the workflow cannot say which (no worker answering) is it previewed with the current catalog,
+    // unversioned.
+    const own = await subscriptionCatalogOf({ catalogs: deps.catalogs, db, customerId: record.customerId, version: record.catalogVersion, temporal, logger: deps.logger });
+    const decidedWith = own?.catalog ?? deps.catalogs.current();
     const answer = preview(decidedWith, record, usage, query.data, instant, (minor) => moneyView(minor, decidedWith.currency));
-    res.json({ ...answer, catalogVersion: own ? record.catalogVersion! : null });
+    res.json({ ...answer, catalogVersion: own?.version ?? null });
   });
 
   return router;

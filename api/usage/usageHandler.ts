@@ -155,16 +155,18 @@ export function createUsageHandler(deps: UsageHandlerDeps): (req: IncomingMessag
 
   const check = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
     const query = parse(usageCheckQuery, Object.fromEntries(url.searchParams), 'query');
-    if (!deps.catalog().metrics.some((m) => m.id === query.metric)) throw new ApiError(422, 'unknown_metric', `There is no metric "${query.metric}".`);
+    // One catalog for the whole check, even if a reload (SIGHUP) replaces it meanwhile.
+    const catalog = deps.catalog();
+    if (!catalog.metrics.some((m) => m.id === query.metric)) throw new ApiError(422, 'unknown_metric', `There is no metric "${query.metric}".`);
     const instant = deps.time ? await deps.time.nowFor(query.customerId) : now();
-    const answer = await deps.view.check(deps.catalog(), { customerId: query.customerId, metric: query.metric, quantity: BigInt(query.quantity), now: instant });
+    const answer = await deps.view.check(catalog, { customerId: query.customerId, metric: query.metric, quantity: BigInt(query.quantity), now: instant });
     if (!answer) throw new ApiError(404, 'customer_not_found', `No customer "${query.customerId}".`);
     const used = Number(answer.used);
     const limit = Number(answer.limit);
-    const unit = answer.credits ? creditUnitOf(deps.catalog()) : undefined;
+    const unit = answer.credits ? creditUnitOf(catalog) : undefined;
     send(res, 200, {
       allowed: answer.allowed, customerId: query.customerId, metric: query.metric, quantity: query.quantity, used, limit, remaining: Math.max(0, limit - used), policy: answer.policy,
-      ...(answer.credits && unit ? { credits: { needed: formatCredits(answer.credits.creditsNeeded, unit, deps.catalog().currency), balance: formatCredits(answer.credits.balance, unit, deps.catalog().currency), unit: unit.name } } : {}),
+      ...(answer.credits && unit ? { credits: { needed: formatCredits(answer.credits.creditsNeeded, unit, catalog.currency), balance: formatCredits(answer.credits.balance, unit, catalog.currency), unit: unit.name } } : {}),
     });
   };
 

@@ -10,6 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Catalog } from '../../billing/catalog.js';
 import { catalogVersionOf } from '../../billing/catalogVersion.js';
 import { loadCatalog } from '../../config/loadCatalog.js';
+import { startSubscriptionWorkflow } from '../../api/temporal/startSubscriptionWorkflow.js';
+import { insertCustomer } from '../../store/customerStore.js';
+import { newSubscriptionInput } from '../../workflows/subscriptionInput.js';
 import { startApiHarness, type ApiHarness } from '../harness/apiHarness.js';
 import { advance, at, createClock } from '../harness/testClocks.js';
 
@@ -160,14 +163,20 @@ describe('a catalog edited between a preview and its change', () => {
 
     const reload = await api.reloadCatalog(edited);
     expect(reload).toMatchObject({ reloaded: true, version: catalogVersionOf(edited), previous: catalogVersionOf(original) });
-    // The API serves the edited catalog at once (new customers, the plan picker)…
-    const plans = await api.request('GET', `/v1/customers/${id}/plans`);
-    expect(plans.body.plans.find((p: { id: string }) => p.id === 'basic').prices.monthly.amount).toBe('12.00');
-    // …but the subscription decides with its own copy until its renewal, and so does its preview.
+    const basicOf = async (customerId: string) => {
+      const plans = await api.request('GET', `/v1/customers/${customerId}/plans`);
+      return [plans.body.plans.find((p: { id: string }) => p.id === 'basic').prices.monthly.amount, plans.body.catalogVersion];
+    };
+    // The API serves the edited catalog at once: a new customer starts on it…
+    const newcomer = await clockCustomer(api, clock.id, 'pro');
+    expect(await basicOf(newcomer)).toEqual(['12.00', catalogVersionOf(edited)]);
+    // …but a subscription decides with its own copy until its renewal, and so do its picker and preview.
+    expect(await basicOf(id)).toEqual(['10.00', catalogVersionOf(original)]);
     expect(await preview(api, id, { plan: 'basic' })).toMatchObject({ catalogVersion: catalogVersionOf(original) });
 
     // The renewal hands the subscription the edited catalog.
     await advance(api, clock.id, at(31));
+    expect(await basicOf(id)).toEqual(['12.00', catalogVersionOf(edited)]);
     const before = await card(api, id);
     expect(before).toMatchObject({ plan: { id: 'pro' }, currentPeriod: { start: at(30) } });
 
@@ -198,6 +207,26 @@ describe('a catalog edited between a preview and its change', () => {
     const plans = await api.request('GET', `/v1/customers/${id}/plans`);
     expect(plans.body.plans.map((p: { id: string }) => p.id)).toContain('enterprise');
     expect(await preview(api, id, { plan: 'pro' })).toMatchObject({ catalogVersion: current });
+  });
+
+  it('a subscription whose catalog copy no process stored (a run begun before versions) is previewed with the copy its workflow answers, which is then stored', async () => {
+    // Its own Basic is 11.00, a catalog this API never loaded.
+    const own: Catalog = { ...original, plans: original.plans.map((p) => (p.id === 'basic' ? { ...p, price: { monthly: '11.00' } } : p)) };
+    const id = `rules-legacy-${process.pid}`;
+    const input = newSubscriptionInput({ catalog: own, customerId: id, planId: 'free', interval: 'monthly', seats: 1, now: Date.now() });
+    await insertCustomer(api.database.db, { id, name: 'Legacy Co', email: 'legacy@rules.test' }, input);
+    // As a row from before catalog versions: no version named, no copy stored.
+    await api.database.db.subscription.update({ where: { customerId: id }, data: { catalogVersion: null } });
+    await api.database.db.catalogVersion.delete({ where: { version: catalogVersionOf(own) } });
+    await startSubscriptionWorkflow(api.temporal, api.taskQueue, input);
+
+    const seen = await preview(api, id, { plan: 'basic' });
+    expect(seen).toMatchObject({ allowed: true, kind: 'upgrade', catalogVersion: catalogVersionOf(own) });
+    expect(seen.lines[0].description).toMatch(/Basic/);
+    expect(await api.database.db.catalogVersion.count({ where: { version: catalogVersionOf(own) } })).toBe(1);
+    const res = await change(api, id, { plan: 'basic', catalogVersion: seen.catalogVersion });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.change).toMatchObject({ charged: seen.charged, catalogVersion: catalogVersionOf(own) });
   });
 
   it('a malformed catalogVersion is refused as bad input; a well-formed one that names no catalog is refused catalog_changed', async () => {

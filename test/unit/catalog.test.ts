@@ -218,7 +218,7 @@ describe('the seats-eur example catalog', () => {
     expect(catalog.currency).toBe('EUR');
     expect(catalog.changeRules).toEqual([
       { when: { tier: 'down' }, apply: 'period_end' },
-      { when: { seats: 'down' }, apply: 'period_end' },
+      { when: { tier: 'same', seats: 'down' }, apply: 'period_end' },
       { when: { fromInterval: 'yearly', toInterval: 'monthly' }, apply: 'period_end' },
     ]);
     expect(catalog.plans.map((p) => p.name)).toEqual(['Free', 'Personal', 'Team', 'Business', 'Enterprise']);
@@ -455,6 +455,8 @@ describe('parseCatalog rejects bad catalogs, naming the path', () => {
       delete c.cycleDays;
       delete c.downgradeTiming;
       delete c.yearlyDiscountPercent;
+      // Its yearly → monthly rule needs yearly prices.
+      delete c.changeRules;
     });
     const catalog = parseCatalog(input);
     expect(catalog.cycleDays).toBe(30);

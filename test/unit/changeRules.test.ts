@@ -361,6 +361,17 @@ describe('parseCatalog validates the rules', () => {
     expect(changeTimingOf(catalog, facts({ fromPlan: 'team', toPlan: 'team', tier: 'same', seats: 'down' }))).toEqual({ apply: 'refused', reason: 'Only downgrades here.', rule: 1 });
   });
 
+  it('a rule naming the yearly interval in a catalog that sells nothing yearly is refused (it could never apply)', () => {
+    expect(problemsOf([{ when: { fromInterval: 'yearly', toInterval: 'monthly' }, apply: 'period_end' }], { yearlyDiscountPercent: undefined }))
+      .toEqual(['changeRules[0].when: names the yearly interval, but no plan of this catalog is sold yearly (give a yearly price or yearlyDiscountPercent)']);
+    expect(problemsOf([{ when: { toInterval: 'yearly' }, apply: 'immediate' }], { yearlyDiscountPercent: undefined })).toHaveLength(1);
+    // Monthly alone is fine, and one plan with a yearly price is enough.
+    expect(() => parseCatalog(rawCatalog({ yearlyDiscountPercent: undefined, changeRules: [{ when: { fromInterval: 'monthly' }, apply: 'immediate' }] }))).not.toThrow();
+    const withYearlyPro = rawCatalog({ yearlyDiscountPercent: undefined, changeRules: [{ when: { fromInterval: 'yearly', toInterval: 'monthly' }, apply: 'period_end' }] });
+    (withYearlyPro.plans as Array<{ id: string; price: Record<string, string> }>).find((p) => p.id === 'pro')!.price.yearly = '300.00';
+    expect(() => parseCatalog(withYearlyPro)).not.toThrow();
+  });
+
   it('unknown keys in a rule or its `when` are refused (strict)', () => {
     expect(problemsOf([{ when: { plan: 'basic' }, apply: 'immediate' }])).toEqual(['changeRules[0].when: Unrecognized key: "plan"']);
     expect(problemsOf([{ when: { tier: 'down' }, apply: 'immediate', priority: 1 }])).toEqual(['changeRules[0]: Unrecognized key: "priority"']);

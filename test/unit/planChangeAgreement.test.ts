@@ -124,10 +124,18 @@ const rawCatalogArb: fc.Arbitrary<Record<string, unknown>> = fc.integer({ min: 2
       return plan;
     });
     // Rules after a catch-all would never apply (a catalog error): stop at the first one.
+    // Rules naming the yearly interval in a catalog that sells nothing yearly are refused too: drop the interval.
+    const sellsYearly = discount !== undefined || plans.some((p) => (p.price as { yearly?: string }).yearly !== undefined);
+    const fitting = (rule: RawRule): RawRule => {
+      if (sellsYearly) return rule;
+      const { fromInterval: _from, toInterval: _to, ...when } = rule.when ?? {};
+      return { ...rule, when };
+    };
     let rules: RawRule[] | undefined;
     if (g.rules !== undefined) {
-      const firstCatchAll = g.rules.findIndex(isCatchAll);
-      rules = (firstCatchAll >= 0 ? g.rules.slice(0, firstCatchAll + 1) : g.rules)
+      const candidates = g.rules.map(fitting);
+      const firstCatchAll = candidates.findIndex(isCatchAll);
+      rules = (firstCatchAll >= 0 ? candidates.slice(0, firstCatchAll + 1) : candidates)
         .map((rule, i) => (rule.apply === 'refused' ? { ...rule, reason: `${g.reasons} (rule ${i})` } : rule));
     }
     return {

@@ -748,6 +748,22 @@ describe('SubscriptionEntity: plan change refusals', () => {
 });
 
 describe('SubscriptionEntity: plan changes on the EUR seat catalog (period-end downgrades)', () => {
+  it('once a renewal hands the next run another catalog, the snapshot names it and changes wait for that run', () => {
+    const s = new SubscriptionEntity(input({ catalog: seatsCatalog, planId: 'business', seats: 12 }), { changeRules: true });
+    const edited = { ...seatsCatalog, plans: seatsCatalog.plans.map((p) => (p.id === 'team' ? { ...p, price: { monthly: '31.00' } } : p)) };
+    s.handOverCatalog(seatsCatalog);
+    expect(s.snapshot().catalogVersion).toBe(catalogVersionOf(seatsCatalog));
+    s.handOverCatalog(edited);
+    expect(s.snapshot().catalogVersion).toBe(catalogVersionOf(edited));
+    expect(s.decidingCatalog).toBe(edited);
+    expect(refusalOf(() => s.validateChange(change(s, { planId: 'team' }), T0 + DAY_MS)).type).toBe('subscription_busy');
+    // Runs from before the patch know nothing of it.
+    const old = new SubscriptionEntity(input({ catalog: seatsCatalog, planId: 'business', seats: 12 }));
+    old.handOverCatalog(edited);
+    expect(old.snapshot().catalogVersion).toBe(catalogVersionOf(seatsCatalog));
+    expect(() => old.validateChange(change(old, { planId: 'team' }), T0 + DAY_MS)).not.toThrow();
+  });
+
   it('a later change naming the current plan ends on that plan: the scheduled downgrade is dropped and the cycle\'s downgrade given back', () => {
     const s = new SubscriptionEntity(input({ catalog: seatsCatalog, planId: 'business', interval: 'yearly', seats: 12 }), { changeRules: true });
     s.applyChange(change(s, { planId: 'team' }), T0 + DAY_MS);
