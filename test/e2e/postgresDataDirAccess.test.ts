@@ -82,6 +82,25 @@ describe('the embedded PostgreSQL data folder', () => {
     expect(modeOf(dataDir)).toBe(0o700);
   });
 
+  it('initialises under a umask of 077 and a TMPDIR only its owner can enter (where initdb\'s password file would go)', async () => {
+    const owned = privateFolder();
+    const tmp = privateFolder();
+    const umask = process.umask(0o077);
+    const tmpdir = process.env.TMPDIR;
+    process.env.TMPDIR = tmp;
+    try {
+      const server = await start(path.join(owned, 'pg', 'data'), owned);
+      expect(await selectOne(server)).toBe(1);
+      // What the process had is given back.
+      expect(process.umask()).toBe(0o077);
+      expect(process.env.TMPDIR).toBe(tmp);
+    } finally {
+      process.umask(umask);
+      if (tmpdir === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = tmpdir;
+    }
+  });
+
   it('stops before initdb under a folder above the data folder that the server user cannot enter, naming it and the fix', async () => {
     const outside = privateFolder(); // not Tollgate's: it only holds the data folder, two levels down
     const owned = path.join(outside, 'x', 'data');
