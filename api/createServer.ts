@@ -54,11 +54,7 @@ export function createServer(deps: ServerDeps): TollgateServer {
   const timeReady = time.init().catch((error: unknown) => {
     deps.logger.error({ err: error }, 'could not tell whether customers run on test clocks; reading clocks on every request');
   });
-  // Stored by version before anything is served, so previews can name it (retried with each new customer).
-  const catalogStored = catalogs.ensureStored().catch((error: unknown) => {
-    deps.logger.error({ err: error }, 'could not store the catalog by version; trying again with the next customer created');
-  });
-  const ready = Promise.all([usageView.start(), timeReady, catalogStored]).then(() => undefined);
+  const ready = Promise.all([usageView.start(), timeReady]).then(() => undefined);
   const usage = createUsageHandler({ recorder, view: usageView, catalog: () => catalogs.current(), access: access.check, logger: deps.logger, now: deps.now, time });
   const app = createApp({ ...deps, access, time, catalogs });
   const finisher = deps.testClocks ? startTestClockFinisher({ db: deps.db, temporal: deps.temporal, logger: deps.logger }) : undefined;

@@ -2,8 +2,8 @@
  * Catalogs by version (billing/catalogVersion.ts). A subscription's workflow holds its own copy of
  * the catalog and adopts an edited one only at a renewal, so the API, to preview a change exactly
  * as the workflow will decide it, looks that copy up here by the version the read model names.
- * Every copy a workflow can hold is written here first: by the API when it loads a catalog and
- * with each new customer, by the worker's renewal when it hands a subscription a new one.
+ * Every copy a workflow can hold is written here first: in the transaction that creates a customer
+ * (or an import batch) on it, and in the renewal transaction that hands a subscription a new one.
  */
 import { catalogVersionOf } from '../billing/catalogVersion.js';
 import type { Catalog } from '../billing/catalog.js';

@@ -33,7 +33,7 @@ async function reloadNow(args: { live: LiveCatalog; db: Db; load: () => Catalog;
     logger?.error({ problems }, 'catalog reload refused: it no longer prices what subscriptions use; keeping the current one');
     return { reloaded: false, problems };
   }
-  await live.replace(next);
+  live.replace(next);
   logger?.info({ version: live.version, previous }, 'catalog reloaded');
   return { reloaded: true, version: live.version, previous };
 }

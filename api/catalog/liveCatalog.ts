@@ -1,22 +1,21 @@
 /**
  * The API's catalog, replaceable while it runs: SIGHUP reloads the file (api/main.ts), as the
- * worker does, and requests read the current one each time. A catalog is stored by version
- * (store/catalogStore.ts) before it becomes current, so every subscription created with it can
- * have its changes previewed with it later.
+ * worker does, and requests read the current one each time. Beside it, the catalogs subscriptions
+ * hold, by version (store/catalogStore.ts: each is stored in the transaction that creates a
+ * customer on it, or that hands it to a subscription at a renewal).
  */
 import type { Catalog } from '../../billing/catalog.js';
 import { catalogVersionOf } from '../../billing/catalogVersion.js';
-import { CatalogVersions, rememberCatalog } from '../../store/catalogStore.js';
+import { CatalogVersions } from '../../store/catalogStore.js';
 import type { Db } from '../../store/db.js';
 
 export class LiveCatalog {
   private catalog: Catalog;
-  private stored: Promise<void> | undefined;
   private readonly listeners: Array<(catalog: Catalog) => void> = [];
   private reloading: Promise<unknown> = Promise.resolve();
   readonly versions: CatalogVersions;
 
-  constructor(private readonly db: Db, initial: Catalog) {
+  constructor(db: Db, initial: Catalog) {
     this.catalog = initial;
     this.versions = new CatalogVersions(db);
     this.versions.keep(initial);
@@ -30,22 +29,10 @@ export class LiveCatalog {
     return catalogVersionOf(this.catalog);
   }
 
-  /** Stores the current catalog once (tried again after a failure). */
-  ensureStored(): Promise<void> {
-    const catalog = this.catalog;
-    this.stored ??= rememberCatalog(this.db, catalog).then(() => undefined, (error: unknown) => {
-      if (this.catalog === catalog) this.stored = undefined;
-      throw error;
-    });
-    return this.stored;
-  }
-
-  /** Makes `next` current once it is stored. */
-  async replace(next: Catalog): Promise<void> {
-    await rememberCatalog(this.db, next);
+  /** Makes `next` current. */
+  replace(next: Catalog): void {
     this.versions.keep(next);
     this.catalog = next;
-    this.stored = Promise.resolve();
     for (const listener of this.listeners) listener(next);
   }
 

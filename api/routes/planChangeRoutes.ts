@@ -146,7 +146,7 @@ export function planChangeRoutes(deps: {
     // the workflow cannot say which (no worker answering) is it previewed with the current catalog,
     // unversioned.
     const own = await subscriptionCatalogOf({ catalogs: deps.catalogs, db, customerId: record.customerId, version: record.catalogVersion, temporal, logger: deps.logger });
-    const decidedWith = own?.catalog ?? deps.catalogs.current();
+    const decidedWith = own?.catalog ?? catalog;
     const answer = preview(decidedWith, record, usage, query.data, instant, (minor) => moneyView(minor, decidedWith.currency));
     res.json({ ...answer, catalogVersion: own?.version ?? null });
   });
