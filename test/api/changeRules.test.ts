@@ -14,17 +14,10 @@ import { startSubscriptionWorkflow } from '../../api/temporal/startSubscriptionW
 import { insertCustomer } from '../../store/customerStore.js';
 import { newSubscriptionInput } from '../../workflows/subscriptionInput.js';
 import { startApiHarness, type ApiHarness } from '../harness/apiHarness.js';
-import { advance, at, createClock } from '../harness/testClocks.js';
+import { advance, at, clockCustomer, createClock, invoicesByPeriod, subscriptionCard } from '../harness/testClocks.js';
 
 const SEATS_EUR = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../config/examples/seats-eur.json');
-
-let serial = 0;
-async function clockCustomer(h: ApiHarness, clockId: string, plan: string, extra: Record<string, unknown> = {}): Promise<string> {
-  const id = `rules-${process.pid}-${serial++}`;
-  const res = await h.request('POST', '/v1/customers', { body: { id, name: `Rules ${id}`, email: `${id}@rules.test`, plan, testClock: clockId, ...extra } });
-  expect(res.status, JSON.stringify(res.body)).toBe(201);
-  return id;
-}
+const USAGE_METRICS = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../config/examples/usage-metrics.json');
 
 const change = (h: ApiHarness, id: string, body: Record<string, unknown>) => h.request('POST', `/v1/customers/${id}/subscription/change`, { body });
 
@@ -34,19 +27,10 @@ async function preview(h: ApiHarness, id: string, query: Record<string, string>)
   return res.body;
 }
 
-async function card(h: ApiHarness, id: string) {
-  const res = await h.request('GET', `/v1/customers/${id}/subscription`);
-  expect(res.status).toBe(200);
-  return res.body;
-}
+const card = subscriptionCard;
 
-interface InvoiceJson { reason: string; period: { start: string; end: string }; total: { amount: string }; lines: Array<{ kind: string; description: string; amount: { amount: string } }> }
-
-async function invoicesOf(h: ApiHarness, id: string): Promise<InvoiceJson[]> {
-  const res = await h.request('GET', `/v1/customers/${id}/invoices?limit=100`);
-  expect(res.status).toBe(200);
-  return [...(res.body.data as InvoiceJson[])].sort((a, b) => Date.parse(a.period.start) - Date.parse(b.period.start));
-}
+interface InvoiceJson { reason: string; issuedAt: string; period: { start: string; end: string }; total: { amount: string }; lines: Array<{ kind: string; description: string; amount: { amount: string } }> }
+const invoicesOf = (h: ApiHarness, id: string) => invoicesByPeriod<InvoiceJson>(h, id);
 
 describe('the seat-based EUR catalog: downgrades and seat removals at the period end', () => {
   let api: ApiHarness;
@@ -64,6 +48,10 @@ describe('the seat-based EUR catalog: downgrades and seat removals at the period
     // Two days in, Team's allowance for sessions is about 7,333 of 100,000: this is far above even its full limit.
     const usage = await api.request('POST', '/v1/usage/events', { body: { customerId: id, metric: 'sessions', quantity: 150_000, idempotencyKey: `${id}-sessions` } });
     expect(usage.status).toBe(200);
+
+    // The plan picker lists the rules a billing page can explain changes by.
+    const plans = await api.request('GET', `/v1/customers/${id}/plans`);
+    expect(plans.body).toMatchObject({ changeRules: api.catalog.changeRules, catalogVersion: catalogVersionOf(api.catalog) });
 
     const seen = await preview(api, id, { plan: 'team' });
     expect(seen).toMatchObject({ allowed: true, kind: 'downgrade', effective: 'period_end', rule: 0, plan: 'team', seats: 10, charged: { amount: '0.00' }, credited: { amount: '0.00' }, catalogVersion: catalogVersionOf(api.catalog) });
@@ -158,6 +146,7 @@ describe('a catalog edited between a preview and its change', () => {
   it('a change sent with the old preview\'s version is refused catalog_changed and changes nothing; a new preview\'s version is accepted', async () => {
     const clock = await createClock(api);
     const id = await clockCustomer(api, clock.id, 'pro');
+    const onBasic = await clockCustomer(api, clock.id, 'basic');
     const first = await preview(api, id, { plan: 'basic' });
     expect(first).toMatchObject({ allowed: true, effective: 'immediate', catalogVersion: catalogVersionOf(original) });
 
@@ -172,11 +161,13 @@ describe('a catalog edited between a preview and its change', () => {
     expect(await basicOf(newcomer)).toEqual(['12.00', catalogVersionOf(edited)]);
     // …but a subscription decides with its own copy until its renewal, and so do its picker and preview.
     expect(await basicOf(id)).toEqual(['10.00', catalogVersionOf(original)]);
+    expect(await card(api, onBasic)).toMatchObject({ plan: { id: 'basic', price: { amount: '10.00' } } });
     expect(await preview(api, id, { plan: 'basic' })).toMatchObject({ catalogVersion: catalogVersionOf(original) });
 
     // The renewal hands the subscription the edited catalog.
     await advance(api, clock.id, at(31));
     expect(await basicOf(id)).toEqual(['12.00', catalogVersionOf(edited)]);
+    expect(await card(api, onBasic)).toMatchObject({ plan: { id: 'basic', price: { amount: '12.00' } } });
     const before = await card(api, id);
     expect(before).toMatchObject({ plan: { id: 'pro' }, currentPeriod: { start: at(30) } });
 
@@ -243,5 +234,28 @@ describe('a catalog edited between a preview and its change', () => {
     expect(unknown.status).toBe(409);
     expect(unknown.body.error.code).toBe('catalog_changed');
     expect(await card(api, id)).toEqual(before);
+  });
+});
+
+describe('a catalog rule that refuses a change', () => {
+  let api: ApiHarness;
+  beforeAll(async () => {
+    api = await startApiHarness({ catalog: loadCatalog(USAGE_METRICS) });
+  });
+  afterAll(async () => {
+    await api?.close();
+  });
+
+  it('is refused with its reason (change_not_allowed) in the preview and the change, and nothing changes; other changes pass', async () => {
+    const clock = await createClock(api);
+    const id = await clockCustomer(api, clock.id, 'enterprise');
+    const refusal = { code: 'change_not_allowed', message: api.catalog.changeRules![0]!.reason, details: { rule: 0 } };
+    expect(await preview(api, id, { plan: 'scale' })).toMatchObject({ allowed: false, refusal });
+    const before = await card(api, id);
+    const res = await change(api, id, { plan: 'scale' });
+    expect(res.status).toBe(409);
+    expect(res.body.error).toEqual(refusal);
+    expect(await card(api, id)).toEqual(before);
+    expect(await preview(api, id, { interval: 'yearly' })).toMatchObject({ allowed: true, kind: 'interval_change', effective: 'immediate' });
   });
 });

@@ -27,7 +27,7 @@ import { HOUR_MS } from '../../billing/period.js';
 import { loadCatalog } from '../../config/loadCatalog.js';
 import { startApiHarness, type ApiHarness } from '../harness/apiHarness.js';
 import { eventually } from '../harness/eventually.js';
-import { advance, at, createClock } from '../harness/testClocks.js';
+import { advance, at, createClock, invoicesByPeriod, subscriptionCard } from '../harness/testClocks.js';
 import { startHttpReceiver, type HttpReceiver } from '../harness/receivers.js';
 import { startStripeFaultProxy, type StripeFaultProxy } from '../harness/stripeFaultProxy.js';
 import { startStripeMock, type RunningStripeMock } from '../harness/stripeMock.js';
@@ -79,17 +79,8 @@ async function paidClockCustomer(h: ApiHarness, clockId: string, plan: string): 
   return id;
 }
 
-const card = async (h: ApiHarness, id: string) => {
-  const res = await h.request('GET', `/v1/customers/${id}/subscription`);
-  expect(res.status).toBe(200);
-  return res.body;
-};
-
-async function invoicesOf(h: ApiHarness, id: string): Promise<InvoiceJson[]> {
-  const res = await h.request('GET', `/v1/customers/${id}/invoices?limit=100`);
-  expect(res.status).toBe(200);
-  return res.body.data as InvoiceJson[];
-}
+const card = subscriptionCard;
+const invoicesOf = (h: ApiHarness, id: string) => invoicesByPeriod<InvoiceJson>(h, id);
 
 /** The one invoice of this reason (fails on none or several). */
 async function theInvoice(h: ApiHarness, id: string, reason: string): Promise<InvoiceJson> {

@@ -15,7 +15,7 @@ import { loadCatalog } from '../../config/loadCatalog.js';
 import { subscriptionWorkflowId } from '../../workflows/messages.js';
 import { startApiHarness, type ApiHarness } from '../harness/apiHarness.js';
 import { eventually } from '../harness/eventually.js';
-import { advance, at, createClock, getClock, settledAdvance, type Clock } from '../harness/testClocks.js';
+import { advance, at, clockCustomer, clockCustomerName, createClock, getClock, invoicesByPeriod, settledAdvance, subscriptionCard, type Clock } from '../harness/testClocks.js';
 import { startHttpReceiver, startSmtpReceiver, type HttpReceiver, type SmtpReceiver } from '../harness/receivers.js';
 
 /** The contract's search attribute, named here as an operator would type it (not the worker's constant). */
@@ -45,14 +45,7 @@ interface InvoiceJson {
   lines: InvoiceLineJson[];
 }
 
-const nameOf = (customerId: string) => `Clock Co ${customerId}`;
-
-async function clockCustomer(h: ApiHarness, clockId: string, plan: string): Promise<string> {
-  const id = `tc-${randomUUID().slice(0, 8)}`;
-  const res = await h.request('POST', '/v1/customers', { body: { id, name: nameOf(id), email: `${id}@clock.test`, plan, testClock: clockId } });
-  expect(res.status).toBe(201);
-  return id;
-}
+const nameOf = clockCustomerName;
 
 async function realTimeCustomer(h: ApiHarness, plan: string): Promise<string> {
   const id = `rt-${randomUUID().slice(0, 8)}`;
@@ -61,18 +54,8 @@ async function realTimeCustomer(h: ApiHarness, plan: string): Promise<string> {
   return id;
 }
 
-const card = async (h: ApiHarness, id: string) => {
-  const res = await h.request('GET', `/v1/customers/${id}/subscription`);
-  expect(res.status).toBe(200);
-  return res.body;
-};
-
-/** The customer's invoices, oldest period first (the API lists newest first). */
-async function invoicesOf(h: ApiHarness, id: string): Promise<InvoiceJson[]> {
-  const res = await h.request('GET', `/v1/customers/${id}/invoices?limit=100`);
-  expect(res.status).toBe(200);
-  return [...(res.body.data as InvoiceJson[])].sort((a, b) => Date.parse(a.period.start) - Date.parse(b.period.start) || Date.parse(a.issuedAt) - Date.parse(b.issuedAt));
-}
+const card = subscriptionCard;
+const invoicesOf = (h: ApiHarness, id: string) => invoicesByPeriod<InvoiceJson>(h, id);
 
 /** What an invoice says, without what differs between customers by construction (ids, numbers, links). */
 const billed = (invoice: InvoiceJson) => ({

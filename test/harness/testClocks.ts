@@ -1,7 +1,8 @@
 /**
  * Test clocks through the API, for the tests that drive them (test/api/testClocks.test.ts,
- * test/api/testClockPayments.test.ts): a clock made at an instant, and advances that wait until
- * every customer on the clock has caught up.
+ * test/api/testClockPayments.test.ts, test/api/changeRules.test.ts): a clock made at an instant,
+ * advances that wait until every customer on the clock has caught up, customers on a clock and
+ * what they are shown (usage card, invoices).
  */
 import { randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
@@ -58,4 +59,29 @@ export async function settledAdvance(h: ApiHarness, clockId: string, to: string,
   }
   expect(Date.parse(clock.frozenTime)).toBe(Date.parse(to));
   return clock;
+}
+
+/** The name a clock customer is created with (its alert emails carry it). */
+export const clockCustomerName = (customerId: string) => `Clock Co ${customerId}`;
+
+/** A customer on the clock (`extra`: more of POST /v1/customers' body, e.g. interval or seats); its id. */
+export async function clockCustomer(h: ApiHarness, clockId: string, plan: string, extra: Record<string, unknown> = {}): Promise<string> {
+  const id = `tc-${randomUUID().slice(0, 8)}`;
+  const res = await h.request('POST', '/v1/customers', { body: { id, name: clockCustomerName(id), email: `${id}@clock.test`, plan, testClock: clockId, ...extra } });
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  return id;
+}
+
+/** The customer's usage card (GET …/subscription). */
+export async function subscriptionCard(h: ApiHarness, id: string) {
+  const res = await h.request('GET', `/v1/customers/${id}/subscription`);
+  expect(res.status).toBe(200);
+  return res.body;
+}
+
+/** The customer's invoices, oldest period first, then by issue date (the API lists newest first). */
+export async function invoicesByPeriod<T extends { period: { start: string }; issuedAt: string }>(h: ApiHarness, id: string): Promise<T[]> {
+  const res = await h.request('GET', `/v1/customers/${id}/invoices?limit=100`);
+  expect(res.status).toBe(200);
+  return [...(res.body.data as T[])].sort((a, b) => Date.parse(a.period.start) - Date.parse(b.period.start) || Date.parse(a.issuedAt) - Date.parse(b.issuedAt));
 }
